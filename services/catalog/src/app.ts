@@ -1,0 +1,167 @@
+import Router from '@koa/router';
+import type Koa from 'koa';
+import type { Logger } from '../../shared/src/logger.js';
+import type { Metrics } from '../../shared/src/metrics.js';
+import type { PolicyStore } from '../../shared/src/policy.js';
+import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src/server.js';
+import type { Database } from '../../shared/src/db/database.js';
+import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
+import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
+import { errorFromResponse, type Upstream, type UpstreamResponse } from '../../shared/src/http-client.js';
+import { HttpError, notFound, conflict } from '../../shared/src/errors.js';
+import { requireBearer } from '../../shared/src/auth.js';
+import { readJsonBody, requireObject } from '../../shared/src/body.js';
+import {
+  normalizeTopic,
+  parseBookId,
+  parseMinVersion,
+  parsePrice,
+  parseQuantity,
+} from '../../shared/src/validate.js';
+import { sleep } from '../../shared/src/main-helpers.js';
+import { findBook, restock, searchBooks, setPrice, type Book } from './books.js';
+
+export interface CatalogDeps {
+  podName: string;
+  role: 'origin' | 'replica';
+  logger: Logger;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  policy: PolicyStore;
+  /** Where reads go: the primary for the origin, a standby for replicas. */
+  reads: Database;
+  /** Origin only: commits writes and pushes invalidations to the fronts. */
+  writer?: { guard: CommitGuard; publisher: InvalidationPublisher };
+  /** Replica only: the origin, for writes and for reads the standby cannot serve yet. */
+  origin?: Upstream;
+  adminToken: () => string;
+  /** How long a replica waits for its standby to replay a required version before asking the origin. */
+  replicaWaitMs: number;
+  readiness: () => Promise<Record<string, string>>;
+  details?: () => Record<string, unknown>;
+}
+
+export function createApp(deps: CatalogDeps): Koa {
+  const router = new Router();
+  const admin = requireBearer('admin', deps.adminToken);
+
+  router.get('/books/:id', async (ctx) => {
+    const id = parseBookId(ctx.params.id);
+    const minVersion = parseMinVersion(ctx.get('X-Min-Version') || undefined);
+    const book = await readBook(deps, ctx, id, minVersion);
+    if (!book) throw notFound('book_not_found', `no book with id ${id}`);
+    ctx.body = book;
+  });
+
+  router.get('/search/:topic', async (ctx) => {
+    const topic = normalizeTopic(ctx.params.topic);
+    try {
+      ctx.body = { topic, books: await searchBooks(deps.reads, topic) };
+    } catch (err) {
+      if (!(err instanceof HttpError && err.status === 503 && deps.origin)) throw err;
+      relay(ctx, await deps.origin.request({ method: 'GET', path: ctx.path, retry: 'idempotent' }));
+    }
+  });
+
+  router.patch('/books/:id', admin, async (ctx) => {
+    const id = parseBookId(ctx.params.id);
+    const body = requireObject(await readJsonBody(ctx.req), ['price']);
+    if (!('price' in body)) throw new HttpError(400, 'invalid_body', 'field "price" is required');
+    const price = parsePrice(body.price);
+    await write(deps, ctx, { price }, (writer) =>
+      writer.guard.run((client) => setPrice(client, id, price)).then((book) => book ?? missing(id)),
+    );
+  });
+
+  router.post('/books/:id/restock', admin, async (ctx) => {
+    const id = parseBookId(ctx.params.id);
+    const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
+    if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
+    const quantity = parseQuantity(body.quantity);
+    await write(deps, ctx, { quantity }, async (writer) => {
+      const result = await writer.guard.run((client) => restock(client, id, quantity));
+      if (result === 'overflow') throw conflict('stock_overflow', 'stock would exceed 2147483647');
+      return result ?? missing(id);
+    });
+  });
+
+  return createBaseApp({ ...deps, router });
+}
+
+function missing(id: number): never {
+  throw notFound('book_not_found', `no book with id ${id}`);
+}
+
+/**
+ * Reads one book. A replica serves from its standby when the standby has the version the reader needs;
+ * it waits briefly for replay, then asks the origin (read-your-writes in `session` mode). A standby that
+ * is down also sends the read to the origin.
+ */
+async function readBook(deps: CatalogDeps, ctx: AppContext, id: number, minVersion: number): Promise<Book | undefined> {
+  if (!deps.origin) return findBook(deps.reads, id);
+  const deadline = Date.now() + deps.replicaWaitMs;
+  try {
+    for (;;) {
+      const book = await findBook(deps.reads, id);
+      if (!book || book.version >= minVersion) return book;
+      if (Date.now() >= deadline) break;
+      await sleep(2);
+    }
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 503)) throw err;
+    deps.logger.warn({ id }, 'standby unavailable; reading from the origin');
+  }
+  const res = await deps.origin.request({
+    method: 'GET',
+    path: `/books/${id}`,
+    headers: minVersion > 0 ? { 'x-min-version': String(minVersion) } : {},
+    retry: 'idempotent',
+  });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw errorFromResponse(res);
+  copyServedBy(ctx, res);
+  return res.body as Book;
+}
+
+function copyServedBy(ctx: AppContext, res: UpstreamResponse): void {
+  const servedBy = res.headers['x-served-by'];
+  if (typeof servedBy === 'string') ctx.set('X-Served-By', servedBy);
+}
+
+/** Copies an upstream answer (status, body, who served it) to this response; errors keep their body. */
+function relay(ctx: AppContext, res: UpstreamResponse): void {
+  copyServedBy(ctx, res);
+  if (res.status >= 400) throw errorFromResponse(res);
+  ctx.status = res.status;
+  ctx.body = res.body;
+}
+
+/**
+ * Origin: commit, push the invalidation to every front and wait, then answer. Replica: forward to the
+ * origin with the caller's credentials.
+ */
+async function write(
+  deps: CatalogDeps,
+  ctx: AppContext,
+  json: Record<string, unknown>,
+  commit: (writer: NonNullable<CatalogDeps['writer']>) => Promise<Book>,
+): Promise<void> {
+  if (deps.writer) {
+    const book = await commit(deps.writer);
+    const fanout = await deps.writer.publisher.publish([{ bookId: book.id, version: book.version }]);
+    ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
+    ctx.body = book;
+    return;
+  }
+  if (!deps.origin) throw new HttpError(500, 'internal_error', 'catalog has neither writer nor origin');
+  const res = await deps.origin.request({
+    method: ctx.method as 'PATCH' | 'POST',
+    path: ctx.path,
+    headers: { authorization: ctx.get('Authorization') },
+    json,
+    retry: 'connect-only',
+  });
+  const invalidated = res.headers['x-invalidated'];
+  if (typeof invalidated === 'string') ctx.set('X-Invalidated', invalidated);
+  relay(ctx, res);
+}

@@ -1,0 +1,124 @@
+import { LRUCache } from 'lru-cache';
+
+/** A cached answer: the serialised body (served as is on a hit) and the book version it shows. */
+export interface CacheEntry {
+  body: Buffer;
+  version: number;
+  servedBy: string;
+}
+
+export interface CacheStats {
+  size: number;
+  maxEntries: number;
+  ttlMs: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  invalidations: number;
+  rejectedFills: number;
+}
+
+/**
+ * The front's read cache, bounded by entry count and TTL, with per-book *fences*.
+ *
+ * An invalidation for (book, v) raises the book's fence to v and drops any entry older than v. A fill
+ * is accepted only if its version is at least the fence and not older than what is cached, so a read
+ * that raced with a write cannot put the pre-write value back after the invalidation (the stale-set
+ * race). Fences outlive entries (a separate, larger LRU) because they matter most when nothing is
+ * cached.
+ */
+export class FrontCache {
+  #entries: LRUCache<string, CacheEntry>;
+  readonly #fences: LRUCache<number, number>;
+  #maxEntries: number;
+  #ttlMs: number;
+  readonly #stats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, rejectedFills: 0 };
+  /** Test hook only: with fencing off, the stale-set race is allowed to happen. */
+  fencing = true;
+
+  constructor(opts: { maxEntries: number; ttlMs: number; maxFences?: number }) {
+    this.#maxEntries = opts.maxEntries;
+    this.#ttlMs = opts.ttlMs;
+    this.#entries = this.#create(opts.maxEntries, opts.ttlMs);
+    this.#fences = new LRUCache({ max: opts.maxFences ?? 100_000 });
+  }
+
+  #create(max: number, ttl: number): LRUCache<string, CacheEntry> {
+    return new LRUCache<string, CacheEntry>({
+      max,
+      ttl,
+      // Count capacity evictions only; deletes and overwrites are ours.
+      disposeAfter: (_value, _key, reason) => {
+        if (reason === 'evict') this.#stats.evictions++;
+      },
+    });
+  }
+
+  static bookKey(id: number): string {
+    return `book:${id}`;
+  }
+
+  static searchKey(topic: string): string {
+    return `search:${topic}`;
+  }
+
+  get(key: string): CacheEntry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry) this.#stats.hits++;
+    else this.#stats.misses++;
+    return entry;
+  }
+
+  /** The minimum version any answer about this book must have. */
+  fence(bookId: number): number {
+    return this.#fences.get(bookId) ?? 0;
+  }
+
+  invalidate(bookId: number, version: number): void {
+    this.#stats.invalidations++;
+    if (version > this.fence(bookId)) this.#fences.set(bookId, version);
+    const key = FrontCache.bookKey(bookId);
+    const cached = this.#entries.peek(key);
+    if (cached && cached.version < version) this.#entries.delete(key);
+  }
+
+  /** Offers a fill; returns false when it is older than the fence or the cached entry. */
+  offerBook(bookId: number, entry: CacheEntry): boolean {
+    const key = FrontCache.bookKey(bookId);
+    if (this.fencing) {
+      const cached = this.#entries.peek(key);
+      if (entry.version < this.fence(bookId) || (cached && cached.version > entry.version)) {
+        this.#stats.rejectedFills++;
+        return false;
+      }
+    }
+    this.#entries.set(key, entry);
+    return true;
+  }
+
+  offer(key: string, entry: CacheEntry): void {
+    this.#entries.set(key, entry);
+  }
+
+  /** Applies a new size or TTL live; entries are kept (the newest first) up to the new size. */
+  reconfigure(maxEntries: number, ttlMs: number): void {
+    if (maxEntries === this.#maxEntries && ttlMs === this.#ttlMs) return;
+    const next = this.#create(maxEntries, ttlMs);
+    // entries() walks most-recently-used first; insert in reverse so recency order survives.
+    for (const [key, value] of [...this.#entries.entries()].reverse()) {
+      const remaining = this.#entries.getRemainingTTL(key);
+      next.set(key, value, { ttl: Math.min(remaining, ttlMs) });
+    }
+    this.#entries = next;
+    this.#maxEntries = maxEntries;
+    this.#ttlMs = ttlMs;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  stats(): CacheStats {
+    return { size: this.#entries.size, maxEntries: this.#maxEntries, ttlMs: this.#ttlMs, ...this.#stats };
+  }
+}

@@ -1,0 +1,121 @@
+import { readConfig, urlList, int, bool } from '../../shared/src/config.js';
+import { commonSchema, adminTokenSchema } from '../../shared/src/service-config.js';
+import { createLogger } from '../../shared/src/logger.js';
+import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
+import { PolicyStore, POLICY_LIMITS } from '../../shared/src/policy.js';
+import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
+import { createHttpClient, Upstream } from '../../shared/src/http-client.js';
+import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
+import { startPolicyWatch } from '../../shared/src/policy-watch.js';
+import { runMain } from '../../shared/src/main-helpers.js';
+import { FrontCache, type CacheStats } from './cache.js';
+import { createApp } from './app.js';
+import { startStatusReporter } from './status.js';
+
+export const frontSchema = {
+  ...commonSchema,
+  ...adminTokenSchema,
+  ...discoverySchema,
+  /** Static discovery (laptop, CI): every catalog pod, origin and replicas; reads are balanced over all. */
+  CATALOG_URLS: urlList(),
+  /** Static discovery: every order pod. */
+  ORDER_URLS: urlList(),
+  CACHE_MAX_ENTRIES: int({ default: 10_000, ...POLICY_LIMITS.cacheMaxEntries }),
+  CACHE_TTL_MS: int({ default: 60_000, ...POLICY_LIMITS.cacheTtlMs }),
+  /** Enables /internal/test-hooks for the deterministic race tests. Never in production. */
+  TEST_HOOKS: bool({ default: false }),
+};
+
+async function main(): Promise<void> {
+  const config = readConfig(frontSchema);
+  const podName = config.SERVICE_NAME;
+  const logger = createLogger({ name: podName, level: config.LOG_LEVEL });
+  const metrics = createMetrics({ service: 'front', podName });
+  const lifecycle = new Lifecycle();
+  const policy = new PolicyStore({
+    cacheMaxEntries: config.CACHE_MAX_ENTRIES,
+    cacheTtlMs: config.CACHE_TTL_MS,
+    loadBalancing: config.LOAD_BALANCING,
+    consistencyMode: config.CONSISTENCY_MODE,
+    invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
+  });
+  const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
+  policy.on('change', (next, previous, source) => {
+    cache.reconfigure(next.cacheMaxEntries, next.cacheTtlMs);
+    logger.info({ policy: next, previous, source }, 'runtime policy applied');
+  });
+  const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+  const catalogs = await createDiscovery({ service: 'catalog', config, staticEndpoints: config.CATALOG_URLS, logger, metrics });
+  const orders = await createDiscovery({ service: 'order', config, staticEndpoints: config.ORDER_URLS, logger, metrics });
+  const upstream = (service: string, discovery: typeof catalogs) =>
+    new Upstream({
+      service,
+      discovery,
+      http,
+      metrics,
+      logger,
+      loadBalancing: () => policy.current.loadBalancing,
+      maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
+    });
+  const policyWatch = await startPolicyWatch({ config, policy, logger, metrics });
+
+  registerCacheMetrics(metrics, cache);
+  const endpointsGauge = gauge(metrics, 'bazar_discovered_endpoints', 'Ready endpoints per discovered service', [
+    'target',
+  ]);
+  endpointsGauge.set({ target: 'catalog' }, catalogs.endpoints().length);
+  endpointsGauge.set({ target: 'order' }, orders.endpoints().length);
+  catalogs.on('change', (eps) => endpointsGauge.set({ target: 'catalog' }, eps.length));
+  orders.on('change', (eps) => endpointsGauge.set({ target: 'order' }, eps.length));
+
+  const readiness = async () => ({
+    discovery: catalogs.synced() && orders.synced() ? 'ok' : 'discovery not synced',
+    policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
+  });
+  const app = createApp({
+    podName,
+    logger,
+    metrics,
+    lifecycle,
+    policy,
+    cache,
+    catalog: upstream('catalog', catalogs),
+    order: upstream('order', orders),
+    adminToken: () => config.ADMIN_TOKEN,
+    internalToken: () => config.INTERNAL_TOKEN,
+    testHooks: config.TEST_HOOKS,
+    readiness,
+    details: () => ({ policy: policy.current, endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length } }),
+  });
+  const server = await listen(app, config.HOST, config.PORT);
+  const status = await startStatusReporter({
+    config,
+    logger,
+    policy,
+    cache,
+    discoveries: { catalog: catalogs, order: orders },
+    ready: async () => Object.values(await readiness()).every((v) => v === 'ok'),
+  });
+  logger.info({ url: boundUrl(server), mode: policy.current.consistencyMode }, 'front listening');
+  installShutdown({
+    logger,
+    server,
+    lifecycle,
+    delayMs: config.SHUTDOWN_DELAY_MS,
+    drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+    closers: [() => status.close(), () => policyWatch.close(), () => catalogs.close(), () => orders.close()],
+  });
+}
+
+/** Cache figures are read at scrape time from the cache itself, so the hit path does no metric work. */
+function registerCacheMetrics(metrics: Metrics, cache: FrontCache): void {
+  const stat = (field: keyof CacheStats) => () => cache.stats()[field];
+  observed(metrics, 'counter', 'bazar_cache_hits_total', 'Cache hits', stat('hits'));
+  observed(metrics, 'counter', 'bazar_cache_misses_total', 'Cache misses', stat('misses'));
+  observed(metrics, 'counter', 'bazar_cache_evictions_total', 'Entries evicted for capacity', stat('evictions'));
+  observed(metrics, 'counter', 'bazar_cache_invalidations_total', 'Invalidations applied', stat('invalidations'));
+  observed(metrics, 'counter', 'bazar_cache_rejected_fills_total', 'Fills refused: older than the fence', stat('rejectedFills'));
+  observed(metrics, 'gauge', 'bazar_cache_entries', 'Entries in the cache', stat('size'));
+}
+
+runMain(main);

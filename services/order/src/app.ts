@@ -1,0 +1,64 @@
+import Router from '@koa/router';
+import type Koa from 'koa';
+import type { Logger } from '../../shared/src/logger.js';
+import type { Metrics } from '../../shared/src/metrics.js';
+import type { PolicyStore } from '../../shared/src/policy.js';
+import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src/server.js';
+import type { Database } from '../../shared/src/db/database.js';
+import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
+import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
+import { readJsonBody } from '../../shared/src/body.js';
+import { parseBookId, parseIdempotencyKey, parseOrderId } from '../../shared/src/validate.js';
+import { DuplicateKey, checkSameBook, findByKey, findOrder, purchaseInTransaction } from './orders.js';
+import type { Counter } from 'prom-client';
+
+export interface OrderDeps {
+  podName: string;
+  logger: Logger;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  policy: PolicyStore;
+  primary: Database;
+  guard: CommitGuard;
+  publisher: InvalidationPublisher;
+  purchases: Counter<'result'>;
+  readiness: () => Promise<Record<string, string>>;
+  details?: () => Record<string, unknown>;
+}
+
+export function createApp(deps: OrderDeps): Koa {
+  const router = new Router();
+  const purchase = async (ctx: AppContext) => {
+    const bookId = parseBookId(ctx.params.id);
+    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined);
+    // A purchase takes no body; one that is sent must still be well-formed and small.
+    await readJsonBody(ctx.req);
+    let outcome;
+    try {
+      outcome = await deps.guard.run((client) => purchaseInTransaction(client, bookId, key));
+    } catch (err) {
+      if (!(err instanceof DuplicateKey) || key === undefined) {
+        deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
+        throw err;
+      }
+      // A concurrent request with the same key won the race and has committed: return its result.
+      const previous = await findByKey(deps.primary, key);
+      if (!previous) throw err;
+      outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
+    }
+    deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
+    // Also on a replay: the first attempt may have committed and died before invalidating.
+    const fanout = await deps.publisher.publish([{ bookId, version: outcome.purchase.version }]);
+    ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
+    if (outcome.replayed) ctx.set('Idempotent-Replayed', 'true');
+    ctx.body = outcome.purchase;
+  };
+  router.post('/purchase/:id', purchase);
+  router.put('/purchase/:id', purchase);
+
+  router.get('/orders/:orderId', async (ctx) => {
+    ctx.body = await findOrder(deps.primary, parseOrderId(ctx.params.orderId));
+  });
+
+  return createBaseApp({ ...deps, router });
+}

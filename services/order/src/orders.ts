@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { conflict, notFound, HttpError } from '../../shared/src/errors.js';
+import type { Database } from '../../shared/src/db/database.js';
+
+/** What a purchase returns; stored whole enough that a retry under the same key returns it again. */
+export interface Purchase {
+  orderId: string;
+  bookId: number;
+  title: string;
+  price: number;
+  remainingStock: number;
+  /** The book version this purchase produced (fronts fence their caches with it). */
+  version: number;
+}
+
+export interface Order {
+  orderId: string;
+  bookId: number;
+  title: string;
+  price: number;
+  createdAt: string;
+}
+
+interface OrderRow {
+  id: string;
+  book_id: number;
+  title: string;
+  price: number;
+  remaining_stock: number;
+  book_version: number;
+  created_at: Date;
+}
+
+const ORDER_SELECT = `SELECT o.id, o.book_id, b.title, o.price, o.remaining_stock, o.book_version, o.created_at
+  FROM orders o JOIN books b ON b.id = o.book_id`;
+
+function toPurchase(row: OrderRow): Purchase {
+  return {
+    orderId: row.id,
+    bookId: row.book_id,
+    title: row.title,
+    price: row.price,
+    remainingStock: row.remaining_stock,
+    version: row.book_version,
+  };
+}
+
+/** Raised inside the transaction when another request already holds this idempotency key. */
+export class DuplicateKey extends Error {}
+
+/**
+ * One transaction: the guarded decrement (never below zero: `stock > 0` in the WHERE, a CHECK behind
+ * it), the order row and its idempotency key. A key already used for this book returns the first
+ * result; for another book it is a conflict.
+ */
+export async function purchaseInTransaction(
+  client: pg.PoolClient,
+  bookId: number,
+  idempotencyKey: string | undefined,
+): Promise<{ purchase: Purchase; replayed: boolean }> {
+  if (idempotencyKey !== undefined) {
+    const previous = await findByKey(client, idempotencyKey);
+    if (previous) return { purchase: checkSameBook(previous, bookId), replayed: true };
+  }
+  const updated = await client.query<{ title: string; price: number; stock: number; version: number }>(
+    `UPDATE books SET stock = stock - 1, version = version + 1
+     WHERE id = $1 AND stock > 0 RETURNING title, price, stock, version`,
+    [bookId],
+  );
+  const book = updated.rows[0];
+  if (!book) {
+    const exists = await client.query('SELECT 1 FROM books WHERE id = $1', [bookId]);
+    if (exists.rowCount === 0) throw notFound('book_not_found', `no book with id ${bookId}`);
+    throw conflict('out_of_stock', `book ${bookId} is out of stock`);
+  }
+  const orderId = randomUUID();
+  try {
+    await client.query(
+      `INSERT INTO orders (id, book_id, price, idempotency_key, book_version, remaining_stock)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [orderId, bookId, book.price, idempotencyKey ?? null, book.version, book.stock],
+    );
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new DuplicateKey();
+    throw err;
+  }
+  return {
+    purchase: { orderId, bookId, title: book.title, price: book.price, remainingStock: book.stock, version: book.version },
+    replayed: false,
+  };
+}
+
+export async function findByKey(db: Pick<pg.PoolClient, 'query'> | Database, key: string): Promise<Purchase | undefined> {
+  const res = await (db as pg.PoolClient).query<OrderRow>(`${ORDER_SELECT} WHERE o.idempotency_key = $1`, [key]);
+  return res.rows[0] ? toPurchase(res.rows[0]) : undefined;
+}
+
+export function checkSameBook(previous: Purchase, bookId: number): Purchase {
+  if (previous.bookId !== bookId) {
+    throw new HttpError(
+      422,
+      'idempotency_key_reused',
+      `this Idempotency-Key was already used to buy book ${previous.bookId}`,
+    );
+  }
+  return previous;
+}
+
+export async function findOrder(db: Database, orderId: string): Promise<Order> {
+  const res = await db.query<OrderRow>(`${ORDER_SELECT} WHERE o.id = $1`, [orderId]);
+  const row = res.rows[0];
+  if (!row) throw notFound('order_not_found', `no order ${orderId}`);
+  return {
+    orderId: row.id,
+    bookId: row.book_id,
+    title: row.title,
+    price: row.price,
+    createdAt: row.created_at.toISOString(),
+  };
+}

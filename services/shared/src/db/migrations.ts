@@ -1,0 +1,111 @@
+import type { Database } from './database.js';
+import type { Logger } from '../logger.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Versioned, append-only. Never edit a released migration: add the next one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'books and orders',
+    sql: `
+      CREATE TABLE books (
+        id      integer PRIMARY KEY CHECK (id > 0),
+        title   text    NOT NULL,
+        topic   text    NOT NULL,
+        price   numeric(12, 2) NOT NULL CHECK (price >= 0),
+        stock   integer NOT NULL CHECK (stock >= 0),
+        version bigint  NOT NULL DEFAULT 1 CHECK (version > 0)
+      );
+      CREATE INDEX books_topic_idx ON books (lower(topic));
+      CREATE TABLE orders (
+        id              uuid PRIMARY KEY,
+        book_id         integer NOT NULL REFERENCES books (id),
+        price           numeric(12, 2) NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        idempotency_key text UNIQUE,
+        book_version    bigint NOT NULL,
+        remaining_stock integer NOT NULL
+      );
+      CREATE INDEX orders_book_id_idx ON orders (book_id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'seed the lab books',
+    sql: `
+      INSERT INTO books (id, title, topic, price, stock) VALUES
+        (1, 'How to get a good grade in DOS in 40 minutes a day', 'distributed systems', 30, 100),
+        (2, 'RPCs for Noobs', 'distributed systems', 50, 100),
+        (3, 'Xen and the Art of Surviving Undergraduate School', 'undergraduate school', 50, 100),
+        (4, 'Cooking for the Impatient Undergrad', 'undergraduate school', 50, 100),
+        (5, 'How to finish Project 3 on time', 'distributed systems', 130, 100),
+        (6, 'Why theory classes are so hard', 'undergraduate school', 20, 100),
+        (7, 'Spring in the Pioneer Valley', 'undergraduate school', 150, 100)
+      ON CONFLICT (id) DO NOTHING;
+    `,
+  },
+];
+
+// Any constant shared by every origin; the lock serialises concurrent start-ups.
+const MIGRATION_LOCK = 0x62617a6172;
+
+/**
+ * Applies pending migrations on the primary, each in its own transaction, under an advisory lock.
+ * Commits are `synchronous_commit = local`: with a synchronous standby configured but not connected,
+ * a start-up must not hang (the standby catches up by streaming).
+ */
+export async function migrate(db: Database, logger: Logger, migrations = MIGRATIONS): Promise<number[]> {
+  const client = await db.connect();
+  const applied: number[] = [];
+  try {
+    await client.query('SET synchronous_commit = local');
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = new Set(
+      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+    );
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`);
+      }
+      applied.push(migration.version);
+      logger.info({ version: migration.version, name: migration.name }, 'migration applied');
+    }
+    return applied;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.query('RESET synchronous_commit').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** The newest schema version this build knows; replicas wait until their database has it. */
+export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+export async function schemaVersion(db: Database): Promise<number> {
+  const exists = await db.query<{ present: boolean }>(
+    `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
+  );
+  if (!exists.rows[0]?.present) return 0;
+  const res = await db.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+  return res.rows[0]?.version ?? 0;
+}

@@ -1,0 +1,158 @@
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+import type { Database } from './database.js';
+import { HttpError } from '../errors.js';
+import type { PolicyStore } from '../policy.js';
+import type { Gauge, Counter } from 'prom-client';
+
+/**
+ * Decides how a write commits and keeps the promise of DESIGN.md §4.6:
+ * - strict: `synchronous_commit = remote_apply`, so the standby has applied the write before we ack it;
+ * - session / eventual: `local`; readers are fenced by version instead (or not at all, for eventual).
+ * If the standby does not confirm within `syncTimeoutMs`, the wait is cancelled: PostgreSQL has already
+ * committed locally, so the write is reported as committed, and the guard degrades to `local` commits
+ * until a synchronous standby streams again (visible in metrics, logs and /readyz details).
+ */
+export class CommitGuard {
+  #degradedReason: string | undefined;
+  #probe: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly opts: {
+      primary: Database;
+      /** A separate small pool used only to cancel a stuck commit wait. */
+      control: Database;
+      policy: PolicyStore;
+      logger: Logger;
+      syncTimeoutMs: number;
+      degradedGauge: Gauge;
+      syncTimeouts: Counter;
+      recoveryProbeMs?: number;
+    },
+  ) {
+    opts.degradedGauge.set(0);
+  }
+
+  get degradedReason(): string | undefined {
+    return this.#degradedReason;
+  }
+
+  /** The synchronous_commit level for the next write. */
+  commitLevel(): 'remote_apply' | 'local' {
+    return this.opts.policy.current.consistencyMode === 'strict' && this.#degradedReason === undefined
+      ? 'remote_apply'
+      : 'local';
+  }
+
+  degrade(reason: string): void {
+    if (this.#degradedReason !== undefined) return;
+    this.#degradedReason = reason;
+    this.opts.degradedGauge.set(1);
+    this.opts.logger.warn({ reason }, 'consistency degraded: strict writes now commit locally (session fencing)');
+    this.#probe = setInterval(() => void this.#tryRecover(), this.opts.recoveryProbeMs ?? 1000);
+    this.#probe.unref();
+  }
+
+  async #tryRecover(): Promise<void> {
+    try {
+      const res = await this.opts.control.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_replication
+         WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')
+           AND replay_lsn IS NOT NULL AND replay_lsn >= pg_current_wal_lsn()`,
+      );
+      if ((res.rows[0]?.n ?? 0) > 0) this.restore();
+    } catch {
+      // primary unreachable: stay degraded, try again later
+    }
+  }
+
+  restore(): void {
+    if (this.#degradedReason === undefined) return;
+    clearInterval(this.#probe);
+    this.#probe = undefined;
+    this.opts.logger.info({ was: this.#degradedReason }, 'consistency restored: synchronous standby streaming');
+    this.#degradedReason = undefined;
+    this.opts.degradedGauge.set(0);
+  }
+
+  close(): void {
+    clearInterval(this.#probe);
+  }
+
+  /**
+   * Runs `fn` in one transaction on the primary and commits with the current level. Connection loss
+   * before COMMIT → 503 `primary_unavailable` (nothing written). Connection loss *during* COMMIT →
+   * 503 `commit_outcome_unknown`: the caller must retry under its idempotency key, which returns the
+   * committed result if there is one.
+   */
+  async run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const { primary } = this.opts;
+    const client = await primary.connect();
+    let broken = false;
+    try {
+      const level = this.commitLevel();
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL synchronous_commit = ${level}`);
+      let result: T;
+      try {
+        result = await fn(client);
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw err;
+      }
+      try {
+        await this.#commit(client, level);
+      } catch (err) {
+        broken = true;
+        if (primary.mapError(err) instanceof HttpError) {
+          throw new HttpError(
+            503,
+            'commit_outcome_unknown',
+            'the database connection was lost while committing; retry with the same Idempotency-Key',
+          );
+        }
+        throw err;
+      }
+      return result;
+    } catch (err) {
+      if (!(err instanceof HttpError)) broken ||= primary.mapError(err) instanceof HttpError;
+      throw primary.mapError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async #commit(client: pg.PoolClient, level: 'remote_apply' | 'local'): Promise<void> {
+    if (level === 'local') {
+      await client.query('COMMIT');
+      return;
+    }
+    const pid = (client as unknown as { processID: number }).processID;
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      this.opts.control.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: unknown) => {
+        this.opts.logger.warn({ err: (err as Error).message }, 'could not cancel a stuck synchronous commit');
+      });
+    };
+    // Repeat the cancel: one that lands before the backend starts waiting is ignored by PostgreSQL.
+    let repeat: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      cancel();
+      repeat = setInterval(cancel, 250);
+    }, this.opts.syncTimeoutMs);
+    try {
+      await client.query('COMMIT');
+    } finally {
+      clearTimeout(timer);
+      clearInterval(repeat);
+    }
+    if (cancelled) {
+      // PostgreSQL answers a cancelled sync wait with a WARNING and the transaction *is* committed.
+      this.opts.syncTimeouts.inc();
+      this.degrade(`standby did not confirm a commit within ${this.opts.syncTimeoutMs} ms`);
+    }
+  }
+}

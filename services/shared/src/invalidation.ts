@@ -1,0 +1,92 @@
+import type { Got } from 'got';
+import type { Counter, Histogram } from 'prom-client';
+import type { Discovery } from './discovery.js';
+import type { Logger } from './logger.js';
+import type { PolicyStore } from './policy.js';
+import type { Metrics } from './metrics.js';
+import { counter, histogram } from './metrics.js';
+
+export interface Invalidation {
+  bookId: number;
+  /** The version the write produced; fronts refuse to cache anything older from now on. */
+  version: number;
+}
+
+export interface FanoutResult {
+  fronts: number;
+  acknowledged: number;
+  failed: string[];
+}
+
+/**
+ * Pushes invalidations to every front pod (discovered, not configured) and waits for their
+ * acknowledgements, each bounded by the policy's invalidation timeout, so the writer acknowledges its
+ * client only after every reachable front has dropped the old value. A front that cannot be reached
+ * is counted, logged and skipped: its staleness is bounded by the cache TTL. In `eventual` mode the
+ * push is fire-and-forget.
+ */
+export class InvalidationPublisher {
+  readonly #sent: Counter<'result'>;
+  readonly #fanout: Histogram<'mode'>;
+
+  constructor(
+    private readonly opts: {
+      fronts: Discovery;
+      http: Got;
+      internalToken: () => string;
+      policy: PolicyStore;
+      logger: Logger;
+      metrics: Metrics;
+      podName: string;
+    },
+  ) {
+    this.#sent = counter(opts.metrics, 'bazar_invalidations_sent_total', 'Invalidations pushed to fronts, by result', [
+      'result',
+    ]);
+    this.#fanout = histogram(
+      opts.metrics,
+      'bazar_invalidation_fanout_seconds',
+      'Time from commit to every front acknowledging an invalidation',
+      ['mode'],
+    );
+  }
+
+  async publish(items: Invalidation[]): Promise<FanoutResult> {
+    const mode = this.opts.policy.current.consistencyMode;
+    const pending = this.#push(items);
+    if (mode === 'eventual') {
+      void pending;
+      return { fronts: this.opts.fronts.endpoints().length, acknowledged: 0, failed: [] };
+    }
+    return pending;
+  }
+
+  async #push(items: Invalidation[]): Promise<FanoutResult> {
+    const { fronts, http, policy, logger } = this.opts;
+    const targets = fronts.endpoints();
+    const stop = this.#fanout.startTimer({ mode: policy.current.consistencyMode });
+    const timeoutMs = policy.current.invalidationTimeoutMs;
+    const results = await Promise.all(
+      targets.map(async (front) => {
+        try {
+          const res = await http.post(`${front.url}/internal/invalidate`, {
+            json: { items, origin: this.opts.podName },
+            headers: { authorization: `Bearer ${this.opts.internalToken()}` },
+            timeout: { request: timeoutMs },
+          });
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+          this.#sent.inc({ result: 'ok' });
+          return undefined;
+        } catch (err) {
+          const reason = (err as { code?: string }).code ?? (err as Error).message;
+          this.#sent.inc({ result: reason === 'ETIMEDOUT' ? 'timeout' : 'error' });
+          logger.warn({ front: front.name, reason, items }, 'invalidation not acknowledged');
+          return front.name;
+        }
+      }),
+    );
+    stop();
+    const failed = results.filter((name): name is string => name !== undefined);
+    return { fronts: targets.length, acknowledged: targets.length - failed.length, failed };
+  }
+}

@@ -1,0 +1,182 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { HttpError } from './errors.js';
+
+export type AppState = Koa.DefaultState;
+export type AppContext = Koa.Context;
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, string>;
+}
+
+/** Process-wide lifecycle flags that the probes read. */
+export class Lifecycle {
+  shuttingDown = false;
+}
+
+export interface BaseAppOptions {
+  podName: string;
+  logger: Logger;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  /** Checks that must pass for /readyz to answer 200 (discovery synced, database reachable, ...). */
+  readiness: () => Promise<ReadinessReport['checks']>;
+  /** Facts shown in the /readyz body that do not gate readiness (e.g. a degraded consistency mode). */
+  details?: () => Record<string, unknown>;
+  router: Router;
+}
+
+const STATUS_CODES: Record<number, [string, string]> = {
+  404: ['not_found', 'no such route'],
+  405: ['method_not_allowed', 'method not allowed on this route'],
+  501: ['not_implemented', 'method not implemented'],
+};
+
+/**
+ * The Koa app every service shares: one error middleware (DESIGN.md error body, never a stack), the
+ * X-Served-By header, request metrics, /livez, /readyz and /metrics. Services add their routes.
+ */
+export function createBaseApp(opts: BaseAppOptions): Koa {
+  const { podName, logger, metrics, lifecycle } = opts;
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+
+  app.on('error', (err: unknown, ctx?: AppContext) => {
+    logger.error({ err, method: ctx?.method, path: ctx?.path }, 'unhandled error');
+  });
+
+  // Outermost: every error becomes the DESIGN.md body; unknown ones are 500 and logged, not shown.
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.body === undefined || ctx.body === null) {
+        const known = STATUS_CODES[ctx.status];
+        if (known) throw new HttpError(ctx.status, known[0], known[1]);
+      }
+    } catch (err) {
+      const httpError = toHttpError(err);
+      if (httpError.status >= 500 && !(err instanceof HttpError)) ctx.app.emit('error', err, ctx);
+      ctx.status = httpError.status;
+      for (const [name, value] of Object.entries(httpError.headers)) ctx.set(name, value);
+      ctx.body = httpError.toBody();
+    }
+  });
+
+  // Request metrics; the route label is the matched pattern, never the raw path (bounded cardinality).
+  app.use(async (ctx, next) => {
+    const start = process.hrtime.bigint();
+    ctx.set('X-Served-By', podName);
+    try {
+      await next();
+    } finally {
+      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      metrics.httpDuration.observe({ method: ctx.method, route, status: String(ctx.status) }, seconds);
+    }
+  });
+
+  const probes = new Router();
+  probes.get('/livez', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  probes.get('/readyz', async (ctx) => {
+    const checks = lifecycle.shuttingDown ? { lifecycle: 'shutting down' } : await opts.readiness();
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not ready', pod: podName, checks, ...opts.details?.() };
+  });
+  probes.get('/metrics', async (ctx) => {
+    ctx.set('Content-Type', metrics.registry.contentType);
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  app.use(probes.routes());
+  app.use(opts.router.routes());
+  app.use(opts.router.allowedMethods());
+  app.use(probes.allowedMethods());
+  return app;
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  // Errors from Koa itself or its helpers (ctx.throw, http-errors) carry an exposed 4xx status.
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
+    const code = STATUS_CODES[e.status]?.[0] ?? 'bad_request';
+    return new HttpError(e.status, code, typeof e.message === 'string' ? e.message : 'bad request');
+  }
+  return new HttpError(500, 'internal_error', 'internal error');
+}
+
+/** Starts listening with server timeouts that cut off slow clients; resolves with the bound address. */
+export async function listen(app: Koa, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer({ requestTimeout: 15_000, headersTimeout: 10_000 }, app.callback());
+  server.keepAliveTimeout = 65_000;
+  server.maxRequestsPerSocket = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+export function boundUrl(server: http.Server): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+/**
+ * Ordered graceful shutdown (podinfo-style): readiness goes false, wait for load balancers to notice,
+ * stop accepting, drain in-flight requests (bounded), then close the dependencies (pools, watches).
+ * Triggered by SIGTERM, SIGINT, or the parent launcher going away (IPC disconnect).
+ */
+export function installShutdown(opts: {
+  logger: Logger;
+  server: http.Server;
+  lifecycle: Lifecycle;
+  delayMs: number;
+  drainTimeoutMs: number;
+  closers: Array<() => Promise<unknown>>;
+}): (reason: string) => Promise<void> {
+  let shutting: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    shutting ??= (async () => {
+      opts.logger.info({ reason }, 'shutting down');
+      opts.lifecycle.shuttingDown = true;
+      if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
+      const closed = new Promise<void>((resolve) => opts.server.close(() => resolve()));
+      opts.server.closeIdleConnections();
+      const forced = setTimeout(() => opts.server.closeAllConnections(), opts.drainTimeoutMs);
+      await closed;
+      clearTimeout(forced);
+      for (const close of opts.closers) {
+        try {
+          await close();
+        } catch (err) {
+          opts.logger.warn({ err }, 'error while closing a dependency');
+        }
+      }
+      opts.logger.info('stopped');
+    })();
+    return shutting;
+  };
+  const exitAfter = (reason: string) => () => {
+    void shutdown(reason).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', exitAfter('SIGTERM'));
+  process.once('SIGINT', exitAfter('SIGINT'));
+  if (process.send) process.once('disconnect', exitAfter('parent disconnected'));
+  return shutdown;
+}

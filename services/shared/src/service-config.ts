@@ -1,0 +1,23 @@
+import os from 'node:os';
+import { int, oneOf, secret, str } from './config.js';
+import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES } from './policy.js';
+
+/** Settings every service reads; each service spreads these into its own schema. */
+export const commonSchema = {
+  /** The pod or process name; shown in X-Served-By and logs. */
+  SERVICE_NAME: str({ default: os.hostname() }),
+  HOST: str({ default: '0.0.0.0' }),
+  PORT: int({ default: 8080, min: 0, max: 65_535 }),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  /** Time between readiness going false and the listener closing, so load balancers stop sending. */
+  SHUTDOWN_DELAY_MS: int({ default: 0, min: 0, max: 120_000 }),
+  DRAIN_TIMEOUT_MS: int({ default: 10_000, min: 0, max: 120_000 }),
+  CONSISTENCY_MODE: oneOf(CONSISTENCY_MODES, { default: 'strict' }),
+  LOAD_BALANCING: oneOf(LOAD_BALANCING_POLICIES, { default: 'round-robin' }),
+  INVALIDATION_TIMEOUT_MS: int({ default: 1000, min: 10, max: 60_000 }),
+  UPSTREAM_TIMEOUT_MS: int({ default: 2000, min: 10, max: 60_000 }),
+  UPSTREAM_MAX_ATTEMPTS: int({ default: 3, min: 1, max: 10 }),
+  INTERNAL_TOKEN: secret(),
+};
+
+export const adminTokenSchema = { ADMIN_TOKEN: secret() };

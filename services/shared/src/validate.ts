@@ -1,0 +1,81 @@
+import { badRequest, HttpError } from './errors.js';
+
+/** Largest id a book can have: the column is a PostgreSQL integer. */
+export const MAX_BOOK_ID = 2_147_483_647;
+export const MAX_TOPIC_LENGTH = 100;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/**
+ * A positive integer id. Non-numeric, zero, negative, fractional → 400. A positive integer beyond the
+ * column's range cannot name a book → 404, without touching the database.
+ */
+export function parseBookId(raw: string | undefined): number {
+  if (raw === undefined || !/^\d{1,40}$/.test(raw) || /^0+$/.test(raw)) {
+    throw badRequest('invalid_id', 'book id must be a positive integer');
+  }
+  const value = Number(raw);
+  if (value > MAX_BOOK_ID) throw new HttpError(404, 'book_not_found', `no book with id ${raw}`);
+  return value;
+}
+
+/**
+ * Topics match case-insensitively, and '-', '_' and '+' stand for spaces so that
+ * `/search/distributed-systems` and `/search/distributed%20systems` are the same search.
+ */
+export function normalizeTopic(raw: string | undefined): string {
+  if (raw === undefined) throw badRequest('invalid_topic', 'topic is required');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(raw)) throw badRequest('invalid_topic', 'topic has control characters');
+  const topic = raw.replace(/[-_+]/g, ' ').replace(/\s+/g, ' ').trim().toLowerCase();
+  if (topic === '') throw badRequest('invalid_topic', 'topic must not be empty');
+  if (topic.length > MAX_TOPIC_LENGTH) {
+    throw badRequest('invalid_topic', `topic must be at most ${MAX_TOPIC_LENGTH} characters`);
+  }
+  return topic;
+}
+
+export function parseIdempotencyKey(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(raw)) {
+    throw badRequest(
+      'invalid_idempotency_key',
+      `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces`,
+    );
+  }
+  return raw;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Order ids are UUIDs; anything else cannot name an order (404, as DESIGN.md lists for this route). */
+export function parseOrderId(raw: string | undefined): string {
+  if (raw === undefined || !UUID.test(raw)) throw new HttpError(404, 'order_not_found', 'no such order');
+  return raw.toLowerCase();
+}
+
+/** A price in currency units with at most two decimals. */
+export function parsePrice(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1_000_000) {
+    throw badRequest('invalid_price', 'price must be a number between 0 and 1000000');
+  }
+  if (Math.abs(Math.round(value * 100) - value * 100) > 1e-6) {
+    throw badRequest('invalid_price', 'price must have at most two decimals');
+  }
+  return Math.round(value * 100) / 100;
+}
+
+export const MAX_RESTOCK = 1_000_000;
+
+export function parseQuantity(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_RESTOCK) {
+    throw badRequest('invalid_quantity', `quantity must be an integer between 1 and ${MAX_RESTOCK}`);
+  }
+  return value;
+}
+
+/** The minimum book version a reader requires (the front's fence); absent means none. */
+export function parseMinVersion(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 0;
+  if (!/^\d{1,15}$/.test(raw)) throw badRequest('invalid_min_version', 'X-Min-Version must be an integer');
+  return Number(raw);
+}
