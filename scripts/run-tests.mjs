@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Runs every test tier this machine can run, in one `node --test` invocation so the summary
+// (`# pass N` / `# fail N`) covers them all. Tiers that need the Kubernetes toolchain (kube-apiserver,
+// etcd, kubectl, helm; built by scripts/k8s-tools.sh) run when it is present; without it they are
+// reported as NOT RUN with the reason, and under CI (where .ci/run builds the toolchain) that is an error.
+import { spawnSync, spawn } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist', 'services');
+const TOOLCHAIN_TIERS = new Set(['test-kubernetes', 'test-chart']);
+
+function testFiles(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return testFiles(full);
+    return name.endsWith('.test.js') ? [full] : [];
+  });
+}
+
+const only = process.argv.slice(2);
+const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], { encoding: 'utf8' });
+const toolsPresent = toolsCheck.status === 0;
+if (toolsPresent) {
+  const binDir = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--print-bin-dir'], { encoding: 'utf8' });
+  process.env.BAZAR_TOOLS_BIN = binDir.stdout.trim();
+}
+
+const files = [];
+for (const tier of readdirSync(dist).sort()) {
+  const tierFiles = testFiles(path.join(dist, tier)).sort();
+  if (tierFiles.length === 0) continue;
+  if (only.length > 0 && !only.some((o) => tier.includes(o) || tierFiles.some((f) => f.includes(o)))) continue;
+  if (TOOLCHAIN_TIERS.has(tier) && !toolsPresent) {
+    const why = (toolsCheck.stdout + toolsCheck.stderr).trim() || 'scripts/k8s-tools.sh --check failed';
+    const message = `NOT RUN: the ${tier} tier needs the Kubernetes toolchain (${why}). Build it with scripts/k8s-tools.sh.`;
+    if (process.env.CI) {
+      console.error(`${message}\nCI builds the toolchain in .ci/run; its absence here is an error.`);
+      process.exit(1);
+    }
+    console.warn(`\n*** ${message}\n`);
+    continue;
+  }
+  const selected = only.length > 0 ? tierFiles.filter((f) => only.some((o) => f.includes(o) || tier.includes(o))) : tierFiles;
+  files.push(...selected);
+}
+
+if (files.length === 0) {
+  console.error('no test files found: did `npm run build` run?');
+  process.exit(1);
+}
+
+// One file at a time: integration files each start a Postgres pair and several processes, and this
+// machine has two cores.
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

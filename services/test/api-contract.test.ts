@@ -1,0 +1,274 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { bearer, call, snapshot, startTestStack, type TestStack } from './harness.js';
+
+interface Book {
+  id: number;
+  title: string;
+  topic: string;
+  price: number;
+  stock: number;
+  version: number;
+}
+
+function assertErrorBody(body: unknown, code: string): void {
+  const error = (body as { error?: { code?: unknown; message?: unknown } }).error;
+  assert.ok(error, `expected an error body, got ${JSON.stringify(body)}`);
+  assert.equal(error.code, code);
+  assert.equal(typeof error.message, 'string');
+  assert.doesNotMatch(String(error.message), /\n\s+at \S+ \(/, 'no stack trace in the message');
+  assert.deepEqual(Object.keys(body as object), ['error']);
+}
+
+describe('public API contract (DESIGN.md §2) through the front', () => {
+  let t: TestStack;
+  let front: string;
+  let admin: Record<string, string>;
+
+  before(async () => {
+    t = await startTestStack();
+    front = t.front(0);
+    admin = bearer(t.stack.adminToken);
+  });
+  after(async () => t?.stop());
+
+  it('GET /search/:topic lists the seeded books of a topic, case- and separator-insensitively', async () => {
+    const res = await call<{ topic: string; books: Array<{ id: number; title: string }> }>(
+      front,
+      'GET',
+      '/search/distributed%20systems',
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.body.topic, 'distributed systems');
+    assert.deepEqual(
+      res.body.books.map((b) => b.id),
+      [1, 2, 5],
+    );
+    assert.equal(res.body.books[1]!.title, 'RPCs for Noobs');
+    const dashed = await call<{ books: unknown[] }>(front, 'GET', '/search/Distributed-Systems');
+    assert.deepEqual(dashed.body.books, res.body.books);
+    const school = await call<{ books: Array<{ id: number }> }>(front, 'GET', '/search/undergraduate%20school');
+    assert.deepEqual(
+      school.body.books.map((b) => b.id),
+      [3, 4, 6, 7],
+    );
+  });
+
+  it('GET /search of an unknown topic is 200 with no books', async () => {
+    const res = await call(front, 'GET', '/search/cooking');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { topic: 'cooking', books: [] });
+  });
+
+  it('GET /info/:id returns the book, a miss then a hit, with X-Served-By', async () => {
+    const first = await call<Book>(front, 'GET', '/info/5');
+    assert.equal(first.status, 200);
+    assert.deepEqual(
+      { id: first.body.id, title: first.body.title, topic: first.body.topic, price: first.body.price },
+      { id: 5, title: 'How to finish Project 3 on time', topic: 'distributed systems', price: 130 },
+    );
+    assert.equal(typeof first.body.stock, 'number');
+    assert.equal(typeof first.body.version, 'number');
+    assert.equal(first.headers.get('x-cache'), 'miss');
+    assert.match(first.headers.get('x-served-by') ?? '', /^catalog-/);
+    const second = await call<Book>(front, 'GET', '/info/5');
+    assert.equal(second.headers.get('x-cache'), 'hit');
+    assert.equal(second.headers.get('x-served-by'), 'front-0');
+    assert.deepEqual(second.body, first.body);
+  });
+
+  it('reads are balanced round-robin over every catalog pod (Cache-Control: no-cache skips the cache)', async () => {
+    const servers = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await call(front, 'GET', '/info/1', { headers: { 'cache-control': 'no-cache' } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-cache'), 'miss');
+      servers.add(res.headers.get('x-served-by') ?? '');
+    }
+    assert.deepEqual([...servers].sort(), ['catalog-origin-0', 'catalog-replica-0']);
+  });
+
+  it('POST and PUT /purchase/:id buy one copy; GET /orders/:id returns the order', async () => {
+    const before = await call<Book>(front, 'GET', '/info/2', { headers: { 'cache-control': 'no-cache' } });
+    const bought = await call<Record<string, unknown>>(front, 'POST', '/purchase/2');
+    assert.equal(bought.status, 200);
+    assert.equal(bought.body.bookId, 2);
+    assert.equal(bought.body.title, 'RPCs for Noobs');
+    assert.equal(bought.body.price, 50);
+    assert.equal(bought.body.remainingStock, before.body.stock - 1);
+    assert.match(String(bought.body.orderId), /^[0-9a-f-]{36}$/);
+    const put = await call<Record<string, unknown>>(front, 'PUT', '/purchase/2');
+    assert.equal(put.status, 200);
+    assert.equal(put.body.remainingStock, before.body.stock - 2);
+    const order = await call<Record<string, unknown>>(front, 'GET', `/orders/${String(bought.body.orderId)}`);
+    assert.equal(order.status, 200);
+    assert.equal(order.body.orderId, bought.body.orderId);
+    assert.equal(order.body.bookId, 2);
+    assert.equal(order.body.price, 50);
+    assert.ok(!Number.isNaN(Date.parse(String(order.body.createdAt))));
+    const rows = await t.db.query('SELECT book_id, price::float AS price FROM orders WHERE id = $1', [bought.body.orderId]);
+    assert.deepEqual(rows.rows, [{ book_id: 2, price: 50 }]);
+  });
+
+  it('PATCH /books/:id and POST /books/:id/restock change the book, bump its version, and need the admin token', async () => {
+    const before = await call<Book>(front, 'GET', '/info/3');
+    const patched = await call<Book>(front, 'PATCH', '/books/3', { headers: admin, body: { price: 55.5 } });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.price, 55.5);
+    assert.equal(patched.body.version, before.body.version + 1);
+    const restocked = await call<Book>(front, 'POST', '/books/3/restock', { headers: admin, body: { quantity: 10 } });
+    assert.equal(restocked.status, 200);
+    assert.equal(restocked.body.stock, before.body.stock + 10);
+    assert.equal(restocked.body.version, before.body.version + 2);
+    const after = await call<Book>(front, 'GET', '/info/3');
+    assert.equal(after.body.version, restocked.body.version);
+    assert.equal(after.body.price, 55.5);
+  });
+
+  it('an Idempotency-Key makes a retried purchase return the first result and buy nothing more', async () => {
+    const key = `contract-${Date.now()}`;
+    const first = await call<Record<string, unknown>>(front, 'POST', '/purchase/6', { headers: { 'idempotency-key': key } });
+    assert.equal(first.status, 200);
+    const stockAfterFirst = (await t.db.query('SELECT stock FROM books WHERE id = 6')).rows[0].stock;
+    for (const base of [t.front(0), t.front(1)]) {
+      const retry = await call<Record<string, unknown>>(base, 'POST', '/purchase/6', {
+        headers: { 'idempotency-key': key },
+      });
+      assert.equal(retry.status, 200);
+      assert.deepEqual(retry.body, first.body);
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    }
+    assert.equal((await t.db.query('SELECT stock FROM books WHERE id = 6')).rows[0].stock, stockAfterFirst);
+    const orders = await t.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [key]);
+    assert.equal(orders.rows[0].n, 1);
+    const reused = await call(front, 'POST', '/purchase/7', { headers: { 'idempotency-key': key } });
+    assert.equal(reused.status, 422);
+    assertErrorBody(reused.body, 'idempotency_key_reused');
+  });
+
+  it('probes and metrics answer', async () => {
+    for (const svc of t.stack.all) {
+      const live = await call(svc.url, 'GET', '/livez');
+      assert.equal(live.status, 200, `${svc.name} /livez`);
+      const ready = await call<{ status: string }>(svc.url, 'GET', '/readyz');
+      assert.equal(ready.status, 200, `${svc.name} /readyz ${JSON.stringify(ready.body)}`);
+    }
+    const metrics = await call<string>(front, 'GET', '/metrics');
+    assert.equal(metrics.status, 200);
+    for (const name of [
+      'bazar_http_request_duration_seconds_bucket',
+      'bazar_cache_hits_total',
+      'bazar_cache_misses_total',
+      'bazar_cache_evictions_total',
+      'bazar_cache_invalidations_total',
+      'bazar_upstream_errors_total',
+    ]) {
+      assert.ok(metrics.body.includes(name), `front /metrics has ${name}`);
+    }
+    const hits = /bazar_cache_hits_total\{[^}]*\} (\d+)/.exec(metrics.body);
+    assert.ok(hits && Number(hits[1]) >= 1, 'the hit counted above shows in the metric');
+  });
+
+  describe('bad input gets the documented 4xx and changes nothing', () => {
+    const huge = 'x'.repeat(64 * 1024);
+    const cases: Array<{
+      name: string;
+      method: string;
+      path: string;
+      status: number;
+      code: string;
+      headers?: 'admin' | 'wrong-token' | Record<string, string>;
+      body?: unknown;
+      raw?: string;
+    }> = [
+      { name: 'non-numeric id', method: 'GET', path: '/info/abc', status: 400, code: 'invalid_id' },
+      { name: 'negative id', method: 'GET', path: '/info/-1', status: 400, code: 'invalid_id' },
+      { name: 'zero id', method: 'GET', path: '/info/0', status: 400, code: 'invalid_id' },
+      { name: 'fractional id', method: 'GET', path: '/info/1.5', status: 400, code: 'invalid_id' },
+      { name: 'id with spaces', method: 'GET', path: '/info/%201', status: 400, code: 'invalid_id' },
+      { name: 'huge id', method: 'GET', path: '/info/99999999999999999999999', status: 404, code: 'book_not_found' },
+      { name: 'id past int4', method: 'GET', path: '/info/2147483648', status: 404, code: 'book_not_found' },
+      { name: 'unknown book', method: 'GET', path: '/info/999', status: 404, code: 'book_not_found' },
+      { name: 'control char topic', method: 'GET', path: '/search/a%00b', status: 400, code: 'invalid_topic' },
+      { name: 'blank topic', method: 'GET', path: '/search/%20%20', status: 400, code: 'invalid_topic' },
+      { name: 'overlong topic', method: 'GET', path: `/search/${'a'.repeat(101)}`, status: 400, code: 'invalid_topic' },
+      { name: 'purchase non-numeric id', method: 'POST', path: '/purchase/abc', status: 400, code: 'invalid_id' },
+      { name: 'purchase negative id', method: 'POST', path: '/purchase/-3', status: 400, code: 'invalid_id' },
+      { name: 'purchase huge id', method: 'POST', path: '/purchase/99999999999', status: 404, code: 'book_not_found' },
+      { name: 'purchase unknown book', method: 'POST', path: '/purchase/999', status: 404, code: 'book_not_found' },
+      { name: 'purchase malformed JSON', method: 'POST', path: '/purchase/1', status: 400, code: 'invalid_json', raw: '{"a":' },
+      { name: 'purchase oversized body', method: 'POST', path: '/purchase/1', status: 413, code: 'payload_too_large', raw: huge },
+      {
+        name: 'purchase overlong idempotency key',
+        method: 'POST',
+        path: '/purchase/1',
+        status: 400,
+        code: 'invalid_idempotency_key',
+        headers: { 'idempotency-key': 'k'.repeat(300) },
+      },
+      { name: 'GET on purchase', method: 'GET', path: '/purchase/1', status: 405, code: 'method_not_allowed' },
+      { name: 'DELETE on purchase', method: 'DELETE', path: '/purchase/1', status: 405, code: 'method_not_allowed' },
+      { name: 'POST on info', method: 'POST', path: '/info/1', status: 405, code: 'method_not_allowed' },
+      { name: 'unknown route', method: 'GET', path: '/books', status: 404, code: 'not_found' },
+      { name: 'order id not a uuid', method: 'GET', path: '/orders/42', status: 404, code: 'order_not_found' },
+      {
+        name: 'unknown order',
+        method: 'GET',
+        path: '/orders/00000000-0000-4000-8000-000000000000',
+        status: 404,
+        code: 'order_not_found',
+      },
+      { name: 'price update without token', method: 'PATCH', path: '/books/1', status: 401, code: 'unauthorized', body: { price: 1 } },
+      {
+        name: 'price update with a wrong token',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 401,
+        code: 'unauthorized',
+        headers: 'wrong-token',
+        body: { price: 1 },
+      },
+      { name: 'negative price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: -5 } },
+      { name: 'string price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: '10' } },
+      { name: 'three-decimal price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: 1.234 } },
+      { name: 'price with unknown field', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin', body: { price: 10, stock: 1 } },
+      { name: 'price body is an array', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin', body: [10] },
+      { name: 'price body missing', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin' },
+      { name: 'price malformed JSON', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_json', headers: 'admin', raw: '{price: 1}' },
+      { name: 'price oversized body', method: 'PATCH', path: '/books/1', status: 413, code: 'payload_too_large', headers: 'admin', raw: huge },
+      { name: 'price on unknown book', method: 'PATCH', path: '/books/999', status: 404, code: 'book_not_found', headers: 'admin', body: { price: 1 } },
+      { name: 'restock without token', method: 'POST', path: '/books/1/restock', status: 401, code: 'unauthorized', body: { quantity: 1 } },
+      { name: 'restock zero', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 0 } },
+      { name: 'restock fractional', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 1.5 } },
+      { name: 'restock string', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: '5' } },
+      { name: 'restock too many', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 2e9 } },
+      { name: 'restock unknown book', method: 'POST', path: '/books/999/restock', status: 404, code: 'book_not_found', headers: 'admin', body: { quantity: 1 } },
+      { name: 'invalidate without token', method: 'POST', path: '/internal/invalidate', status: 401, code: 'unauthorized', body: { items: [{ bookId: 1, version: 99 }] } },
+      { name: 'invalidate with the admin token', method: 'POST', path: '/internal/invalidate', status: 401, code: 'unauthorized', headers: 'admin', body: { items: [{ bookId: 1, version: 99 }] } },
+    ];
+
+    for (const c of cases) {
+      it(`${c.name}: ${c.method} ${c.path.slice(0, 40)} → ${c.status} ${c.code}`, async () => {
+        const headers =
+          c.headers === 'admin'
+            ? admin
+            : c.headers === 'wrong-token'
+              ? bearer('not-the-admin-token-at-all')
+              : (c.headers ?? {});
+        const before = await snapshot(t.db);
+        const res = await call(front, c.method, c.path, { headers, body: c.body, raw: c.raw });
+        assert.equal(res.status, c.status, JSON.stringify(res.body));
+        assertErrorBody(res.body, c.code);
+        assert.deepEqual(await snapshot(t.db), before, 'a rejected request changed nothing');
+      });
+    }
+
+    it('an unauthenticated invalidation leaves the cache serving', async () => {
+      await call(front, 'GET', '/info/7');
+      const res = await call(front, 'POST', '/internal/invalidate', { body: { items: [{ bookId: 7, version: 1e9 }] } });
+      assert.equal(res.status, 401);
+      const again = await call(front, 'GET', '/info/7');
+      assert.equal(again.headers.get('x-cache'), 'hit');
+    });
+  });
+});
