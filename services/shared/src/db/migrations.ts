@@ -71,7 +71,9 @@ export async function migrate(db: Database, logger: Logger, migrations = MIGRATI
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
     const done = new Set(
-      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
     );
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;
@@ -85,7 +87,9 @@ export async function migrate(db: Database, logger: Logger, migrations = MIGRATI
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`);
+        throw new Error(
+          `migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`,
+        );
       }
       applied.push(migration.version);
       logger.info({ version: migration.version, name: migration.name }, 'migration applied');
@@ -106,6 +110,8 @@ export async function schemaVersion(db: Database): Promise<number> {
     `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
   );
   if (!exists.rows[0]?.present) return 0;
-  const res = await db.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+  const res = await db.query<{ version: number | null }>(
+    'SELECT max(version) AS version FROM schema_migrations',
+  );
   return res.rows[0]?.version ?? 0;
 }
