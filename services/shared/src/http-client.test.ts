@@ -1,0 +1,130 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createHttpClient, Upstream } from './http-client.js';
+import { StaticDiscovery } from './discovery.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { HttpError } from './errors.js';
+
+/** A real HTTP server on loopback whose behaviour each test sets. */
+async function server(name: string, handler: (res: http.ServerResponse) => void) {
+  const hits: string[] = [];
+  const srv = http.createServer((req, res) => {
+    hits.push(req.url ?? '');
+    res.setHeader('x-served-by', name);
+    handler(res);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    name,
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    hits,
+    close: () => srv.close(),
+  };
+}
+
+async function refusedUrl(): Promise<string> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
+const ok = (res: http.ServerResponse) => res.end('{"ok":true}');
+
+function upstream(endpoints: Array<{ name: string; url: string }>, maxAttempts = 3, timeoutMs = 500) {
+  const metrics = createMetrics({ service: 'test', podName: 'test', defaultMetrics: false });
+  return {
+    metrics,
+    upstream: new Upstream({
+      service: 'catalog',
+      discovery: new StaticDiscovery('catalog', endpoints),
+      http: createHttpClient({ timeoutMs }),
+      metrics,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      loadBalancing: () => 'round-robin',
+      maxAttempts,
+    }),
+  };
+}
+
+describe('Upstream (real HTTP servers on loopback)', () => {
+  const servers: Array<{ close(): void }> = [];
+  after(() => servers.forEach((s) => s.close()));
+  let a: Awaited<ReturnType<typeof server>>;
+  let b: Awaited<ReturnType<typeof server>>;
+  before(async () => {
+    a = await server('a', ok);
+    b = await server('b', ok);
+    servers.push(a, b);
+  });
+
+  it('balances round-robin over the endpoints', async () => {
+    const { upstream: u } = upstream([a, b]);
+    const order: unknown[] = [];
+    for (let i = 0; i < 4; i++)
+      order.push(
+        (await u.request({ method: 'GET', path: '/x', retry: 'idempotent' })).headers['x-served-by'],
+      );
+    assert.deepEqual(order, ['a', 'b', 'a', 'b']);
+  });
+
+  it('skips an endpoint that refuses connections, even for a non-idempotent call', async () => {
+    const dead = { name: 'dead', url: await refusedUrl() };
+    const { upstream: u, metrics } = upstream([dead, a]);
+    const res = await u.request({ method: 'POST', path: '/buy', retry: 'connect-only' });
+    assert.equal(res.status, 200);
+    assert.equal(res.endpoint.name, 'a');
+    assert.match(
+      await metrics.registry.metrics(),
+      /bazar_upstream_errors_total\{service="catalog",reason="ECONNREFUSED"[^}]*\} 1/,
+    );
+  });
+
+  it('retries a 503 on the next endpoint only when the call is idempotent', async () => {
+    const sick = await server('sick', (res) => {
+      res.statusCode = 503;
+      res.end('{"error":{"code":"primary_unavailable","message":"down"}}');
+    });
+    servers.push(sick);
+    const { upstream: u1 } = upstream([sick, a]);
+    assert.equal((await u1.request({ method: 'GET', path: '/r', retry: 'idempotent' })).status, 200);
+    const { upstream: u2 } = upstream([sick, a]);
+    const res = await u2.request({ method: 'POST', path: '/w', retry: 'connect-only' });
+    assert.equal(res.status, 503, 'a non-idempotent call is not resent after the server saw it');
+  });
+
+  it('times out a slow endpoint and moves on; all slow → 504 upstream_timeout', async () => {
+    const slow = await server('slow', (res) => setTimeout(() => ok(res), 1000));
+    servers.push(slow);
+    const { upstream: u1 } = upstream([slow, a], 3, 150);
+    const started = Date.now();
+    const res = await u1.request({ method: 'GET', path: '/s', retry: 'idempotent' });
+    assert.equal(res.endpoint.name, 'a');
+    assert.ok(Date.now() - started < 900);
+    const { upstream: u2 } = upstream([slow], 3, 150);
+    await assert.rejects(
+      u2.request({ method: 'GET', path: '/s', retry: 'idempotent' }),
+      (err: unknown) => err instanceof HttpError && err.status === 504 && err.code === 'upstream_timeout',
+    );
+  });
+
+  it('bounds attempts and answers 503 when no endpoint is known', async () => {
+    const dead1 = { name: 'd1', url: await refusedUrl() };
+    const dead2 = { name: 'd2', url: await refusedUrl() };
+    const { upstream: u } = upstream([dead1, dead2, a], 2);
+    await assert.rejects(
+      u.request({ method: 'GET', path: '/x', retry: 'idempotent' }),
+      (err: unknown) => err instanceof HttpError && err.status === 503,
+    );
+    const { upstream: none } = upstream([]);
+    await assert.rejects(
+      none.request({ method: 'GET', path: '/x', retry: 'idempotent' }),
+      (err: unknown) => err instanceof HttpError && err.code === 'service_unavailable',
+    );
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { HttpError } from './errors.js';
+import { normalizeTopic, parseBookId, parseIdempotencyKey, parsePrice, parseQuantity } from './validate.js';
+
+const rejects = (fn: () => unknown, status: number, code: string) =>
+  assert.throws(fn, (err: unknown) => err instanceof HttpError && err.status === status && err.code === code);
+
+describe('input validation', () => {
+  it('book ids', () => {
+    assert.equal(parseBookId('7'), 7);
+    assert.equal(parseBookId('2147483647'), 2147483647);
+    for (const bad of ['', 'a', '-1', '0', '00', '1.0', '1e3', ' 1', '0x10'])
+      rejects(() => parseBookId(bad), 400, 'invalid_id');
+    rejects(() => parseBookId('2147483648'), 404, 'book_not_found');
+    rejects(() => parseBookId('9'.repeat(40)), 404, 'book_not_found');
+  });
+
+  it('topics', () => {
+    assert.equal(normalizeTopic('Distributed-Systems'), 'distributed systems');
+    assert.equal(normalizeTopic('  undergraduate   school '), 'undergraduate school');
+    rejects(() => normalizeTopic('a\u0000b'), 400, 'invalid_topic');
+    rejects(() => normalizeTopic(' - '), 400, 'invalid_topic');
+    rejects(() => normalizeTopic('x'.repeat(101)), 400, 'invalid_topic');
+  });
+
+  it('prices, quantities and idempotency keys', () => {
+    assert.equal(parsePrice(12.5), 12.5);
+    assert.equal(parsePrice(0.1 + 0.2), 0.3);
+    for (const bad of [-1, 1.234, Infinity, NaN, '5', null, 2e6])
+      rejects(() => parsePrice(bad), 400, 'invalid_price');
+    assert.equal(parseQuantity(3), 3);
+    for (const bad of [0, -1, 1.5, '3', 2e6]) rejects(() => parseQuantity(bad), 400, 'invalid_quantity');
+    assert.equal(parseIdempotencyKey(undefined), undefined);
+    assert.equal(parseIdempotencyKey('abc-123'), 'abc-123');
+    for (const bad of ['with space', 'k'.repeat(201), 'é']) {
+      rejects(() => parseIdempotencyKey(bad), 400, 'invalid_idempotency_key');
+    }
+  });
+});
