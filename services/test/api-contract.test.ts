@@ -47,7 +47,11 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
     assert.equal(res.body.books[1]!.title, 'RPCs for Noobs');
     const dashed = await call<{ books: unknown[] }>(front, 'GET', '/search/Distributed-Systems');
     assert.deepEqual(dashed.body.books, res.body.books);
-    const school = await call<{ books: Array<{ id: number }> }>(front, 'GET', '/search/undergraduate%20school');
+    const school = await call<{ books: Array<{ id: number }> }>(
+      front,
+      'GET',
+      '/search/undergraduate%20school',
+    );
     assert.deepEqual(
       school.body.books.map((b) => b.id),
       [3, 4, 6, 7],
@@ -106,7 +110,9 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
     assert.equal(order.body.bookId, 2);
     assert.equal(order.body.price, 50);
     assert.ok(!Number.isNaN(Date.parse(String(order.body.createdAt))));
-    const rows = await t.db.query('SELECT book_id, price::float AS price FROM orders WHERE id = $1', [bought.body.orderId]);
+    const rows = await t.db.query('SELECT book_id, price::float AS price FROM orders WHERE id = $1', [
+      bought.body.orderId,
+    ]);
     assert.deepEqual(rows.rows, [{ book_id: 2, price: 50 }]);
   });
 
@@ -116,7 +122,10 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
     assert.equal(patched.status, 200);
     assert.equal(patched.body.price, 55.5);
     assert.equal(patched.body.version, before.body.version + 1);
-    const restocked = await call<Book>(front, 'POST', '/books/3/restock', { headers: admin, body: { quantity: 10 } });
+    const restocked = await call<Book>(front, 'POST', '/books/3/restock', {
+      headers: admin,
+      body: { quantity: 10 },
+    });
     assert.equal(restocked.status, 200);
     assert.equal(restocked.body.stock, before.body.stock + 10);
     assert.equal(restocked.body.version, before.body.version + 2);
@@ -127,7 +136,9 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
 
   it('an Idempotency-Key makes a retried purchase return the first result and buy nothing more', async () => {
     const key = `contract-${Date.now()}`;
-    const first = await call<Record<string, unknown>>(front, 'POST', '/purchase/6', { headers: { 'idempotency-key': key } });
+    const first = await call<Record<string, unknown>>(front, 'POST', '/purchase/6', {
+      headers: { 'idempotency-key': key },
+    });
     assert.equal(first.status, 200);
     const stockAfterFirst = (await t.db.query('SELECT stock FROM books WHERE id = 6')).rows[0].stock;
     for (const base of [t.front(0), t.front(1)]) {
@@ -139,7 +150,9 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
       assert.equal(retry.headers.get('idempotent-replayed'), 'true');
     }
     assert.equal((await t.db.query('SELECT stock FROM books WHERE id = 6')).rows[0].stock, stockAfterFirst);
-    const orders = await t.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [key]);
+    const orders = await t.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [
+      key,
+    ]);
     assert.equal(orders.rows[0].n, 1);
     const reused = await call(front, 'POST', '/purchase/7', { headers: { 'idempotency-key': key } });
     assert.equal(reused.status, 422);
@@ -186,18 +199,68 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
       { name: 'zero id', method: 'GET', path: '/info/0', status: 400, code: 'invalid_id' },
       { name: 'fractional id', method: 'GET', path: '/info/1.5', status: 400, code: 'invalid_id' },
       { name: 'id with spaces', method: 'GET', path: '/info/%201', status: 400, code: 'invalid_id' },
-      { name: 'huge id', method: 'GET', path: '/info/99999999999999999999999', status: 404, code: 'book_not_found' },
+      {
+        name: 'huge id',
+        method: 'GET',
+        path: '/info/99999999999999999999999',
+        status: 404,
+        code: 'book_not_found',
+      },
       { name: 'id past int4', method: 'GET', path: '/info/2147483648', status: 404, code: 'book_not_found' },
       { name: 'unknown book', method: 'GET', path: '/info/999', status: 404, code: 'book_not_found' },
-      { name: 'control char topic', method: 'GET', path: '/search/a%00b', status: 400, code: 'invalid_topic' },
+      {
+        name: 'control char topic',
+        method: 'GET',
+        path: '/search/a%00b',
+        status: 400,
+        code: 'invalid_topic',
+      },
       { name: 'blank topic', method: 'GET', path: '/search/%20%20', status: 400, code: 'invalid_topic' },
-      { name: 'overlong topic', method: 'GET', path: `/search/${'a'.repeat(101)}`, status: 400, code: 'invalid_topic' },
-      { name: 'purchase non-numeric id', method: 'POST', path: '/purchase/abc', status: 400, code: 'invalid_id' },
+      {
+        name: 'overlong topic',
+        method: 'GET',
+        path: `/search/${'a'.repeat(101)}`,
+        status: 400,
+        code: 'invalid_topic',
+      },
+      {
+        name: 'purchase non-numeric id',
+        method: 'POST',
+        path: '/purchase/abc',
+        status: 400,
+        code: 'invalid_id',
+      },
       { name: 'purchase negative id', method: 'POST', path: '/purchase/-3', status: 400, code: 'invalid_id' },
-      { name: 'purchase huge id', method: 'POST', path: '/purchase/99999999999', status: 404, code: 'book_not_found' },
-      { name: 'purchase unknown book', method: 'POST', path: '/purchase/999', status: 404, code: 'book_not_found' },
-      { name: 'purchase malformed JSON', method: 'POST', path: '/purchase/1', status: 400, code: 'invalid_json', raw: '{"a":' },
-      { name: 'purchase oversized body', method: 'POST', path: '/purchase/1', status: 413, code: 'payload_too_large', raw: huge },
+      {
+        name: 'purchase huge id',
+        method: 'POST',
+        path: '/purchase/99999999999',
+        status: 404,
+        code: 'book_not_found',
+      },
+      {
+        name: 'purchase unknown book',
+        method: 'POST',
+        path: '/purchase/999',
+        status: 404,
+        code: 'book_not_found',
+      },
+      {
+        name: 'purchase malformed JSON',
+        method: 'POST',
+        path: '/purchase/1',
+        status: 400,
+        code: 'invalid_json',
+        raw: '{"a":',
+      },
+      {
+        name: 'purchase oversized body',
+        method: 'POST',
+        path: '/purchase/1',
+        status: 413,
+        code: 'payload_too_large',
+        raw: huge,
+      },
       {
         name: 'purchase overlong idempotency key',
         method: 'POST',
@@ -206,11 +269,29 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         code: 'invalid_idempotency_key',
         headers: { 'idempotency-key': 'k'.repeat(300) },
       },
-      { name: 'GET on purchase', method: 'GET', path: '/purchase/1', status: 405, code: 'method_not_allowed' },
-      { name: 'DELETE on purchase', method: 'DELETE', path: '/purchase/1', status: 405, code: 'method_not_allowed' },
+      {
+        name: 'GET on purchase',
+        method: 'GET',
+        path: '/purchase/1',
+        status: 405,
+        code: 'method_not_allowed',
+      },
+      {
+        name: 'DELETE on purchase',
+        method: 'DELETE',
+        path: '/purchase/1',
+        status: 405,
+        code: 'method_not_allowed',
+      },
       { name: 'POST on info', method: 'POST', path: '/info/1', status: 405, code: 'method_not_allowed' },
       { name: 'unknown route', method: 'GET', path: '/books', status: 404, code: 'not_found' },
-      { name: 'order id not a uuid', method: 'GET', path: '/orders/42', status: 404, code: 'order_not_found' },
+      {
+        name: 'order id not a uuid',
+        method: 'GET',
+        path: '/orders/42',
+        status: 404,
+        code: 'order_not_found',
+      },
       {
         name: 'unknown order',
         method: 'GET',
@@ -218,7 +299,14 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         status: 404,
         code: 'order_not_found',
       },
-      { name: 'price update without token', method: 'PATCH', path: '/books/1', status: 401, code: 'unauthorized', body: { price: 1 } },
+      {
+        name: 'price update without token',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 401,
+        code: 'unauthorized',
+        body: { price: 1 },
+      },
       {
         name: 'price update with a wrong token',
         method: 'PATCH',
@@ -228,23 +316,156 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         headers: 'wrong-token',
         body: { price: 1 },
       },
-      { name: 'negative price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: -5 } },
-      { name: 'string price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: '10' } },
-      { name: 'three-decimal price', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_price', headers: 'admin', body: { price: 1.234 } },
-      { name: 'price with unknown field', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin', body: { price: 10, stock: 1 } },
-      { name: 'price body is an array', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin', body: [10] },
-      { name: 'price body missing', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_body', headers: 'admin' },
-      { name: 'price malformed JSON', method: 'PATCH', path: '/books/1', status: 400, code: 'invalid_json', headers: 'admin', raw: '{price: 1}' },
-      { name: 'price oversized body', method: 'PATCH', path: '/books/1', status: 413, code: 'payload_too_large', headers: 'admin', raw: huge },
-      { name: 'price on unknown book', method: 'PATCH', path: '/books/999', status: 404, code: 'book_not_found', headers: 'admin', body: { price: 1 } },
-      { name: 'restock without token', method: 'POST', path: '/books/1/restock', status: 401, code: 'unauthorized', body: { quantity: 1 } },
-      { name: 'restock zero', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 0 } },
-      { name: 'restock fractional', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 1.5 } },
-      { name: 'restock string', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: '5' } },
-      { name: 'restock too many', method: 'POST', path: '/books/1/restock', status: 400, code: 'invalid_quantity', headers: 'admin', body: { quantity: 2e9 } },
-      { name: 'restock unknown book', method: 'POST', path: '/books/999/restock', status: 404, code: 'book_not_found', headers: 'admin', body: { quantity: 1 } },
-      { name: 'invalidate without token', method: 'POST', path: '/internal/invalidate', status: 401, code: 'unauthorized', body: { items: [{ bookId: 1, version: 99 }] } },
-      { name: 'invalidate with the admin token', method: 'POST', path: '/internal/invalidate', status: 401, code: 'unauthorized', headers: 'admin', body: { items: [{ bookId: 1, version: 99 }] } },
+      {
+        name: 'negative price',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_price',
+        headers: 'admin',
+        body: { price: -5 },
+      },
+      {
+        name: 'string price',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_price',
+        headers: 'admin',
+        body: { price: '10' },
+      },
+      {
+        name: 'three-decimal price',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_price',
+        headers: 'admin',
+        body: { price: 1.234 },
+      },
+      {
+        name: 'price with unknown field',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'admin',
+        body: { price: 10, stock: 1 },
+      },
+      {
+        name: 'price body is an array',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'admin',
+        body: [10],
+      },
+      {
+        name: 'price body missing',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'admin',
+      },
+      {
+        name: 'price malformed JSON',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 400,
+        code: 'invalid_json',
+        headers: 'admin',
+        raw: '{price: 1}',
+      },
+      {
+        name: 'price oversized body',
+        method: 'PATCH',
+        path: '/books/1',
+        status: 413,
+        code: 'payload_too_large',
+        headers: 'admin',
+        raw: huge,
+      },
+      {
+        name: 'price on unknown book',
+        method: 'PATCH',
+        path: '/books/999',
+        status: 404,
+        code: 'book_not_found',
+        headers: 'admin',
+        body: { price: 1 },
+      },
+      {
+        name: 'restock without token',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 401,
+        code: 'unauthorized',
+        body: { quantity: 1 },
+      },
+      {
+        name: 'restock zero',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_quantity',
+        headers: 'admin',
+        body: { quantity: 0 },
+      },
+      {
+        name: 'restock fractional',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_quantity',
+        headers: 'admin',
+        body: { quantity: 1.5 },
+      },
+      {
+        name: 'restock string',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_quantity',
+        headers: 'admin',
+        body: { quantity: '5' },
+      },
+      {
+        name: 'restock too many',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_quantity',
+        headers: 'admin',
+        body: { quantity: 2e9 },
+      },
+      {
+        name: 'restock unknown book',
+        method: 'POST',
+        path: '/books/999/restock',
+        status: 404,
+        code: 'book_not_found',
+        headers: 'admin',
+        body: { quantity: 1 },
+      },
+      {
+        name: 'invalidate without token',
+        method: 'POST',
+        path: '/internal/invalidate',
+        status: 401,
+        code: 'unauthorized',
+        body: { items: [{ bookId: 1, version: 99 }] },
+      },
+      {
+        name: 'invalidate with the admin token',
+        method: 'POST',
+        path: '/internal/invalidate',
+        status: 401,
+        code: 'unauthorized',
+        headers: 'admin',
+        body: { items: [{ bookId: 1, version: 99 }] },
+      },
     ];
 
     for (const c of cases) {
@@ -265,7 +486,9 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
 
     it('an unauthenticated invalidation leaves the cache serving', async () => {
       await call(front, 'GET', '/info/7');
-      const res = await call(front, 'POST', '/internal/invalidate', { body: { items: [{ bookId: 7, version: 1e9 }] } });
+      const res = await call(front, 'POST', '/internal/invalidate', {
+        body: { items: [{ bookId: 7, version: 1e9 }] },
+      });
       assert.equal(res.status, 401);
       const again = await call(front, 'GET', '/info/7');
       assert.equal(again.headers.get('x-cache'), 'hit');

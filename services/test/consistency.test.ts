@@ -36,13 +36,16 @@ for (const mode of ['strict', 'session'] as const) {
       const before = (await t.db.query('SELECT count(*)::int AS n FROM orders WHERE book_id = 4')).rows[0].n;
       const attempts = 40;
       const results = await Promise.all(
-        Array.from({ length: attempts }, (_, i) => call<Record<string, unknown>>(t.front(i % 2), 'POST', '/purchase/4')),
+        Array.from({ length: attempts }, (_, i) =>
+          call<Record<string, unknown>>(t.front(i % 2), 'POST', '/purchase/4'),
+        ),
       );
       const ok = results.filter((r) => r.status === 200);
       const soldOut = results.filter((r) => r.status === 409);
       assert.equal(ok.length, 7, `statuses: ${results.map((r) => r.status).join(',')}`);
       assert.equal(soldOut.length, attempts - 7);
-      for (const r of soldOut) assert.equal((r.body as { error: { code: string } }).error.code, 'out_of_stock');
+      for (const r of soldOut)
+        assert.equal((r.body as { error: { code: string } }).error.code, 'out_of_stock');
       assert.equal(new Set(ok.map((r) => r.body.orderId)).size, 7, 'one distinct order per success');
       assert.deepEqual(
         ok.map((r) => r.body.remainingStock).sort(),
@@ -67,11 +70,18 @@ for (const mode of ['strict', 'session'] as const) {
         const writer = round % 2;
         let acknowledged: { version: number; stock?: number; price?: number };
         if (round % 3 === 2) {
-          const res = await call<Book>(t.front(writer), 'PATCH', '/books/1', { headers: admin, body: { price: 30 + round } });
+          const res = await call<Book>(t.front(writer), 'PATCH', '/books/1', {
+            headers: admin,
+            body: { price: 30 + round },
+          });
           assert.equal(res.status, 200);
           acknowledged = { version: res.body.version, price: 30 + round };
         } else {
-          const res = await call<{ version: number; remainingStock: number }>(t.front(writer), 'POST', '/purchase/1');
+          const res = await call<{ version: number; remainingStock: number }>(
+            t.front(writer),
+            'POST',
+            '/purchase/1',
+          );
           assert.equal(res.status, 200);
           acknowledged = { version: res.body.version, stock: res.body.remainingStock };
         }
@@ -102,7 +112,10 @@ for (const mode of ['strict', 'session'] as const) {
       await staleRead;
       const resurrected = await call<Book>(t.front(0), 'GET', '/info/7');
       assert.equal(resurrected.headers.get('x-cache'), 'hit');
-      assert.ok(resurrected.body.version < write7.body.version, 'without fences the old value is back in the cache');
+      assert.ok(
+        resurrected.body.version < write7.body.version,
+        'without fences the old value is back in the cache',
+      );
       await hooks(0, { fencing: true });
 
       // With fences (the product's behaviour).
@@ -113,7 +126,10 @@ for (const mode of ['strict', 'session'] as const) {
       assert.equal(write6.status, 200);
       assert.equal(write6.headers.get('x-invalidated'), '2/2', 'both fronts acknowledged the invalidation');
       const raced = await racingRead;
-      assert.ok(raced.body.version >= write6.body.version, 'the racing read itself was re-issued past the fence');
+      assert.ok(
+        raced.body.version >= write6.body.version,
+        'the racing read itself was re-issued past the fence',
+      );
       const cached = await call<Book>(t.front(0), 'GET', '/info/6');
       assert.ok(
         cached.body.version >= write6.body.version,
@@ -126,13 +142,16 @@ for (const mode of ['strict', 'session'] as const) {
       const stockBefore = (await t.db.query('SELECT stock FROM books WHERE id = 2')).rows[0].stock;
       const results = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
-          call<Record<string, unknown>>(t.front(i % 2), 'POST', '/purchase/2', { headers: { 'idempotency-key': key } }),
+          call<Record<string, unknown>>(t.front(i % 2), 'POST', '/purchase/2', {
+            headers: { 'idempotency-key': key },
+          }),
         ),
       );
       for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(new Set(results.map((r) => r.body.orderId)).size, 1);
       assert.equal((await t.db.query('SELECT stock FROM books WHERE id = 2')).rows[0].stock, stockBefore - 1);
-      const n = (await t.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [key])).rows[0].n;
+      const n = (await t.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [key]))
+        .rows[0].n;
       assert.equal(n, 1);
     });
   });

@@ -81,7 +81,9 @@ export interface BookRow {
 
 /** Everything a rejected request must leave untouched. */
 export async function snapshot(db: pg.Pool): Promise<{ books: BookRow[]; orders: number }> {
-  const books = await db.query<BookRow>('SELECT id, price::text, stock, version::text FROM books ORDER BY id');
+  const books = await db.query<BookRow>(
+    'SELECT id, price::text, stock, version::text FROM books ORDER BY id',
+  );
   const orders = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM orders');
   return { books: books.rows, orders: orders.rows[0]!.n };
 }

@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { bearer, call, sleep, startTestStack, type TestStack } from './harness.js';
 
 /** Runs `worker` on `concurrency` loops until `stop` resolves; returns every outcome. */
-async function stream<T>(concurrency: number, worker: (n: number) => Promise<T>, stop: Promise<void>): Promise<T[]> {
+async function stream<T>(
+  concurrency: number,
+  worker: (n: number) => Promise<T>,
+  stop: Promise<void>,
+): Promise<T[]> {
   let done = false;
   void stop.then(() => (done = true));
   const out: T[] = [];
@@ -29,7 +33,9 @@ describe('replica loss is masked (DESIGN.md §4.4)', () => {
     const reads = stream(
       4,
       async (n) => {
-        const res = await call(t.front(n % 2), 'GET', `/info/${(n % 7) + 1}`, { headers: { 'cache-control': 'no-cache' } });
+        const res = await call(t.front(n % 2), 'GET', `/info/${(n % 7) + 1}`, {
+          headers: { 'cache-control': 'no-cache' },
+        });
         return { status: res.status, servedBy: res.headers.get('x-served-by') ?? '', at: Date.now() };
       },
       (async () => {
@@ -45,14 +51,20 @@ describe('replica loss is masked (DESIGN.md §4.4)', () => {
     assert.ok(results.length > 50, `enough traffic to mean something (${results.length} reads)`);
     const late = results.filter((r) => r.at > killedAt + 300);
     assert.ok(late.length > 0);
-    assert.ok(!late.some((r) => r.servedBy === victim.name), 'the killed replica serves nothing after its death');
+    assert.ok(
+      !late.some((r) => r.servedBy === victim.name),
+      'the killed replica serves nothing after its death',
+    );
     const survivors = new Set(late.map((r) => r.servedBy));
     assert.ok(survivors.size >= 2, `traffic rebalanced over the survivors: ${[...survivors].join(', ')}`);
     await victim.start();
   });
 
   it('killing an order pod under a stream of keyed purchases loses and doubles none', async () => {
-    await call(t.front(0), 'POST', '/books/5/restock', { headers: bearer(t.stack.adminToken), body: { quantity: 10_000 } });
+    await call(t.front(0), 'POST', '/books/5/restock', {
+      headers: bearer(t.stack.adminToken),
+      body: { quantity: 10_000 },
+    });
     const stockBefore = (await t.db.query('SELECT stock FROM books WHERE id = 5')).rows[0].stock as number;
     const victim = t.stack.orders.find((o) => o.role === 'replica')!;
     const run = `kill-${Date.now()}`;
@@ -80,9 +92,14 @@ describe('replica loss is masked (DESIGN.md §4.4)', () => {
     );
     assert.equal(rows.rowCount, results.length, 'exactly one order row per acknowledged purchase');
     const byKey = new Map(rows.rows.map((r) => [r.idempotency_key, r.id]));
-    for (const r of results) assert.equal(byKey.get(r.key), r.orderId, `order of ${r.key} is the one acknowledged`);
+    for (const r of results)
+      assert.equal(byKey.get(r.key), r.orderId, `order of ${r.key} is the one acknowledged`);
     const stockAfter = (await t.db.query('SELECT stock FROM books WHERE id = 5')).rows[0].stock as number;
-    assert.equal(stockBefore - stockAfter, results.length, 'stock fell by exactly the acknowledged purchases');
+    assert.equal(
+      stockBefore - stockAfter,
+      results.length,
+      'stock fell by exactly the acknowledged purchases',
+    );
     await victim.start();
   });
 });
