@@ -211,8 +211,14 @@ async function main(): Promise<number> {
       ...(internalToken ? { internalToken } : {}),
       ...(process.env['LOG_LEVEL'] ? { logLevel: process.env['LOG_LEVEL'] } : {}),
       log: (proc, line) => {
-        // Children's output goes to their log files; only Postgres progress is shown here.
+        // Children's output goes to their log files; only Postgres progress is shown here,
+        // and a service that dies while the store is up.
         if (proc === 'postgres') process.stdout.write(`  ${line}\n`);
+        else if (stack && !stopping && line.startsWith('--- exited')) {
+          process.stderr.write(
+            `bazar: ${proc} ${line.replace(/^-+ | -+$/g, '')}; see ${display(logDir)}/${proc}.log\n`,
+          );
+        }
       },
     });
   } catch (err) {

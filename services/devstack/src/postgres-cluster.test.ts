@@ -89,8 +89,14 @@ describe('embedded Postgres primary + hot standby', { timeout: 120_000 }, () => 
 
   test('standby is streaming synchronously', async () => {
     assert.ok(cluster);
-    const rows = await withClient(cluster.primaryUrl, async (c) =>
-      (await c.query<{ state: string; sync_state: string }>('SELECT state, sync_state FROM pg_stat_replication')).rows,
+    const rows = await withClient(
+      cluster.primaryUrl,
+      async (c) =>
+        (
+          await c.query<{ state: string; sync_state: string }>(
+            'SELECT state, sync_state FROM pg_stat_replication',
+          )
+        ).rows,
     );
     assert.deepEqual(rows, [{ state: 'streaming', sync_state: 'sync' }]);
   });
@@ -139,7 +145,10 @@ describe('embedded Postgres primary + hot standby', { timeout: 120_000 }, () => 
     });
     await c.startStandby();
     await c.stopPrimary();
-    const seen = await withClient(c.standbyUrl, async (s) => (await s.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v);
+    const seen = await withClient(
+      c.standbyUrl,
+      async (s) => (await s.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v,
+    );
     assert.equal(seen, 100, 'reads keep working on the standby while the primary is down');
     await c.startPrimary();
     await withClient(c.primaryUrl, async (p) => {
@@ -148,7 +157,10 @@ describe('embedded Postgres primary + hot standby', { timeout: 120_000 }, () => 
       await p.query('UPDATE kv SET v = 101 WHERE k = 1');
       await p.query('COMMIT');
     });
-    const v = await withClient(c.standbyUrl, async (s) => (await s.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v);
+    const v = await withClient(
+      c.standbyUrl,
+      async (s) => (await s.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v,
+    );
     assert.equal(v, 101);
   });
 
@@ -164,16 +176,25 @@ describe('embedded Postgres primary + hot standby', { timeout: 120_000 }, () => 
     // A stale pid file (e.g. from a killed run) must not block the next start.
     const dead = spawnSync('true').pid;
     assert.ok(dead);
-    writeFileSync(path.join(pgDataDirs(dataDir).standby, 'postmaster.pid'), `${dead}\n${pgDataDirs(dataDir).standby}\n`);
+    writeFileSync(
+      path.join(pgDataDirs(dataDir).standby, 'postmaster.pid'),
+      `${dead}\n${pgDataDirs(dataDir).standby}\n`,
+    );
 
     logs.length = 0;
     const t0 = Date.now();
     cluster = await start();
     const restartMs = Date.now() - t0;
     assert.ok(!logs.some((l) => l.includes('initialised')), 'the existing cluster is reused, not re-created');
-    assert.ok(logs.some((l) => l.includes('stale')), 'the stale pid file is reported');
+    assert.ok(
+      logs.some((l) => l.includes('stale')),
+      'the stale pid file is reported',
+    );
     for (const url of [cluster.primaryUrl, cluster.standbyUrl]) {
-      const v = await withClient(url, async (c) => (await c.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v);
+      const v = await withClient(
+        url,
+        async (c) => (await c.query<{ v: number }>('SELECT v FROM kv')).rows[0]?.v,
+      );
       assert.equal(v, 101);
     }
     assert.ok(restartMs < 20_000, `restart took ${restartMs} ms`);

@@ -100,8 +100,7 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
 
   const existing = opts.reset ? undefined : await readMeta(metaFile);
   const password = existing?.password ?? randomBytes(18).toString('hex');
-  const url = (port: number): string =>
-    `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/${DATABASE}`;
+  const url = (port: number): string => `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/${DATABASE}`;
 
   let primaryUp = false;
   let standbyUp = false;
@@ -128,7 +127,8 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     const res = await exec(bin.pg_ctl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', dirs[role]]);
     if (res.code !== 0 && existsSync(path.join(dirs[role], 'postmaster.pid'))) {
       const hard = await exec(bin.pg_ctl, ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', dirs[role]]);
-      if (hard.code !== 0) throw new Error(`postgres ${role} did not stop: ${(hard.stderr || hard.stdout).trim()}`);
+      if (hard.code !== 0)
+        throw new Error(`postgres ${role} did not stop: ${(hard.stderr || hard.stdout).trim()}`);
     }
   }
 
@@ -172,8 +172,17 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     const pwFile = path.join(dataDir, '.pwfile');
     await writeOwned(pwFile, pw + '\n');
     const args = [
-      '-D', dirs.primary, '-U', SUPERUSER, `--pwfile=${pwFile}`, '-E', 'UTF8', '--locale=C',
-      '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '--no-instructions',
+      '-D',
+      dirs.primary,
+      '-U',
+      SUPERUSER,
+      `--pwfile=${pwFile}`,
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--auth-local=scram-sha-256',
+      '--auth-host=scram-sha-256',
+      '--no-instructions',
     ];
     if (!fsync) args.push('--no-sync');
     const res = await exec(bin.initdb, args);
@@ -213,7 +222,8 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     if (res.code !== 0) throw new Error(`copying the primary failed: ${res.stderr}`);
     // The slot belongs to the primary; a copy on the standby would pin its WAL forever.
     const slots = path.join(dirs.standby, 'pg_replslot');
-    for (const entry of await fs.readdir(slots)) await fs.rm(path.join(slots, entry), { recursive: true, force: true });
+    for (const entry of await fs.readdir(slots))
+      await fs.rm(path.join(slots, entry), { recursive: true, force: true });
     await fs.rm(path.join(dirs.standby, 'postmaster.opts'), { force: true });
     await writeOwned(path.join(dirs.standby, 'standby.signal'), '');
     await writeServerConf('standby', pw);
@@ -229,7 +239,10 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     const deadline = Date.now() + timeoutMs;
     let lastError = '';
     while (Date.now() < deadline) {
-      const client = new pg.Client({ ...connParams(opts.primaryPort, password), connectionTimeoutMillis: 2000 });
+      const client = new pg.Client({
+        ...connParams(opts.primaryPort, password),
+        connectionTimeoutMillis: 2000,
+      });
       try {
         await client.connect();
         while (Date.now() < deadline) {
@@ -238,7 +251,8 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
             [STANDBY_NAME],
           );
           const row = r.rows[0];
-          if (row && row.state === 'streaming' && (row.sync_state === 'sync' || row.sync_state === 'quorum')) return;
+          if (row && row.state === 'streaming' && (row.sync_state === 'sync' || row.sync_state === 'quorum'))
+            return;
           lastError = row ? `state=${row.state} sync_state=${row.sync_state}` : 'standby not connected';
           await sleep(50);
         }
@@ -272,7 +286,15 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
       });`;
     const child = spawn(
       process.execPath,
-      ['-e', script, bin.pg_ctl, runAs ? String(runAs.uid) : '', runAs ? String(runAs.gid) : '', dirs.primary, dirs.standby],
+      [
+        '-e',
+        script,
+        bin.pg_ctl,
+        runAs ? String(runAs.uid) : '',
+        runAs ? String(runAs.gid) : '',
+        dirs.primary,
+        dirs.standby,
+      ],
       { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], detached: true },
     );
     // Neither the child nor its channel may keep this process alive.
@@ -327,7 +349,10 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
       await initPrimary(password);
       await makeStandby(password);
       // Written last: a half-made cluster (killed during setup) is redone next time.
-      await writeOwned(metaFile, JSON.stringify({ format: FORMAT, password } satisfies ClusterMeta, null, 2) + '\n');
+      await writeOwned(
+        metaFile,
+        JSON.stringify({ format: FORMAT, password } satisfies ClusterMeta, null, 2) + '\n',
+      );
       log(`postgres: initialised primary + standby in ${dataDir} (${Date.now() - t0} ms)`);
     }
     reaper = startReaper();
@@ -338,7 +363,9 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     await cluster.stop().catch(() => {});
     throw err;
   }
-  log(`postgres: primary 127.0.0.1:${opts.primaryPort}, standby 127.0.0.1:${opts.standbyPort} streaming (${Date.now() - t0} ms)`);
+  log(
+    `postgres: primary 127.0.0.1:${opts.primaryPort}, standby 127.0.0.1:${opts.standbyPort} streaming (${Date.now() - t0} ms)`,
+  );
   return cluster;
 }
 
@@ -350,9 +377,12 @@ async function readMeta(file: string): Promise<ClusterMeta | undefined> {
   try {
     const parsed: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
     if (
-      typeof parsed === 'object' && parsed !== null &&
-      'format' in parsed && parsed.format === FORMAT &&
-      'password' in parsed && typeof parsed.password === 'string'
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'format' in parsed &&
+      parsed.format === FORMAT &&
+      'password' in parsed &&
+      typeof parsed.password === 'string'
     ) {
       return { format: FORMAT, password: parsed.password };
     }
@@ -417,7 +447,9 @@ async function locateBinaries(): Promise<Binaries> {
   try {
     mod = await import(pkg);
   } catch (err) {
-    throw new Error(`no PostgreSQL binaries for this platform (${pkg}): ${errorMessage(err)}`);
+    throw new Error(`no PostgreSQL binaries for this platform (${pkg}): ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const get = (key: keyof Binaries): string => {
     const v = typeof mod === 'object' && mod !== null ? (mod as Record<string, unknown>)[key] : undefined;
@@ -441,7 +473,17 @@ async function resolveRunAs(log: (line: string) => void): Promise<RunAs | undefi
     await run('groupadd', ['--system', user], {});
     const res = await run(
       'useradd',
-      ['--system', '--gid', user, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', user],
+      [
+        '--system',
+        '--gid',
+        user,
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        user,
+      ],
       {},
     );
     found = await lookupUser(user);
@@ -484,7 +526,11 @@ async function ensureTraversable(dir: string, who: RunAs, log: (line: string) =>
       return; // Not there yet: created later by us, owned by the Postgres user.
     }
     const ok =
-      st.uid === who.uid ? (st.mode & 0o100) !== 0 : st.gid === who.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+      st.uid === who.uid
+        ? (st.mode & 0o100) !== 0
+        : st.gid === who.gid
+          ? (st.mode & 0o010) !== 0
+          : (st.mode & 0o001) !== 0;
     if (!ok) {
       await fs.chmod(d, (st.mode & 0o7777) | 0o001);
       log(`postgres: added o+x to ${d} so that ${who.user} can reach its files`);
@@ -498,10 +544,14 @@ function run(
   o: { runAs?: RunAs | undefined; cwd?: string; timeoutMs?: number },
 ): Promise<RunResult> {
   return new Promise((resolve) => {
-    // PG* variables (PGPORT, PGDATA, ...) from the caller's shell would change what pg_ctl does.
-    const env: NodeJS.ProcessEnv = { LC_ALL: 'C', LANG: 'C' };
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG') && !k.startsWith('LC_')) env[k] = v;
+    // PG* variables (PGPORT, PGDATA, ...) from the caller's shell would change what pg_ctl does;
+    // the C locale keeps messages and the cluster's collation predictable.
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (!k.startsWith('PG') && !k.startsWith('LC_') && k !== 'LANG') env[k] = v;
+    }
     env['LC_ALL'] = 'C';
+    env['LANG'] = 'C';
     const child = spawn(file, args, {
       cwd: o.cwd ?? '/',
       env,

@@ -5,11 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
 
@@ -50,7 +51,10 @@ export interface StackOptions {
   cacheTtlMs?: number;
   /** Receives every log line of every child (and `postgres` progress lines). */
   log?: (proc: string, line: string) => void;
-  /** Also write each child's output to `<logDir>/<name>.log` (truncated at stack start). */
+  /**
+   * Children write straight into `<logDir>/<name>.log` (truncated at stack start, appended on
+   * restarts); strongly advised, see ChildService. `log` then gets the lines read back (≤200 ms late).
+   */
   logDir?: string;
   /** How long a process may take to answer GET /readyz 200 (default 60 s). */
   readyTimeoutMs?: number;
@@ -96,12 +100,23 @@ function defaultMain(service: ServiceKind): string {
   return fileURLToPath(new URL(`../../${service}/src/main.js`, import.meta.url));
 }
 
+/**
+ * One service process. With a log file the child writes straight into it (stdout and
+ * stderr are the file): a pipe to this launcher would turn into EPIPE when the launcher
+ * is killed, and pino's exit-time flushSync retries EPIPE forever, so the orphan would
+ * hang instead of exiting on IPC disconnect. The launcher reads the file back for the
+ * `log` callback and for error messages. Without a log file, output is piped.
+ */
 class ChildService implements ServiceProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private readonly tail: string[] = [];
-  private file: WriteStream | undefined;
+  private fd: number | undefined;
   private fileOpened = false;
+  private readOffset = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+  private poller: NodeJS.Timeout | undefined;
 
   constructor(
     readonly name: string,
@@ -131,39 +146,47 @@ class ChildService implements ServiceProcess {
 
   /** The last lines the process printed, for error messages. */
   lastLines(): string {
+    this.drain();
     return this.tail.length > 0 ? this.tail.join('\n') : '(no output)';
   }
 
   async start(): Promise<void> {
     if (this.running()) await this.kill('SIGTERM');
-    this.tail.length = 0;
-    if (this.logFile && !this.file) {
-      // Each stack run starts a fresh file; restarts within the run append to it.
-      this.file = createWriteStream(this.logFile, { flags: this.fileOpened ? 'a' : 'w' });
-      this.fileOpened = true;
-    }
     if (!existsSync(this.main)) {
       throw new Error(`${this.name}: ${this.main} does not exist (run \`npm run build\` first)`);
     }
+    this.tail.length = 0;
+    if (this.logFile && this.fd === undefined) {
+      // Each stack run starts a fresh file; restarts within the run append to it.
+      if (!this.fileOpened) writeFileSync(this.logFile, '');
+      this.fileOpened = true;
+      this.fd = openSync(this.logFile, 'a+');
+      this.readOffset = fstatSync(this.fd).size;
+      this.poller = setInterval(() => this.drain(), 200);
+      this.poller.unref();
+    }
+    const out = this.fd ?? 'pipe';
     const child = spawn(process.execPath, [this.main], {
       env: this.env,
       // The IPC channel lets the services exit when this launcher dies (no orphans).
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      stdio: ['ignore', out, out, 'ipc'],
       // Own process group: a terminal Ctrl-C reaches only the launcher, which then
       // stops the services in order (fronts first).
       detached: true,
     });
     this.child = child;
-    this.line(`--- started pid ${child.pid ?? '?'} at ${new Date().toISOString()} ---`);
+    this.event(`--- started pid ${child.pid ?? '?'} at ${new Date().toISOString()} ---`);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        this.line(`--- exited (${signal ?? `code ${code}`}) ---`);
+        this.drain();
+        this.event(`--- exited (${signal ?? `code ${code}`}) ---`);
         resolve();
       });
     });
     for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
       let buf = '';
-      stream?.setEncoding('utf8').on('data', (chunk: string) => {
+      stream.setEncoding('utf8').on('data', (chunk: string) => {
         buf += chunk;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
@@ -171,7 +194,7 @@ class ChildService implements ServiceProcess {
           buf = buf.slice(nl + 1);
         }
       });
-      stream?.on('end', () => {
+      stream.on('end', () => {
         if (buf !== '') this.line(buf);
         buf = '';
       });
@@ -192,8 +215,7 @@ class ChildService implements ServiceProcess {
     const escalate = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         if (this.running()) {
-          this.line(`--- no exit ${this.stopTimeoutMs} ms after ${signal}: SIGKILL ---`);
-          child.kill('SIGCONT');
+          this.event(`--- no exit ${this.stopTimeoutMs} ms after ${signal}: SIGKILL ---`);
           child.kill('SIGKILL');
         }
         resolve();
@@ -204,16 +226,47 @@ class ChildService implements ServiceProcess {
     await this.exited;
   }
 
-  async closeLog(): Promise<void> {
-    const file = this.file;
-    this.file = undefined;
-    if (file) await new Promise<void>((resolve) => file.end(resolve));
+  closeLog(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.drain();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** A line of the launcher's own (start, exit): into the file, or straight to the tail and sink. */
+  private event(text: string): void {
+    if (this.fd === undefined) {
+      this.line(text);
+      return;
+    }
+    this.drain();
+    writeSync(this.fd, text + '\n');
+    this.drain();
+  }
+
+  /** Reads what was appended to the log file since last time. */
+  private drain(): void {
+    if (this.fd === undefined) return;
+    const size = fstatSync(this.fd).size;
+    if (size < this.readOffset) this.readOffset = 0; // truncated by someone
+    const buf = Buffer.alloc(64 * 1024);
+    while (this.readOffset < size) {
+      const n = readSync(this.fd, buf, 0, Math.min(buf.length, size - this.readOffset), this.readOffset);
+      if (n <= 0) break;
+      this.readOffset += n;
+      this.partial += this.decoder.write(buf.subarray(0, n));
+      let nl: number;
+      while ((nl = this.partial.indexOf('\n')) >= 0) {
+        this.line(this.partial.slice(0, nl));
+        this.partial = this.partial.slice(nl + 1);
+      }
+    }
   }
 
   private line(text: string): void {
     this.tail.push(text);
     if (this.tail.length > LOG_TAIL) this.tail.shift();
-    this.file?.write(text + '\n');
     this.sink?.(this.name, text);
   }
 
@@ -238,7 +291,8 @@ class ChildService implements ServiceProcess {
       await sleep(100);
     }
     throw new Error(
-      `${this.name} was not ready within ${this.readyTimeoutMs} ms (${last}); last output:\n` + indent(this.lastLines()),
+      `${this.name} was not ready within ${this.readyTimeoutMs} ms (${last}); last output:\n` +
+        indent(this.lastLines()),
     );
   }
 }
@@ -257,14 +311,27 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   type Spec = { name: string; service: ServiceKind; role: ServiceRole };
   const specs: Spec[] = [
     { name: 'catalog-origin-0', service: 'catalog', role: 'origin' },
-    ...range(nCatalogReplicas).map((i): Spec => ({ name: `catalog-replica-${i}`, service: 'catalog', role: 'replica' })),
+    ...range(nCatalogReplicas).map((i): Spec => ({
+      name: `catalog-replica-${i}`,
+      service: 'catalog',
+      role: 'replica',
+    })),
     { name: 'order-origin-0', service: 'order', role: 'origin' },
-    ...range(nOrderReplicas).map((i): Spec => ({ name: `order-replica-${i}`, service: 'order', role: 'replica' })),
+    ...range(nOrderReplicas).map((i): Spec => ({
+      name: `order-replica-${i}`,
+      service: 'order',
+      role: 'replica',
+    })),
   ];
-  const frontSpecs: Spec[] = range(nFronts).map((i) => ({ name: `front-${i}`, service: 'front', role: 'front' }));
+  const frontSpecs: Spec[] = range(nFronts).map((i) => ({
+    name: `front-${i}`,
+    service: 'front',
+    role: 'front',
+  }));
 
   const frontPorts = opts.frontPort ? range(nFronts).map((i) => (opts.frontPort ?? 0) + i) : [];
-  const servicePorts = opts.servicePortBase !== undefined ? range(specs.length).map((i) => (opts.servicePortBase ?? 0) + i) : [];
+  const servicePorts =
+    opts.servicePortBase !== undefined ? range(specs.length).map((i) => (opts.servicePortBase ?? 0) + i) : [];
   await assertPortsFree([...frontPorts, ...servicePorts]).catch((err: unknown) => {
     throw new Error(`bazar stack failed to start: ${err instanceof Error ? err.message : String(err)}`);
   });
@@ -295,7 +362,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       started.filter((p) => p.role === 'origin'),
     ];
     for (const stage of byStage) await Promise.all(stage.map((p) => p.kill('SIGTERM')));
-    await Promise.all(started.map((p) => p.closeLog()));
+    for (const p of started) p.closeLog();
     const cluster = pg;
     pg = undefined;
     await cluster?.stop();
@@ -433,7 +500,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
 function count(value: number | undefined, dflt: number, what: string, min: number): number {
   const n = value ?? dflt;
-  if (!Number.isInteger(n) || n < min || n > 64) throw new Error(`${what} must be an integer from ${min} to 64, got ${n}`);
+  if (!Number.isInteger(n) || n < min || n > 64)
+    throw new Error(`${what} must be an integer from ${min} to 64, got ${n}`);
   return n;
 }
 
@@ -448,7 +516,11 @@ async function assertPortsFree(ports: number[]): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const srv = net.createServer();
       srv.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `port ${port}: ${err.message}`)),
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `port ${port}: ${err.message}`,
+          ),
+        ),
       );
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
     });
