@@ -1,4 +1,4 @@
-import { oneOf, str, optionalStr, type NamedUrl } from './config.js';
+import { int, oneOf, str, optionalStr, type NamedUrl } from './config.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -18,6 +18,14 @@ export const discoverySchema = {
   DISCOVERY_PORT_NAME: str({ default: 'http' }),
   /** The StorePolicy custom resource whose spec is the live runtime policy (empty: none). */
   POLICY_NAME: optionalStr(),
+  /** A Kubernetes watch with no event and no successful list for this long is restarted with a fresh list. */
+  KUBE_WATCH_IDLE_RESTART_MS: int({ default: 300_000, min: 1_000, max: 86_400_000 }),
+  /** Ceiling of the exponential backoff between watch restarts after errors. */
+  KUBE_WATCH_BACKOFF_MAX_MS: int({ default: 10_000, min: 100, max: 600_000 }),
+  /** How long the API may be unreachable before discovery reports not synced (readiness goes false). */
+  KUBE_SYNC_GRACE_MS: int({ default: 60_000, min: 0, max: 3_600_000 }),
+  /** How often the front writes the StorePolicy status (also written on every policy change). */
+  KUBE_STATUS_INTERVAL_MS: int({ default: 5_000, min: 200, max: 600_000 }),
 };
 
 export type DiscoveryConfig = {
@@ -30,6 +38,10 @@ export type DiscoveryConfig = {
   ORDER_SERVICE: string;
   DISCOVERY_PORT_NAME: string;
   POLICY_NAME: string | undefined;
+  KUBE_WATCH_IDLE_RESTART_MS: number;
+  KUBE_WATCH_BACKOFF_MAX_MS: number;
+  KUBE_SYNC_GRACE_MS: number;
+  KUBE_STATUS_INTERVAL_MS: number;
 };
 
 export type LogicalService = 'front' | 'catalog' | 'catalog-origin' | 'order';

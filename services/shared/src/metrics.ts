@@ -77,8 +77,23 @@ export function observed(
   read: () => number,
 ): void {
   if (type === 'gauge') {
-    new Gauge({ name, help, registers: [metrics.registry], collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   } else {
-    new Counter({ name, help, registers: [metrics.registry], collect() { this.reset(); this.inc(read()); } });
+    new Counter({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   }
 }
