@@ -1,0 +1,177 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* The chart name. */}}
+{{- define "bazar.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every resource name. Truncated to 30 characters: the longest derived name,
+"<fullname>-postgresql-standby-hl", and StatefulSet pod/revision names must stay within the
+Kubernetes limits.
+*/}}
+{{- define "bazar.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 30 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 30 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 30 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "bazar.namespace" -}}
+{{- .Release.Namespace }}
+{{- end }}
+
+{{- define "bazar.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: name + instance. Immutable once a workload exists. */}}
+{{- define "bazar.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bazar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The recommended labels, on every object. */}}
+{{- define "bazar.labels" -}}
+helm.sh/chart: {{ include "bazar.chart" . }}
+{{ include "bazar.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: bazar
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels of one component, optionally one role.
+Usage: include "bazar.componentSelectorLabels" (dict "root" . "component" "catalog" "role" "origin")
+*/}}
+{{- define "bazar.componentSelectorLabels" -}}
+{{ include "bazar.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- if .role }}
+role: {{ .role }}
+{{- end }}
+{{- end }}
+
+{{/* All labels of one component/role. */}}
+{{- define "bazar.componentLabels" -}}
+{{ include "bazar.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- if .role }}
+role: {{ .role }}
+{{- end }}
+{{- end }}
+
+{{/* Kubernetes Service names: the services discover each other through these (see discoverySchema). */}}
+{{- define "bazar.frontService" -}}{{ include "bazar.fullname" . }}-front{{- end }}
+{{- define "bazar.catalogService" -}}{{ include "bazar.fullname" . }}-catalog{{- end }}
+{{- define "bazar.catalogOriginService" -}}{{ include "bazar.fullname" . }}-catalog-origin{{- end }}
+{{- define "bazar.orderService" -}}{{ include "bazar.fullname" . }}-order{{- end }}
+{{- define "bazar.postgresqlPrimaryName" -}}{{ include "bazar.fullname" . }}-postgresql{{- end }}
+{{- define "bazar.postgresqlStandbyName" -}}{{ include "bazar.fullname" . }}-postgresql-standby{{- end }}
+
+{{- define "bazar.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "bazar.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "bazar.secretName" -}}
+{{- default (include "bazar.fullname" .) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/* The StorePolicy the services watch; empty when they use the environment policy only. */}}
+{{- define "bazar.policyName" -}}
+{{- if .Values.storePolicy.name }}
+{{- .Values.storePolicy.name }}
+{{- else if .Values.storePolicy.create }}
+{{- include "bazar.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference of a service. Usage: include "bazar.image" (dict "root" . "image" .Values.front.image) */}}
+{{- define "bazar.image" -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- if .root.Values.image.registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference of a third-party image with registry/repository/tag. */}}
+{{- define "bazar.thirdPartyImage" -}}
+{{- if .registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" .registry) .repository .tag }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds of service pods: must exceed SHUTDOWN_DELAY_MS + DRAIN_TIMEOUT_MS, or
+the kubelet kills a pod that is still draining.
+*/}}
+{{- define "bazar.terminationGracePeriodSeconds" -}}
+{{- $c := .Values.config }}
+{{- $needMs := add (int $c.shutdownDelayMs) (int $c.drainTimeoutMs) }}
+{{- if kindIs "invalid" $c.terminationGracePeriodSeconds }}
+{{- add (div (add $needMs 999) 1000) 10 }}
+{{- else }}
+{{- if le (mul (int $c.terminationGracePeriodSeconds) 1000) $needMs }}
+{{- fail (printf "config.terminationGracePeriodSeconds (%v s) must exceed config.shutdownDelayMs + config.drainTimeoutMs (%v ms)" $c.terminationGracePeriodSeconds $needMs) }}
+{{- end }}
+{{- int $c.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------- database */}}
+
+{{- define "bazar.db.external" -}}
+{{- if .Values.postgresql.external.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "bazar.db.standbyEnabled" -}}
+{{- if and (not .Values.postgresql.external.enabled) .Values.postgresql.standby.enabled (gt (int .Values.postgresql.standby.replicas) 0) }}true{{ end }}
+{{- end }}
+
+{{/* postgres:// URL of the primary. No password: node-postgres reads PGPASSWORD from the environment. */}}
+{{- define "bazar.db.primaryUrl" -}}
+{{- $pg := .Values.postgresql }}
+{{- $host := "" }}
+{{- $port := 0 }}
+{{- if $pg.external.enabled }}
+{{- $host = required "postgresql.external.primaryHost is required when postgresql.external.enabled is true" $pg.external.primaryHost }}
+{{- $port = int $pg.external.primaryPort }}
+{{- else }}
+{{- /* The short name resolves in the release namespace (first DNS search domain) and survives a
+kustomize namespace change of the rendered k8s/ manifests. */}}
+{{- $host = include "bazar.postgresqlPrimaryName" . }}
+{{- $port = int $pg.port }}
+{{- end }}
+{{- printf "postgres://%s@%s:%d/%s" (urlquery $pg.username) $host $port (urlquery $pg.database) }}
+{{- if and $pg.external.enabled $pg.external.params }}?{{ $pg.external.params }}{{ end }}
+{{- end }}
+
+{{/* postgres:// URL catalog replicas read from: a standby when there is one, else the primary. */}}
+{{- define "bazar.db.replicaUrl" -}}
+{{- $pg := .Values.postgresql }}
+{{- if and $pg.external.enabled $pg.external.standbyHost }}
+{{- printf "postgres://%s@%s:%d/%s" (urlquery $pg.username) $pg.external.standbyHost (int $pg.external.standbyPort) (urlquery $pg.database) }}
+{{- if $pg.external.params }}?{{ $pg.external.params }}{{ end }}
+{{- else if include "bazar.db.standbyEnabled" . }}
+{{- printf "postgres://%s@%s:%d/%s" (urlquery $pg.username) (include "bazar.postgresqlStandbyName" .) (int $pg.port) (urlquery $pg.database) }}
+{{- else }}
+{{- include "bazar.db.primaryUrl" . }}
+{{- end }}
+{{- end }}

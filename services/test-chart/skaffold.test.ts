@@ -1,0 +1,156 @@
+// skaffold.yaml: valid against skaffold's own JSON schema for skaffold/v4beta14 (base config and the
+// config each profile's JSON patches produce), and consistent with the Dockerfile, the chart and k8s/.
+// skaffold itself cannot be built here (replace directives), so the schema is the check.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { CHART, ROOT, readYamlFile } from './tools.js';
+
+interface Patch {
+  op: 'add' | 'remove' | 'replace';
+  path: string;
+  value?: unknown;
+}
+interface Profile {
+  name: string;
+  activation?: Array<Record<string, string>>;
+  patches?: Patch[];
+}
+interface Release {
+  name: string;
+  chartPath: string;
+  setValueTemplates?: Record<string, string>;
+  valuesFiles?: string[];
+}
+interface SkaffoldConfig {
+  apiVersion: string;
+  kind: string;
+  build: {
+    artifacts: Array<{
+      image: string;
+      context?: string;
+      docker?: { dockerfile?: string; buildArgs?: Record<string, string> };
+    }>;
+  };
+  deploy: { helm?: { releases: Release[] }; kubectl?: unknown };
+  manifests?: { kustomize?: { paths: string[] } };
+  portForward: Array<{ resourceType: string; resourceName: string; port: number; localPort: number }>;
+  profiles: Profile[];
+}
+
+const config = readYamlFile<SkaffoldConfig>(path.join(ROOT, 'skaffold.yaml'));
+
+/** Where skaffold's schema may be: $BAZAR_SKAFFOLD_SCHEMA, or the shared schemas directory. */
+function schemaFile(): string | undefined {
+  const candidates = [
+    process.env.BAZAR_SKAFFOLD_SCHEMA,
+    path.join(ROOT, '..', 'shared', 'schemas', 'skaffold-v4beta14.json'),
+  ];
+  return candidates.find((f): f is string => Boolean(f) && existsSync(f!));
+}
+
+/** RFC 6902 add/remove/replace, as skaffold applies profile patches. */
+function applyPatches(doc: unknown, patches: Patch[]): unknown {
+  const out = structuredClone(doc) as Record<string, unknown>;
+  for (const p of patches) {
+    const parts = p.path
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = parts.pop()!;
+    let parent: unknown = out;
+    for (const part of parts) {
+      parent = (parent as Record<string, unknown>)[part];
+      assert.ok(parent !== undefined && parent !== null, `patch ${p.op} ${p.path}: ${part} does not exist`);
+    }
+    const container = parent as Record<string, unknown> & unknown[];
+    if (p.op === 'remove') {
+      assert.ok(last in container, `patch remove ${p.path}: nothing there`);
+      if (Array.isArray(container)) container.splice(Number(last), 1);
+      else delete container[last];
+    } else if (Array.isArray(container) && p.op === 'add') {
+      container.splice(last === '-' ? container.length : Number(last), 0, p.value);
+    } else {
+      if (p.op === 'replace') assert.ok(last in container, `patch replace ${p.path}: nothing there`);
+      container[last] = p.value;
+    }
+  }
+  return out;
+}
+
+test('skaffold.yaml and every profile validate against the skaffold/v4beta14 schema', (t) => {
+  assert.equal(config.apiVersion, 'skaffold/v4beta14');
+  assert.equal(config.kind, 'Config');
+  const file = schemaFile();
+  if (!file) {
+    // CI has shared/ beside the clone: there, a missing schema is a failure, not a skip.
+    assert.ok(!process.env.CI, 'skaffold-v4beta14.json not found beside the repository (../shared/schemas)');
+    // The structural tests below still run; the schema lives outside the repository.
+    console.warn('\n*** skaffold schema not found (set BAZAR_SKAFFOLD_SCHEMA): schema validation skipped\n');
+    t.skip('skaffold-v4beta14.json not found');
+    return;
+  }
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
+  assert.ok(validate(config), `skaffold.yaml: ${ajv.errorsText(validate.errors)}`);
+  for (const profile of config.profiles) {
+    const { profiles: _drop, ...base } = config;
+    const patched = applyPatches(base, profile.patches ?? []);
+    assert.ok(validate(patched), `profile ${profile.name}: ${ajv.errorsText(validate.errors)}`);
+  }
+  // The schema is closed: a typo fails.
+  const typo = structuredClone(config) as unknown as { build: { artifacts: Array<Record<string, unknown>> } };
+  typo.build.artifacts[0]!.dockerfile = 'Dockerfile';
+  assert.equal(validate(typo), false, 'the schema must reject unknown fields');
+});
+
+test('one artifact per service image, each built from the Dockerfile with its SERVICE build arg', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  assert.match(dockerfile, /^ARG SERVICE$/m);
+  const images = config.build.artifacts.map((a) => a.image).sort();
+  assert.deepEqual(images, ['bazar-catalog', 'bazar-front', 'bazar-order']);
+  for (const a of config.build.artifacts) {
+    assert.equal(a.docker?.dockerfile ?? 'Dockerfile', 'Dockerfile', a.image);
+    assert.equal(a.docker?.buildArgs?.SERVICE, a.image.replace(/^bazar-/, ''), a.image);
+  }
+});
+
+test('the Helm release feeds each built image into the chart values that exist', () => {
+  const release = config.deploy.helm?.releases[0];
+  assert.ok(release, 'deploy.helm.releases[0]');
+  assert.equal(path.resolve(ROOT, release.chartPath), CHART);
+  const values = readYamlFile<Record<string, Record<string, Record<string, unknown>>>>(
+    path.join(CHART, 'values.yaml'),
+  );
+  for (const service of ['front', 'catalog', 'order']) {
+    const key = `bazar_${service}`;
+    assert.equal(release.setValueTemplates?.[`${service}.image.repository`], `{{.IMAGE_REPO_${key}}}`);
+    assert.equal(release.setValueTemplates?.[`${service}.image.tag`], `{{.IMAGE_TAG_${key}}}`);
+    assert.ok('repository' in (values[service]?.image ?? {}), `${service}.image.repository is a chart value`);
+    assert.ok('tag' in (values[service]?.image ?? {}), `${service}.image.tag is a chart value`);
+  }
+  // The k8s/ manifests name the same images, so skaffold can swap them in the manifests profile.
+  const plain = readFileSync(path.join(ROOT, 'k8s', 'bazar.yaml'), 'utf8');
+  for (const image of ['bazar-front', 'bazar-catalog', 'bazar-order']) {
+    assert.match(plain, new RegExp(`image: "${image}:`), `k8s/bazar.yaml uses ${image}`);
+  }
+});
+
+test('profiles: minikube by default on minikube, plain manifests, debug; the front is port-forwarded', () => {
+  const byName = new Map(config.profiles.map((p) => [p.name, p]));
+  assert.deepEqual([...byName.keys()].sort(), ['debug', 'manifests', 'minikube']);
+  assert.deepEqual(byName.get('minikube')?.activation, [{ kubeContext: 'minikube' }]);
+  const manifests = applyPatches(config, byName.get('manifests')!.patches ?? []) as SkaffoldConfig;
+  assert.equal(manifests.deploy.helm, undefined, 'the manifests profile deploys without Helm');
+  assert.deepEqual(manifests.manifests?.kustomize?.paths, ['k8s']);
+  assert.ok(manifests.deploy.kubectl, 'the manifests profile deploys with kubectl');
+  const debug = applyPatches(config, byName.get('debug')!.patches ?? []) as SkaffoldConfig;
+  for (const f of debug.deploy.helm!.releases[0]!.valuesFiles ?? []) {
+    assert.ok(existsSync(path.join(ROOT, f)), `debug values file ${f}`);
+  }
+  assert.deepEqual(config.portForward, [
+    { resourceType: 'service', resourceName: 'bazar-front', port: 80, localPort: 8080 },
+  ]);
+});
