@@ -19,7 +19,7 @@ import {
   parseQuantity,
 } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
-import { findBook, restock, searchBooks, setPrice, type Book } from './books.js';
+import { findBook, findBookOnStandby, restock, searchBooks, setPrice, type Book } from './books.js';
 
 export interface CatalogDeps {
   podName: string;
@@ -97,13 +97,24 @@ function missing(id: number): never {
  * it waits briefly for replay, then asks the origin (read-your-writes in `session` mode). A standby that
  * is down also sends the read to the origin.
  */
-async function readBook(deps: CatalogDeps, ctx: AppContext, id: number, minVersion: number): Promise<Book | undefined> {
+async function readBook(
+  deps: CatalogDeps,
+  ctx: AppContext,
+  id: number,
+  minVersion: number,
+): Promise<Book | undefined> {
   if (!deps.origin) return findBook(deps.reads, id);
   const deadline = Date.now() + deps.replicaWaitMs;
+  // No version to wait for: the front has heard of no write to this book (it started after the last
+  // one). A standby that holds WAL it has not applied yet is then known to be behind: wait for it too,
+  // or a front started during a replay stall would serve a superseded version indefinitely.
+  const unfenced = minVersion === 0 && deps.policy.current.consistencyMode !== 'eventual';
   try {
     for (;;) {
-      const book = await findBook(deps.reads, id);
-      if (!book || book.version >= minVersion) return book;
+      const { book, caughtUp } = unfenced
+        ? await findBookOnStandby(deps.reads, id)
+        : { book: await findBook(deps.reads, id), caughtUp: true };
+      if (caughtUp && (!book || book.version >= minVersion)) return book;
       if (Date.now() >= deadline) break;
       await sleep(2);
     }

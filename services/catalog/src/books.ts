@@ -26,6 +26,28 @@ export async function findBook(db: Queryable, id: number): Promise<Book | undefi
   return res.rows[0];
 }
 
+/**
+ * On a standby: the book, and whether the standby has applied all the WAL it has received (false while
+ * its replay is paused or behind, i.e. it is known to miss committed writes). On a primary the LSN
+ * functions are NULL, which counts as caught up.
+ */
+export async function findBookOnStandby(
+  db: Queryable,
+  id: number,
+): Promise<{ book: Book | undefined; caughtUp: boolean }> {
+  const res = await db.query<Book & { caught_up: boolean | null }>(
+    `SELECT b.id, b.title, b.topic, b.price, b.stock, b.version, s.caught_up
+       FROM (SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() AS caught_up) s
+       LEFT JOIN books b ON b.id = $1`,
+    [id],
+  );
+  const row = res.rows[0];
+  const caughtUp = row?.caught_up !== false;
+  if (!row || row.id === null) return { book: undefined, caughtUp };
+  const { caught_up: _caughtUp, ...book } = row;
+  return { book, caughtUp };
+}
+
 export async function searchBooks(db: Queryable, topic: string): Promise<BookSummary[]> {
   const res = await db.query<BookSummary>('SELECT id, title FROM books WHERE lower(topic) = $1 ORDER BY id', [
     topic,

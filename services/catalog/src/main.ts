@@ -54,10 +54,15 @@ async function main(): Promise<void> {
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const closers: Array<() => Promise<unknown>> = [];
 
-  const reads = new Database(origin ? 'primary' : 'standby', (origin ? config.DATABASE_URL : config.DATABASE_REPLICA_URL)!, logger, {
-    applicationName: podName,
-    max: config.DB_POOL_MAX,
-  });
+  const reads = new Database(
+    origin ? 'primary' : 'standby',
+    (origin ? config.DATABASE_URL : config.DATABASE_REPLICA_URL)!,
+    logger,
+    {
+      applicationName: podName,
+      max: config.DB_POOL_MAX,
+    },
+  );
   const gate = new SchemaGate(reads, logger, origin ? 'migrate' : 'wait');
   void gate.run();
 
@@ -66,17 +71,34 @@ async function main(): Promise<void> {
   const discoveries: Discovery[] = [];
   let guard: CommitGuard | undefined;
   if (origin) {
-    const control = new Database('primary', config.DATABASE_URL!, logger, { applicationName: `${podName}-control`, max: 2 });
+    const control = new Database('primary', config.DATABASE_URL!, logger, {
+      applicationName: `${podName}-control`,
+      max: 2,
+    });
     guard = new CommitGuard({
       primary: reads,
       control,
       policy,
       logger,
       syncTimeoutMs: config.SYNC_COMMIT_TIMEOUT_MS,
-      degradedGauge: gauge(metrics, 'bazar_consistency_degraded', '1 while strict writes are degraded to local commits'),
-      syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'Commits whose standby confirmation timed out'),
+      degradedGauge: gauge(
+        metrics,
+        'bazar_consistency_degraded',
+        '1 while strict writes are degraded to local commits',
+      ),
+      syncTimeouts: counter(
+        metrics,
+        'bazar_sync_commit_timeouts_total',
+        'Commits whose standby confirmation timed out',
+      ),
     });
-    const fronts = await createDiscovery({ service: 'front', config, staticEndpoints: config.FRONT_URLS, logger, metrics });
+    const fronts = await createDiscovery({
+      service: 'front',
+      config,
+      staticEndpoints: config.FRONT_URLS,
+      logger,
+      metrics,
+    });
     discoveries.push(fronts);
     const publisher = new InvalidationPublisher({
       fronts,
@@ -89,7 +111,10 @@ async function main(): Promise<void> {
     });
     writer = { guard, publisher };
     const commitGuard = guard;
-    closers.push(async () => commitGuard.close(), () => control.close());
+    closers.push(
+      async () => commitGuard.close(),
+      () => control.close(),
+    );
   } else {
     const origins = await createDiscovery({
       service: 'catalog-origin',
@@ -127,6 +152,7 @@ async function main(): Promise<void> {
       schema: gate.status(),
       database: await reads.ping(),
       discovery: discoveries.every((d) => d.synced()) ? 'ok' : 'discovery not synced',
+      policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
     }),
     details: () => ({
       role: config.ROLE,
@@ -136,8 +162,14 @@ async function main(): Promise<void> {
       },
     }),
   });
-  const server = await listen(app, config.HOST, config.PORT);
-  logger.info({ url: boundUrl(server), role: config.ROLE, mode: policy.current.consistencyMode }, 'catalog listening');
+  const server = await listen(app, config.HOST, config.PORT, {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+  });
+  logger.info(
+    { url: boundUrl(server), role: config.ROLE, mode: policy.current.consistencyMode },
+    'catalog listening',
+  );
   installShutdown({
     logger,
     server,

@@ -45,8 +45,20 @@ async function main(): Promise<void> {
     logger.info({ policy: next, previous, source }, 'runtime policy applied');
   });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
-  const catalogs = await createDiscovery({ service: 'catalog', config, staticEndpoints: config.CATALOG_URLS, logger, metrics });
-  const orders = await createDiscovery({ service: 'order', config, staticEndpoints: config.ORDER_URLS, logger, metrics });
+  const catalogs = await createDiscovery({
+    service: 'catalog',
+    config,
+    staticEndpoints: config.CATALOG_URLS,
+    logger,
+    metrics,
+  });
+  const orders = await createDiscovery({
+    service: 'order',
+    config,
+    staticEndpoints: config.ORDER_URLS,
+    logger,
+    metrics,
+  });
   const upstream = (service: string, discovery: typeof catalogs) =>
     new Upstream({
       service,
@@ -60,9 +72,12 @@ async function main(): Promise<void> {
   const policyWatch = await startPolicyWatch({ config, policy, logger, metrics });
 
   registerCacheMetrics(metrics, cache);
-  const endpointsGauge = gauge(metrics, 'bazar_discovered_endpoints', 'Ready endpoints per discovered service', [
-    'target',
-  ]);
+  const endpointsGauge = gauge(
+    metrics,
+    'bazar_discovered_endpoints',
+    'Ready endpoints per discovered service',
+    ['target'],
+  );
   endpointsGauge.set({ target: 'catalog' }, catalogs.endpoints().length);
   endpointsGauge.set({ target: 'order' }, orders.endpoints().length);
   catalogs.on('change', (eps) => endpointsGauge.set({ target: 'catalog' }, eps.length));
@@ -85,9 +100,15 @@ async function main(): Promise<void> {
     internalToken: () => config.INTERNAL_TOKEN,
     testHooks: config.TEST_HOOKS,
     readiness,
-    details: () => ({ policy: policy.current, endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length } }),
+    details: () => ({
+      policy: policy.current,
+      endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length },
+    }),
   });
-  const server = await listen(app, config.HOST, config.PORT);
+  const server = await listen(app, config.HOST, config.PORT, {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+  });
   const status = await startStatusReporter({
     config,
     logger,
@@ -112,9 +133,27 @@ function registerCacheMetrics(metrics: Metrics, cache: FrontCache): void {
   const stat = (field: keyof CacheStats) => () => cache.stats()[field];
   observed(metrics, 'counter', 'bazar_cache_hits_total', 'Cache hits', stat('hits'));
   observed(metrics, 'counter', 'bazar_cache_misses_total', 'Cache misses', stat('misses'));
-  observed(metrics, 'counter', 'bazar_cache_evictions_total', 'Entries evicted for capacity', stat('evictions'));
-  observed(metrics, 'counter', 'bazar_cache_invalidations_total', 'Invalidations applied', stat('invalidations'));
-  observed(metrics, 'counter', 'bazar_cache_rejected_fills_total', 'Fills refused: older than the fence', stat('rejectedFills'));
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_evictions_total',
+    'Entries evicted for capacity',
+    stat('evictions'),
+  );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_invalidations_total',
+    'Invalidations applied',
+    stat('invalidations'),
+  );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_rejected_fills_total',
+    'Fills refused: older than the fence',
+    stat('rejectedFills'),
+  );
   observed(metrics, 'gauge', 'bazar_cache_entries', 'Entries in the cache', stat('size'));
 }
 

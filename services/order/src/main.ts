@@ -41,8 +41,14 @@ async function main(): Promise<void> {
     invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
   });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
-  const primary = new Database('primary', config.DATABASE_URL, logger, { applicationName: podName, max: config.DB_POOL_MAX });
-  const control = new Database('primary', config.DATABASE_URL, logger, { applicationName: `${podName}-control`, max: 2 });
+  const primary = new Database('primary', config.DATABASE_URL, logger, {
+    applicationName: podName,
+    max: config.DB_POOL_MAX,
+  });
+  const control = new Database('primary', config.DATABASE_URL, logger, {
+    applicationName: `${podName}-control`,
+    max: 2,
+  });
   const gate = new SchemaGate(primary, logger, config.ROLE === 'origin' ? 'migrate' : 'wait');
   void gate.run();
   const guard = new CommitGuard({
@@ -51,10 +57,24 @@ async function main(): Promise<void> {
     policy,
     logger,
     syncTimeoutMs: config.SYNC_COMMIT_TIMEOUT_MS,
-    degradedGauge: gauge(metrics, 'bazar_consistency_degraded', '1 while strict writes are degraded to local commits'),
-    syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'Commits whose standby confirmation timed out'),
+    degradedGauge: gauge(
+      metrics,
+      'bazar_consistency_degraded',
+      '1 while strict writes are degraded to local commits',
+    ),
+    syncTimeouts: counter(
+      metrics,
+      'bazar_sync_commit_timeouts_total',
+      'Commits whose standby confirmation timed out',
+    ),
   });
-  const fronts = await createDiscovery({ service: 'front', config, staticEndpoints: config.FRONT_URLS, logger, metrics });
+  const fronts = await createDiscovery({
+    service: 'front',
+    config,
+    staticEndpoints: config.FRONT_URLS,
+    logger,
+    metrics,
+  });
   const publisher = new InvalidationPublisher({
     fronts,
     http,
@@ -89,8 +109,14 @@ async function main(): Promise<void> {
       },
     }),
   });
-  const server = await listen(app, config.HOST, config.PORT);
-  logger.info({ url: boundUrl(server), role: config.ROLE, mode: policy.current.consistencyMode }, 'order listening');
+  const server = await listen(app, config.HOST, config.PORT, {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+  });
+  logger.info(
+    { url: boundUrl(server), role: config.ROLE, mode: policy.current.consistencyMode },
+    'order listening',
+  );
   installShutdown({
     logger,
     server,

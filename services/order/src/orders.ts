@@ -86,13 +86,25 @@ export async function purchaseInTransaction(
     throw err;
   }
   return {
-    purchase: { orderId, bookId, title: book.title, price: book.price, remainingStock: book.stock, version: book.version },
+    purchase: {
+      orderId,
+      bookId,
+      title: book.title,
+      price: book.price,
+      remainingStock: book.stock,
+      version: book.version,
+    },
     replayed: false,
   };
 }
 
-export async function findByKey(db: Pick<pg.PoolClient, 'query'> | Database, key: string): Promise<Purchase | undefined> {
-  const res = await (db as pg.PoolClient).query<OrderRow>(`${ORDER_SELECT} WHERE o.idempotency_key = $1`, [key]);
+export async function findByKey(
+  db: Pick<pg.PoolClient, 'query'> | Database,
+  key: string,
+): Promise<Purchase | undefined> {
+  const res = await (db as pg.PoolClient).query<OrderRow>(`${ORDER_SELECT} WHERE o.idempotency_key = $1`, [
+    key,
+  ]);
   return res.rows[0] ? toPurchase(res.rows[0]) : undefined;
 }
 

@@ -14,7 +14,12 @@ import type { LoadBalancingPolicy } from './policy.js';
  * which `Upstream` decides.
  */
 export function createHttpClient(opts: { timeoutMs: number; maxSockets?: number }): Got {
-  const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64 };
+  const agentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 1000,
+    maxSockets: opts.maxSockets ?? 256,
+    maxFreeSockets: 64,
+  };
   return got.extend({
     agent: { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) },
     timeout: { request: opts.timeoutMs },
@@ -94,6 +99,11 @@ export class Upstream {
     }
     let lastResponse: UpstreamResponse | undefined;
     let lastError: RequestError | undefined;
+    // A write attempt that may have taken effect (its answer was lost, or it says so itself). Unless a
+    // later attempt succeeds, that is the truthful outcome, not a later endpoint's "unavailable", which
+    // would read as "nothing was done" (DESIGN.md §4.6).
+    let uncertain: { response?: UpstreamResponse; error?: RequestError } | undefined;
+    const write = req.method !== 'GET';
     for (const endpoint of plan) {
       const stop = metrics.upstreamDuration.startTimer({ service });
       try {
@@ -108,6 +118,9 @@ export class Upstream {
         if (RETRYABLE_STATUS.has(res.statusCode)) {
           stop({ outcome: `http_${res.statusCode}` });
           metrics.upstreamErrors.inc({ service, reason: `http_${res.statusCode}` });
+          if (write && isErrorBody(body) && body.error.code === 'commit_outcome_unknown') {
+            uncertain ??= { response: lastResponse };
+          }
           if (req.retry === 'idempotent') continue;
           return lastResponse;
         }
@@ -121,15 +134,26 @@ export class Upstream {
         logger.warn({ upstream: endpoint.name, reason, path: req.path }, 'upstream call failed');
         lastError = err;
         lastResponse = undefined;
+        if (write && !NEVER_SENT.has(reason)) uncertain ??= { error: err };
         if (req.retry === 'idempotent' || NEVER_SENT.has(reason)) continue;
         break;
       }
     }
-    if (lastResponse) return lastResponse;
-    if (lastError?.code === 'ETIMEDOUT') {
-      throw new HttpError(504, 'upstream_timeout', `${service} did not answer in time`);
+    if (uncertain?.response) return uncertain.response;
+    if (uncertain?.error) {
+      lastError = uncertain.error;
+      lastResponse = undefined;
     }
-    throw new HttpError(503, 'service_unavailable', `${service} is unavailable (${lastError?.code ?? 'error'})`);
+    if (lastResponse) return lastResponse;
+    const maybe = uncertain ? '; the request may have been applied' : '';
+    if (lastError?.code === 'ETIMEDOUT') {
+      throw new HttpError(504, 'upstream_timeout', `${service} did not answer in time${maybe}`);
+    }
+    throw new HttpError(
+      503,
+      'service_unavailable',
+      `${service} is unavailable (${lastError?.code ?? 'error'})${maybe}`,
+    );
   }
 }
 
@@ -145,5 +169,9 @@ function parseJson(text: string): unknown {
 /** An upstream's error answer as an HttpError with the same status and body (bodyless → bad_gateway). */
 export function errorFromResponse(res: UpstreamResponse): HttpError {
   if (isErrorBody(res.body)) return new HttpError(res.status, res.body.error.code, res.body.error.message);
-  return new HttpError(res.status >= 500 ? res.status : 502, 'bad_gateway', `upstream answered HTTP ${res.status}`);
+  return new HttpError(
+    res.status >= 500 ? res.status : 502,
+    'bad_gateway',
+    `upstream answered HTTP ${res.status}`,
+  );
 }

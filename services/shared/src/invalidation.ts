@@ -40,9 +40,12 @@ export class InvalidationPublisher {
       podName: string;
     },
   ) {
-    this.#sent = counter(opts.metrics, 'bazar_invalidations_sent_total', 'Invalidations pushed to fronts, by result', [
-      'result',
-    ]);
+    this.#sent = counter(
+      opts.metrics,
+      'bazar_invalidations_sent_total',
+      'Invalidations pushed to fronts, by result',
+      ['result'],
+    );
     this.#fanout = histogram(
       opts.metrics,
       'bazar_invalidation_fanout_seconds',

@@ -17,6 +17,9 @@ export const commonSchema = {
   INVALIDATION_TIMEOUT_MS: int({ default: 1000, min: 10, max: 60_000 }),
   UPSTREAM_TIMEOUT_MS: int({ default: 2000, min: 10, max: 60_000 }),
   UPSTREAM_MAX_ATTEMPTS: int({ default: 3, min: 1, max: 10 }),
+  /** Slow clients are cut off (408) when a request's headers, or all of it, take longer than this. */
+  HTTP_HEADERS_TIMEOUT_MS: int({ default: 10_000, min: 100, max: 600_000 }),
+  HTTP_REQUEST_TIMEOUT_MS: int({ default: 15_000, min: 100, max: 600_000 }),
   INTERNAL_TOKEN: secret(),
 };
 

@@ -57,7 +57,18 @@ export class Database {
       keepAlive: true,
     });
     // Idle clients lose their server when it restarts; without a listener that error kills the process.
-    this.pool.on('error', (err) => this.logger.warn({ err: err.message, role }, 'idle database client failed'));
+    this.pool.on('error', (err) =>
+      this.logger.warn({ err: err.message, role }, 'idle database client failed'),
+    );
+    // pg-pool removes its listener from a client while it is checked out (a transaction): a server that
+    // goes away then (primary stopped mid-purchase) would emit an unhandled 'error' and kill the process.
+    // The failure still reaches the query in flight or the next one (the client is no longer queryable),
+    // which maps it to 503 and discards the client.
+    this.pool.on('connect', (client) =>
+      client.on('error', (err) =>
+        this.logger.debug({ err: err.message, role }, 'database connection lost while checked out'),
+      ),
+    );
   }
 
   unavailable(): HttpError {

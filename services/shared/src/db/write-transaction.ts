@@ -16,6 +16,8 @@ import type { Gauge, Counter } from 'prom-client';
 export class CommitGuard {
   #degradedReason: string | undefined;
   #probe: NodeJS.Timeout | undefined;
+  /** Cancels of the commits now waiting for the standby (all are cut short once one times out). */
+  readonly #waiting = new Set<() => void>();
 
   constructor(
     private readonly opts: {
@@ -48,9 +50,15 @@ export class CommitGuard {
     if (this.#degradedReason !== undefined) return;
     this.#degradedReason = reason;
     this.opts.degradedGauge.set(1);
-    this.opts.logger.warn({ reason }, 'consistency degraded: strict writes now commit locally (session fencing)');
+    this.opts.logger.warn(
+      { reason },
+      'consistency degraded: strict writes now commit locally (session fencing)',
+    );
     this.#probe = setInterval(() => void this.#tryRecover(), this.opts.recoveryProbeMs ?? 1000);
     this.#probe.unref();
+    // The other commits waiting on the same standby would each sit out their own timeout, one after
+    // the other when they queue on a row lock: release them now (they are committed locally).
+    for (const cancel of this.#waiting) cancel();
   }
 
   async #tryRecover(): Promise<void> {
@@ -70,7 +78,10 @@ export class CommitGuard {
     if (this.#degradedReason === undefined) return;
     clearInterval(this.#probe);
     this.#probe = undefined;
-    this.opts.logger.info({ was: this.#degradedReason }, 'consistency restored: synchronous standby streaming');
+    this.opts.logger.info(
+      { was: this.#degradedReason },
+      'consistency restored: synchronous standby streaming',
+    );
     this.#degradedReason = undefined;
     this.opts.degradedGauge.set(0);
   }
@@ -102,8 +113,14 @@ export class CommitGuard {
         });
         throw err;
       }
+      // A degradation while this transaction ran applies to its commit too.
+      let commitLevel = level;
+      if (level === 'remote_apply' && this.commitLevel() === 'local') {
+        commitLevel = 'local';
+        await client.query('SET LOCAL synchronous_commit = local');
+      }
       try {
-        await this.#commit(client, level);
+        await this.#commit(client, commitLevel);
       } catch (err) {
         broken = true;
         if (primary.mapError(err) instanceof HttpError) {
@@ -131,11 +148,17 @@ export class CommitGuard {
     }
     const pid = (client as unknown as { processID: number }).processID;
     let cancelled = false;
+    const inFlight: Promise<unknown>[] = [];
     const cancel = () => {
       cancelled = true;
-      this.opts.control.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: unknown) => {
-        this.opts.logger.warn({ err: (err as Error).message }, 'could not cancel a stuck synchronous commit');
-      });
+      inFlight.push(
+        this.opts.control.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: unknown) => {
+          this.opts.logger.warn(
+            { err: (err as Error).message },
+            'could not cancel a stuck synchronous commit',
+          );
+        }),
+      );
     };
     // Repeat the cancel: one that lands before the backend starts waiting is ignored by PostgreSQL.
     let repeat: NodeJS.Timeout | undefined;
@@ -143,11 +166,15 @@ export class CommitGuard {
       cancel();
       repeat = setInterval(cancel, 250);
     }, this.opts.syncTimeoutMs);
+    this.#waiting.add(cancel);
     try {
       await client.query('COMMIT');
     } finally {
+      this.#waiting.delete(cancel);
       clearTimeout(timer);
       clearInterval(repeat);
+      // A cancel still on its way must not land on this connection's next transaction.
+      await Promise.allSettled(inFlight);
     }
     if (cancelled) {
       // PostgreSQL answers a cancelled sync wait with a WARNING and the transaction *is* committed.

@@ -1,0 +1,240 @@
+/**
+ * The checker can fail: each hand-made history below breaks exactly one rule, and the checker must
+ * name that rule (and only that one) with the offending operations in its slice. A clean history of
+ * the same shape must pass.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { check, formatReport, VIOLATION_KINDS, type ViolationKind } from './check.js';
+import type { BookState, DbFacts, Op, OrderRow } from './history.js';
+
+let nextId = 0;
+let clock = 0;
+/** One operation taking 1 ms, invoked 1 ms after the previous one (so sequential by default). */
+function op(fields: Partial<Op> & Pick<Op, 'client' | 'kind' | 'bookId'>): Op {
+  clock += 2;
+  return { id: nextId++, invoke: clock, complete: clock + 1, status: 200, front: 'front-0', ...fields };
+}
+const read = (
+  client: string,
+  bookId: number,
+  version: number,
+  stock: number,
+  price = 30,
+  extra: Partial<Op> = {},
+) => op({ client, kind: 'read', bookId, version, stock, resultPrice: price, ...extra });
+const buy = (
+  client: string,
+  bookId: number,
+  key: string,
+  orderId: string,
+  version: number,
+  remaining: number,
+  price = 30,
+) =>
+  op({
+    client,
+    kind: 'purchase',
+    bookId,
+    key,
+    orderId,
+    version,
+    remainingStock: remaining,
+    resultPrice: price,
+  });
+const row = (id: string, bookId: number, key: string | null, version = 0, remaining = 0): OrderRow => ({
+  id,
+  bookId,
+  key,
+  bookVersion: version,
+  remainingStock: remaining,
+});
+const state = (stock: number, version: number, price = 30): BookState => ({ stock, version, price });
+
+function facts(initial: [number, BookState][], final: [number, BookState][], orders: OrderRow[]): DbFacts {
+  return { initial: new Map(initial), final: new Map(final), orders };
+}
+
+/** A correct history: two clients, purchases and reads of book 1 (stock 3 → 1). */
+function cleanHistory(): { history: Op[]; db: DbFacts } {
+  const history = [
+    read('a', 1, 10, 3),
+    buy('a', 1, 'k-a-1', 'o1', 11, 2),
+    read('a', 1, 11, 2),
+    read('b', 1, 11, 2),
+    buy('b', 1, 'k-b-1', 'o2', 12, 1),
+    read('b', 1, 12, 1),
+    read('a', 1, 12, 1),
+    op({ client: 'b', kind: 'purchase', bookId: 2, key: 'k-b-2', status: 409, error: 'out_of_stock' }),
+  ];
+  const db = facts(
+    [
+      [1, state(3, 10)],
+      [2, state(0, 5)],
+    ],
+    [
+      [1, state(1, 12)],
+      [2, state(0, 5)],
+    ],
+    [row('o1', 1, 'k-a-1', 11, 2), row('o2', 1, 'k-b-1', 12, 1)],
+  );
+  return { history, db };
+}
+
+function kindsOf(history: Op[], db: DbFacts): ViolationKind[] {
+  return [...new Set(check(history, db).violations.map((v) => v.kind))].sort();
+}
+
+describe('consistency checker (hand-made histories)', () => {
+  it('passes a correct history and says how much it compared', () => {
+    const { history, db } = cleanHistory();
+    const report = check(history, db);
+    assert.equal(report.ok, true, formatReport(report));
+    assert.ok(report.stats.compared.readYourWrites >= 2);
+    assert.ok(report.stats.compared.monotonicReads >= 2);
+    assert.ok(report.stats.compared.staleRead >= 3);
+    assert.equal(report.stats.purchases.soldOut, 1);
+  });
+
+  it('catches oversell: more successes than stock, one copy sold twice', () => {
+    const history = [buy('a', 1, 'k1', 'o1', 2, 0), buy('b', 1, 'k2', 'o2', 3, 0)];
+    const db = facts([[1, state(1, 1)]], [[1, state(0, 3)]], [row('o1', 1, 'k1'), row('o2', 1, 'k2')]);
+    const report = check(history, db);
+    assert.ok(report.violations.some((v) => v.kind === 'oversell' && /starting stock of 1/.test(v.message)));
+    const twice = report.violations.find((v) => v.kind === 'oversell' && /sold twice/.test(v.message));
+    assert.ok(twice, formatReport(report));
+    assert.deepEqual(
+      twice.ops.map((o) => o.orderId),
+      ['o1', 'o2'],
+    );
+    // The same successes against enough stock are fine.
+    const enough = facts([[1, state(2, 1)]], [[1, state(0, 3)]], [row('o1', 1, 'k1'), row('o2', 1, 'k2')]);
+    const ok = [buy('a', 1, 'k1', 'o1', 2, 1), buy('b', 1, 'k2', 'o2', 3, 0)];
+    assert.deepEqual(kindsOf(ok, enough), []);
+  });
+
+  it('catches negative stock and stock that does not match the order rows', () => {
+    const history = [buy('a', 1, 'k1', 'o1', 2, 4)];
+    assert.deepEqual(kindsOf(history, facts([[1, state(5, 1)]], [[1, state(-1, 2)]], [row('o1', 1, 'k1')])), [
+      'oversell',
+      'stock-mismatch',
+    ]);
+    // Stock fell by two, one order row: a copy vanished.
+    assert.deepEqual(kindsOf(history, facts([[1, state(5, 1)]], [[1, state(3, 3)]], [row('o1', 1, 'k1')])), [
+      'stock-mismatch',
+    ]);
+  });
+
+  it('catches a spurious sold-out while copies remain', () => {
+    const history = [
+      op({ client: 'a', kind: 'purchase', bookId: 1, key: 'k1', status: 409, error: 'out_of_stock' }),
+    ];
+    const report = check(history, facts([[1, state(5, 1)]], [[1, state(5, 1)]], []));
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['spurious-sold-out'],
+    );
+    assert.equal(report.violations[0]!.ops[0]!.key, 'k1');
+  });
+
+  it('catches a lost order: acknowledged, but no row (or the row of another purchase)', () => {
+    const history = [buy('a', 1, 'k1', 'o1', 2, 4), buy('a', 1, 'k2', 'o2', 3, 3)];
+    const db = facts([[1, state(5, 1)]], [[1, state(4, 3)]], [row('o1', 1, 'k1')]);
+    const report = check(history, db);
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['lost-order'],
+    );
+    assert.equal(report.violations.find((v) => v.kind === 'lost-order')!.ops[0]!.orderId, 'o2');
+    const swapped = facts([[1, state(5, 1)]], [[1, state(4, 2)]], [row('o1', 1, 'other-key')]);
+    assert.ok(kindsOf([history[0]!], swapped).includes('lost-order'));
+  });
+
+  it('catches a doubled purchase: two rows or two different orders under one key', () => {
+    const history = [buy('a', 1, 'k1', 'o1', 2, 4)];
+    const db = facts([[1, state(5, 1)]], [[1, state(3, 3)]], [row('o1', 1, 'k1'), row('o9', 1, 'k1')]);
+    assert.deepEqual(kindsOf(history, db), ['duplicate-order']);
+    const retried = [buy('a', 1, 'k1', 'o1', 2, 4), buy('a', 1, 'k1', 'o2', 3, 3)];
+    const both = facts([[1, state(5, 1)]], [[1, state(3, 3)]], [row('o1', 1, 'k1'), row('o2', 1, 'k1')]);
+    const report = check(retried, both);
+    assert.ok(
+      report.violations.some((v) => v.kind === 'duplicate-order' && /2 different orders/.test(v.message)),
+    );
+  });
+
+  it('catches a phantom order: a row for a rejected purchase, or for a key nobody sent', () => {
+    const rejected = [
+      op({ client: 'a', kind: 'purchase', bookId: 1, key: 'k1', status: 404, error: 'book_not_found' }),
+    ];
+    const db = facts([[1, state(5, 1)]], [[1, state(4, 2)]], [row('o1', 1, 'k1')]);
+    assert.deepEqual(kindsOf(rejected, db), ['phantom-order']);
+    const nobody = facts([[1, state(5, 1)]], [[1, state(4, 2)]], [row('o1', 1, 'never-sent')]);
+    assert.deepEqual(kindsOf([], nobody), ['phantom-order']);
+    // An unknown outcome (503, or no answer) may or may not have a row: no violation either way.
+    const unknown = [
+      op({ client: 'a', kind: 'purchase', bookId: 1, key: 'k1', status: 503, error: 'primary_unavailable' }),
+    ];
+    assert.deepEqual(kindsOf(unknown, db), []);
+    assert.deepEqual(kindsOf(unknown, facts([[1, state(5, 1)]], [[1, state(5, 1)]], [])), []);
+  });
+
+  it("catches a read-your-writes violation with the client's history slice", () => {
+    const history = [
+      read('a', 1, 10, 5),
+      buy('a', 1, 'k1', 'o1', 11, 4),
+      read('a', 2, 3, 9),
+      read('a', 1, 10, 5, 30, { cache: 'hit', servedBy: 'catalog-replica-0' }),
+    ];
+    const db = facts([[1, state(5, 10)]], [[1, state(4, 11)]], [row('o1', 1, 'k1')]);
+    const report = check(history, db);
+    const v = report.violations.find((x) => x.kind === 'read-your-writes');
+    assert.ok(v, formatReport(report));
+    assert.deepEqual(
+      v.ops.map((o) => o.id),
+      history.slice(1).map((o) => o.id),
+      'slice runs from the write to the stale read',
+    );
+    assert.match(
+      formatReport(report),
+      /read-your-writes: client a: read book 1 at version 10 after its own purchase/,
+    );
+  });
+
+  it('catches a monotonic-reads violation (and only that, when the client wrote nothing)', () => {
+    const history = [read('a', 1, 10, 5), read('b', 1, 12, 3), read('a', 1, 12, 3), read('a', 1, 11, 4)];
+    assert.deepEqual(kindsOf(history, facts([[1, state(5, 10)]], [[1, state(5, 10)]], [])), [
+      'monotonic-reads',
+    ]);
+  });
+
+  it('catches a stale read across clients (real time) and ignores reads that overlapped the write', () => {
+    const write = buy('a', 1, 'k1', 'o1', 11, 4);
+    const stale = read('b', 1, 10, 5);
+    const db = facts([[1, state(5, 10)]], [[1, state(4, 11)]], [row('o1', 1, 'k1')]);
+    const report = check([write, stale], db);
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['stale-read'],
+    );
+    assert.deepEqual(
+      report.violations[0]!.ops.map((o) => o.id),
+      [write.id, stale.id],
+    );
+    // The same read invoked before the purchase was acknowledged is concurrent with it: allowed.
+    const concurrent = { ...stale, invoke: write.complete - 0.5 };
+    assert.deepEqual(kindsOf([write, concurrent], db), []);
+    // Eventual mode promises none of the read rules: the caller leaves them out.
+    assert.equal(check([write, stale], db, { kinds: ['oversell', 'lost-order'] }).ok, true);
+  });
+
+  it('catches two different states shown under one version', () => {
+    const history = [read('a', 1, 10, 5, 30), read('b', 1, 10, 4, 30)];
+    assert.deepEqual(kindsOf(history, facts([[1, state(5, 10)]], [[1, state(5, 10)]], [])), [
+      'version-conflict',
+    ]);
+  });
+
+  it('every kind is covered by one of the cases above', () => {
+    assert.equal(VIOLATION_KINDS.length, 10);
+  });
+});

@@ -1,0 +1,499 @@
+/**
+ * The history-based consistency checker. It reads a recorded history (history.ts) and the database's
+ * facts, and reports every violation of DESIGN.md §4 it can prove, each with the slice of history
+ * that shows it:
+ *
+ * - oversell, stock-mismatch, spurious-sold-out: no copy sold twice, stock never below zero, stock
+ *   fell by exactly the order rows written, and "sold out" only when it was (§4.1);
+ * - lost-order, duplicate-order, phantom-order: exactly one order row per successful purchase, none
+ *   for a rejected one, none that no client asked for (§4.1, idempotency keys);
+ * - read-your-writes, monotonic-reads: per client (session), by book version (§4.2);
+ * - stale-read: real time across clients: a read invoked after a write was acknowledged to anyone
+ *   never shows an older version (§4.2, §4.3);
+ * - version-conflict: one version of a book always shows the same stock and price.
+ *
+ * The run must own its books: no restocks and no other writers while it runs.
+ */
+import { outcome, type BookState, type DbFacts, type Op, type OrderRow } from './history.js';
+
+export const VIOLATION_KINDS = [
+  'oversell',
+  'stock-mismatch',
+  'spurious-sold-out',
+  'lost-order',
+  'duplicate-order',
+  'phantom-order',
+  'read-your-writes',
+  'monotonic-reads',
+  'stale-read',
+  'version-conflict',
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+
+export interface Violation {
+  kind: ViolationKind;
+  message: string;
+  /** The operations that show it, in invoke order. */
+  ops: Op[];
+}
+
+export interface CheckStats {
+  ops: number;
+  reads: number;
+  readsOk: number;
+  purchases: { ok: number; failed: number; unknown: number; soldOut: number };
+  setPrices: { ok: number; failed: number; unknown: number };
+  orderRows: number;
+  /** How many (earlier op, later read) pairs each session/real-time rule compared. */
+  compared: { readYourWrites: number; monotonicReads: number; staleRead: number; versions: number };
+  connFailures: number;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  stats: CheckStats;
+  violations: Violation[];
+  /** Violations per kind. */
+  counts: Partial<Record<ViolationKind, number>>;
+}
+
+export interface CheckOptions {
+  /** Kinds to check (default: all). `eventual` mode promises none of the read rules. */
+  kinds?: readonly ViolationKind[];
+  /** At most this many violations kept per kind (all are counted). Default 20. */
+  maxPerKind?: number;
+  /** At most this many operations in one violation's slice. Default 12. */
+  maxSlice?: number;
+}
+
+const isWrite = (op: Op) => op.kind === 'purchase' || op.kind === 'set-price';
+
+export function check(history: readonly Op[], db: DbFacts, options: CheckOptions = {}): CheckReport {
+  const kinds = new Set(options.kinds ?? VIOLATION_KINDS);
+  const maxPerKind = options.maxPerKind ?? 20;
+  const maxSlice = options.maxSlice ?? 12;
+  const violations: Violation[] = [];
+  const counts: Partial<Record<ViolationKind, number>> = {};
+  const report = (kind: ViolationKind, message: string, ops: Op[]) => {
+    if (!kinds.has(kind)) return;
+    counts[kind] = (counts[kind] ?? 0) + 1;
+    if ((counts[kind] ?? 0) > maxPerKind) return;
+    const unique = [...new Map(ops.map((o) => [o.id, o])).values()].sort(byInvoke);
+    const slice =
+      unique.length > maxSlice
+        ? [...unique.slice(0, maxSlice - 2), ...unique.slice(-2)].filter(
+            (o, i, a) => a.findIndex((x) => x.id === o.id) === i,
+          )
+        : unique;
+    violations.push({ kind, message, ops: slice });
+  };
+
+  const ops = [...history].sort(byInvoke);
+  const stats = statsOf(ops, db);
+  checkStock(ops, db, report);
+  checkOrders(ops, db, report);
+  checkSessions(ops, stats, report, maxSlice);
+  checkRealTime(ops, stats, report);
+  checkVersions(ops, stats, report);
+  return { ok: violations.length === 0 && Object.keys(counts).length === 0, stats, violations, counts };
+}
+
+type Report = (kind: ViolationKind, message: string, ops: Op[]) => void;
+
+function byInvoke(a: Op, b: Op): number {
+  return a.invoke - b.invoke || a.id - b.id;
+}
+
+function statsOf(ops: Op[], db: DbFacts): CheckStats {
+  const stats: CheckStats = {
+    ops: ops.length,
+    reads: 0,
+    readsOk: 0,
+    purchases: { ok: 0, failed: 0, unknown: 0, soldOut: 0 },
+    setPrices: { ok: 0, failed: 0, unknown: 0 },
+    orderRows: db.orders.length,
+    compared: { readYourWrites: 0, monotonicReads: 0, staleRead: 0, versions: 0 },
+    connFailures: 0,
+  };
+  for (const op of ops) {
+    stats.connFailures += op.connFailures?.length ?? 0;
+    const o = outcome(op);
+    if (op.kind === 'read') {
+      stats.reads++;
+      if (o === 'ok') stats.readsOk++;
+    } else if (op.kind === 'purchase') {
+      stats.purchases[o]++;
+      if (op.error === 'out_of_stock') stats.purchases.soldOut++;
+    } else {
+      stats.setPrices[o]++;
+    }
+  }
+  return stats;
+}
+
+/** §4.1 on the stock: no copy sold twice, never below zero, stock accounted for by order rows. */
+function checkStock(ops: Op[], db: DbFacts, report: Report): void {
+  const rowsByBook = groupBy(db.orders, (r) => r.bookId);
+  const purchasesByBook = groupBy(
+    ops.filter((o) => o.kind === 'purchase'),
+    (o) => o.bookId,
+  );
+  const books = new Set([...purchasesByBook.keys(), ...rowsByBook.keys()]);
+  for (const bookId of books) {
+    const purchases = purchasesByBook.get(bookId) ?? [];
+    const ok = purchases.filter((o) => outcome(o) === 'ok');
+    const rows = rowsByBook.get(bookId) ?? [];
+    const initial = db.initial.get(bookId);
+    const final = db.final.get(bookId);
+    const okByComplete = [...ok].sort((a, b) => a.complete - b.complete);
+
+    for (const op of ok) {
+      if (op.remainingStock !== undefined && op.remainingStock < 0) {
+        report(
+          'oversell',
+          `book ${bookId}: purchase acknowledged with remaining stock ${op.remainingStock}`,
+          [op],
+        );
+      }
+    }
+    for (const [field, label] of [
+      ['remainingStock', 'remaining stock'],
+      ['version', 'version'],
+    ] as const) {
+      const seen = new Map<number, Op>();
+      for (const op of ok) {
+        const value = op[field];
+        if (value === undefined) continue;
+        const other = seen.get(value);
+        // Two different orders (replays of one key share one order) that left the same stock or made
+        // the same version sold one copy twice.
+        if (other && other.orderId !== op.orderId) {
+          report(
+            'oversell',
+            `book ${bookId}: orders ${other.orderId} and ${op.orderId} both acknowledged with ${label} ${value} (one copy sold twice)`,
+            [other, op],
+          );
+        } else seen.set(value, op);
+      }
+    }
+    if (initial) {
+      const distinctOrders = new Set(ok.map((o) => o.orderId));
+      if (distinctOrders.size > initial.stock) {
+        report(
+          'oversell',
+          `book ${bookId}: ${distinctOrders.size} purchases acknowledged with a starting stock of ${initial.stock}`,
+          okByComplete.slice(-4),
+        );
+      }
+      if (rows.length > initial.stock) {
+        report(
+          'oversell',
+          `book ${bookId}: ${rows.length} order rows written with a starting stock of ${initial.stock}`,
+          okByComplete.slice(-4),
+        );
+      }
+    }
+    if (final && final.stock < 0) {
+      report('oversell', `book ${bookId}: stock is ${final.stock} after the run`, okByComplete.slice(-4));
+    }
+    if (initial && final && initial.stock - final.stock !== rows.length) {
+      report(
+        'stock-mismatch',
+        `book ${bookId}: stock went from ${initial.stock} to ${final.stock} (−${initial.stock - final.stock}) but ${rows.length} order rows were written`,
+        okByComplete.slice(-4),
+      );
+    }
+    if (final && final.stock > 0) {
+      for (const op of purchases) {
+        if (op.error === 'out_of_stock') {
+          report(
+            'spurious-sold-out',
+            `book ${bookId}: purchase answered out_of_stock, yet ${final.stock} copies are left after the run`,
+            [op],
+          );
+        }
+      }
+    }
+  }
+}
+
+/** Exactly one order row per successful purchase; none for a rejected one; none nobody asked for. */
+function checkOrders(ops: Op[], db: DbFacts, report: Report): void {
+  const purchases = ops.filter((o) => o.kind === 'purchase');
+  const byKey = groupBy(
+    purchases.filter((o) => o.key !== undefined),
+    (o) => o.key as string,
+  );
+  const rowsByKey = groupBy(
+    db.orders.filter((r) => r.key !== null),
+    (r) => r.key as string,
+  );
+  const rowById = new Map(db.orders.map((r) => [r.id, r]));
+
+  for (const [key, rows] of rowsByKey) {
+    if (rows.length > 1) {
+      report(
+        'duplicate-order',
+        `key ${key}: ${rows.length} order rows (${rows.map((r) => r.id).join(', ')})`,
+        byKey.get(key) ?? [],
+      );
+    }
+  }
+  for (const op of purchases) {
+    if (outcome(op) !== 'ok') continue;
+    const row = op.orderId !== undefined ? rowById.get(op.orderId) : undefined;
+    if (!row) {
+      report('lost-order', `purchase acknowledged order ${op.orderId ?? '(none)'} but no such row exists`, [
+        op,
+      ]);
+    } else if (row.bookId !== op.bookId || (op.key !== undefined && row.key !== op.key)) {
+      report(
+        'lost-order',
+        `purchase acknowledged order ${op.orderId} for book ${op.bookId} key ${op.key}, but that row is for book ${row.bookId} key ${row.key}`,
+        [op],
+      );
+    }
+  }
+  // Different acknowledged orders under one key: the key bought twice.
+  for (const [key, keyed] of byKey) {
+    const orderIds = new Set(keyed.filter((o) => outcome(o) === 'ok').map((o) => o.orderId));
+    if (orderIds.size > 1) {
+      report('duplicate-order', `key ${key}: acknowledged as ${orderIds.size} different orders`, keyed);
+    }
+  }
+  const keysOk = new Set(purchases.filter((o) => outcome(o) === 'ok' && o.key).map((o) => o.key));
+  for (const row of db.orders) {
+    if (row.key === null) {
+      report(
+        'phantom-order',
+        `order ${row.id} (book ${row.bookId}) has no idempotency key: no client sent it`,
+        [],
+      );
+      continue;
+    }
+    const keyed = byKey.get(row.key);
+    if (!keyed) {
+      report(
+        'phantom-order',
+        `order ${row.id} (book ${row.bookId}) has key ${row.key}, which no client sent`,
+        [],
+      );
+    } else if (!keysOk.has(row.key) && keyed.every((o) => outcome(o) === 'failed')) {
+      report(
+        'phantom-order',
+        `order ${row.id} exists though every request with key ${row.key} was rejected (${keyed.map((o) => `${o.status} ${o.error ?? ''}`.trim()).join(', ')})`,
+        keyed,
+      );
+    }
+  }
+}
+
+/** Read-your-writes and monotonic reads, per client, by book version. */
+function checkSessions(ops: Op[], stats: CheckStats, report: Report, maxSlice: number): void {
+  const byClient = groupBy(ops, (o) => o.client);
+  for (const clientOps of byClient.values()) {
+    const written = new Map<number, Op>();
+    const read = new Map<number, Op>();
+    for (const op of clientOps) {
+      if (outcome(op) !== 'ok' || op.version === undefined) continue;
+      if (op.kind === 'read') {
+        const write = written.get(op.bookId);
+        if (write) {
+          stats.compared.readYourWrites++;
+          if (op.version < (write.version ?? 0)) {
+            report(
+              'read-your-writes',
+              `client ${op.client}: read book ${op.bookId} at version ${op.version} after its own ${write.kind} was acknowledged at version ${write.version}`,
+              between(clientOps, write, op, maxSlice),
+            );
+          }
+        }
+        const previous = read.get(op.bookId);
+        if (previous) {
+          stats.compared.monotonicReads++;
+          if (op.version < (previous.version ?? 0)) {
+            report(
+              'monotonic-reads',
+              `client ${op.client}: read book ${op.bookId} at version ${op.version} after reading version ${previous.version}`,
+              between(clientOps, previous, op, maxSlice),
+            );
+          }
+        }
+        if (!previous || (previous.version ?? 0) < op.version) read.set(op.bookId, op);
+      } else if (isWrite(op)) {
+        const previous = written.get(op.bookId);
+        if (!previous || (previous.version ?? 0) < op.version) written.set(op.bookId, op);
+      }
+    }
+  }
+}
+
+/** A client's operations from `from` to `to`, inclusive (shortened from the middle). */
+function between(clientOps: Op[], from: Op, to: Op, maxSlice: number): Op[] {
+  const slice = clientOps.filter((o) => o.invoke >= from.invoke && o.invoke <= to.invoke);
+  if (slice.length <= maxSlice) return slice;
+  return [...slice.slice(0, 2), ...slice.slice(-(maxSlice - 2))];
+}
+
+/** A read invoked after a write was acknowledged (to anyone) shows at least that write's version. */
+function checkRealTime(ops: Op[], stats: CheckStats, report: Report): void {
+  const writesByBook = groupBy(
+    ops.filter((o) => isWrite(o) && outcome(o) === 'ok' && o.version !== undefined),
+    (o) => o.bookId,
+  );
+  const acked = new Map<number, { complete: number[]; best: Op[] }>();
+  for (const [bookId, writes] of writesByBook) {
+    writes.sort((a, b) => a.complete - b.complete);
+    const best: Op[] = [];
+    let max: Op | undefined;
+    for (const w of writes) {
+      if (!max || (w.version ?? 0) > (max.version ?? 0)) max = w;
+      best.push(max);
+    }
+    acked.set(bookId, { complete: writes.map((w) => w.complete), best });
+  }
+  for (const op of ops) {
+    if (op.kind !== 'read' || outcome(op) !== 'ok' || op.version === undefined) continue;
+    const book = acked.get(op.bookId);
+    if (!book) continue;
+    // Last write acknowledged strictly before this read was invoked.
+    const i = lastBefore(book.complete, op.invoke);
+    if (i < 0) continue;
+    const write = book.best[i] as Op;
+    stats.compared.staleRead++;
+    if (op.version < (write.version ?? 0)) {
+      report(
+        'stale-read',
+        `client ${op.client} read book ${op.bookId} at version ${op.version} from ${op.front ?? '?'} ` +
+          `(${op.cache ?? '?'}, served by ${op.servedBy ?? '?'}), invoked ${(op.invoke - write.complete).toFixed(1)} ms ` +
+          `after version ${write.version} was acknowledged to client ${write.client}`,
+        [write, op],
+      );
+    }
+  }
+}
+
+/** Index of the last element < t in an ascending array, or -1. */
+function lastBefore(sorted: number[], t: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sorted[mid] as number) < t) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** One version of a book always shows one stock and one price. */
+function checkVersions(ops: Op[], stats: CheckStats, report: Report): void {
+  const seen = new Map<string, { state: Omit<BookState, 'version'>; op: Op }>();
+  for (const op of ops) {
+    if (outcome(op) !== 'ok' || op.version === undefined) continue;
+    const stock = op.kind === 'purchase' ? op.remainingStock : op.stock;
+    const price = op.resultPrice;
+    if (stock === undefined || price === undefined) continue;
+    const key = `${op.bookId}@${op.version}`;
+    const first = seen.get(key);
+    stats.compared.versions++;
+    if (!first) {
+      seen.set(key, { state: { stock, price }, op });
+    } else if (first.state.stock !== stock || first.state.price !== price) {
+      report(
+        'version-conflict',
+        `book ${op.bookId} version ${op.version} shown as stock ${first.state.stock} price ${first.state.price} and as stock ${stock} price ${price}`,
+        [first.op, op],
+      );
+    }
+  }
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
+
+export interface StaleRead {
+  op: Op;
+  /** Acknowledged versions the read did not show. */
+  versionsBehind: number;
+  /** How long before the read was invoked the first write it missed had been acknowledged. */
+  staleForMs: number;
+}
+
+/**
+ * Every read that showed a version older than one already acknowledged (to anyone) when it was
+ * invoked, with how far behind it was. The measure of `eventual` mode.
+ */
+export function measureStaleness(history: readonly Op[]): StaleRead[] {
+  const writes = groupBy(
+    history.filter((o) => isWrite(o) && outcome(o) === 'ok' && o.version !== undefined),
+    (o) => o.bookId,
+  );
+  const out: StaleRead[] = [];
+  for (const op of history) {
+    if (op.kind !== 'read' || outcome(op) !== 'ok' || op.version === undefined) continue;
+    const missed = (writes.get(op.bookId) ?? []).filter(
+      (w) => w.complete < op.invoke && (w.version as number) > (op.version as number),
+    );
+    if (missed.length === 0) continue;
+    out.push({
+      op,
+      versionsBehind: Math.max(...missed.map((w) => w.version as number)) - op.version,
+      staleForMs: op.invoke - Math.min(...missed.map((w) => w.complete)),
+    });
+  }
+  return out;
+}
+
+/** One line per operation, for reports. */
+export function formatOp(op: Op, t0 = 0): string {
+  const args =
+    op.kind === 'purchase'
+      ? `book=${op.bookId} key=${op.key ?? '-'}`
+      : op.kind === 'set-price'
+        ? `book=${op.bookId} price=${op.price}`
+        : `book=${op.bookId}`;
+  const result =
+    op.status === 200
+      ? op.kind === 'purchase'
+        ? `order=${op.orderId} v=${op.version} remaining=${op.remainingStock}`
+        : `v=${op.version} stock=${op.stock} price=${op.resultPrice}`
+      : `${op.error ?? ''}`;
+  const via = [op.front, op.cache, op.servedBy].filter(Boolean).join('/');
+  const failovers = op.connFailures?.length
+    ? ` after ${op.connFailures.map((f) => `${f.front}:${f.code}`).join(',')}`
+    : '';
+  return (
+    `#${op.id} ${op.client} [${(op.invoke - t0).toFixed(1)} → ${(op.complete - t0).toFixed(1)} ms] ` +
+    `${op.kind}(${args}) → ${op.status} ${result}${via ? ` via ${via}` : ''}${failovers}`
+  );
+}
+
+export function formatReport(report: CheckReport, t0 = 0): string {
+  const s = report.stats;
+  const lines = [
+    `checker: ${report.ok ? 'OK' : 'VIOLATIONS'}: ${s.ops} ops (${s.readsOk}/${s.reads} reads ok; purchases ${s.purchases.ok} ok, ` +
+      `${s.purchases.failed} rejected (${s.purchases.soldOut} sold out), ${s.purchases.unknown} unknown; set-price ${s.setPrices.ok} ok, ` +
+      `${s.setPrices.unknown} unknown; ${s.orderRows} order rows; ${s.connFailures} front connection failures); compared ` +
+      `${s.compared.readYourWrites} read-your-writes, ${s.compared.monotonicReads} monotonic, ${s.compared.staleRead} real-time, ` +
+      `${s.compared.versions} version pairs`,
+  ];
+  for (const [kind, n] of Object.entries(report.counts)) lines.push(`  ${kind}: ${n}`);
+  for (const v of report.violations) {
+    lines.push(`- ${v.kind}: ${v.message}`);
+    for (const op of v.ops) lines.push(`    ${formatOp(op, t0)}`);
+  }
+  return lines.join('\n');
+}
+
+export type { Op, DbFacts, OrderRow };

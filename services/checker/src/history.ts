@@ -1,0 +1,83 @@
+/**
+ * The history a consistency check reads: every operation a client invoked against the store, with its
+ * invoke and complete times (ms on one monotonic clock), its arguments and what it returned.
+ */
+
+export type OpKind = 'read' | 'purchase' | 'set-price';
+
+/** A connection-level failure on one front, after which the client tried another front. */
+export interface ConnFailure {
+  front: string;
+  code: string;
+  at: number;
+}
+
+export interface Op {
+  /** Unique within the history. */
+  id: number;
+  /** Client (session) that issued it; a client's operations never overlap. */
+  client: string;
+  kind: OpKind;
+  bookId: number;
+  /** Purchase: the Idempotency-Key sent (every attempt of the op uses the same key). */
+  key?: string;
+  /** set-price: the price asked for. */
+  price?: number;
+  invoke: number;
+  complete: number;
+  /** HTTP status of the final answer; 0 when no front answered (connection failures, timeout). */
+  status: number;
+  /** The error code of a 4xx/5xx body, or a network error code when status is 0. */
+  error?: string;
+  /** Front that gave the final answer. */
+  front?: string;
+  /** X-Served-By / X-Cache of the final answer (for reports). */
+  servedBy?: string;
+  cache?: string;
+  /** The book version the answer shows (read, purchase, set-price). */
+  version?: number;
+  /** Read: the stock and price shown. */
+  stock?: number;
+  resultPrice?: number;
+  /** Purchase: the order id and remaining stock acknowledged. */
+  orderId?: string;
+  remainingStock?: number;
+  /** Connection failures before the final answer (failover between fronts). */
+  connFailures?: ConnFailure[];
+}
+
+export type Outcome = 'ok' | 'failed' | 'unknown';
+
+/**
+ * What an answer proves about an operation's effect: 200 = it happened; 4xx = it did not (the store
+ * promises a rejected request changes nothing); 5xx or no answer = unknown (it may have committed).
+ */
+export function outcome(op: Pick<Op, 'status'>): Outcome {
+  if (op.status >= 200 && op.status < 300) return 'ok';
+  if (op.status >= 400 && op.status < 500) return 'failed';
+  return 'unknown';
+}
+
+export interface BookState {
+  stock: number;
+  version: number;
+  price: number;
+}
+
+export interface OrderRow {
+  id: string;
+  bookId: number;
+  key: string | null;
+  bookVersion: number;
+  remainingStock: number;
+}
+
+/** Facts read from the primary before and after the run. */
+export interface DbFacts {
+  /** Books as they were before the first operation. */
+  initial: Map<number, BookState>;
+  /** Books after the last operation completed. */
+  final: Map<number, BookState>;
+  /** Every order row created for the run's books since the run began. */
+  orders: OrderRow[];
+}

@@ -1,0 +1,152 @@
+/**
+ * Concurrent clients that drive the store through its fronts and record every operation (history.ts).
+ * Each client is a session: it issues one operation at a time against its home front (failing over to
+ * another front when its own cannot be reached) and mixes reads, keyed purchases and, with an admin
+ * token, price changes.
+ */
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { StoreClient, type FrontEndpoint, type ClientReply } from './client.js';
+import type { Op, OpKind } from './history.js';
+
+export interface WorkloadOptions {
+  fronts: readonly FrontEndpoint[];
+  /** Concurrent clients (sessions). */
+  clients: number;
+  /** Books the run owns (nothing else may write them while it runs). */
+  books: readonly number[];
+  /** Relative weights of the operations. set-price needs adminToken. */
+  mix?: { read?: number; purchase?: number; setPrice?: number };
+  /** Fraction of reads sent with Cache-Control: no-cache (they reach the catalog pods). */
+  noCacheRatio?: number;
+  adminToken?: string;
+  /** Prefix of every Idempotency-Key of the run (default: a random one). */
+  keyPrefix?: string;
+  /** Per attempt, per front. */
+  timeoutMs?: number;
+  /** Pause between a client's operations. */
+  thinkMs?: number;
+  /** Stop after this many operations per client, even if the stop signal has not come. */
+  maxOpsPerClient?: number;
+  /** Called with every operation as it completes. */
+  onOp?: (op: Op) => void;
+}
+
+export interface Workload {
+  /** Operations completed so far (a live array). */
+  readonly history: Op[];
+  readonly keyPrefix: string;
+  /** Ends the run: clients finish their current operation; resolves with the full history. */
+  stop(): Promise<Op[]>;
+  /** Resolves when every client has stopped. */
+  done: Promise<Op[]>;
+}
+
+export const now = (): number => performance.now();
+
+export function startWorkload(opts: WorkloadOptions): Workload {
+  const history: Op[] = [];
+  const keyPrefix = opts.keyPrefix ?? `chk-${randomBytes(4).toString('hex')}`;
+  const mix = { read: 6, purchase: 3, setPrice: opts.adminToken ? 1 : 0, ...opts.mix };
+  if (!opts.adminToken) mix.setPrice = 0;
+  const total = mix.read + mix.purchase + mix.setPrice;
+  let stopped = false;
+  let nextId = 0;
+  const clients: StoreClient[] = [];
+
+  const runClient = async (c: number): Promise<void> => {
+    const name = `c${c}`;
+    const client = new StoreClient({ fronts: opts.fronts, home: c, timeoutMs: opts.timeoutMs ?? 5000, now });
+    clients.push(client);
+    let seq = 0;
+    let rng = hashSeed(`${keyPrefix}-${c}`);
+    const random = () => {
+      // mulberry32: each client's choices are reproducible from the key prefix
+      rng = (rng + 0x6d2b79f5) | 0;
+      let t = rng;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    while (!stopped && (opts.maxOpsPerClient === undefined || seq < opts.maxOpsPerClient)) {
+      const bookId = opts.books[Math.floor(random() * opts.books.length)] as number;
+      const pick = random() * total;
+      const kind: OpKind =
+        pick < mix.read ? 'read' : pick < mix.read + mix.purchase ? 'purchase' : 'set-price';
+      const op: Op = { id: nextId++, client: name, kind, bookId, invoke: 0, complete: 0, status: 0 };
+      let reply: ClientReply;
+      if (kind === 'read') {
+        const headers: Record<string, string> =
+          random() < (opts.noCacheRatio ?? 0) ? { 'cache-control': 'no-cache' } : {};
+        op.invoke = now();
+        reply = await client.request('GET', `/info/${bookId}`, { headers });
+      } else if (kind === 'purchase') {
+        op.key = `${keyPrefix}-${name}-${seq}`;
+        op.invoke = now();
+        reply = await client.request('POST', `/purchase/${bookId}`, {
+          headers: { 'idempotency-key': op.key },
+        });
+      } else {
+        op.price = 10 + Math.floor(random() * 190);
+        op.invoke = now();
+        reply = await client.request('PATCH', `/books/${bookId}`, {
+          headers: { authorization: `Bearer ${opts.adminToken}` },
+          json: { price: op.price },
+        });
+      }
+      op.complete = now();
+      record(op, reply);
+      seq++;
+      history.push(op);
+      opts.onOp?.(op);
+      if (opts.thinkMs) await new Promise((r) => setTimeout(r, opts.thinkMs));
+    }
+  };
+
+  const done = Promise.all(Array.from({ length: opts.clients }, (_, c) => runClient(c))).then(() => {
+    for (const c of clients) c.close();
+    return history;
+  });
+  return {
+    history,
+    keyPrefix,
+    done,
+    stop() {
+      stopped = true;
+      return done;
+    },
+  };
+}
+
+/** Copies what a reply proves into the operation. */
+export function record(op: Op, reply: ClientReply): void {
+  op.status = reply.status;
+  if (reply.front) op.front = reply.front;
+  if (reply.connFailures.length > 0) op.connFailures = reply.connFailures;
+  const servedBy = reply.headers['x-served-by'];
+  if (typeof servedBy === 'string') op.servedBy = servedBy;
+  const cache = reply.headers['x-cache'];
+  if (typeof cache === 'string') op.cache = cache;
+  if (reply.status === 0) {
+    op.error = reply.error ?? 'no_answer';
+    return;
+  }
+  const body = (reply.body ?? {}) as Record<string, unknown>;
+  if (reply.status !== 200) {
+    const error = body.error as { code?: unknown } | undefined;
+    op.error = typeof error?.code === 'string' ? error.code : `http_${reply.status}`;
+    return;
+  }
+  if (typeof body.version === 'number') op.version = body.version;
+  if (typeof body.price === 'number') op.resultPrice = body.price;
+  if (op.kind === 'purchase') {
+    if (typeof body.orderId === 'string') op.orderId = body.orderId;
+    if (typeof body.remainingStock === 'number') op.remainingStock = body.remainingStock;
+  } else if (typeof body.stock === 'number') op.stock = body.stock;
+}
+
+function hashSeed(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h | 0;
+}
