@@ -25,7 +25,14 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -70,11 +77,18 @@ function tail(file, n = 40) {
 function probe(url, token, timeoutMs = 2000) {
   return new Promise((resolve) => {
     const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, {
-      rejectUnauthorized: false,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-      timeout: timeoutMs,
-    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    const req = mod.get(
+      url,
+      {
+        rejectUnauthorized: false,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(0));
   });
@@ -87,9 +101,16 @@ function startProcess(bin, args, logFile, env) {
   closeSync(fd);
   const proc = { child, exited: false, exitCode: null, signal: null, error: null };
   proc.done = new Promise((resolve) => {
-    child.on('error', (err) => { proc.error = err; proc.exited = true; resolve(); });
+    child.on('error', (err) => {
+      proc.error = err;
+      proc.exited = true;
+      resolve();
+    });
     child.on('exit', (code, signal) => {
-      proc.exited = true; proc.exitCode = code; proc.signal = signal; resolve();
+      proc.exited = true;
+      proc.exitCode = code;
+      proc.signal = signal;
+      resolve();
     });
   });
   return proc;
@@ -97,8 +118,18 @@ function startProcess(bin, args, logFile, env) {
 
 async function stopProcess(proc, graceMs = 10000, signal = 'SIGTERM') {
   if (!proc || proc.exited) return;
-  try { proc.child.kill(signal); } catch { /* already gone */ }
-  const timer = setTimeout(() => { try { proc.child.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
+  try {
+    proc.child.kill(signal);
+  } catch {
+    /* already gone */
+  }
+  const timer = setTimeout(() => {
+    try {
+      proc.child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, graceMs);
   await proc.done;
   clearTimeout(timer);
 }
@@ -108,11 +139,15 @@ async function waitFor(what, proc, logFile, check, timeoutMs) {
   for (;;) {
     if (proc.exited) {
       const how = proc.error ? proc.error.message : `code ${proc.exitCode}, signal ${proc.signal}`;
-      throw new Error(`${what} exited during startup (${how}); last log lines of ${logFile}:\n${tail(logFile)}`);
+      throw new Error(
+        `${what} exited during startup (${how}); last log lines of ${logFile}:\n${tail(logFile)}`,
+      );
     }
     if (await check()) return;
     if (Date.now() > deadline) {
-      throw new Error(`${what} not ready after ${timeoutMs} ms; last log lines of ${logFile}:\n${tail(logFile)}`);
+      throw new Error(
+        `${what} not ready after ${timeoutMs} ms; last log lines of ${logFile}:\n${tail(logFile)}`,
+      );
     }
     await sleep(200);
   }
@@ -170,8 +205,8 @@ export async function startLocalApiServer(opts = {}) {
   const startTimeoutMs = opts.startTimeoutMs ?? 90000;
 
   // Ports: all distinct; the etcd peer port is never used by clients but must not collide.
-  const etcdPort = opts.etcdPort || await freePort();
-  const apiPort = opts.apiPort || await freePort([etcdPort]);
+  const etcdPort = opts.etcdPort || (await freePort());
+  const apiPort = opts.apiPort || (await freePort([etcdPort]));
   const peerPort = await freePort([etcdPort, apiPort]);
 
   // Files.
@@ -213,7 +248,10 @@ export async function startLocalApiServer(opts = {}) {
 
   // Children must never go through a proxy to reach loopback.
   const env = { ...process.env, NO_PROXY: `${HOST},localhost`, no_proxy: `${HOST},localhost` };
-  delete env.HTTP_PROXY; delete env.HTTPS_PROXY; delete env.http_proxy; delete env.https_proxy;
+  delete env.HTTP_PROXY;
+  delete env.HTTPS_PROXY;
+  delete env.http_proxy;
+  delete env.https_proxy;
 
   const etcdArgs = [
     '--name=default',
@@ -256,14 +294,26 @@ export async function startLocalApiServer(opts = {}) {
   let stopped = false;
 
   const killSync = () => {
-    for (const p of [api, etcd]) if (p && !p.exited) { try { p.child.kill('SIGKILL'); } catch { /* gone */ } }
+    for (const p of [api, etcd])
+      if (p && !p.exited) {
+        try {
+          p.child.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
   };
   process.on('exit', killSync); // never leave orphans behind if the test runner exits
 
   async function startApi() {
     api = startProcess(apiBin, apiArgs, apiLog, env);
-    await waitFor('kube-apiserver', api, apiLog,
-      async () => (await probe(`${url}/readyz`, adminToken)) === 200, startTimeoutMs);
+    await waitFor(
+      'kube-apiserver',
+      api,
+      apiLog,
+      async () => (await probe(`${url}/readyz`, adminToken)) === 200,
+      startTimeoutMs,
+    );
   }
 
   const stop = async () => {
@@ -276,7 +326,13 @@ export async function startLocalApiServer(opts = {}) {
 
   try {
     etcd = startProcess(etcdBin, etcdArgs, etcdLog, env);
-    await waitFor('etcd', etcd, etcdLog, async () => (await probe(`${etcdUrl}/health`)) === 200, startTimeoutMs);
+    await waitFor(
+      'etcd',
+      etcd,
+      etcdLog,
+      async () => (await probe(`${etcdUrl}/health`)) === 200,
+      startTimeoutMs,
+    );
     await startApi();
   } catch (err) {
     await stopProcess(api);
@@ -324,16 +380,30 @@ function parseArgs(argv) {
     const [k, inline] = argv[i].split('=', 2);
     const val = () => (inline !== undefined ? inline : argv[++i]);
     switch (k) {
-      case '--data-dir': o.dataDir = val(); break;
-      case '--bin-dir': o.binDir = val(); break;
-      case '--api-port': o.apiPort = Number(val()); break;
-      case '--etcd-port': o.etcdPort = Number(val()); break;
-      case '--keep-data-dir': o.keepDataDir = true; break;
-      case '-h': case '--help':
-        console.log('usage: node scripts/local-apiserver.mjs [--data-dir DIR] [--bin-dir DIR] [--api-port N] [--etcd-port N] [--keep-data-dir]');
+      case '--data-dir':
+        o.dataDir = val();
+        break;
+      case '--bin-dir':
+        o.binDir = val();
+        break;
+      case '--api-port':
+        o.apiPort = Number(val());
+        break;
+      case '--etcd-port':
+        o.etcdPort = Number(val());
+        break;
+      case '--keep-data-dir':
+        o.keepDataDir = true;
+        break;
+      case '-h':
+      case '--help':
+        console.log(
+          'usage: node scripts/local-apiserver.mjs [--data-dir DIR] [--bin-dir DIR] [--api-port N] [--etcd-port N] [--keep-data-dir]',
+        );
         process.exit(0);
         break;
-      default: throw new Error(`unknown argument ${argv[i]}`);
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
     }
   }
   return o;

@@ -89,6 +89,7 @@ export async function migrate(db: Database, logger: Logger, migrations = MIGRATI
         await client.query('ROLLBACK').catch(() => undefined);
         throw new Error(
           `migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`,
+          { cause: err },
         );
       }
       applied.push(migration.version);
