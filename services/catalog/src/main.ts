@@ -1,24 +1,24 @@
 import { readConfig, oneOf, databaseUrl, urlList, int, ConfigError } from '../../shared/src/config.js';
-import { commonSchema, adminTokenSchema } from '../../shared/src/service-config.js';
+import { commonSchema, adminTokenSchema, policyFromConfig } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
-import { createMetrics, gauge, counter } from '../../shared/src/metrics.js';
-import { PolicyStore } from '../../shared/src/policy.js';
+import { createMetrics } from '../../shared/src/metrics.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
 import { Database } from '../../shared/src/db/database.js';
 import { SchemaGate } from '../../shared/src/db/schema-gate.js';
-import { CommitGuard } from '../../shared/src/db/write-transaction.js';
-import { InvalidationPublisher } from '../../shared/src/invalidation.js';
+import { createWriter, writerSchema, type Writer } from '../../shared/src/writer.js';
 import { createHttpClient, Upstream } from '../../shared/src/http-client.js';
 import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
 import { runMain } from '../../shared/src/main-helpers.js';
 import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import type { Discovery } from '../../shared/src/discovery.js';
-import { createApp, type CatalogDeps } from './app.js';
+import { createApp } from './app.js';
 
 export const catalogSchema = {
   ...commonSchema,
   ...adminTokenSchema,
   ...discoverySchema,
+  /** FRONT_URLS and SYNC_COMMIT_TIMEOUT_MS: used by the origin, which writes. */
+  ...writerSchema,
   ROLE: oneOf(['origin', 'replica'] as const),
   /** The primary: the origin reads and writes here. */
   DATABASE_URL: databaseUrl(),
@@ -26,10 +26,7 @@ export const catalogSchema = {
   DATABASE_REPLICA_URL: databaseUrl(),
   /** Static discovery of the catalog origin(s), where replicas forward writes. */
   CATALOG_ORIGIN_URLS: urlList(),
-  /** Static discovery of the fronts, to which the origin pushes invalidations. */
-  FRONT_URLS: urlList(),
   REPLICA_WAIT_MS: int({ default: 200, min: 0, max: 10_000 }),
-  SYNC_COMMIT_TIMEOUT_MS: int({ default: 2000, min: 50, max: 60_000 }),
   DB_POOL_MAX: int({ default: 10, min: 1, max: 200 }),
 };
 
@@ -44,13 +41,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: podName, level: config.LOG_LEVEL });
   const metrics = createMetrics({ service: 'catalog', podName });
   const lifecycle = new Lifecycle();
-  const policy = new PolicyStore({
-    cacheMaxEntries: 1000,
-    cacheTtlMs: 60_000,
-    loadBalancing: config.LOAD_BALANCING,
-    consistencyMode: config.CONSISTENCY_MODE,
-    invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
-  });
+  const policy = policyFromConfig(config);
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const closers: Array<() => Promise<unknown>> = [];
 
@@ -66,55 +57,23 @@ async function main(): Promise<void> {
   const gate = new SchemaGate(reads, logger, origin ? 'migrate' : 'wait');
   void gate.run();
 
-  let writer: CatalogDeps['writer'];
+  let writer: Writer | undefined;
   let originUpstream: Upstream | undefined;
   const discoveries: Discovery[] = [];
-  let guard: CommitGuard | undefined;
   if (origin) {
-    const control = new Database('primary', config.DATABASE_URL!, logger, {
-      applicationName: `${podName}-control`,
-      max: 2,
-    });
-    guard = new CommitGuard({
-      primary: reads,
-      control,
-      policy,
-      logger,
-      syncTimeoutMs: config.SYNC_COMMIT_TIMEOUT_MS,
-      degradedGauge: gauge(
-        metrics,
-        'bazar_consistency_degraded',
-        '1 while strict writes are degraded to local commits',
-      ),
-      syncTimeouts: counter(
-        metrics,
-        'bazar_sync_commit_timeouts_total',
-        'Commits whose standby confirmation timed out',
-      ),
-    });
-    const fronts = await createDiscovery({
-      service: 'front',
+    writer = await createWriter({
       config,
-      staticEndpoints: config.FRONT_URLS,
-      logger,
-      metrics,
-    });
-    discoveries.push(fronts);
-    const publisher = new InvalidationPublisher({
-      fronts,
-      http,
-      internalToken: () => config.INTERNAL_TOKEN,
-      policy,
-      logger,
-      metrics,
+      primaryUrl: config.DATABASE_URL!,
+      primary: reads,
       podName,
+      logger,
+      metrics,
+      policy,
+      http,
     });
-    writer = { guard, publisher };
-    const commitGuard = guard;
-    closers.push(
-      async () => commitGuard.close(),
-      () => control.close(),
-    );
+    const originWriter = writer;
+    discoveries.push(writer.fronts);
+    closers.push(() => originWriter.close());
   } else {
     const origins = await createDiscovery({
       service: 'catalog-origin',
@@ -158,7 +117,7 @@ async function main(): Promise<void> {
       role: config.ROLE,
       consistency: {
         mode: policy.current.consistencyMode,
-        ...(guard?.degradedReason ? { degraded: guard.degradedReason } : {}),
+        ...(writer?.guard.degradedReason ? { degraded: writer.guard.degradedReason } : {}),
       },
     }),
   });

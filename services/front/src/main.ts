@@ -1,8 +1,8 @@
 import { readConfig, urlList, int, bool } from '../../shared/src/config.js';
-import { commonSchema, adminTokenSchema } from '../../shared/src/service-config.js';
+import { commonSchema, adminTokenSchema, policyFromConfig } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
-import { PolicyStore, POLICY_LIMITS } from '../../shared/src/policy.js';
+import { POLICY_LIMITS } from '../../shared/src/policy.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
 import { createHttpClient, Upstream } from '../../shared/src/http-client.js';
 import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
@@ -32,13 +32,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: podName, level: config.LOG_LEVEL });
   const metrics = createMetrics({ service: 'front', podName });
   const lifecycle = new Lifecycle();
-  const policy = new PolicyStore({
-    cacheMaxEntries: config.CACHE_MAX_ENTRIES,
-    cacheTtlMs: config.CACHE_TTL_MS,
-    loadBalancing: config.LOAD_BALANCING,
-    consistencyMode: config.CONSISTENCY_MODE,
-    invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
-  });
+  const policy = policyFromConfig(config);
   const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
   policy.on('change', (next, previous, source) => {
     cache.reconfigure(next.cacheMaxEntries, next.cacheTtlMs);

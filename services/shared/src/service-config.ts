@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { int, oneOf, secret, str } from './config.js';
-import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES } from './policy.js';
+import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES, PolicyStore, type RuntimePolicy } from './policy.js';
 
 /** Settings every service reads; each service spreads these into its own schema. */
 export const commonSchema = {
@@ -24,3 +24,23 @@ export const commonSchema = {
 };
 
 export const adminTokenSchema = { ADMIN_TOKEN: secret() };
+
+/**
+ * The runtime policy in force at start, from the environment; the StorePolicy resource may change it
+ * live. Services without a cache keep the cache fields at their defaults (unused).
+ */
+export function policyFromConfig(config: {
+  LOAD_BALANCING: RuntimePolicy['loadBalancing'];
+  CONSISTENCY_MODE: RuntimePolicy['consistencyMode'];
+  INVALIDATION_TIMEOUT_MS: number;
+  CACHE_MAX_ENTRIES?: number;
+  CACHE_TTL_MS?: number;
+}): PolicyStore {
+  return new PolicyStore({
+    cacheMaxEntries: config.CACHE_MAX_ENTRIES ?? 10_000,
+    cacheTtlMs: config.CACHE_TTL_MS ?? 60_000,
+    loadBalancing: config.LOAD_BALANCING,
+    consistencyMode: config.CONSISTENCY_MODE,
+    invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
+  });
+}
