@@ -4,7 +4,13 @@ import type Koa from 'koa';
 import type { Logger } from '../../shared/src/logger.js';
 import type { Metrics } from '../../shared/src/metrics.js';
 import type { PolicyStore } from '../../shared/src/policy.js';
-import { createBaseApp, type Lifecycle, type AppContext, type FastPath } from '../../shared/src/server.js';
+import {
+  boundObserver,
+  createBaseApp,
+  type Lifecycle,
+  type AppContext,
+  type FastPath,
+} from '../../shared/src/server.js';
 import { errorFromResponse, type Upstream, type UpstreamResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
 import { requireBearer } from '../../shared/src/auth.js';
@@ -233,7 +239,11 @@ export function createApp(deps: FrontDeps): Koa {
 
   // GET /info/:id cache hits, the hottest request, answered before Koa with the same status, headers,
   // body and metrics as the route above; anything else (a miss, a bypass, a malformed id) goes to Koa.
-  const hitDuration = deps.metrics.httpDuration.labels('GET', '/info/:id', '200');
+  const observeHit = boundObserver(deps.metrics.httpDuration, {
+    method: 'GET',
+    route: '/info/:id',
+    status: '200',
+  });
   const fastPath: FastPath = (req, res) => {
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || !url.startsWith(INFO_PREFIX)) return false;
@@ -256,7 +266,7 @@ export function createApp(deps: FrontDeps): Koa {
       String(entry.body.length),
     ]);
     res.end(entry.body);
-    hitDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    observeHit(Number(process.hrtime.bigint() - start) / 1e9);
     return true;
   };
 

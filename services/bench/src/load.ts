@@ -1,0 +1,190 @@
+/**
+ * Load generation with autocannon (MIT), driven from Node. Latencies are taken from autocannon's
+ * per-response event at sub-millisecond resolution (its own histogram keeps whole milliseconds), and the
+ * target process's CPU time is read around the run, a figure that drifts far less than throughput on a
+ * shared machine.
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { cpuMs } from './processes.js';
+import { Samples, percentile } from './stats.js';
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  /** Seconds; or use `amount`. */
+  duration?: number;
+  amount?: number;
+  method?: 'GET' | 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Rotates the request path over these (e.g. every book id). */
+  paths?: string[];
+  /** Processes whose CPU time to charge to this run (the server under test). */
+  pids?: Array<number | undefined>;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  latencies: Samples;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  /** CPU microseconds per request spent by the `pids` (undefined where /proc is not readable). */
+  cpuUsPerRequest?: number;
+}
+
+export async function load(spec: LoadSpec): Promise<LoadResult> {
+  const latencies = new Samples();
+  const cpu0 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const paths = spec.paths;
+  let next = 0;
+  const opts: autocannon.Options = {
+    url: spec.url,
+    connections: spec.connections,
+    method: spec.method ?? 'GET',
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.duration ?? 5 }),
+    timeout: 10,
+    ...(paths
+      ? {
+          requests: [
+            {
+              setupRequest: (req: autocannon.Request) => ({ ...req, path: paths[next++ % paths.length] }),
+            },
+          ],
+        }
+      : {}),
+  };
+  const started = process.hrtime.bigint();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(opts, (err: unknown, res: autocannon.Result) =>
+      err ? reject(err) : resolve(res),
+    );
+    instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu1 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const requests = result.requests.total;
+  let cpuUsPerRequest: number | undefined;
+  if (cpu0.length > 0 && cpu0.every((v) => v !== undefined) && cpu1.every((v) => v !== undefined)) {
+    const spent = cpu1.reduce((a, v, i) => a + (v as number) - (cpu0[i] as number), 0);
+    cpuUsPerRequest = requests > 0 ? (spent * 1000) / requests : undefined;
+  }
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    latencies,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
+  };
+}
+
+/** Several runs of the same spec pooled: total requests over total time, all latencies together. */
+export function pool(runs: LoadResult[]): LoadResult {
+  const latencies = new Samples();
+  for (const r of runs) for (const v of r.latencies.values()) latencies.push(v);
+  const requests = runs.reduce((a, r) => a + r.requests, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const cpuRuns = runs.filter((r) => r.cpuUsPerRequest !== undefined);
+  const cpu =
+    cpuRuns.length === runs.length && requests > 0
+      ? cpuRuns.reduce((a, r) => a + (r.cpuUsPerRequest as number) * r.requests, 0) / requests
+      : undefined;
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    latencies,
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    timeouts: runs.reduce((a, r) => a + r.timeouts, 0),
+    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    ...(cpu !== undefined ? { cpuUsPerRequest: cpu } : {}),
+  };
+}
+
+export function p(r: LoadResult, q: number): number {
+  return percentile(r.latencies.values(), q);
+}
+
+/**
+ * Open-loop load below saturation: `rate` requests per second spread evenly over time (a timer tick
+ * every millisecond sends what is due), over at most `connections` keep-alive sockets. autocannon's own
+ * rate limit sends each second's quota as fast as it can and then pauses, which measures bursts; this
+ * measures what a request costs when the server is not already busy.
+ */
+export async function paced(spec: {
+  url: string;
+  connections: number;
+  rate: number;
+  seconds: number;
+  headers?: Record<string, string>;
+  pids?: Array<number | undefined>;
+}): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const target = new URL(spec.url);
+  const total = Math.max(1, Math.round(spec.rate * spec.seconds));
+  const interval = 1000 / spec.rate;
+  const latencies = new Samples();
+  let errors = 0;
+  let non2xx = 0;
+  const cpu0 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const finish = () => {
+      if (++done === total) resolve();
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
+      while (sent < due) {
+        sent++;
+        const began = performance.now();
+        const req = http.request(
+          { host: target.hostname, port: target.port, path: target.pathname, agent, headers: spec.headers },
+          (res) => {
+            res.on('data', () => undefined);
+            res.on('end', () => {
+              latencies.push(performance.now() - began);
+              if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) non2xx++;
+              finish();
+            });
+          },
+        );
+        req.on('error', () => {
+          errors++;
+          finish();
+        });
+        req.end();
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  const cpu1 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  let cpuUsPerRequest: number | undefined;
+  if (cpu0.length > 0 && cpu0.every((v) => v !== undefined) && cpu1.every((v) => v !== undefined)) {
+    const spent = cpu1.reduce((a, v, i) => a + (v as number) - (cpu0[i] as number), 0);
+    cpuUsPerRequest = (spent * 1000) / total;
+  }
+  return {
+    requests: total,
+    seconds,
+    rps: total / seconds,
+    latencies,
+    errors,
+    timeouts: 0,
+    non2xx,
+    ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
+  };
+}
