@@ -50,40 +50,45 @@ function toPurchase(row: OrderRow): Purchase {
 export class DuplicateKey extends Error {}
 
 /**
- * One transaction: the guarded decrement (never below zero: `stock > 0` in the WHERE, a CHECK behind
- * it), the order row and its idempotency key. A key already used for this book returns the first
- * result; for another book it is a conflict.
+ * One transaction, and one statement in it: the guarded decrement (never below zero: `stock > 0` in
+ * the WHERE, a CHECK behind it) and the order row with its idempotency key (unique). A retry under a
+ * key that already bought this book returns the first result (found when the insert hits the unique
+ * key, or when nothing is left to decrement); a key used for another book is a conflict.
  */
 export async function purchaseInTransaction(
   client: pg.PoolClient,
   bookId: number,
   idempotencyKey: string | undefined,
 ): Promise<{ purchase: Purchase; replayed: boolean }> {
-  if (idempotencyKey !== undefined) {
-    const previous = await findByKey(client, idempotencyKey);
-    if (previous) return { purchase: checkSameBook(previous, bookId), replayed: true };
-  }
-  const updated = await client.query<{ title: string; price: number; stock: number; version: number }>(
-    `UPDATE books SET stock = stock - 1, version = version + 1
-     WHERE id = $1 AND stock > 0 RETURNING title, price, stock, version`,
-    [bookId],
-  );
-  const book = updated.rows[0];
-  if (!book) {
-    const exists = await client.query('SELECT 1 FROM books WHERE id = $1', [bookId]);
-    if (exists.rowCount === 0) throw notFound('book_not_found', `no book with id ${bookId}`);
-    throw conflict('out_of_stock', `book ${bookId} is out of stock`);
-  }
   const orderId = randomUUID();
+  let bought: pg.QueryResult<{ title: string; price: number; stock: number; version: number }>;
   try {
-    await client.query(
-      `INSERT INTO orders (id, book_id, price, idempotency_key, book_version, remaining_stock)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [orderId, bookId, book.price, idempotencyKey ?? null, book.version, book.stock],
+    // Data-modifying CTEs always run, so the order row is written whenever the decrement happened.
+    bought = await client.query(
+      `WITH book AS (
+         UPDATE books SET stock = stock - 1, version = version + 1
+         WHERE id = $1 AND stock > 0 RETURNING id, title, price, stock, version
+       ), purchase AS (
+         INSERT INTO orders (id, book_id, price, idempotency_key, book_version, remaining_stock)
+         SELECT $2, id, price, $3, version, stock FROM book RETURNING id
+       )
+       SELECT title, price, stock, version FROM book`,
+      [bookId, orderId, idempotencyKey ?? null],
     );
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw new DuplicateKey();
     throw err;
+  }
+  const book = bought.rows[0];
+  if (!book) {
+    if (idempotencyKey !== undefined) {
+      // Sold out now, but this very request may have bought the last copy before.
+      const previous = await findByKey(client, idempotencyKey);
+      if (previous) return { purchase: checkSameBook(previous, bookId), replayed: true };
+    }
+    const exists = await client.query('SELECT 1 FROM books WHERE id = $1', [bookId]);
+    if (exists.rowCount === 0) throw notFound('book_not_found', `no book with id ${bookId}`);
+    throw conflict('out_of_stock', `book ${bookId} is out of stock`);
   }
   return {
     purchase: {

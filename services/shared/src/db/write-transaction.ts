@@ -102,8 +102,8 @@ export class CommitGuard {
     let broken = false;
     try {
       const level = this.commitLevel();
-      await client.query('BEGIN');
-      await client.query(`SET LOCAL synchronous_commit = ${level}`);
+      // One round trip: a simple-protocol query may carry both statements.
+      await client.query(`BEGIN; SET LOCAL synchronous_commit = ${level}`);
       let result: T;
       try {
         result = await fn(client);
