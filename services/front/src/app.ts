@@ -87,10 +87,13 @@ export function createApp(deps: FrontDeps): Koa {
     return { body: Buffer.from(JSON.stringify(book)), version: book.version, servedBy: servedBy(res) };
   };
 
+  /** Requests the fast path already looked up and missed: the route must not look (and count) again. */
+  const missedOnFastPath = new WeakSet<object>();
+
   router.get('/info/:id', async (ctx) => {
     const id = parseBookId(ctx.params.id);
     const bypass = bypassCache(ctx);
-    if (!bypass) {
+    if (!bypass && !missedOnFastPath.has(ctx.req)) {
       const hit = cache.get(FrontCache.bookKey(id));
       if (hit) return serve(ctx, hit, true);
     }
@@ -251,8 +254,11 @@ export function createApp(deps: FrontDeps): Koa {
     const cacheControl = req.headers['cache-control'];
     if (cacheControl !== undefined && NO_CACHE.test(cacheControl)) return false;
     const start = process.hrtime.bigint();
-    const entry = cache.hit(FrontCache.bookKey(Number(url.slice(INFO_PREFIX.length))));
-    if (!entry) return false;
+    const entry = cache.get(FrontCache.bookKey(Number(url.slice(INFO_PREFIX.length))));
+    if (!entry) {
+      missedOnFastPath.add(req);
+      return false;
+    }
     res.writeHead(200, [
       'X-Served-By',
       deps.podName,

@@ -69,16 +69,6 @@ export class FrontCache {
     return entry;
   }
 
-  /**
-   * A lookup for the fast path: counts a hit, and nothing on a miss (the request then goes the normal
-   * way, whose `get` counts the miss once).
-   */
-  hit(key: string): CacheEntry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry) this.#stats.hits++;
-    return entry;
-  }
-
   /** The minimum version any answer about this book must have. */
   fence(bookId: number): number {
     return this.#fences.get(bookId) ?? 0;
