@@ -99,10 +99,7 @@ async function main(): Promise<void> {
       endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length },
     }),
   });
-  const server = await listen(app, config.HOST, config.PORT, {
-    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
-    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
-  });
+  const server = await listen(app, config);
   const status = await startStatusReporter({
     config,
     logger,

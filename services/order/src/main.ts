@@ -67,16 +67,10 @@ async function main(): Promise<void> {
     }),
     details: () => ({
       role: config.ROLE,
-      consistency: {
-        mode: policy.current.consistencyMode,
-        ...(guard.degradedReason ? { degraded: guard.degradedReason } : {}),
-      },
+      consistency: guard.consistencyReport(),
     }),
   });
-  const server = await listen(app, config.HOST, config.PORT, {
-    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
-    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
-  });
+  const server = await listen(app, config);
   logger.info(
     { url: boundUrl(server), role: config.ROLE, mode: policy.current.consistencyMode },
     'order listening',

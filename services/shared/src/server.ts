@@ -229,22 +229,20 @@ function toHttpError(err: unknown): HttpError {
   return new HttpError(500, 'internal_error', 'internal error');
 }
 
-export interface ServerTimeouts {
-  /** Whole request (headers and body) must arrive within this (HTTP_REQUEST_TIMEOUT_MS). */
-  requestTimeoutMs?: number;
-  /** Headers must arrive within this (HTTP_HEADERS_TIMEOUT_MS); capped at requestTimeoutMs. */
-  headersTimeoutMs?: number;
+/** Where and how a service listens: the common settings every service reads (service-config.ts). */
+export interface ListenConfig {
+  HOST: string;
+  PORT: number;
+  HTTP_REQUEST_TIMEOUT_MS: number;
+  HTTP_HEADERS_TIMEOUT_MS: number;
 }
 
 /** Starts listening with server timeouts that cut off slow clients; resolves with the bound address. */
-export async function listen(
-  app: Koa,
-  host: string,
-  port: number,
-  timeouts: ServerTimeouts = {},
-): Promise<http.Server> {
-  const requestTimeout = timeouts.requestTimeoutMs ?? 15_000;
-  const headersTimeout = Math.min(timeouts.headersTimeoutMs ?? 10_000, requestTimeout);
+export async function listen(app: Koa, config: ListenConfig): Promise<http.Server> {
+  // The whole request must arrive within HTTP_REQUEST_TIMEOUT_MS, its headers within
+  // HTTP_HEADERS_TIMEOUT_MS (capped at the former).
+  const requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(config.HTTP_HEADERS_TIMEOUT_MS, requestTimeout);
   const server = http.createServer(
     {
       requestTimeout,
@@ -259,7 +257,7 @@ export async function listen(
   server.maxRequestsPerSocket = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen(config.PORT, config.HOST, () => {
       server.off('error', reject);
       resolve();
     });

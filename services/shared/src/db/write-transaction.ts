@@ -39,6 +39,12 @@ export class CommitGuard {
     return this.#degradedReason;
   }
 
+  /** What /readyz shows: the mode in force and, while degraded, why. */
+  consistencyReport(): { mode: string; degraded?: string } {
+    const mode = this.opts.policy.current.consistencyMode;
+    return this.#degradedReason === undefined ? { mode } : { mode, degraded: this.#degradedReason };
+  }
+
   /** The synchronous_commit level for the next write. */
   commitLevel(): 'remote_apply' | 'local' {
     return this.opts.policy.current.consistencyMode === 'strict' && this.#degradedReason === undefined
