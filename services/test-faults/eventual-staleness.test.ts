@@ -9,9 +9,9 @@ import { startTestStack, type TestStack } from '../test/harness.js';
 import { checkedRun } from '../checker/src/run.js';
 import { formatReport, measureStaleness } from '../checker/src/check.js';
 import { setStock } from '../checker/src/db-facts.js';
-import { ms, now, onStandby, percentile, sleep } from './support.js';
+import { ms, now, onStandby, percentile, sleep, FAULT_BOOKS, mixedWorkload } from './support.js';
 
-const BOOKS = [1, 2, 3];
+const BOOKS = FAULT_BOOKS;
 const CACHE_TTL_MS = 1000;
 
 describe('fault injection, eventual mode', () => {
@@ -29,14 +29,10 @@ describe('fault injection, eventual mode', () => {
     const run = await checkedRun(
       {
         db: t.db,
-        workload: {
-          fronts: t.stack.fronts.map((f) => ({ name: f.name, url: f.url })),
-          clients: 4,
-          books: BOOKS,
-          mix: { read: 6, purchase: 3, setPrice: 1 },
-          adminToken: t.stack.adminToken,
-          noCacheRatio: 0.5,
-        },
+        workload: mixedWorkload(
+          t.stack,
+          t.stack.fronts.map((f) => ({ name: f.name, url: f.url })),
+        ),
       },
       async () => {
         await sleep(300);

@@ -30,12 +30,14 @@ import {
   scrape,
   sleep,
   waitFor,
+  FAULT_BOOKS,
+  mixedWorkload,
 } from './support.js';
 
 const CACHE_TTL_MS = 1500;
 const INVALIDATION_TIMEOUT_MS = 300;
 const UPSTREAM_TIMEOUT_MS = 300;
-const BOOKS = [1, 2, 3];
+const BOOKS = FAULT_BOOKS;
 
 interface Book {
   id: number;
@@ -120,14 +122,7 @@ describe('fault injection, session mode, with proxies', () => {
     const run = await checkedRun(
       {
         db: t.db,
-        workload: {
-          fronts: fronts(),
-          clients: 4,
-          books: BOOKS,
-          mix: { read: 6, purchase: 3, setPrice: 1 },
-          adminToken: t.stack.adminToken,
-          noCacheRatio: 0.5,
-        },
+        workload: mixedWorkload(t.stack, fronts()),
       },
       async () => {
         await sleep(300);

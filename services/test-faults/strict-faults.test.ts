@@ -27,6 +27,8 @@ import {
   scrape,
   sleep,
   waitFor,
+  FAULT_BOOKS,
+  mixedWorkload,
 } from './support.js';
 
 const SYNC_COMMIT_TIMEOUT_MS = 400;
@@ -36,7 +38,7 @@ function summarize(items: string[]): string {
   for (const i of items) counts.set(i, (counts.get(i) ?? 0) + 1);
   return [...counts].map(([k, n]) => `${n} × ${k}`).join(', ');
 }
-const BOOKS = [1, 2, 3];
+const BOOKS = FAULT_BOOKS;
 
 describe('fault injection, strict mode', () => {
   let t: TestStack;
@@ -336,14 +338,7 @@ describe('fault injection, strict mode', () => {
     const run = await checkedRun(
       {
         db: t.db,
-        workload: {
-          fronts: fronts(),
-          clients: 4,
-          books: BOOKS,
-          mix: { read: 6, purchase: 3, setPrice: 1 },
-          adminToken: t.stack.adminToken,
-          noCacheRatio: 0.5,
-        },
+        workload: mixedWorkload(t.stack, fronts()),
       },
       async () => {
         await sleep(400);

@@ -6,6 +6,8 @@ import net from 'node:net';
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { Stack } from '../devstack/src/stack.js';
+import type { FrontEndpoint } from '../checker/src/client.js';
+import type { WorkloadOptions } from '../checker/src/workload.js';
 
 export const now = (): number => performance.now();
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -223,4 +225,22 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** The books the recorded fault scenarios own (nothing else writes them while a scenario runs). */
+export const FAULT_BOOKS: readonly number[] = [1, 2, 3];
+
+/**
+ * The recorded workload the replay-pause scenarios share: four clients reading (half of the reads
+ * uncached, so they reach the catalog pods), buying and changing prices on FAULT_BOOKS.
+ */
+export function mixedWorkload(stack: Stack, fronts: readonly FrontEndpoint[]): WorkloadOptions {
+  return {
+    fronts,
+    clients: 4,
+    books: FAULT_BOOKS,
+    mix: { read: 6, purchase: 3, setPrice: 1 },
+    adminToken: stack.adminToken,
+    noCacheRatio: 0.5,
+  };
 }
