@@ -4,7 +4,7 @@
 //   then the k8s/ freshness check of scripts/render-k8s.mjs.
 // The full suite (key properties of every rendered object, a strict server-side dry run against a
 // local kube-apiserver, helm install/upgrade/uninstall, RBAC as the authorizer sees it, skaffold.yaml
-// against its schema) is services/test-chart: `npm test -- test-chart`.
+// against its schema) is test/chart: `npm test -- chart`.
 //
 //   node scripts/check-chart.mjs        exit 0 when everything passes
 import { readdirSync } from 'node:fs';

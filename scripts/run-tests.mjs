@@ -9,8 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(root, 'dist', 'services');
-const TOOLCHAIN_TIERS = new Set(['test-kubernetes', 'test-chart']);
+const dist = path.join(root, 'dist');
+// A tier is a folder of compiled tests: each test tier under test/ (api, faults, kubernetes, chart),
+// and the unit tests beside the code of each service (services/front, ...) and tool (tools/checker, ...).
+const TIER_PARENTS = ['services', 'tools', 'test'];
+const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart']);
 
 function testFiles(dir) {
   if (!existsSync(dir)) return [];
@@ -19,6 +22,23 @@ function testFiles(dir) {
     if (statSync(full).isDirectory()) return testFiles(full);
     return name.endsWith('.test.js') ? [full] : [];
   });
+}
+
+function tiers() {
+  return TIER_PARENTS.flatMap((parent) => {
+    const dir = path.join(dist, parent);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .sort()
+      .map((name) => ({ name: `${parent}/${name}`, files: testFiles(path.join(dir, name)).sort() }))
+      .filter((tier) => tier.files.length > 0);
+  });
+}
+
+// `npm test -- <arg>...`: an arg names a tier (`test/faults` or just `faults`), a group of tiers
+// (`test`, `services`, `tools`), or else any test file whose path contains it (`hostile-input`).
+function selectsTier(arg, tier) {
+  return arg === tier.name || arg === tier.name.split('/')[1] || tier.name.startsWith(`${arg}/`);
 }
 
 const only = process.argv.slice(2);
@@ -34,14 +54,15 @@ if (toolsPresent) {
 }
 
 const files = [];
-for (const tier of readdirSync(dist).sort()) {
-  const tierFiles = testFiles(path.join(dist, tier)).sort();
-  if (tierFiles.length === 0) continue;
-  if (only.length > 0 && !only.some((o) => tier.includes(o) || tierFiles.some((f) => f.includes(o))))
-    continue;
-  if (TOOLCHAIN_TIERS.has(tier) && !toolsPresent) {
+for (const tier of tiers()) {
+  const selected =
+    only.length === 0 || only.some((o) => selectsTier(o, tier))
+      ? tier.files
+      : tier.files.filter((f) => only.some((o) => path.relative(dist, f).includes(o)));
+  if (selected.length === 0) continue;
+  if (TOOLCHAIN_TIERS.has(tier.name) && !toolsPresent) {
     const why = (toolsCheck.stdout + toolsCheck.stderr).trim() || 'scripts/k8s-tools.sh --check failed';
-    const message = `NOT RUN: the ${tier} tier needs the Kubernetes toolchain (${why}). Build it with scripts/k8s-tools.sh.`;
+    const message = `NOT RUN: the ${tier.name} tier needs the Kubernetes toolchain (${why}). Build it with scripts/k8s-tools.sh.`;
     if (process.env.CI) {
       console.error(`${message}\nCI builds the toolchain in .ci/run; its absence here is an error.`);
       process.exit(1);
@@ -49,10 +70,6 @@ for (const tier of readdirSync(dist).sort()) {
     console.warn(`\n*** ${message}\n`);
     continue;
   }
-  const selected =
-    only.length > 0
-      ? tierFiles.filter((f) => only.some((o) => f.includes(o) || tier.includes(o)))
-      : tierFiles;
   files.push(...selected);
 }
 
@@ -67,7 +84,7 @@ if (files.length === 0) {
 // listen, and no test traffic can leave the namespace. Everything else only needs the namespace's
 // loopback. Without root the Kubernetes tier reports itself NOT RUN, with the reason.
 const POD_ADDRESS = '10.213.0.1';
-const wantsNetns = files.some((f) => f.includes(`${path.sep}test-kubernetes${path.sep}`));
+const wantsNetns = files.some((f) => f.includes(`${path.sep}test${path.sep}kubernetes${path.sep}`));
 const canNetns =
   wantsNetns &&
   process.getuid?.() === 0 &&

@@ -1,0 +1,767 @@
+/**
+ * The API-server tier: a real kube-apiserver + etcd on loopback (envtest-style, no kubelet and no
+ * controller-manager), real Postgres primary + standby, and the real services as processes that
+ * authenticate with a ServiceAccount token bound to exactly the chart's Role. The test plays the
+ * kubelet and the EndpointSlice controller, then checks discovery, invalidation fan-out, live config,
+ * status, watch recovery across an API server restart, RBAC and admission.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  loadAllYaml,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
+import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
+import type { StorePolicyObject } from '../../services/shared/src/kubernetes/store-policy.js';
+import { ControlPlane, poll, SERVICE_ROLE_RULES, statusOfFailure } from './control-plane.js';
+import { apiGet, call, metric, type Reply } from './http.js';
+import { freePort, Kubelet, podAddress, type Pod } from './kubelet.js';
+import { kubernetesTierStatus, repoRoot, tierSkipReason } from './toolchain.js';
+
+const NAMESPACE = 'bazar-tier';
+const POLICY = 'bazar';
+const SA = 'bazar';
+// Random per run: the pods listen on this machine's network address for the length of the tier.
+const INTERNAL_TOKEN = randomBytes(18).toString('hex');
+const ADMIN_TOKEN = randomBytes(18).toString('hex');
+const SYNC_GRACE_MS = 1000;
+const SP = { group: 'bazar.dev', version: 'v1alpha1', plural: 'storepolicies', namespace: NAMESPACE };
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** "Within seconds": how long a change may take to reach every process. */
+const PROPAGATION_MS = 10_000;
+
+interface Book {
+  id: number;
+  price: number;
+  stock: number;
+}
+
+const POD_IP = podAddress();
+
+/** The toolchain decides (tierSkipReason); then the tier needs an address to give the pods. */
+function skipReason(): string | false {
+  const toolchain = tierSkipReason();
+  if (toolchain || POD_IP) return toolchain;
+  const message =
+    'NOT RUN: the Kubernetes API-server tier: no BAZAR_POD_ADDRESS (scripts/run-tests.mjs sets it when, as root, it can run the suite in a network namespace of its own; the API server refuses loopback EndpointSlice addresses)';
+  if (process.env.CI) throw new Error(message);
+  process.stderr.write(`\n*** ${message}\n\n`);
+  return message;
+}
+
+const skip = skipReason();
+
+describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
+  const tools = kubernetesTierStatus();
+  let workDir = '';
+  let cp: ControlPlane | undefined;
+  let pg: PgCluster | undefined;
+  let kubelet: Kubelet;
+  let saKubeconfig = '';
+  const timings: string[] = [];
+
+  const pod = (name: string): Pod => kubelet.pod(name);
+  const fronts = () => ['front-0', 'front-1', 'front-2'].map(pod);
+  const note = (t: TestContext, line: string) => {
+    timings.push(line);
+    t.diagnostic(line);
+  };
+
+  before(async () => {
+    const t0 = Date.now();
+    workDir = mkdtempSync(path.join(os.tmpdir(), 'bazar-k8s-tier-'));
+    const [plane, cluster] = await Promise.all([
+      ControlPlane.start({ binDir: tools.binDir, dataDir: path.join(workDir, 'apiserver') }),
+      (async () =>
+        startPgCluster({
+          dataDir: path.join(workDir, 'pg'),
+          primaryPort: await freePort(),
+          standbyPort: await freePort(),
+          fsync: false,
+        }))(),
+    ]);
+    cp = plane;
+    pg = cluster;
+    const tUp = Date.now();
+
+    // As the cluster admin: the CRD, the namespace, the services' identity with exactly the Role.
+    await cp.applyCrd();
+    await cp.createNamespace(NAMESPACE);
+    const token = await cp.serviceAccountToken(NAMESPACE, SA, SERVICE_ROLE_RULES);
+    saKubeconfig = cp.writeKubeconfig(path.join(workDir, 'bazar-sa.kubeconfig'), token, NAMESPACE);
+    await cp.core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: { metadata: { name: 'bazar-tokens' }, stringData: { admin: ADMIN_TOKEN } },
+    });
+    await cp.custom.createNamespacedCustomObject({
+      ...SP,
+      body: {
+        apiVersion: 'bazar.dev/v1alpha1',
+        kind: 'StorePolicy',
+        metadata: { name: POLICY },
+        spec: {
+          cache: { maxEntries: 1000, ttlMs: 60_000 },
+          loadBalancing: 'round-robin',
+          consistencyMode: 'strict',
+          invalidationTimeoutMs: 1000,
+        },
+      },
+    });
+
+    // As the kubelet: Services, pods, and (once ready) their EndpointSlices.
+    kubelet = new Kubelet(cp, NAMESPACE, POD_IP ?? '', workDir);
+    for (const svc of ['bazar-front', 'bazar-catalog', 'bazar-catalog-origin', 'bazar-order'])
+      await kubelet.createService(svc);
+    const common = {
+      DISCOVERY: 'kubernetes',
+      POD_NAMESPACE: NAMESPACE,
+      KUBECONFIG: saKubeconfig,
+      POLICY_NAME: POLICY,
+      INTERNAL_TOKEN,
+      ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      KUBE_WATCH_BACKOFF_MAX_MS: '1000',
+      KUBE_SYNC_GRACE_MS: String(SYNC_GRACE_MS),
+      KUBE_WATCH_IDLE_RESTART_MS: '20000',
+      KUBE_STATUS_INTERVAL_MS: '500',
+    };
+    await kubelet.run('catalog-origin-0', 'catalog', {
+      ...common,
+      ROLE: 'origin',
+      DATABASE_URL: pg.primaryUrl,
+    });
+    for (const i of [0, 1, 2]) {
+      await kubelet.run(`catalog-replica-${i}`, 'catalog', {
+        ...common,
+        ROLE: 'replica',
+        DATABASE_REPLICA_URL: pg.standbyUrl,
+      });
+    }
+    await kubelet.run('order-0', 'order', { ...common, ROLE: 'origin', DATABASE_URL: pg.primaryUrl });
+    for (const i of [0, 1, 2]) await kubelet.run(`front-${i}`, 'front', { ...common });
+    await Promise.all([...kubelet.pods.values()].map((p) => p.waitReady(60_000)));
+    const tPods = Date.now();
+
+    // catalog-replica-2 and front-2 run but are not published yet: the scale-up tests publish them.
+    await kubelet.setEndpoints('bazar-catalog-origin', [['catalog-origin-0']]);
+    await kubelet.setEndpoints('bazar-catalog', [
+      ['catalog-origin-0'],
+      ['catalog-replica-0'],
+      ['catalog-replica-1'],
+    ]);
+    await kubelet.setEndpoints('bazar-order', [['order-0']]);
+    await kubelet.setEndpoints('bazar-front', [['front-0'], ['front-1']]);
+    await poll(
+      async () =>
+        (await Promise.all(fronts().map((f) => endpointCount(f, 'catalog')))).every((n) => n === 3)
+          ? true
+          : undefined,
+      PROPAGATION_MS,
+      'every front to discover 3 catalog endpoints',
+    );
+    timings.push(
+      `setup: API server + Postgres ${tUp - t0} ms, pods ready ${tPods - tUp} ms, total ${Date.now() - t0} ms (Kubernetes ${await serverVersion()})`,
+    );
+  });
+
+  after(async () => {
+    await kubelet?.stopAll();
+    await pg?.stop().catch(() => undefined);
+    await cp?.server.stop().catch(() => undefined);
+    for (const line of timings) process.stderr.write(`# tier: ${line}\n`);
+    if (workDir && !process.env.BAZAR_KEEP_TIER_DIR) rmSync(workDir, { recursive: true, force: true });
+    else if (workDir) process.stderr.write(`# tier: logs kept in ${workDir}\n`);
+  });
+
+  /** Runs a test body; on failure, appends the pods' log tails to the error. */
+  const withLogs = (fn: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
+    try {
+      await fn(t);
+    } catch (err) {
+      if (err instanceof Error) err.message += `\n${kubelet?.logs() ?? ''}`;
+      throw err;
+    }
+  };
+
+  async function serverVersion(): Promise<string> {
+    const reply = await apiGet(requireCp().server, '/version');
+    return (reply.body as { gitVersion?: string }).gitVersion ?? 'unknown';
+  }
+
+  function requireCp(): ControlPlane {
+    if (!cp) throw new Error('control plane not started');
+    return cp;
+  }
+
+  async function endpointCount(p: Pod, target: string): Promise<number> {
+    return metric(p.url, 'bazar_kubernetes_endpoints', { target });
+  }
+
+  /** Who served `n` uncached reads of book `id` through front `p` (X-Served-By on a miss). */
+  async function servedBy(p: Pod, n: number, id = 1): Promise<string[]> {
+    const names: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const reply = await call(`${p.url}/info/${id}`, { headers: { 'cache-control': 'no-cache' } });
+      assert.equal(reply.status, 200, `GET /info/${id} on ${p.name}: ${JSON.stringify(reply.body)}`);
+      names.push(reply.headers.get('x-served-by') ?? '?');
+    }
+    return names;
+  }
+
+  const setOf = (names: string[]) => [...new Set(names)].sort();
+
+  async function waitForServedSet(expected: string[], what: string): Promise<number> {
+    const start = Date.now();
+    await poll(
+      async () => {
+        for (const front of [pod('front-0'), pod('front-1')]) {
+          if (JSON.stringify(setOf(await servedBy(front, 2 * expected.length))) !== JSON.stringify(expected))
+            return undefined;
+        }
+        return true;
+      },
+      PROPAGATION_MS,
+      what,
+      50,
+    );
+    return Date.now() - start;
+  }
+
+  async function catalogRequests(p: Pod): Promise<number> {
+    return metric(p.url, 'bazar_http_request_duration_seconds_count', { route: '/books/:id' });
+  }
+
+  async function readPolicy(): Promise<StorePolicyObject> {
+    return (await requireCp().custom.getNamespacedCustomObject({ ...SP, name: POLICY })) as StorePolicyObject;
+  }
+
+  async function patchSpec(spec: object): Promise<number> {
+    const updated = (await requireCp().custom.patchNamespacedCustomObject(
+      { ...SP, name: POLICY, body: { spec } },
+      mergePatch,
+    )) as StorePolicyObject;
+    return updated.metadata?.generation ?? -1;
+  }
+
+  async function readyz(p: Pod): Promise<Reply & { details: Record<string, unknown> }> {
+    const reply = await call(`${p.url}/readyz`);
+    return { ...reply, details: reply.body as Record<string, unknown> };
+  }
+
+  const frontPolicy = async (p: Pod) =>
+    (await readyz(p)).details.policy as {
+      cacheTtlMs: number;
+      cacheMaxEntries: number;
+      consistencyMode: string;
+    };
+  const serviceMode = async (p: Pod) =>
+    ((await readyz(p)).details.consistency as { mode: string } | undefined)?.mode;
+
+  test(
+    'admission: the API server rejects an invalid StorePolicy and fills in defaults',
+    withLogs(async (t) => {
+      const cpl = requireCp();
+      const invalid: Array<[string, object]> = [
+        ['consistencyMode: bogus', { consistencyMode: 'bogus' }],
+        ['cache.maxEntries: -1', { cache: { maxEntries: -1 } }],
+        ['cache.maxEntries: 1.5', { cache: { maxEntries: 1.5 } }],
+        ['cache.ttlMs: 50 (below 100)', { cache: { ttlMs: 50 } }],
+        ['loadBalancing: sticky', { loadBalancing: 'sticky' }],
+        ['invalidationTimeoutMs: 0', { invalidationTimeoutMs: 0 }],
+        ['cache.ttlMs: "1000" (a string)', { cache: { ttlMs: '1000' } }],
+      ];
+      for (const [what, spec] of invalid) {
+        const status = await statusOfFailure(() =>
+          cpl.custom.createNamespacedCustomObject({
+            ...SP,
+            body: {
+              apiVersion: 'bazar.dev/v1alpha1',
+              kind: 'StorePolicy',
+              metadata: { name: 'invalid' },
+              spec,
+            },
+          }),
+        );
+        assert.equal(status, 422, `${what} must be rejected with 422`);
+      }
+      // An edit is validated the same way: the live policy cannot be broken through the API.
+      assert.equal(await statusOfFailure(() => patchSpec({ consistencyMode: 'bogus' })), 422);
+      assert.equal(await statusOfFailure(() => patchSpec({ cache: { maxEntries: -1 } })), 422);
+
+      await cpl.custom.createNamespacedCustomObject({
+        ...SP,
+        body: { apiVersion: 'bazar.dev/v1alpha1', kind: 'StorePolicy', metadata: { name: 'defaults' } },
+      });
+      const defaults = (await cpl.custom.getNamespacedCustomObject({
+        ...SP,
+        name: 'defaults',
+      })) as StorePolicyObject;
+      assert.deepEqual(defaults.spec, {
+        cache: { maxEntries: 10_000, ttlMs: 60_000 },
+        loadBalancing: 'round-robin',
+        consistencyMode: 'strict',
+        invalidationTimeoutMs: 1000,
+      });
+      await cpl.custom.deleteNamespacedCustomObject({ ...SP, name: 'defaults' });
+      note(t, `admission: ${invalid.length} invalid specs refused with 422, defaults applied`);
+    }),
+  );
+
+  test(
+    "RBAC: the services' ServiceAccount token can do exactly what the Role allows, nothing else",
+    withLogs(async (t) => {
+      const sa = ControlPlane.kubeConfigFrom(saKubeconfig);
+      const core = sa.makeApiClient(CoreV1Api);
+      const slices = sa.makeApiClient(DiscoveryV1Api);
+      const custom = sa.makeApiClient(CustomObjectsApi);
+      // Allowed: what discovery, the policy watch and the status writer need.
+      assert.ok((await slices.listNamespacedEndpointSlice({ namespace: NAMESPACE })).items.length > 0);
+      assert.equal(
+        ((await custom.getNamespacedCustomObject({ ...SP, name: POLICY })) as StorePolicyObject).metadata
+          ?.name,
+        POLICY,
+      );
+      await custom.getNamespacedCustomObjectStatus({ ...SP, name: POLICY });
+      // Forbidden: everything else.
+      const forbidden: Array<[string, () => Promise<unknown>]> = [
+        ['list secrets', () => core.listNamespacedSecret({ namespace: NAMESPACE })],
+        ['read a secret', () => core.readNamespacedSecret({ namespace: NAMESPACE, name: 'bazar-tokens' })],
+        ['list pods', () => core.listNamespacedPod({ namespace: NAMESPACE })],
+        [
+          'list endpointslices in another namespace',
+          () => slices.listNamespacedEndpointSlice({ namespace: 'default' }),
+        ],
+        ['list endpointslices cluster-wide', () => slices.listEndpointSliceForAllNamespaces()],
+        [
+          'create an endpointslice',
+          () =>
+            slices.createNamespacedEndpointSlice({
+              namespace: NAMESPACE,
+              body: {
+                metadata: { name: 'forged', labels: { 'kubernetes.io/service-name': 'bazar-catalog' } },
+                addressType: 'IPv4',
+                endpoints: [],
+              },
+            }),
+        ],
+        [
+          'edit the StorePolicy spec',
+          () =>
+            custom.patchNamespacedCustomObject(
+              { ...SP, name: POLICY, body: { spec: { cache: { ttlMs: 100 } } } },
+              mergePatch,
+            ),
+        ],
+        [
+          'create a StorePolicy',
+          () =>
+            custom.createNamespacedCustomObject({
+              ...SP,
+              body: { apiVersion: 'bazar.dev/v1alpha1', kind: 'StorePolicy', metadata: { name: 'x' } },
+            }),
+        ],
+        ['delete the StorePolicy', () => custom.deleteNamespacedCustomObject({ ...SP, name: POLICY })],
+      ];
+      for (const [what, attempt] of forbidden)
+        assert.equal(await statusOfFailure(attempt), 403, `${what} must be forbidden`);
+      note(t, `RBAC: ${forbidden.length} requests outside the Role refused with 403`);
+    }),
+  );
+
+  test(
+    'RBAC: the chart renders exactly the Role this tier runs with',
+    { skip: tools.helm ? false : 'helm not built' },
+    async () => {
+      const rendered = spawnSync(
+        tools.helm ?? 'helm',
+        [
+          'template',
+          'bazar',
+          path.join(repoRoot, 'charts', 'bazar'),
+          '--namespace',
+          NAMESPACE,
+          '--show-only',
+          'templates/rbac.yaml',
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(rendered.status, 0, `helm template failed: ${rendered.stderr}`);
+      const docs = loadAllYaml(rendered.stdout) as Array<KubernetesObject & { rules?: V1PolicyRule[] }>;
+      const roles = docs.filter((d) => d?.kind === 'Role');
+      assert.equal(roles.length, 1, 'one namespaced Role');
+      assert.equal(
+        docs.filter((d) => d?.kind === 'ClusterRole' || d?.kind === 'ClusterRoleBinding').length,
+        0,
+        'nothing cluster-wide',
+      );
+      const normalize = (rules: V1PolicyRule[]) =>
+        rules
+          .map((r) =>
+            JSON.stringify({
+              g: [...(r.apiGroups ?? [])].sort(),
+              r: [...(r.resources ?? [])].sort(),
+              v: [...r.verbs].sort(),
+            }),
+          )
+          .sort();
+      assert.deepEqual(normalize(roles[0]?.rules ?? []), normalize(SERVICE_ROLE_RULES));
+    },
+  );
+
+  test(
+    "discovery: scaling catalog endpoints changes the fronts' round-robin set; a removed endpoint gets no more traffic",
+    withLogs(async (t) => {
+      const initial = ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1'];
+      const first = await servedBy(pod('front-0'), 6);
+      assert.deepEqual(setOf(first), initial);
+      // Round-robin over 3 endpoints: 6 reads, 2 each.
+      for (const name of initial)
+        assert.equal(first.filter((n) => n === name).length, 2, `round-robin share of ${name}`);
+
+      // Scale up: the kubelet reports catalog-replica-2 ready.
+      await kubelet.setEndpoints('bazar-catalog', [
+        ['catalog-origin-0'],
+        ['catalog-replica-0'],
+        ['catalog-replica-1'],
+        ['catalog-replica-2'],
+      ]);
+      const upMs = await waitForServedSet(
+        [...initial, 'catalog-replica-2'].sort(),
+        'catalog-replica-2 to join the round-robin',
+      );
+
+      // Scale down: catalog-replica-0 is terminating (ready=false, serving=true): it must be drained.
+      await kubelet.setEndpoints('bazar-catalog', [
+        ['catalog-origin-0'],
+        ['catalog-replica-0', 'terminating'],
+        ['catalog-replica-1'],
+        ['catalog-replica-2'],
+      ]);
+      const downMs = await waitForServedSet(
+        ['catalog-origin-0', 'catalog-replica-1', 'catalog-replica-2'],
+        'catalog-replica-0 to leave',
+      );
+      const before = await catalogRequests(pod('catalog-replica-0'));
+      const served = [...(await servedBy(pod('front-0'), 30)), ...(await servedBy(pod('front-1'), 30))];
+      assert.equal(served.filter((n) => n === 'catalog-replica-0').length, 0);
+      assert.equal(
+        await catalogRequests(pod('catalog-replica-0')),
+        before,
+        'the drained pod received no request at all',
+      );
+
+      // Scale down for good: the drained pod's slice is deleted, and so is the origin's.
+      await kubelet.setEndpoints('bazar-catalog', [['catalog-replica-1'], ['catalog-replica-2']]);
+      const sliceGoneMs = await waitForServedSet(
+        ['catalog-replica-1', 'catalog-replica-2'],
+        'the deleted slices to be dropped',
+      );
+      await kubelet.setEndpoints('bazar-catalog', [
+        ['catalog-origin-0'],
+        ['catalog-replica-1'],
+        ['catalog-replica-2'],
+      ]);
+      await waitForServedSet(
+        ['catalog-origin-0', 'catalog-replica-1', 'catalog-replica-2'],
+        'the origin slice to come back',
+      );
+      note(
+        t,
+        `discovery: scale-up seen in ${upMs} ms, drain in ${downMs} ms, slice deletion in ${sliceGoneMs} ms (both fronts)`,
+      );
+    }),
+  );
+
+  test(
+    'invalidation: a purchase and a price change reach every front discovered through the API',
+    withLogs(async (t) => {
+      // Scale the fronts up: front-2 joins; order-0 and the catalog origin must discover it.
+      await kubelet.setEndpoints('bazar-front', [['front-0'], ['front-1'], ['front-2']]);
+      const start = Date.now();
+      await poll(
+        async () =>
+          (await endpointCount(pod('order-0'), 'front')) === 3 &&
+          (await endpointCount(pod('catalog-origin-0'), 'front')) === 3
+            ? true
+            : undefined,
+        PROPAGATION_MS,
+        'order-0 and catalog-origin-0 to discover 3 fronts',
+      );
+      const discoveredMs = Date.now() - start;
+
+      const id = 2;
+      const warm = async () => {
+        for (const front of fronts()) {
+          await call(`${front.url}/info/${id}`);
+          const again = await call(`${front.url}/info/${id}`);
+          assert.equal(again.headers.get('x-cache'), 'hit', `${front.name} has book ${id} cached`);
+        }
+      };
+      await warm();
+      const bought = await call(`${pod('front-0').url}/purchase/${id}`, { method: 'POST' });
+      assert.equal(bought.status, 200, JSON.stringify(bought.body));
+      const remaining = (bought.body as { remainingStock: number }).remainingStock;
+      for (const front of fronts()) {
+        const reply = await call(`${front.url}/info/${id}`);
+        assert.equal(
+          (reply.body as Book).stock,
+          remaining,
+          `${front.name} reads its own purchase (X-Cache ${reply.headers.get('x-cache')})`,
+        );
+      }
+
+      await warm();
+      const price = 77;
+      const patched = await call(`${pod('front-2').url}/books/${id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        json: { price },
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      for (const front of fronts()) {
+        const reply = await call(`${front.url}/info/${id}`);
+        assert.equal((reply.body as Book).price, price, `${front.name} shows the new price`);
+      }
+      note(
+        t,
+        `invalidation: a new front discovered by order and catalog-origin in ${discoveredMs} ms; purchase and price change read back on 3 fronts`,
+      );
+    }),
+  );
+
+  test(
+    'live config: editing the StorePolicy changes cache TTL, size and consistency mode live, and status reflects it',
+    withLogs(async (t) => {
+      const start = Date.now();
+      const generation = await patchSpec({
+        cache: { ttlMs: 1000, maxEntries: 3 },
+        consistencyMode: 'session',
+      });
+      await poll(
+        async () => {
+          for (const front of fronts()) {
+            const p = await frontPolicy(front);
+            if (p.cacheTtlMs !== 1000 || p.cacheMaxEntries !== 3 || p.consistencyMode !== 'session')
+              return undefined;
+          }
+          for (const name of ['order-0', 'catalog-origin-0', 'catalog-replica-1']) {
+            if ((await serviceMode(pod(name))) !== 'session') return undefined;
+          }
+          return true;
+        },
+        PROPAGATION_MS,
+        'every service to apply the new policy',
+      );
+      const appliedMs = Date.now() - start;
+      const pids = [...kubelet.pods.values()].map((p) => p.pid);
+
+      // TTL: a cached entry now expires after a second.
+      const front = pod('front-1');
+      assert.equal((await call(`${front.url}/info/3`)).headers.get('x-cache'), 'miss');
+      assert.equal((await call(`${front.url}/info/3`)).headers.get('x-cache'), 'hit');
+      await new Promise((r) => setTimeout(r, 1300));
+      assert.equal(
+        (await call(`${front.url}/info/3`)).headers.get('x-cache'),
+        'miss',
+        'expired after the new 1 s TTL',
+      );
+      // Size: at most 3 entries now.
+      for (const id of [1, 2, 3, 4, 5, 6]) await call(`${front.url}/info/${id}`);
+      const stats = (
+        await call(`${front.url}/internal/cache`, { headers: { authorization: `Bearer ${INTERNAL_TOKEN}` } })
+      ).body as {
+        size: number;
+        maxEntries: number;
+      };
+      assert.equal(stats.maxEntries, 3);
+      assert.ok(stats.size <= 3, `cache holds ${stats.size} entries`);
+
+      // Status: the fronts report what is in force, for this generation.
+      const status = await poll(
+        async () => {
+          const s = (await readPolicy()).status;
+          const ready = s?.conditions?.find((c) => c.type === 'Ready');
+          const frontsReported =
+            Object.keys(s?.fronts ?? {})
+              .sort()
+              .join(',') === 'front-0,front-1,front-2';
+          return s?.observedGeneration === generation &&
+            s.cache?.ttlMs === 1000 &&
+            s.cache.maxEntries === 3 &&
+            ready?.status === 'True' &&
+            frontsReported
+            ? s
+            : undefined;
+        },
+        PROPAGATION_MS,
+        `status to show generation ${generation}`,
+      );
+      assert.equal(status.consistencyMode, 'session');
+      assert.deepEqual(status.endpoints, { catalog: 3, order: 1 });
+      assert.ok((status.cache?.entries ?? 99) <= 9);
+      assert.match(status.cache?.hitRatio ?? '', /^(\d\.\d\d|n\/a)$/);
+      for (const f of Object.values(status.fronts ?? {})) assert.equal(f.observedGeneration, generation);
+
+      // What `kubectl get storepolicies` prints: the CRD's printer columns, as a Table.
+      const table = await apiGet(
+        requireCp().server,
+        `/apis/bazar.dev/v1alpha1/namespaces/${NAMESPACE}/storepolicies/${POLICY}`,
+        'application/json;as=Table;v=v1;g=meta.k8s.io',
+      );
+      const { columnDefinitions, rows } = table.body as {
+        columnDefinitions: Array<{ name: string; priority?: number }>;
+        rows: Array<{ cells: unknown[] }>;
+      };
+      const columns = columnDefinitions.filter((c) => !c.priority).map((c) => c.name);
+      assert.deepEqual(columns, ['Name', 'Mode', 'TTL', 'Entries', 'Hit ratio', 'Ready', 'Age']);
+      const cells = rows[0]?.cells ?? [];
+      assert.deepEqual(cells.slice(0, 3), [POLICY, 'session', 1000]);
+      assert.equal(cells[5], 'True');
+      assert.deepEqual(
+        [...kubelet.pods.values()].map((p) => p.pid),
+        pids,
+        'no process restarted',
+      );
+      note(
+        t,
+        `live config: generation ${generation} applied by all 7 processes in ${appliedMs} ms; status and printer columns follow (${JSON.stringify(cells)})`,
+      );
+    }),
+  );
+
+  test(
+    'watch recovery: restarting the API server breaks every watch; they recover with no service restarted',
+    withLogs(async (t) => {
+      const cpl = requireCp();
+      const pids = [...kubelet.pods.values()].map((p) => p.pid);
+      const restartsBefore = await metric(pod('front-0').url, 'bazar_kubernetes_watch_restarts_total', {
+        reason: 'error',
+      });
+      // Watch front-0's readiness through the outage.
+      const seen: number[] = [];
+      let probing = true;
+      const probe = (async () => {
+        while (probing) {
+          seen.push(
+            await call(`${pod('front-0').url}/readyz`, { timeoutMs: 1000 }).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          );
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const restartStart = Date.now();
+      await cpl.server.restart();
+      const downMs = Date.now() - restartStart;
+
+      // After the restart, changes made through the new API server must reach the processes.
+      const changeStart = Date.now();
+      await kubelet.setEndpoints('bazar-catalog', [
+        ['catalog-origin-0'],
+        ['catalog-replica-0'],
+        ['catalog-replica-1'],
+        ['catalog-replica-2'],
+      ]);
+      const generation = await patchSpec({ cache: { ttlMs: 1500 } });
+      await waitForServedSet(
+        ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1', 'catalog-replica-2'],
+        'discovery after the API restart',
+      );
+      await poll(
+        async () =>
+          (await Promise.all(fronts().map(frontPolicy))).every((p) => p.cacheTtlMs === 1500)
+            ? true
+            : undefined,
+        PROPAGATION_MS,
+        'policy after the API restart',
+      );
+      await poll(
+        async () => ((await readPolicy()).status?.observedGeneration === generation ? true : undefined),
+        PROPAGATION_MS,
+        'status after the API restart',
+      );
+      const recoveredMs = Date.now() - changeStart;
+      await Promise.all([...kubelet.pods.values()].map((p) => p.waitReady(PROPAGATION_MS)));
+      probing = false;
+      await probe;
+
+      assert.deepEqual(
+        [...kubelet.pods.values()].map((p) => p.pid),
+        pids,
+        'no process restarted',
+      );
+      assert.ok([...kubelet.pods.values()].every((p) => p.alive));
+      const restartsAfter = await metric(pod('front-0').url, 'bazar_kubernetes_watch_restarts_total', {
+        reason: 'error',
+      });
+      assert.ok(restartsAfter > restartsBefore, 'the broken watches were restarted (metric)');
+      // Readiness: false once the API was gone longer than the grace period, true again after.
+      if (downMs > SYNC_GRACE_MS + 1500)
+        assert.ok(seen.includes(503), `readiness dropped during a ${downMs} ms outage`);
+      assert.equal(seen.at(-1), 200);
+      note(
+        t,
+        `watch recovery: API server down ${downMs} ms; readiness 503 seen ${seen.filter((s) => s === 503).length}x; changes after restart applied in ${recoveredMs} ms; watch restarts ${restartsBefore} → ${restartsAfter}`,
+      );
+    }),
+  );
+
+  test(
+    'a deleted StorePolicy leaves the last good policy in force; a re-created one applies',
+    withLogs(async (t) => {
+      const cpl = requireCp();
+      await cpl.custom.deleteNamespacedCustomObject({ ...SP, name: POLICY });
+      await poll(
+        async () =>
+          readFileSync(pod('front-0').logFile, 'utf8').includes(
+            'StorePolicy deleted; the last good policy stays in force',
+          )
+            ? true
+            : undefined,
+        PROPAGATION_MS,
+        'front-0 to log the deletion',
+      );
+      for (const front of fronts()) {
+        assert.equal((await frontPolicy(front)).cacheTtlMs, 1500, `${front.name} keeps the last good policy`);
+        assert.equal((await readyz(front)).status, 200, `${front.name} stays ready`);
+      }
+      await cpl.custom.createNamespacedCustomObject({
+        ...SP,
+        body: {
+          apiVersion: 'bazar.dev/v1alpha1',
+          kind: 'StorePolicy',
+          metadata: { name: POLICY },
+          spec: { cache: { ttlMs: 2500 }, consistencyMode: 'strict' },
+        },
+      });
+      await poll(
+        async () =>
+          (await Promise.all(fronts().map(frontPolicy))).every((p) => p.cacheTtlMs === 2500)
+            ? true
+            : undefined,
+        PROPAGATION_MS,
+        'the re-created policy',
+      );
+      await poll(
+        async () => ((await readPolicy()).status?.observedGeneration === 1 ? true : undefined),
+        PROPAGATION_MS,
+        'status of the re-created policy',
+      );
+      assert.equal(await serviceMode(pod('order-0')), 'strict');
+      note(t, 'deletion: last good policy kept and reported in logs; re-created policy applied and reported');
+    }),
+  );
+});

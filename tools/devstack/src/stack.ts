@@ -1,0 +1,578 @@
+/**
+ * Launches the whole store on loopback: Postgres (embedded primary + standby unless
+ * URLs are given), then catalog and order origins, their replicas, then the fronts.
+ * Used by `npm start` (cli.ts) and by the integration and fault tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { fileURLToPath } from 'node:url';
+import { startPgCluster, type PgCluster } from './postgres-cluster.js';
+
+export type ServiceKind = 'front' | 'catalog' | 'order';
+export type ServiceRole = 'origin' | 'replica' | 'front';
+export type ConsistencyMode = 'strict' | 'session' | 'eventual';
+
+export interface StackOptions {
+  /** Number of front processes (default 1). */
+  fronts?: number;
+  /** Catalog replicas besides the one catalog origin (default 1). */
+  catalogReplicas?: number;
+  /** Order replicas besides the one order origin (default 1). */
+  orderReplicas?: number;
+  consistencyMode?: ConsistencyMode;
+  /** First front's port; further fronts take the next ports. 0 or absent = any free port. */
+  frontPort?: number;
+  /** Catalog and order processes take consecutive ports from here; absent = any free ports. */
+  servicePortBase?: number;
+  /** Holds the embedded Postgres cluster (`<dataDir>/pg`). */
+  dataDir: string;
+  /** Wipe the embedded Postgres data first. */
+  reset?: boolean;
+  /** Postgres fsync (default true; tests pass false). */
+  fsync?: boolean;
+  /** Existing primary; when given, no embedded Postgres is started. */
+  databaseUrl?: string;
+  /** Existing standby for catalog replica reads (default: databaseUrl). */
+  replicaDatabaseUrl?: string;
+  /** Extra environment for every service process. */
+  env?: Record<string, string>;
+  /** Extra environment per process (wins over `env`). */
+  envFor?: (proc: { service: ServiceKind; role: ServiceRole; name: string }) => Record<string, string>;
+  adminToken?: string;
+  internalToken?: string;
+  logLevel?: string;
+  cacheMaxEntries?: number;
+  cacheTtlMs?: number;
+  /** Receives every log line of every child (and `postgres` progress lines). */
+  log?: (proc: string, line: string) => void;
+  /**
+   * Children write straight into `<logDir>/<name>.log` (truncated at stack start, appended on
+   * restarts); strongly advised, see ChildService. `log` then gets the lines read back (≤200 ms late).
+   */
+  logDir?: string;
+  /** How long a process may take to answer GET /readyz 200 (default 60 s). */
+  readyTimeoutMs?: number;
+  /** Grace period after SIGTERM before SIGKILL (default 10 s). */
+  stopTimeoutMs?: number;
+  /** Aborts start-up (Ctrl-C while starting): what was started is stopped and startStack rejects. */
+  signal?: AbortSignal;
+  /** Entry module of a service (default dist/services/<service>/src/main.js). For tests of the launcher. */
+  mainFor?: (service: ServiceKind) => string;
+}
+
+export interface ServiceProcess {
+  name: string;
+  service: ServiceKind;
+  role: ServiceRole;
+  url: string;
+  pid(): number | undefined;
+  /** Sends a signal (default SIGTERM). Resolves on exit (SIGKILL after the grace period);
+   *  SIGSTOP/SIGCONT resolve once sent. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the process (stopping it first if it is running) and waits for GET /readyz 200. */
+  start(): Promise<void>;
+  running(): boolean;
+}
+
+export interface Stack {
+  fronts: ServiceProcess[];
+  catalogs: ServiceProcess[];
+  orders: ServiceProcess[];
+  all: ServiceProcess[];
+  pg?: PgCluster;
+  primaryUrl: string;
+  standbyUrl: string;
+  adminToken: string;
+  internalToken: string;
+  stop(): Promise<void>;
+}
+
+const LOG_TAIL = 40;
+
+/** Default entry: dist/services/<service>/src/main.js, beside this compiled tool's dist/tools/. */
+function defaultMain(service: ServiceKind): string {
+  return fileURLToPath(new URL(`../../../services/${service}/src/main.js`, import.meta.url));
+}
+
+/**
+ * One service process. With a log file the child writes straight into it (stdout and
+ * stderr are the file): a pipe to this launcher would turn into EPIPE when the launcher
+ * is killed, and pino's exit-time flushSync retries EPIPE forever, so the orphan would
+ * hang instead of exiting on IPC disconnect. The launcher reads the file back for the
+ * `log` callback and for error messages. Without a log file, output is piped.
+ */
+class ChildService implements ServiceProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly tail: string[] = [];
+  private fd: number | undefined;
+  private fileOpened = false;
+  private readOffset = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly service: ServiceKind,
+    readonly role: ServiceRole,
+    readonly port: number,
+    private readonly main: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly sink: ((proc: string, line: string) => void) | undefined,
+    private readonly logFile: string | undefined,
+    private readonly readyTimeoutMs: number,
+    private readonly stopTimeoutMs: number,
+    private readonly abort: AbortSignal | undefined,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  pid(): number | undefined {
+    return this.running() ? this.child?.pid : undefined;
+  }
+
+  running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last lines the process printed, for error messages. */
+  lastLines(): string {
+    this.drain();
+    return this.tail.length > 0 ? this.tail.join('\n') : '(no output)';
+  }
+
+  async start(): Promise<void> {
+    if (this.running()) await this.kill('SIGTERM');
+    if (!existsSync(this.main)) {
+      throw new Error(`${this.name}: ${this.main} does not exist (run \`npm run build\` first)`);
+    }
+    this.tail.length = 0;
+    if (this.logFile && this.fd === undefined) {
+      // Each stack run starts a fresh file; restarts within the run append to it.
+      if (!this.fileOpened) writeFileSync(this.logFile, '');
+      this.fileOpened = true;
+      this.fd = openSync(this.logFile, 'a+');
+      this.readOffset = fstatSync(this.fd).size;
+      this.poller = setInterval(() => this.drain(), 200);
+      this.poller.unref();
+    }
+    const out = this.fd ?? 'pipe';
+    const child = spawn(process.execPath, [this.main], {
+      env: this.env,
+      // The IPC channel lets the services exit when this launcher dies (no orphans).
+      stdio: ['ignore', out, out, 'ipc'],
+      // Own process group: a terminal Ctrl-C reaches only the launcher, which then
+      // stops the services in order (fronts first).
+      detached: true,
+    });
+    this.child = child;
+    this.event(`--- started pid ${child.pid ?? '?'} at ${new Date().toISOString()} ---`);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.drain();
+        this.event(`--- exited (${signal ?? `code ${code}`}) ---`);
+        resolve();
+      });
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      let buf = '';
+      stream.setEncoding('utf8').on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          this.line(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      });
+      stream.on('end', () => {
+        if (buf !== '') this.line(buf);
+        buf = '';
+      });
+    }
+    const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+    spawnError.catch(() => {});
+    await Promise.race([this.waitReady(child), spawnError]);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running()) return;
+    child.kill(signal);
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
+    // A process frozen by a fault test (SIGSTOP) must wake up to act on the signal.
+    if (signal !== 'SIGKILL') child.kill('SIGCONT');
+    let timer: NodeJS.Timeout | undefined;
+    const escalate = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.running()) {
+          this.event(`--- no exit ${this.stopTimeoutMs} ms after ${signal}: SIGKILL ---`);
+          child.kill('SIGKILL');
+        }
+        resolve();
+      }, this.stopTimeoutMs);
+    });
+    await Promise.race([this.exited, escalate]);
+    clearTimeout(timer);
+    await this.exited;
+  }
+
+  closeLog(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.drain();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** A line of the launcher's own (start, exit): into the file, or straight to the tail and sink. */
+  private event(text: string): void {
+    if (this.fd === undefined) {
+      this.line(text);
+      return;
+    }
+    this.drain();
+    writeSync(this.fd, text + '\n');
+    this.drain();
+  }
+
+  /** Reads what was appended to the log file since last time. */
+  private drain(): void {
+    if (this.fd === undefined) return;
+    const size = fstatSync(this.fd).size;
+    if (size < this.readOffset) this.readOffset = 0; // truncated by someone
+    const buf = Buffer.alloc(64 * 1024);
+    while (this.readOffset < size) {
+      const n = readSync(this.fd, buf, 0, Math.min(buf.length, size - this.readOffset), this.readOffset);
+      if (n <= 0) break;
+      this.readOffset += n;
+      this.partial += this.decoder.write(buf.subarray(0, n));
+      let nl: number;
+      while ((nl = this.partial.indexOf('\n')) >= 0) {
+        this.line(this.partial.slice(0, nl));
+        this.partial = this.partial.slice(nl + 1);
+      }
+    }
+  }
+
+  private line(text: string): void {
+    this.tail.push(text);
+    if (this.tail.length > LOG_TAIL) this.tail.shift();
+    this.sink?.(this.name, text);
+  }
+
+  private async waitReady(child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + this.readyTimeoutMs;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      if (child !== this.child || child.exitCode !== null || child.signalCode !== null) {
+        await this.exited;
+        throw new Error(
+          `${this.name} exited during start-up (${child.signalCode ?? `code ${child.exitCode}`}); last output:\n` +
+            indent(this.lastLines()),
+        );
+      }
+      const status = await httpStatus(`${this.url}/readyz`, 1000).catch((err: unknown) => {
+        last = err instanceof Error ? err.message : String(err);
+        return 0;
+      });
+      if (status === 200) return;
+      if (this.abort?.aborted) throw new Error(`${this.name}: start-up aborted`);
+      if (status !== 0) last = `GET /readyz answered ${status}`;
+      await sleep(100);
+    }
+    throw new Error(
+      `${this.name} was not ready within ${this.readyTimeoutMs} ms (${last}); last output:\n` +
+        indent(this.lastLines()),
+    );
+  }
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const nFronts = count(opts.fronts, 1, 'fronts', 1);
+  const nCatalogReplicas = count(opts.catalogReplicas, 1, 'catalogReplicas', 0);
+  const nOrderReplicas = count(opts.orderReplicas, 1, 'orderReplicas', 0);
+  const mode = opts.consistencyMode ?? 'strict';
+  const adminToken = opts.adminToken ?? randomBytes(24).toString('hex');
+  const internalToken = opts.internalToken ?? randomBytes(24).toString('hex');
+  const mainFor = opts.mainFor ?? defaultMain;
+  if (opts.replicaDatabaseUrl && !opts.databaseUrl) throw new Error('replicaDatabaseUrl needs databaseUrl');
+
+  // Names first: every process's environment lists the others.
+  type Spec = { name: string; service: ServiceKind; role: ServiceRole };
+  const specs: Spec[] = [
+    { name: 'catalog-origin-0', service: 'catalog', role: 'origin' },
+    ...range(nCatalogReplicas).map((i): Spec => ({
+      name: `catalog-replica-${i}`,
+      service: 'catalog',
+      role: 'replica',
+    })),
+    { name: 'order-origin-0', service: 'order', role: 'origin' },
+    ...range(nOrderReplicas).map((i): Spec => ({
+      name: `order-replica-${i}`,
+      service: 'order',
+      role: 'replica',
+    })),
+  ];
+  const frontSpecs: Spec[] = range(nFronts).map((i) => ({
+    name: `front-${i}`,
+    service: 'front',
+    role: 'front',
+  }));
+
+  const frontPorts = opts.frontPort ? range(nFronts).map((i) => (opts.frontPort ?? 0) + i) : [];
+  const servicePorts =
+    opts.servicePortBase !== undefined ? range(specs.length).map((i) => (opts.servicePortBase ?? 0) + i) : [];
+  await assertPortsFree([...frontPorts, ...servicePorts]).catch((err: unknown) => {
+    throw new Error(`bazar stack failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  const free = await freePorts(
+    (frontPorts.length ? 0 : nFronts) + (servicePorts.length ? 0 : specs.length) + (opts.databaseUrl ? 0 : 2),
+    [...frontPorts, ...servicePorts],
+  );
+  const take = (): number => {
+    const p = free.shift();
+    if (p === undefined) throw new Error('internal: ran out of pre-allocated ports');
+    return p;
+  };
+  const portOf = new Map<string, number>();
+  frontSpecs.forEach((s, i) => portOf.set(s.name, frontPorts[i] ?? take()));
+  specs.forEach((s, i) => portOf.set(s.name, servicePorts[i] ?? take()));
+  const urlOf = (name: string): string => `http://127.0.0.1:${portOf.get(name) ?? 0}`;
+
+  if (opts.logDir) await fs.mkdir(opts.logDir, { recursive: true });
+
+  const started: ChildService[] = [];
+  let pg: PgCluster | undefined;
+  let stopped = false;
+
+  async function teardown(): Promise<void> {
+    const byStage = [
+      started.filter((p) => p.role === 'front'),
+      started.filter((p) => p.role === 'replica'),
+      started.filter((p) => p.role === 'origin'),
+    ];
+    for (const stage of byStage) await Promise.all(stage.map((p) => p.kill('SIGTERM')));
+    for (const p of started) p.closeLog();
+    const cluster = pg;
+    pg = undefined;
+    await cluster?.stop();
+  }
+
+  try {
+    let primaryUrl: string;
+    let standbyUrl: string;
+    if (opts.databaseUrl) {
+      primaryUrl = opts.databaseUrl;
+      standbyUrl = opts.replicaDatabaseUrl ?? opts.databaseUrl;
+    } else {
+      pg = await startPgCluster({
+        dataDir: path.join(path.resolve(opts.dataDir), 'pg'),
+        primaryPort: take(),
+        standbyPort: take(),
+        reset: opts.reset ?? false,
+        fsync: opts.fsync ?? true,
+        log: (line) => opts.log?.('postgres', line),
+      });
+      primaryUrl = pg.primaryUrl;
+      standbyUrl = pg.standbyUrl;
+    }
+
+    const all = [...specs, ...frontSpecs];
+    const list = (filter: (s: Spec) => boolean, named: boolean): string =>
+      all
+        .filter(filter)
+        .map((s) => (named ? `${s.name}=${urlOf(s.name)}` : urlOf(s.name)))
+        .join(',');
+    const frontUrls = list((s) => s.service === 'front', true);
+
+    const envOf = (s: Spec): NodeJS.ProcessEnv => {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      // Set by `node --test` in test processes; it must not leak into the services.
+      delete env['NODE_TEST_CONTEXT'];
+      Object.assign(env, {
+        SERVICE_NAME: s.name,
+        HOST: '127.0.0.1',
+        PORT: String(portOf.get(s.name)),
+        LOG_LEVEL: opts.logLevel ?? 'info',
+        ADMIN_TOKEN: adminToken,
+        INTERNAL_TOKEN: internalToken,
+        CONSISTENCY_MODE: mode,
+        DISCOVERY: 'static',
+        SHUTDOWN_DELAY_MS: '0',
+      });
+      if (s.service === 'catalog') {
+        Object.assign(env, {
+          ROLE: s.role,
+          DATABASE_URL: primaryUrl,
+          DATABASE_REPLICA_URL: standbyUrl,
+          CATALOG_ORIGIN_URLS: list((o) => o.service === 'catalog' && o.role === 'origin', false),
+          FRONT_URLS: frontUrls,
+        });
+      } else if (s.service === 'order') {
+        Object.assign(env, { ROLE: s.role, DATABASE_URL: primaryUrl, FRONT_URLS: frontUrls });
+      } else {
+        Object.assign(env, {
+          CATALOG_URLS: list((o) => o.service === 'catalog', true),
+          ORDER_URLS: list((o) => o.service === 'order', true),
+        });
+        if (opts.cacheMaxEntries !== undefined) env['CACHE_MAX_ENTRIES'] = String(opts.cacheMaxEntries);
+        if (opts.cacheTtlMs !== undefined) env['CACHE_TTL_MS'] = String(opts.cacheTtlMs);
+      }
+      Object.assign(env, opts.env ?? {}, opts.envFor?.(s) ?? {});
+      return env;
+    };
+
+    const make = (s: Spec): ChildService =>
+      new ChildService(
+        s.name,
+        s.service,
+        s.role,
+        portOf.get(s.name) ?? 0,
+        mainFor(s.service),
+        envOf(s),
+        opts.log,
+        opts.logDir ? path.join(opts.logDir, `${s.name}.log`) : undefined,
+        opts.readyTimeoutMs ?? 60_000,
+        opts.stopTimeoutMs ?? 10_000,
+        opts.signal,
+      );
+    const procs = new Map(all.map((s) => [s.name, make(s)] as const));
+    const get = (s: Spec): ChildService => procs.get(s.name) as ChildService;
+
+    // Origins migrate the schema (under an advisory lock), so they go first; then
+    // replicas (they read what the origins created), then fronts.
+    const stages = [
+      specs.filter((s) => s.role === 'origin'),
+      specs.filter((s) => s.role === 'replica'),
+      frontSpecs,
+    ];
+    for (const stage of stages) {
+      if (opts.signal?.aborted) throw new Error('start-up aborted');
+      const results = await Promise.allSettled(
+        stage.map(async (s) => {
+          const p = get(s);
+          started.push(p);
+          await p.start();
+        }),
+      );
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      if (failed.length > 0) {
+        throw new Error(failed.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('\n'));
+      }
+    }
+
+    const fronts = frontSpecs.map(get);
+    const catalogs = specs.filter((s) => s.service === 'catalog').map(get);
+    const orders = specs.filter((s) => s.service === 'order').map(get);
+    const stack: Stack = {
+      fronts,
+      catalogs,
+      orders,
+      all: [...fronts, ...catalogs, ...orders],
+      primaryUrl,
+      standbyUrl,
+      adminToken,
+      internalToken,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await teardown();
+      },
+    };
+    if (pg) stack.pg = pg;
+    return stack;
+  } catch (err) {
+    await teardown().catch(() => {});
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`bazar stack failed to start: ${message}`, { cause: err });
+  }
+}
+
+function count(value: number | undefined, dflt: number, what: string, min: number): number {
+  const n = value ?? dflt;
+  if (!Number.isInteger(n) || n < min || n > 64)
+    throw new Error(`${what} must be an integer from ${min} to 64, got ${n}`);
+  return n;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Fixed ports asked for must be free: a clear message beats a child's EADDRINUSE. */
+async function assertPortsFree(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`invalid port ${port}`);
+    await new Promise<void>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `port ${port}: ${err.message}`,
+          ),
+        ),
+      );
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+    });
+  }
+}
+
+/**
+ * Binds `n` ephemeral ports at once (so they are distinct), then releases them for
+ * the children. The kernel hands out ephemeral ports in sequence, so a reuse race
+ * within the few seconds of start-up is unlikely.
+ */
+async function freePorts(n: number, avoid: number[]): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < n) {
+      const srv = net.createServer();
+      servers.push(srv);
+      const port = await new Promise<number>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => {
+          const addr = srv.address();
+          resolve(typeof addr === 'object' && addr ? addr.port : 0);
+        });
+      });
+      if (!avoid.includes(port)) ports.push(port);
+    }
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+  return ports;
+}
+
+function httpStatus(url: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // agent: false = no keep-alive socket left behind to hold the event loop.
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  | ${l}`)
+    .join('\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
