@@ -1,0 +1,16 @@
+import type { AppContext } from '../../shared/src/server.js';
+import { errorFromResponse, type UpstreamResponse } from '../../shared/src/http-client.js';
+
+/** The process that produced an upstream answer: its own X-Served-By, else the endpoint's name. */
+export function servedBy(res: UpstreamResponse): string {
+  const header = res.headers['x-served-by'];
+  return typeof header === 'string' ? header : res.endpoint.name;
+}
+
+/** Answers with an upstream's status and body; its errors become this front's errors unchanged. */
+export function relay(ctx: AppContext, res: UpstreamResponse): void {
+  ctx.set('X-Served-By', servedBy(res));
+  if (res.status >= 400) throw errorFromResponse(res);
+  ctx.status = res.status;
+  ctx.body = res.body;
+}

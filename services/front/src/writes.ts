@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type Router from '@koa/router';
+import type { AppContext } from '../../shared/src/server.js';
+import type { UpstreamResponse } from '../../shared/src/http-client.js';
+import { HttpError } from '../../shared/src/errors.js';
+import { requireBearer } from '../../shared/src/auth.js';
+import { readJsonBody, requireObject } from '../../shared/src/body.js';
+import {
+  parseBookId,
+  parseIdempotencyKey,
+  parseOrderId,
+  parsePrice,
+  parseQuantity,
+} from '../../shared/src/validate.js';
+import { relay } from './relay.js';
+import type { FrontRoutes } from './routes.js';
+
+/** Purchases, order lookups and the admin writes, forwarded to the order and catalog services. */
+export function registerWrites(router: Router, routes: FrontRoutes): void {
+  const { deps } = routes;
+  const admin = requireBearer('admin', deps.adminToken);
+
+  /** Relays a write's answer and makes this front's own cache honour it at once. */
+  const relayWrite = (ctx: AppContext, res: UpstreamResponse, bookId: number) => {
+    if (res.status === 200) {
+      const version = (res.body as { version?: unknown }).version;
+      if (typeof version === 'number') deps.cache.invalidate(bookId, version);
+      const invalidated = res.headers['x-invalidated'];
+      if (typeof invalidated === 'string') ctx.set('X-Invalidated', invalidated);
+      const replayed = res.headers['idempotent-replayed'];
+      if (typeof replayed === 'string') ctx.set('Idempotent-Replayed', replayed);
+    }
+    relay(ctx, res);
+  };
+
+  const purchase = async (ctx: AppContext) => {
+    const id = parseBookId(ctx.params.id);
+    // Every purchase carries a key, the client's or ours, so retrying it on another order pod after a
+    // timeout or a dropped connection can never buy twice.
+    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined) ?? `front:${randomUUID()}`;
+    const body = await readJsonBody(ctx.req);
+    if (body !== undefined) requireObject(body, []);
+    const res = await deps.order.request({
+      method: 'POST',
+      path: `/purchase/${id}`,
+      headers: { 'idempotency-key': key },
+      retry: 'idempotent',
+    });
+    relayWrite(ctx, res, id);
+  };
+  router.post('/purchase/:id', purchase);
+  router.put('/purchase/:id', purchase);
+
+  router.get('/orders/:orderId', async (ctx) => {
+    const orderId = parseOrderId(ctx.params.orderId);
+    const res = await deps.order.request({ method: 'GET', path: `/orders/${orderId}`, retry: 'idempotent' });
+    relay(ctx, res);
+  });
+
+  router.patch('/books/:id', admin, async (ctx) => {
+    const id = parseBookId(ctx.params.id);
+    const body = requireObject(await readJsonBody(ctx.req), ['price']);
+    if (!('price' in body)) throw new HttpError(400, 'invalid_body', 'field "price" is required');
+    const price = parsePrice(body.price);
+    const res = await deps.catalog.request({
+      method: 'PATCH',
+      path: `/books/${id}`,
+      headers: { authorization: ctx.get('Authorization') },
+      json: { price },
+      // Setting a price is idempotent.
+      retry: 'idempotent',
+    });
+    relayWrite(ctx, res, id);
+  });
+
+  router.post('/books/:id/restock', admin, async (ctx) => {
+    const id = parseBookId(ctx.params.id);
+    const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
+    if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
+    const quantity = parseQuantity(body.quantity);
+    const res = await deps.catalog.request({
+      method: 'POST',
+      path: `/books/${id}/restock`,
+      headers: { authorization: ctx.get('Authorization') },
+      json: { quantity },
+      retry: 'connect-only',
+    });
+    relayWrite(ctx, res, id);
+  });
+}
