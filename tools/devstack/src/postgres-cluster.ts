@@ -18,6 +18,28 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
+import {
+  ACCESS_RULES,
+  clusterLayout,
+  clusterUrl,
+  connParams,
+  DATABASE,
+  formatClusterMeta,
+  INCLUDE_SERVER_CONF,
+  initdbArgs,
+  parseClusterMeta,
+  pgCtlStartArgs,
+  pgCtlStopArgs,
+  ROLES,
+  serverConf,
+  SLOT,
+  STANDBY_NAME,
+  type ClusterLayout,
+  type ClusterMeta,
+  type PgRole,
+} from './postgres-config.js';
+
+export { pgDataDirs } from './postgres-config.js';
 
 export interface PgClusterOptions {
   dataDir: string;
@@ -40,12 +62,6 @@ export interface PgCluster {
   stop(): Promise<void>;
 }
 
-const SUPERUSER = 'bazar';
-const DATABASE = 'bazar';
-const SLOT = 'bazar_standby';
-/** application_name of the standby's walreceiver, as seen in pg_stat_replication. */
-const STANDBY_NAME = 'bazar_standby';
-const FORMAT = 1;
 /** OS user that runs Postgres when we are root (Postgres refuses to run as root). */
 const DEFAULT_PG_USER = 'bazar-pg';
 
@@ -62,185 +78,156 @@ interface RunAs {
   gid: number;
 }
 
-interface ClusterMeta {
-  format: number;
-  password: string;
-}
-
 interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-/** Paths of the two PGDATA directories inside a cluster's dataDir (used by tests). */
-export function pgDataDirs(dataDir: string): { primary: string; standby: string } {
-  const root = path.resolve(dataDir);
-  return { primary: path.join(root, 'primary'), standby: path.join(root, 'standby') };
-}
+type Log = (line: string) => void;
 
 export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster> {
   const log = opts.log ?? (() => {});
-  const dataDir = path.resolve(opts.dataDir);
-  const dirs = pgDataDirs(dataDir);
-  const logFile = { primary: path.join(dataDir, 'primary.log'), standby: path.join(dataDir, 'standby.log') };
-  const metaFile = path.join(dataDir, 'cluster.json');
-  const fsync = opts.fsync ?? true;
-  if (opts.primaryPort === opts.standbyPort) throw new Error('primaryPort and standbyPort must differ');
-
+  const layout = clusterLayout(opts);
   const bin = await locateBinaries();
   const runAs = await resolveRunAs(log);
-  await fs.mkdir(path.dirname(dataDir), { recursive: true });
-  if (runAs) {
-    await ensureTraversable(path.dirname(bin.postgres), runAs, log);
-    await ensureTraversable(path.dirname(dataDir), runAs, log);
+  await prepareParentDirectory(layout.dataDir, bin, runAs, log);
+  const existing = opts.reset ? undefined : await readMeta(layout.metaFile);
+  const pair = new PgPair(layout, bin, runAs, existing?.password ?? randomBytes(18).toString('hex'), log);
+
+  const t0 = Date.now();
+  try {
+    if (existing) await adoptDataDir(pair);
+    await stopLeftoverServers(pair);
+    if (!existing) {
+      await makeEmptyDataDir(pair);
+      await initPrimary(pair);
+      await makeStandby(pair);
+      await markInitialised(pair, t0);
+    }
+    // Before the servers start: a launcher killed while they start leaves none behind.
+    pair.startReaper();
+    await pair.start('primary');
+    await pair.start('standby');
+    await pair.waitStreaming();
+  } catch (err) {
+    await pair.stopAll().catch(() => {});
+    throw err;
   }
-  const exec = (file: string, args: string[], timeoutMs = 120_000): Promise<RunResult> =>
-    run(file, args, { runAs, cwd: dataDir, timeoutMs });
+  log(
+    `postgres: primary 127.0.0.1:${layout.port.primary}, standby 127.0.0.1:${layout.port.standby} streaming (${Date.now() - t0} ms)`,
+  );
+  return clusterHandle(pair);
+}
 
-  const existing = opts.reset ? undefined : await readMeta(metaFile);
-  const password = existing?.password ?? randomBytes(18).toString('hex');
-  const url = (port: number): string => `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/${DATABASE}`;
+/** The public face of a started pair; a plain object, so that its methods work unbound. */
+function clusterHandle(pair: PgPair): PgCluster {
+  return {
+    primaryUrl: pair.url('primary'),
+    standbyUrl: pair.url('standby'),
+    async stopPrimary() {
+      await pair.stop('primary');
+    },
+    async startPrimary() {
+      await pair.start('primary');
+      if (pair.isUp('standby')) await pair.waitStreaming();
+    },
+    async stopStandby() {
+      await pair.stop('standby');
+    },
+    async startStandby() {
+      await pair.start('standby');
+      if (pair.isUp('primary')) await pair.waitStreaming();
+    },
+    async stop() {
+      await pair.stopAll();
+    },
+  };
+}
 
-  let primaryUp = false;
-  let standbyUp = false;
-  let reaper: ChildProcess | undefined;
+/**
+ * The primary and standby of one cluster: runs their commands as the Postgres user, writes their
+ * files owned by it, starts and stops the servers and remembers which are up.
+ */
+class PgPair {
+  private readonly up: Record<PgRole, boolean> = { primary: false, standby: false };
+  private reaper: ChildProcess | undefined;
 
-  async function startServer(role: 'primary' | 'standby'): Promise<void> {
-    await writeServerConf(role, password);
-    const res = await exec(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', dirs[role], '-l', logFile[role]]);
+  constructor(
+    readonly layout: ClusterLayout,
+    readonly bin: Binaries,
+    readonly runAs: RunAs | undefined,
+    readonly password: string,
+    readonly log: Log,
+  ) {}
+
+  url(role: PgRole): string {
+    return clusterUrl(this.layout.port[role], this.password);
+  }
+
+  isUp(role: PgRole): boolean {
+    return this.up[role];
+  }
+
+  exec(file: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+    return run(file, args, { runAs: this.runAs, cwd: this.layout.dataDir, timeoutMs });
+  }
+
+  async writeOwned(file: string, content: string): Promise<void> {
+    await fs.writeFile(file, content, { mode: 0o600 });
+    if (this.runAs) await fs.chown(file, this.runAs.uid, this.runAs.gid);
+  }
+
+  async writeServerConf(role: PgRole): Promise<void> {
+    await this.writeOwned(
+      path.join(this.layout.pgdata[role], 'bazar.conf'),
+      serverConf(this.layout, role, this.password),
+    );
+  }
+
+  async start(role: PgRole): Promise<void> {
+    const logFile = this.layout.logFile[role];
+    await this.writeServerConf(role);
+    const res = await this.exec(this.bin.pg_ctl, pgCtlStartArgs(this.layout.pgdata[role], logFile));
     if (res.code !== 0) {
       throw new Error(
         `postgres ${role} failed to start (pg_ctl exit ${res.code}): ${(res.stderr || res.stdout).trim()}\n` +
-          `--- last lines of ${logFile[role]} ---\n${await tail(logFile[role], 25)}`,
+          `--- last lines of ${logFile} ---\n${await tail(logFile, 25)}`,
       );
     }
-    if (role === 'primary') primaryUp = true;
-    else standbyUp = true;
+    this.up[role] = true;
   }
 
-  async function stopServer(role: 'primary' | 'standby'): Promise<void> {
-    if (role === 'primary') primaryUp = false;
-    else standbyUp = false;
-    if (!existsSync(path.join(dirs[role], 'postmaster.pid'))) return;
-    // Fast = roll back open transactions, then a clean shutdown checkpoint.
-    const res = await exec(bin.pg_ctl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', dirs[role]]);
-    if (res.code !== 0 && existsSync(path.join(dirs[role], 'postmaster.pid'))) {
-      const hard = await exec(bin.pg_ctl, ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', dirs[role]]);
+  async stop(role: PgRole): Promise<void> {
+    this.up[role] = false;
+    const pgdata = this.layout.pgdata[role];
+    if (!existsSync(path.join(pgdata, 'postmaster.pid'))) return;
+    const res = await this.exec(this.bin.pg_ctl, pgCtlStopArgs(pgdata, 'fast'));
+    if (res.code !== 0 && existsSync(path.join(pgdata, 'postmaster.pid'))) {
+      const hard = await this.exec(this.bin.pg_ctl, pgCtlStopArgs(pgdata, 'immediate'));
       if (hard.code !== 0)
         throw new Error(`postgres ${role} did not stop: ${(hard.stderr || hard.stdout).trim()}`);
     }
   }
 
-  /** Settings rewritten on every start so that changed ports or options take effect on reuse. */
-  async function writeServerConf(role: 'primary' | 'standby', pw: string): Promise<void> {
-    const port = role === 'primary' ? opts.primaryPort : opts.standbyPort;
-    const lines = [
-      '# Written by tools/devstack on every start; edits are overwritten.',
-      "listen_addresses = '127.0.0.1'",
-      `port = ${port}`,
-      // No Unix sockets: avoids lock-file clashes in /tmp between clusters and needs no socket dir.
-      "unix_socket_directories = ''",
-      "password_encryption = 'scram-sha-256'",
-      'max_connections = 200',
-      "shared_buffers = '64MB'",
-      'wal_level = replica',
-      'max_wal_senders = 10',
-      'max_replication_slots = 10',
-      // A lost standby must not fill the disk: the slot gives up WAL beyond this.
-      "max_slot_wal_keep_size = '1GB'",
-      'hot_standby = on',
-      'hot_standby_feedback = on',
-      // Strict mode commits with synchronous_commit = remote_apply; that needs a named sync standby.
-      "synchronous_standby_names = '*'",
-      // Reconnect quickly after a primary restart (fault tests).
-      "wal_retrieve_retry_interval = '500ms'",
-      `fsync = ${fsync ? 'on' : 'off'}`,
-      `full_page_writes = ${fsync ? 'on' : 'off'}`,
-      "log_line_prefix = '%m [%p] %q%u@%d '",
-    ];
-    if (role === 'standby') {
-      const conninfo =
-        `host=127.0.0.1 port=${opts.primaryPort} user=${SUPERUSER} password=${pw} ` +
-        `application_name=${STANDBY_NAME} connect_timeout=5`;
-      lines.push(`primary_conninfo = '${conninfo}'`, `primary_slot_name = '${SLOT}'`);
+  /** Both servers (the primary first, see ROLES), then the reaper; every failure is reported. */
+  async stopAll(): Promise<void> {
+    const errors: string[] = [];
+    for (const role of ROLES) {
+      await this.stop(role).catch((err: unknown) => errors.push(errorMessage(err)));
     }
-    await writeOwned(path.join(dirs[role], 'bazar.conf'), lines.join('\n') + '\n');
-  }
-
-  async function initPrimary(pw: string): Promise<void> {
-    const pwFile = path.join(dataDir, '.pwfile');
-    await writeOwned(pwFile, pw + '\n');
-    const args = [
-      '-D',
-      dirs.primary,
-      '-U',
-      SUPERUSER,
-      `--pwfile=${pwFile}`,
-      '-E',
-      'UTF8',
-      '--locale=C',
-      '--auth-local=scram-sha-256',
-      '--auth-host=scram-sha-256',
-      '--no-instructions',
-    ];
-    if (!fsync) args.push('--no-sync');
-    const res = await exec(bin.initdb, args);
-    await fs.rm(pwFile, { force: true });
-    if (res.code !== 0) throw new Error(`initdb failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
-
-    // Loopback only; the replication rule lets the standby's walreceiver in.
-    const hba = [
-      '# TYPE  DATABASE     USER  ADDRESS       METHOD',
-      'local   all          all                 scram-sha-256',
-      'host    all          all   127.0.0.1/32  scram-sha-256',
-      `host    replication  ${SUPERUSER} 127.0.0.1/32  scram-sha-256`,
-    ];
-    await writeOwned(path.join(dirs.primary, 'pg_hba.conf'), hba.join('\n') + '\n');
-    const confPath = path.join(dirs.primary, 'postgresql.conf');
-    await fs.appendFile(confPath, "\ninclude_if_exists = 'bazar.conf'\n");
-
-    await startServer('primary');
-    const client = new pg.Client({ ...connParams(opts.primaryPort, pw), database: 'postgres' });
-    await client.connect();
-    try {
-      // No standby is connected yet: with synchronous_standby_names set, any commit
-      // would wait for it forever unless it is local.
-      await client.query('SET synchronous_commit = local');
-      await client.query(`CREATE DATABASE ${DATABASE}`);
-      // Reserve WAL now, so everything after the copy's checkpoint is kept for the standby.
-      await client.query('SELECT pg_create_physical_replication_slot($1, true)', [SLOT]);
-    } finally {
-      await client.end();
-    }
-    await stopServer('primary');
-  }
-
-  /** pg_basebackup is not shipped: copy the cleanly stopped primary instead. */
-  async function makeStandby(pw: string): Promise<void> {
-    const res = await exec('cp', ['-a', dirs.primary, dirs.standby]);
-    if (res.code !== 0) throw new Error(`copying the primary failed: ${res.stderr}`);
-    // The slot belongs to the primary; a copy on the standby would pin its WAL forever.
-    const slots = path.join(dirs.standby, 'pg_replslot');
-    for (const entry of await fs.readdir(slots))
-      await fs.rm(path.join(slots, entry), { recursive: true, force: true });
-    await fs.rm(path.join(dirs.standby, 'postmaster.opts'), { force: true });
-    await writeOwned(path.join(dirs.standby, 'standby.signal'), '');
-    await writeServerConf('standby', pw);
-  }
-
-  async function writeOwned(file: string, content: string): Promise<void> {
-    await fs.writeFile(file, content, { mode: 0o600 });
-    if (runAs) await fs.chown(file, runAs.uid, runAs.gid);
+    this.reaper?.kill('SIGKILL');
+    this.reaper = undefined;
+    if (errors.length > 0) throw new Error(errors.join('\n'));
   }
 
   /** Resolves once the primary reports the standby as a streaming synchronous standby. */
-  async function waitStreaming(timeoutMs = 30_000): Promise<void> {
+  async waitStreaming(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let lastError = '';
     while (Date.now() < deadline) {
       const client = new pg.Client({
-        ...connParams(opts.primaryPort, password),
+        ...connParams(this.layout.port.primary, this.password),
         connectionTimeoutMillis: 2000,
       });
       try {
@@ -263,9 +250,10 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
         await client.end().catch(() => {});
       }
     }
+    const logFile = this.layout.logFile.standby;
     throw new Error(
       `standby did not start streaming within ${timeoutMs} ms (${lastError})\n` +
-        `--- last lines of ${logFile.standby} ---\n${await tail(logFile.standby, 25)}`,
+        `--- last lines of ${logFile} ---\n${await tail(logFile, 25)}`,
     );
   }
 
@@ -273,8 +261,30 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
    * A detached helper that stops both servers if this process dies without calling
    * stop() (e.g. SIGKILL): pg_ctl daemonises Postgres, so nothing else would.
    */
-  function startReaper(): ChildProcess {
-    const script = `
+  startReaper(): void {
+    const runAs = this.runAs;
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        REAPER_SCRIPT,
+        this.bin.pg_ctl,
+        runAs ? String(runAs.uid) : '',
+        runAs ? String(runAs.gid) : '',
+        this.layout.pgdata.primary,
+        this.layout.pgdata.standby,
+      ],
+      { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], detached: true },
+    );
+    // Neither the child nor its channel may keep this process alive.
+    child.unref();
+    child.channel?.unref();
+    this.reaper = child;
+  }
+}
+
+/** Run by the reaper (node -e): on IPC disconnect, i.e. when its parent is gone, stop the servers. */
+const REAPER_SCRIPT = `
       const { spawnSync } = require('node:child_process');
       process.title = 'bazar-pg-reaper';
       const [pgCtl, uid, gid, ...dirs] = process.argv.slice(1);
@@ -284,124 +294,113 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
         for (const d of dirs) spawnSync(pgCtl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', d], { stdio: 'ignore', cwd: '/', ...ids });
         process.exit(0);
       });`;
-    const child = spawn(
-      process.execPath,
-      [
-        '-e',
-        script,
-        bin.pg_ctl,
-        runAs ? String(runAs.uid) : '',
-        runAs ? String(runAs.gid) : '',
-        dirs.primary,
-        dirs.standby,
-      ],
-      { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], detached: true },
-    );
-    // Neither the child nor its channel may keep this process alive.
-    child.unref();
-    child.channel?.unref();
-    return child;
-  }
 
-  const cluster: PgCluster = {
-    primaryUrl: url(opts.primaryPort),
-    standbyUrl: url(opts.standbyPort),
-    async stopPrimary() {
-      await stopServer('primary');
-    },
-    async startPrimary() {
-      await startServer('primary');
-      if (standbyUp) await waitStreaming();
-    },
-    async stopStandby() {
-      await stopServer('standby');
-    },
-    async startStandby() {
-      await startServer('standby');
-      if (primaryUp) await waitStreaming();
-    },
-    async stop() {
-      // Primary first: its shutdown checkpoint is then streamed to the standby.
-      const errors: string[] = [];
-      for (const role of ['primary', 'standby'] as const) {
-        await stopServer(role).catch((err: unknown) => errors.push(errorMessage(err)));
-      }
-      reaper?.kill('SIGKILL');
-      reaper = undefined;
-      if (errors.length > 0) throw new Error(errors.join('\n'));
-    },
-  };
-
-  const t0 = Date.now();
-  try {
-    if (existing && runAs && (await fs.stat(dataDir)).uid !== runAs.uid) {
-      // Made by another user (e.g. a non-root run): hand it to the user Postgres runs as.
-      const res = await run('chown', ['-R', `${runAs.uid}:${runAs.gid}`, dataDir], {});
-      if (res.code !== 0) throw new Error(`chown of ${dataDir} failed: ${res.stderr.trim()}`);
-    }
-    // A previous run that was killed may have left servers running or stale pid files.
-    for (const role of ['primary', 'standby'] as const) await clearStale(dirs[role], bin, exec, log);
-    if (!existing) {
-      await fs.rm(dataDir, { recursive: true, force: true });
-      await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-      if (runAs) await fs.chown(dataDir, runAs.uid, runAs.gid);
-      await fs.chmod(dataDir, 0o700);
-      await initPrimary(password);
-      await makeStandby(password);
-      // Written last: a half-made cluster (killed during setup) is redone next time.
-      await writeOwned(
-        metaFile,
-        JSON.stringify({ format: FORMAT, password } satisfies ClusterMeta, null, 2) + '\n',
-      );
-      log(`postgres: initialised primary + standby in ${dataDir} (${Date.now() - t0} ms)`);
-    }
-    reaper = startReaper();
-    await startServer('primary');
-    await startServer('standby');
-    await waitStreaming();
-  } catch (err) {
-    await cluster.stop().catch(() => {});
-    throw err;
+/**
+ * The data directory's parent exists, and the Postgres user can reach it and the binaries
+ * (as root Postgres runs as another user).
+ */
+async function prepareParentDirectory(
+  dataDir: string,
+  bin: Binaries,
+  runAs: RunAs | undefined,
+  log: Log,
+): Promise<void> {
+  await fs.mkdir(path.dirname(dataDir), { recursive: true });
+  if (runAs) {
+    await ensureTraversable(path.dirname(bin.postgres), runAs, log);
+    await ensureTraversable(path.dirname(dataDir), runAs, log);
   }
-  log(
-    `postgres: primary 127.0.0.1:${opts.primaryPort}, standby 127.0.0.1:${opts.standbyPort} streaming (${Date.now() - t0} ms)`,
-  );
-  return cluster;
 }
 
-function connParams(port: number, password: string): pg.ClientConfig {
-  return { host: '127.0.0.1', port, user: SUPERUSER, password, database: DATABASE };
+/** Made by another user (e.g. a non-root run): hand the data directory to the user Postgres runs as. */
+async function adoptDataDir(pair: PgPair): Promise<void> {
+  const { runAs, layout } = pair;
+  if (!runAs || (await fs.stat(layout.dataDir)).uid === runAs.uid) return;
+  const res = await run('chown', ['-R', `${runAs.uid}:${runAs.gid}`, layout.dataDir], {});
+  if (res.code !== 0) throw new Error(`chown of ${layout.dataDir} failed: ${res.stderr.trim()}`);
+}
+
+/** A previous run that was killed may have left servers running or stale pid files. */
+async function stopLeftoverServers(pair: PgPair): Promise<void> {
+  for (const role of ROLES) await clearStale(pair.layout.pgdata[role], pair);
+}
+
+/** Whatever a half-made cluster left is wiped; the new directory is private to the Postgres user. */
+async function makeEmptyDataDir(pair: PgPair): Promise<void> {
+  const { dataDir } = pair.layout;
+  await fs.rm(dataDir, { recursive: true, force: true });
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (pair.runAs) await fs.chown(dataDir, pair.runAs.uid, pair.runAs.gid);
+  await fs.chmod(dataDir, 0o700);
+}
+
+/** initdb, access rules and our settings, then the database and the standby's slot; left stopped. */
+async function initPrimary(pair: PgPair): Promise<void> {
+  const { layout } = pair;
+  await pair.writeOwned(layout.passwordFile, pair.password + '\n');
+  const res = await pair.exec(pair.bin.initdb, initdbArgs(layout));
+  await fs.rm(layout.passwordFile, { force: true });
+  if (res.code !== 0) throw new Error(`initdb failed (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
+  await pair.writeOwned(path.join(layout.pgdata.primary, 'pg_hba.conf'), ACCESS_RULES);
+  await fs.appendFile(path.join(layout.pgdata.primary, 'postgresql.conf'), INCLUDE_SERVER_CONF);
+
+  await pair.start('primary');
+  await createDatabaseAndSlot(pair);
+  await pair.stop('primary');
+}
+
+async function createDatabaseAndSlot(pair: PgPair): Promise<void> {
+  const client = new pg.Client({
+    ...connParams(pair.layout.port.primary, pair.password),
+    database: 'postgres',
+  });
+  await client.connect();
+  try {
+    // No standby is connected yet: with synchronous_standby_names set, any commit
+    // would wait for it forever unless it is local.
+    await client.query('SET synchronous_commit = local');
+    await client.query(`CREATE DATABASE ${DATABASE}`);
+    // Reserve WAL now, so everything after the copy's checkpoint is kept for the standby.
+    await client.query('SELECT pg_create_physical_replication_slot($1, true)', [SLOT]);
+  } finally {
+    await client.end();
+  }
+}
+
+/** pg_basebackup is not shipped: copy the cleanly stopped primary instead. */
+async function makeStandby(pair: PgPair): Promise<void> {
+  const { pgdata } = pair.layout;
+  const res = await pair.exec('cp', ['-a', pgdata.primary, pgdata.standby]);
+  if (res.code !== 0) throw new Error(`copying the primary failed: ${res.stderr}`);
+  // The slot belongs to the primary; a copy on the standby would pin its WAL forever.
+  const slots = path.join(pgdata.standby, 'pg_replslot');
+  for (const entry of await fs.readdir(slots))
+    await fs.rm(path.join(slots, entry), { recursive: true, force: true });
+  await fs.rm(path.join(pgdata.standby, 'postmaster.opts'), { force: true });
+  await pair.writeOwned(path.join(pgdata.standby, 'standby.signal'), '');
+  await pair.writeServerConf('standby');
+}
+
+/** Written last: a half-made cluster (killed during setup) is redone next time. */
+async function markInitialised(pair: PgPair, t0: number): Promise<void> {
+  await pair.writeOwned(pair.layout.metaFile, formatClusterMeta(pair.password));
+  pair.log(`postgres: initialised primary + standby in ${pair.layout.dataDir} (${Date.now() - t0} ms)`);
 }
 
 async function readMeta(file: string): Promise<ClusterMeta | undefined> {
   try {
-    const parsed: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
-    if (
-      typeof parsed === 'object' &&
-      parsed !== null &&
-      'format' in parsed &&
-      parsed.format === FORMAT &&
-      'password' in parsed &&
-      typeof parsed.password === 'string'
-    ) {
-      return { format: FORMAT, password: parsed.password };
-    }
+    return parseClusterMeta(await fs.readFile(file, 'utf8'));
   } catch {
     // Missing or unreadable: treat as not set up.
+    return undefined;
   }
-  return undefined;
 }
 
 /**
  * Handles a postmaster.pid left by a killed run: stop the old server if it is still
  * running, otherwise remove the stale file.
  */
-async function clearStale(
-  pgdata: string,
-  bin: Binaries,
-  exec: (file: string, args: string[]) => Promise<RunResult>,
-  log: (line: string) => void,
-): Promise<void> {
+async function clearStale(pgdata: string, pair: PgPair): Promise<void> {
   const pidFile = path.join(pgdata, 'postmaster.pid');
   let pid: number;
   try {
@@ -410,14 +409,14 @@ async function clearStale(
     return;
   }
   if (Number.isInteger(pid) && pid > 0 && isAlive(pid) && (await isPostgres(pid))) {
-    log(`postgres: stopping a server left running in ${pgdata} (pid ${pid})`);
-    const res = await exec(bin.pg_ctl, ['stop', '-w', '-t', '60', '-m', 'fast', '-D', pgdata]);
+    pair.log(`postgres: stopping a server left running in ${pgdata} (pid ${pid})`);
+    const res = await pair.exec(pair.bin.pg_ctl, pgCtlStopArgs(pgdata, 'fast'));
     if (res.code !== 0 && isAlive(pid)) {
-      await exec(bin.pg_ctl, ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', pgdata]);
+      await pair.exec(pair.bin.pg_ctl, pgCtlStopArgs(pgdata, 'immediate'));
     }
     return;
   }
-  log(`postgres: removing stale ${pidFile}`);
+  pair.log(`postgres: removing stale ${pidFile}`);
   await fs.rm(pidFile, { force: true });
 }
 
@@ -463,7 +462,7 @@ async function locateBinaries(): Promise<Binaries> {
  * Postgres refuses to run as root. As root, run it as a dedicated system user
  * (BAZAR_PG_USER or `bazar-pg`), creating it if missing.
  */
-async function resolveRunAs(log: (line: string) => void): Promise<RunAs | undefined> {
+async function resolveRunAs(log: Log): Promise<RunAs | undefined> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
   const user = process.env['BAZAR_PG_USER'] || DEFAULT_PG_USER;
   let found = await lookupUser(user);
@@ -512,7 +511,7 @@ async function lookupUser(user: string): Promise<{ uid: number; gid: number } | 
  * an ancestor directory denies it search permission (e.g. /root is 0700), add o+x
  * (search only, not listing) and say so.
  */
-async function ensureTraversable(dir: string, who: RunAs, log: (line: string) => void): Promise<void> {
+async function ensureTraversable(dir: string, who: RunAs, log: Log): Promise<void> {
   const chain: string[] = [];
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     chain.unshift(d);
