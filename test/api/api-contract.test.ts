@@ -32,6 +32,13 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
   });
   after(async () => t?.stop());
 
+  const cacheStats = async () =>
+    (
+      await call<{ invalidations: number }>(front, 'GET', '/internal/cache', {
+        headers: bearer(t.stack.internalToken),
+      })
+    ).body;
+
   it('GET /search/:topic lists the seeded books of a topic, case- and separator-insensitively', async () => {
     const res = await call<{ topic: string; books: Array<{ id: number; title: string }> }>(
       front,
@@ -159,6 +166,100 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
     assertErrorBody(reused.body, 'idempotency_key_reused');
   });
 
+  it('an Idempotency-Key makes a retried restock return the first result and add nothing more', async () => {
+    const key = `restock-${Date.now()}`;
+    const stock = async (id: number) =>
+      (await t.db.query<{ stock: number }>('SELECT stock FROM books WHERE id = $1', [id])).rows[0]!.stock;
+    const before = await stock(4);
+    const first = await call<Book>(front, 'POST', '/books/4/restock', {
+      headers: { ...admin, 'idempotency-key': key },
+      body: { quantity: 3 },
+    });
+    assert.equal(first.status, 200);
+    assert.equal(first.body.stock, before + 3);
+    assert.equal(first.headers.get('idempotent-replayed'), null);
+    // A price change in between: the retry still returns the restock's own result, not today's book.
+    await call(front, 'PATCH', '/books/4', { headers: admin, body: { price: 51 } });
+    for (const base of [t.front(0), t.front(1)]) {
+      const retry = await call<Book>(base, 'POST', '/books/4/restock', {
+        headers: { ...admin, 'idempotency-key': key },
+        body: { quantity: 3 },
+      });
+      assert.equal(retry.status, 200);
+      assert.deepEqual(retry.body, first.body);
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    }
+    assert.equal(await stock(4), before + 3, 'applied once');
+    const rows = await t.db.query('SELECT book_id, quantity FROM restocks WHERE idempotency_key = $1', [key]);
+    assert.deepEqual(rows.rows, [{ book_id: 4, quantity: 3 }]);
+    // The same key for another quantity or another book is refused and changes nothing.
+    const snap = await snapshot(t.db);
+    for (const [path, quantity] of [
+      ['/books/4/restock', 4],
+      ['/books/5/restock', 3],
+    ] as const) {
+      const reused = await call(front, 'POST', path, {
+        headers: { ...admin, 'idempotency-key': key },
+        body: { quantity },
+      });
+      assert.equal(reused.status, 422, `${path} ${quantity}`);
+      assertErrorBody(reused.body, 'idempotency_key_reused');
+    }
+    assert.deepEqual(await snapshot(t.db), snap);
+  });
+
+  it('concurrent restocks under one key, through both fronts and every catalog pod, apply once', async () => {
+    const key = `restock-race-${Date.now()}`;
+    const before = (await t.db.query<{ stock: number }>('SELECT stock FROM books WHERE id = 4')).rows[0]!
+      .stock;
+    const targets = [t.front(0), t.front(1), ...t.stack.catalogs.map((c) => c.url)];
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        call<Book>(targets[i % targets.length]!, 'POST', '/books/4/restock', {
+          headers: { ...admin, 'idempotency-key': key },
+          body: { quantity: 7 },
+        }),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      answers.map(() => 200),
+    );
+    for (const a of answers) assert.deepEqual(a.body, answers[0]!.body);
+    const fresh = answers.filter((a) => a.headers.get('idempotent-replayed') !== 'true');
+    assert.equal(fresh.length, 1, 'exactly one answer applied the restock, the others replayed it');
+    const after = (await t.db.query<{ stock: number }>('SELECT stock FROM books WHERE id = 4')).rows[0]!
+      .stock;
+    assert.equal(after, before + 7);
+    assert.equal(answers[0]!.body.stock, before + 7);
+  });
+
+  it('a restock without a key gets one from the front (so the front may resend it)', async () => {
+    const before = await t.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM restocks WHERE idempotency_key LIKE 'front:%'",
+    );
+    const res = await call<Book>(front, 'POST', '/books/6/restock', {
+      headers: admin,
+      body: { quantity: 2 },
+    });
+    assert.equal(res.status, 200);
+    const after = await t.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM restocks WHERE idempotency_key LIKE 'front:%'",
+    );
+    assert.equal(after.rows[0]!.n, before.rows[0]!.n + 1);
+  });
+
+  it('the reported defect: POST /purchase/1?qty=-5 is refused and buys nothing', async () => {
+    const before = await snapshot(t.db);
+    for (const base of [front, t.stack.orders[0]!.url]) {
+      const res = await call(base, 'POST', '/purchase/1?qty=-5');
+      assert.equal(res.status, 400);
+      assertErrorBody(res.body, 'unknown_parameter');
+      assert.match((res.body as { error: { message: string } }).error.message, /"qty"/);
+    }
+    assert.deepEqual(await snapshot(t.db), before);
+  });
+
   it('probes and metrics answer', async () => {
     for (const svc of t.stack.all) {
       const live = await call(svc.url, 'GET', '/livez');
@@ -190,9 +291,12 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
       path: string;
       status: number;
       code: string;
-      headers?: 'admin' | 'wrong-token' | Record<string, string>;
+      headers?: 'admin' | 'internal' | 'wrong-token' | Record<string, string>;
       body?: unknown;
       raw?: string;
+      idempotencyKey?: string;
+      /** Sent to this process instead of the first front (a catalog or order pod's own routes). */
+      to?: string;
     }> = [
       { name: 'non-numeric id', method: 'GET', path: '/info/abc', status: 400, code: 'invalid_id' },
       { name: 'negative id', method: 'GET', path: '/info/-1', status: 400, code: 'invalid_id' },
@@ -449,6 +553,173 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         headers: 'admin',
         body: { quantity: 1 },
       },
+      // Strict parameters: no route defines a query parameter; any is refused and changes nothing.
+      {
+        name: 'purchase with a query',
+        method: 'POST',
+        path: '/purchase/1?qty=-5',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'PUT purchase with a query',
+        method: 'PUT',
+        path: '/purchase/1?x',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'purchase with an empty parameter name',
+        method: 'POST',
+        path: '/purchase/1?=1',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'purchase with a bare &',
+        method: 'POST',
+        path: '/purchase/1?&',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'price update with a query',
+        method: 'PATCH',
+        path: '/books/1?price=999',
+        status: 400,
+        code: 'unknown_parameter',
+        headers: 'admin',
+        body: { price: 1 },
+      },
+      {
+        name: 'restock with a query',
+        method: 'POST',
+        path: '/books/1/restock?quantity=1000',
+        status: 400,
+        code: 'unknown_parameter',
+        headers: 'admin',
+        body: { quantity: 1 },
+      },
+      {
+        name: 'invalidation with a query',
+        method: 'POST',
+        path: '/internal/invalidate?all=1',
+        status: 400,
+        code: 'unknown_parameter',
+        headers: 'internal',
+        body: { items: [{ bookId: 1, version: 99 }] },
+      },
+      {
+        name: 'read with a query',
+        method: 'GET',
+        path: '/info/1?fields=price',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'search with a query',
+        method: 'GET',
+        path: '/search/x?limit=1',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'order lookup with a query',
+        method: 'GET',
+        path: '/orders/00000000-0000-4000-8000-000000000000?x=1',
+        status: 400,
+        code: 'unknown_parameter',
+      },
+      {
+        name: 'purchase with a body field',
+        method: 'POST',
+        path: '/purchase/1',
+        status: 400,
+        code: 'invalid_body',
+        body: { qty: 5 },
+      },
+      {
+        name: 'purchase with a non-object body',
+        method: 'POST',
+        path: '/purchase/1',
+        status: 400,
+        code: 'invalid_body',
+        body: [1],
+      },
+      {
+        name: 'restock with an unknown field',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'admin',
+        body: { quantity: 1, price: 0 },
+      },
+      {
+        name: 'restock with an invalid idempotency key',
+        method: 'POST',
+        path: '/books/1/restock',
+        status: 400,
+        code: 'invalid_idempotency_key',
+        headers: 'admin',
+        idempotencyKey: 'has space',
+        body: { quantity: 1 },
+      },
+      {
+        name: 'invalidation item with an unknown field',
+        method: 'POST',
+        path: '/internal/invalidate',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'internal',
+        body: { items: [{ bookId: 1, version: 99, all: true }] },
+      },
+      {
+        name: 'test hook with a malformed fill delay',
+        method: 'POST',
+        path: '/internal/test-hooks',
+        status: 400,
+        code: 'invalid_body',
+        headers: 'internal',
+        body: { fillDelay: 5, fencing: false },
+      },
+      {
+        name: 'order pod: purchase with a query',
+        method: 'POST',
+        path: '/purchase/1?qty=2',
+        status: 400,
+        code: 'unknown_parameter',
+        to: 'order-origin-0',
+      },
+      {
+        name: 'order pod: purchase with a body field',
+        method: 'PUT',
+        path: '/purchase/1',
+        status: 400,
+        code: 'invalid_body',
+        body: { qty: 2 },
+        to: 'order-replica-0',
+      },
+      {
+        name: 'catalog origin: restock with a query',
+        method: 'POST',
+        path: '/books/1/restock?x=1',
+        status: 400,
+        code: 'unknown_parameter',
+        headers: 'admin',
+        body: { quantity: 1 },
+        to: 'catalog-origin-0',
+      },
+      {
+        name: 'catalog replica: price update with a query',
+        method: 'PATCH',
+        path: '/books/1?x=1',
+        status: 400,
+        code: 'unknown_parameter',
+        headers: 'admin',
+        body: { price: 1 },
+        to: 'catalog-replica-0',
+      },
       {
         name: 'invalidate without token',
         method: 'POST',
@@ -470,17 +741,23 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
 
     for (const c of cases) {
       it(`${c.name}: ${c.method} ${c.path.slice(0, 40)} → ${c.status} ${c.code}`, async () => {
-        const headers =
+        let headers =
           c.headers === 'admin'
             ? admin
-            : c.headers === 'wrong-token'
-              ? bearer('not-the-admin-token-at-all')
-              : (c.headers ?? {});
+            : c.headers === 'internal'
+              ? bearer(t.stack.internalToken)
+              : c.headers === 'wrong-token'
+                ? bearer('not-the-admin-token-at-all')
+                : (c.headers ?? {});
         const before = await snapshot(t.db);
-        const res = await call(front, c.method, c.path, { headers, body: c.body, raw: c.raw });
+        if (c.idempotencyKey !== undefined) headers = { ...headers, 'idempotency-key': c.idempotencyKey };
+        const base = c.to ? t.stack.all.find((p) => p.name === c.to)!.url : front;
+        const cacheBefore = await cacheStats();
+        const res = await call(base, c.method, c.path, { headers, body: c.body, raw: c.raw });
         assert.equal(res.status, c.status, JSON.stringify(res.body));
         assertErrorBody(res.body, c.code);
         assert.deepEqual(await snapshot(t.db), before, 'a rejected request changed nothing');
+        assert.equal((await cacheStats()).invalidations, cacheBefore.invalidations, 'nor the cache');
       });
     }
 

@@ -14,12 +14,25 @@ import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import {
   normalizeTopic,
   parseBookId,
+  parseIdempotencyKey,
   parseMinVersion,
   parsePrice,
   parseQuantity,
+  strictQuery,
 } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
-import { findBook, findBookOnStandby, restock, searchBooks, setPrice, type Book } from './books.js';
+import {
+  DuplicateKey,
+  findBook,
+  findBookOnStandby,
+  findRestock,
+  restock,
+  sameRestock,
+  searchBooks,
+  setPrice,
+  type Book,
+  type RestockOutcome,
+} from './books.js';
 
 export interface CatalogDeps {
   podName: string;
@@ -43,6 +56,8 @@ export interface CatalogDeps {
 
 export function createApp(deps: CatalogDeps): Koa {
   const router = new Router();
+  // No route defines a query parameter: a request with one is refused before it does anything.
+  router.use(strictQuery);
   const admin = requireBearer('admin', deps.adminToken);
 
   router.get('/books/:id', async (ctx) => {
@@ -68,20 +83,34 @@ export function createApp(deps: CatalogDeps): Koa {
     const body = requireObject(await readJsonBody(ctx.req), ['price']);
     if (!('price' in body)) throw new HttpError(400, 'invalid_body', 'field "price" is required');
     const price = parsePrice(body.price);
-    await write(deps, ctx, { price }, (writer) =>
+    await write(deps, ctx, { price }, undefined, (writer) =>
       writer.guard.run((client) => setPrice(client, id, price)).then((book) => book ?? missing(id)),
     );
   });
 
   router.post('/books/:id/restock', admin, async (ctx) => {
     const id = parseBookId(ctx.params.id);
+    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined);
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);
-    await write(deps, ctx, { quantity }, async (writer) => {
-      const result = await writer.guard.run((client) => restock(client, id, quantity));
-      if (result === 'overflow') throw conflict('stock_overflow', 'stock would exceed 2147483647');
-      return result ?? missing(id);
+    await write(deps, ctx, { quantity }, key, async (writer) => {
+      let outcome: RestockOutcome;
+      try {
+        outcome = await writer.guard.run((client) => restock(client, id, quantity, key));
+      } catch (err) {
+        if (!(err instanceof DuplicateKey) || key === undefined) throw err;
+        // A concurrent restock with the same key won the race and has committed: return its result.
+        const previous = await findRestock(deps.reads, key);
+        if (!previous) {
+          throw new HttpError(503, 'commit_outcome_unknown', 'retry with the same Idempotency-Key');
+        }
+        outcome = { book: sameRestock(previous, id, quantity), replayed: true };
+      }
+      if (outcome === 'overflow') throw conflict('stock_overflow', 'stock would exceed 2147483647');
+      if (!outcome) return missing(id);
+      if (outcome.replayed) ctx.set('Idempotent-Replayed', 'true');
+      return outcome.book;
     });
   });
 
@@ -149,30 +178,37 @@ function relay(ctx: AppContext, res: UpstreamResponse): void {
 
 /**
  * Origin: commit, push the invalidation to every front and wait, then answer. Replica: forward to the
- * origin with the caller's credentials.
+ * origin with the caller's credentials (and idempotency key: a keyed write may be resent to another
+ * origin endpoint, an unkeyed one only when it provably never left).
  */
 async function write(
   deps: CatalogDeps,
   ctx: AppContext,
   json: Record<string, unknown>,
+  idempotencyKey: string | undefined,
   commit: (writer: NonNullable<CatalogDeps['writer']>) => Promise<Book>,
 ): Promise<void> {
   if (deps.writer) {
     const book = await commit(deps.writer);
+    // Also on a replay: the first attempt may have committed and died before invalidating.
     const fanout = await deps.writer.publisher.publish([{ bookId: book.id, version: book.version }]);
     ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
     ctx.body = book;
     return;
   }
   if (!deps.origin) throw new HttpError(500, 'internal_error', 'catalog has neither writer nor origin');
+  const headers: Record<string, string> = { authorization: ctx.get('Authorization') };
+  if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   const res = await deps.origin.request({
     method: ctx.method as 'PATCH' | 'POST',
     path: ctx.path,
-    headers: { authorization: ctx.get('Authorization') },
+    headers,
     json,
-    retry: 'connect-only',
+    retry: idempotencyKey !== undefined ? 'idempotent' : 'connect-only',
   });
-  const invalidated = res.headers['x-invalidated'];
-  if (typeof invalidated === 'string') ctx.set('X-Invalidated', invalidated);
+  for (const header of ['X-Invalidated', 'Idempotent-Replayed']) {
+    const value = res.headers[header.toLowerCase()];
+    if (typeof value === 'string') ctx.set(header, value);
+  }
   relay(ctx, res);
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { HttpError } from '../../shared/src/errors.js';
 
 export interface Book {
   id: number;
@@ -63,17 +64,100 @@ export async function setPrice(client: pg.PoolClient, id: number, price: number)
   return res.rows[0];
 }
 
-/** Adds stock; refuses (returns 'overflow') rather than wrap past the column's range. */
+/** Raised inside the transaction when another restock already holds this idempotency key. */
+export class DuplicateKey extends Error {}
+
+/** A restock made under an idempotency key, as first answered (its book as it was then). */
+export interface KeyedRestock {
+  quantity: number;
+  book: Book;
+}
+
+export type RestockOutcome = { book: Book; replayed: boolean } | 'overflow' | undefined;
+
+/**
+ * Adds stock; refuses (returns 'overflow') rather than wrap past the column's range. Under an
+ * idempotency key the increment and the key's row are one statement, so a restock is applied at most
+ * once per key: a key already used returns its first result (`replayed`; the caller checks the book
+ * and quantity match), and a concurrent restock with the same key makes this one fail on the unique
+ * key (DuplicateKey: the caller rolls back and returns the winner's result).
+ */
 export async function restock(
   client: pg.PoolClient,
   id: number,
   quantity: number,
-): Promise<Book | 'overflow' | undefined> {
-  const res = await client.query<Book>(
-    `UPDATE books SET stock = stock + $2, version = version + 1
-     WHERE id = $1 AND stock <= 2147483647 - $2 RETURNING ${BOOK_COLUMNS}`,
-    [id, quantity],
-  );
-  if (res.rows[0]) return res.rows[0];
+  idempotencyKey?: string,
+): Promise<RestockOutcome> {
+  if (idempotencyKey !== undefined) {
+    const previous = await findRestock(client, idempotencyKey);
+    if (previous) return { book: sameRestock(previous, id, quantity), replayed: true };
+  }
+  let res: pg.QueryResult<Book>;
+  try {
+    // Data-modifying CTEs always run: the key's row is written whenever the increment happened.
+    res = await client.query<Book>(
+      `WITH book AS (
+         UPDATE books SET stock = stock + $2, version = version + 1
+         WHERE id = $1 AND stock <= 2147483647 - $2 RETURNING ${BOOK_COLUMNS}
+       ), keyed AS (
+         INSERT INTO restocks (idempotency_key, book_id, quantity, price, stock, book_version)
+         SELECT $3, id, $2, price, stock, version FROM book WHERE $3::text IS NOT NULL
+       )
+       SELECT ${BOOK_COLUMNS} FROM book`,
+      [id, quantity, idempotencyKey ?? null],
+    );
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new DuplicateKey();
+    throw err;
+  }
+  if (res.rows[0]) return { book: res.rows[0], replayed: false };
+  if (idempotencyKey !== undefined) {
+    // Nothing was added (overflow), perhaps because a restock with this very key just committed.
+    const previous = await findRestock(client, idempotencyKey);
+    if (previous) return { book: sameRestock(previous, id, quantity), replayed: true };
+  }
   return (await findBook(client, id)) ? 'overflow' : undefined;
+}
+
+interface RestockRow {
+  book_id: number;
+  quantity: number;
+  title: string;
+  topic: string;
+  price: number;
+  stock: number;
+  book_version: number;
+}
+
+export async function findRestock(db: Queryable, key: string): Promise<KeyedRestock | undefined> {
+  const res = await db.query<RestockRow>(
+    `SELECT r.book_id, r.quantity, b.title, b.topic, r.price, r.stock, r.book_version
+       FROM restocks r JOIN books b ON b.id = r.book_id WHERE r.idempotency_key = $1`,
+    [key],
+  );
+  const row = res.rows[0];
+  if (!row) return undefined;
+  return {
+    quantity: row.quantity,
+    book: {
+      id: row.book_id,
+      title: row.title,
+      topic: row.topic,
+      price: row.price,
+      stock: row.stock,
+      version: row.book_version,
+    },
+  };
+}
+
+/** The first result of a key, if this request is the same restock; a key reused otherwise is a 422. */
+export function sameRestock(previous: KeyedRestock, id: number, quantity: number): Book {
+  if (previous.book.id !== id || previous.quantity !== quantity) {
+    throw new HttpError(
+      422,
+      'idempotency_key_reused',
+      `this Idempotency-Key was already used to restock book ${previous.book.id} with quantity ${previous.quantity}`,
+    );
+  }
+  return previous.book;
 }

@@ -10,6 +10,7 @@ import { infoHitFastPath, registerReads } from './reads.js';
 import { registerWrites } from './writes.js';
 import { registerInternal } from './internal.js';
 import type { FrontRoutes } from './routes.js';
+import { strictQuery } from '../../shared/src/validate.js';
 
 export interface FrontDeps {
   podName: string;
@@ -32,6 +33,8 @@ export interface FrontDeps {
 export function createApp(deps: FrontDeps): Koa {
   const router = new Router();
   const routes: FrontRoutes = { deps, missedOnFastPath: new WeakSet(), hooks: { fillDelays: new Map() } };
+  // No route defines a query parameter: refused before any route runs (a cache hit never has one).
+  router.use(strictQuery);
   registerReads(router, routes);
   registerWrites(router, routes);
   registerInternal(router, routes);

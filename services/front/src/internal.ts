@@ -24,16 +24,39 @@ export function registerInternal(router: Router, routes: FrontRoutes): void {
 
   if (deps.testHooks) {
     router.post('/internal/test-hooks', internal, async (ctx) => {
-      const body = requireObject(await readJsonBody(ctx.req), ['fillDelay', 'fencing']);
-      if (body.fillDelay !== undefined) {
-        const { bookId, ms } = body.fillDelay as { bookId: number; ms: number };
-        hooks.fillDelays.set(bookId, ms);
-      }
-      if (typeof body.fencing === 'boolean') cache.fencing = body.fencing;
+      const { fillDelay, fencing } = parseTestHooks(await readJsonBody(ctx.req));
+      if (fillDelay) hooks.fillDelays.set(fillDelay.bookId, fillDelay.ms);
+      if (fencing !== undefined) cache.fencing = fencing;
       ctx.body = { ok: true };
     });
   }
 }
+
+/** The test hooks' body, checked whole before anything is applied. */
+function parseTestHooks(body: unknown): { fillDelay?: { bookId: number; ms: number }; fencing?: boolean } {
+  const object = requireObject(body, ['fillDelay', 'fencing']);
+  const out: { fillDelay?: { bookId: number; ms: number }; fencing?: boolean } = {};
+  if (object.fillDelay !== undefined) {
+    const { bookId, ms } = requireObject(object.fillDelay, ['bookId', 'ms']);
+    if (
+      !isPositiveInteger(bookId) ||
+      !Number.isSafeInteger(ms) ||
+      (ms as number) < 0 ||
+      (ms as number) > 60_000
+    ) {
+      throw new HttpError(400, 'invalid_body', 'fillDelay needs a positive integer bookId and ms in 0-60000');
+    }
+    out.fillDelay = { bookId: bookId as number, ms: ms as number };
+  }
+  if (object.fencing !== undefined) {
+    if (typeof object.fencing !== 'boolean')
+      throw new HttpError(400, 'invalid_body', 'fencing must be a boolean');
+    out.fencing = object.fencing;
+  }
+  return out;
+}
+
+const isPositiveInteger = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1;
 
 export function parseInvalidations(body: unknown): Array<{ bookId: number; version: number }> {
   const object = requireObject(body, ['items', 'origin']);
@@ -45,14 +68,12 @@ export function parseInvalidations(body: unknown): Array<{ bookId: number; versi
       `items must be an array of 1-${MAX_INVALIDATIONS} invalidations`,
     );
   }
+  if (object.origin !== undefined && (typeof object.origin !== 'string' || object.origin.length > 253)) {
+    throw new HttpError(400, 'invalid_body', 'origin must be a string of at most 253 characters');
+  }
   return items.map((item: unknown) => {
-    const { bookId, version } = (item ?? {}) as { bookId?: unknown; version?: unknown };
-    if (
-      !Number.isSafeInteger(bookId) ||
-      (bookId as number) < 1 ||
-      !Number.isSafeInteger(version) ||
-      (version as number) < 1
-    ) {
+    const { bookId, version } = requireObject(item, ['bookId', 'version']);
+    if (!isPositiveInteger(bookId) || !isPositiveInteger(version)) {
       throw new HttpError(
         400,
         'invalid_body',

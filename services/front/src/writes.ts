@@ -75,15 +75,19 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
 
   router.post('/books/:id/restock', admin, async (ctx) => {
     const id = parseBookId(ctx.params.id);
+    // Like a purchase, every restock carries a key, the client's or ours: the catalog applies a key
+    // once, so the front may resend a restock whose answer was lost (timeout, reset, an origin that
+    // died after COMMIT) to another catalog pod and get the first result back instead of adding twice.
+    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined) ?? `front:${randomUUID()}`;
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);
     const res = await deps.catalog.request({
       method: 'POST',
       path: `/books/${id}/restock`,
-      headers: { authorization: ctx.get('Authorization') },
+      headers: { authorization: ctx.get('Authorization'), 'idempotency-key': key },
       json: { quantity },
-      retry: 'connect-only',
+      retry: 'idempotent',
     });
     relayWrite(ctx, res, id);
   });

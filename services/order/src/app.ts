@@ -7,8 +7,8 @@ import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src
 import type { Database } from '../../shared/src/db/database.js';
 import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
-import { readJsonBody } from '../../shared/src/body.js';
-import { parseBookId, parseIdempotencyKey, parseOrderId } from '../../shared/src/validate.js';
+import { readJsonBody, requireObject } from '../../shared/src/body.js';
+import { parseBookId, parseIdempotencyKey, parseOrderId, strictQuery } from '../../shared/src/validate.js';
 import { DuplicateKey, checkSameBook, findByKey, findOrder, purchaseInTransaction } from './orders.js';
 import type { Counter } from 'prom-client';
 
@@ -28,11 +28,14 @@ export interface OrderDeps {
 
 export function createApp(deps: OrderDeps): Koa {
   const router = new Router();
+  // No route defines a query parameter: a request with one is refused before it does anything.
+  router.use(strictQuery);
   const purchase = async (ctx: AppContext) => {
     const bookId = parseBookId(ctx.params.id);
     const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined);
-    // A purchase takes no body; one that is sent must still be well-formed and small.
-    await readJsonBody(ctx.req);
+    // A purchase takes no body; one that is sent must be small, well-formed and an empty object.
+    const body = await readJsonBody(ctx.req);
+    if (body !== undefined) requireObject(body, []);
     let outcome;
     try {
       outcome = await deps.guard.run((client) => purchaseInTransaction(client, bookId, key));

@@ -79,3 +79,30 @@ export function parseMinVersion(raw: string | undefined): number {
   if (!/^\d{1,15}$/.test(raw)) throw badRequest('invalid_min_version', 'X-Min-Version must be an integer');
   return Number(raw);
 }
+
+/**
+ * The API defines no query parameters on any route (Cache-Control, Idempotency-Key and Authorization
+ * are headers), so a query string is refused rather than ignored: `POST /purchase/1?qty=-5` must not
+ * buy one copy as if `qty` were absent, and a mistyped parameter on a read must not be silently
+ * dropped. `allowed` names the parameters a route does define.
+ */
+export function checkQuery(querystring: string, allowed: readonly string[] = []): void {
+  if (querystring === '') return;
+  const names = [...new URLSearchParams(querystring).keys()];
+  const unknown = names.filter((name) => !allowed.includes(name));
+  if (unknown.length === 0 && names.length > 0) return;
+  const shown = unknown.length > 0 ? unknown.slice(0, 3).map((n) => JSON.stringify(n.slice(0, 40))) : [];
+  const takes = allowed.length === 0 ? 'this route takes none' : `allowed: ${allowed.join(', ')}`;
+  throw badRequest(
+    'unknown_parameter',
+    shown.length > 0
+      ? `unknown query parameter${shown.length > 1 ? 's' : ''} ${shown.join(', ')} (${takes})`
+      : `malformed query string (${takes})`,
+  );
+}
+
+/** Router middleware: the matched route takes no query parameters (see checkQuery). */
+export function strictQuery(ctx: { querystring: string }, next: () => Promise<unknown>): Promise<unknown> {
+  checkQuery(ctx.querystring);
+  return next();
+}

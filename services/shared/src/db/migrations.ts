@@ -49,6 +49,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ON CONFLICT (id) DO NOTHING;
     `,
   },
+  {
+    version: 3,
+    name: 'restock idempotency keys',
+    // One row per restock made under an Idempotency-Key (the front gives every restock one): the
+    // key, what it asked for, and the book as that restock left it, returned again on a retry.
+    sql: `
+      CREATE TABLE restocks (
+        idempotency_key text PRIMARY KEY,
+        book_id         integer NOT NULL REFERENCES books (id),
+        quantity        integer NOT NULL CHECK (quantity > 0),
+        price           numeric(12, 2) NOT NULL,
+        stock           integer NOT NULL,
+        book_version    bigint NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 // Any constant shared by every origin; the lock serialises concurrent start-ups.
