@@ -187,7 +187,7 @@ test('service pods: discovery env names the rendered Services, roles match label
   }
 });
 
-test('database URLs: origins and orders on the primary, catalog replicas on a standby, password from the Secret', (t) => {
+test('database URLs: origins and orders on the primary, catalog replicas (and order lookups) on a standby, password from the Secret', (t) => {
   const tools = requireTools(t, 'helm');
   if (!tools) return;
   for (const r of all(tools.helm)) {
@@ -214,10 +214,22 @@ test('database URLs: origins and orders on the primary, catalog replicas on a st
       assert.equal(url.protocol, 'postgres:', `${where}: ${variable}`);
       assert.equal(url.password, '', `${where}: ${variable} must not carry the password`);
       assert.equal(env(c, 'PGPASSWORD')?.valueFrom?.secretKeyRef?.key, 'database-password', where);
-      assert.equal(env(c, replica ? 'DATABASE_URL' : 'DATABASE_REPLICA_URL'), undefined, where);
+      const standbyHost = external
+        ? 'pg-standby.databases.svc'
+        : hasStandby
+          ? pgService('standby')
+          : undefined;
+      if (componentOf(d) === 'order') {
+        // Order lookups read the standby first, when there is one (they survive the primary).
+        const lookups = envValue(c, 'DATABASE_REPLICA_URL');
+        if (standbyHost) assert.equal(new URL(lookups ?? 'missing://').hostname, standbyHost, where);
+        else assert.equal(lookups, undefined, `${where}: no standby, no DATABASE_REPLICA_URL`);
+      } else if (!replica) {
+        assert.equal(env(c, 'DATABASE_REPLICA_URL'), undefined, where);
+      }
+      if (replica) assert.equal(env(c, 'DATABASE_URL'), undefined, where);
       let expectedHost = primaryHost;
-      if (replica && external) expectedHost = 'pg-standby.databases.svc';
-      if (replica && !external && hasStandby) expectedHost = pgService('standby');
+      if (replica && standbyHost) expectedHost = standbyHost;
       assert.equal(url.hostname, expectedHost, `${where}: ${variable} host`);
       if (!external) {
         assert.ok(

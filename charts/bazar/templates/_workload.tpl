@@ -198,6 +198,12 @@ spec:
             - name: DATABASE_URL
               value: {{ include "bazar.db.primaryUrl" $root | quote }}
             {{- end }}
+            {{- $pgValues := $root.Values.postgresql }}
+            {{- if and (eq $component "order") (or (and $pgValues.external.enabled $pgValues.external.standbyHost) (include "bazar.db.standbyEnabled" $root)) }}
+            # Order lookups read the standby first, so they keep working while the primary is down.
+            - name: DATABASE_REPLICA_URL
+              value: {{ include "bazar.db.replicaUrl" $root | quote }}
+            {{- end }}
             {{- if eq $component "catalog" }}
             - name: REPLICA_WAIT_MS
               value: {{ int .service.replicaWaitMs | quote }}

@@ -9,7 +9,7 @@ import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseIdempotencyKey, parseOrderId, strictQuery } from '../../shared/src/validate.js';
-import { DuplicateKey, checkSameBook, findByKey, findOrder, purchaseInTransaction } from './orders.js';
+import { DuplicateKey, checkSameBook, findByKey, lookupOrder, purchaseInTransaction } from './orders.js';
 import type { Counter } from 'prom-client';
 
 export interface OrderDeps {
@@ -19,6 +19,8 @@ export interface OrderDeps {
   lifecycle: Lifecycle;
   policy: PolicyStore;
   primary: Database;
+  /** A hot standby (DATABASE_REPLICA_URL): order lookups read it first, so they survive the primary. */
+  standby?: Database;
   guard: CommitGuard;
   publisher: InvalidationPublisher;
   purchases: Counter<'result'>;
@@ -60,7 +62,7 @@ export function createApp(deps: OrderDeps): Koa {
   router.put('/purchase/:id', purchase);
 
   router.get('/orders/:orderId', async (ctx) => {
-    ctx.body = await findOrder(deps.primary, parseOrderId(ctx.params.orderId));
+    ctx.body = await lookupOrder(deps, parseOrderId(ctx.params.orderId));
   });
 
   return createBaseApp({ ...deps, router });

@@ -19,6 +19,8 @@ export const orderSchema = {
   /** Both roles commit on the primary; only the origin applies migrations. */
   ROLE: oneOf(['origin', 'replica'] as const),
   DATABASE_URL: databaseUrl(),
+  /** Optional hot standby: order lookups read it first and keep working while the primary is down. */
+  DATABASE_REPLICA_URL: databaseUrl(),
   DB_POOL_MAX: int({ default: 10, min: 1, max: 200 }),
 };
 
@@ -35,6 +37,12 @@ async function main(): Promise<void> {
     applicationName: podName,
     max: config.DB_POOL_MAX,
   });
+  const standby = config.DATABASE_REPLICA_URL
+    ? new Database('standby', config.DATABASE_REPLICA_URL, logger, {
+        applicationName: podName,
+        max: config.DB_POOL_MAX,
+      })
+    : undefined;
   const gate = new SchemaGate(primary, logger, config.ROLE === 'origin' ? 'migrate' : 'wait');
   void gate.run();
   const writer = await createWriter({
@@ -57,12 +65,13 @@ async function main(): Promise<void> {
     lifecycle,
     policy,
     primary,
+    standby,
     guard,
     publisher,
     purchases: counter(metrics, 'bazar_purchases_total', 'Purchases by result', ['result']),
     readiness: async () => ({
       schema: gate.status(),
-      database: await primary.ping(),
+      database: await databaseReadiness(primary, standby),
       discovery: fronts.synced() && policyWatch.synced() ? 'ok' : 'discovery not synced',
     }),
     details: () => ({
@@ -86,8 +95,21 @@ async function main(): Promise<void> {
       () => policyWatch.close(),
       () => writer.close(),
       () => primary.close(),
+      async () => standby?.close(),
     ],
   });
+}
+
+/**
+ * An order pod serves while either database answers: without the primary it still looks orders up on
+ * the standby and refuses purchases fast with 503 `primary_unavailable` (DESIGN.md §4.5), which it can
+ * only do while it stays in its Service's endpoints.
+ */
+async function databaseReadiness(primary: Database, standby: Database | undefined): Promise<string> {
+  const onPrimary = await primary.ping();
+  if (onPrimary === 'ok' || !standby) return onPrimary;
+  const onStandby = await standby.ping();
+  return onStandby === 'ok' ? 'ok' : `${onPrimary}; ${onStandby}`;
 }
 
 runMain(main);

@@ -124,10 +124,10 @@ export function checkSameBook(previous: Purchase, bookId: number): Purchase {
   return previous;
 }
 
-export async function findOrder(db: Database, orderId: string): Promise<Order> {
+export async function findOrder(db: Database, orderId: string): Promise<Order | undefined> {
   const res = await db.query<OrderRow>(`${ORDER_SELECT} WHERE o.id = $1`, [orderId]);
   const row = res.rows[0];
-  if (!row) throw notFound('order_not_found', `no order ${orderId}`);
+  if (!row) return undefined;
   return {
     orderId: row.id,
     bookId: row.book_id,
@@ -135,4 +135,42 @@ export async function findOrder(db: Database, orderId: string): Promise<Order> {
     price: row.price,
     createdAt: row.created_at.toISOString(),
   };
+}
+
+const isUnavailable = (err: unknown): err is HttpError => err instanceof HttpError && err.status === 503;
+
+/**
+ * GET /orders/:id. With a standby, it is asked first: an order on the standby is committed, and
+ * orders never change, so that answer is final and keeps lookups working while the primary is down.
+ * In `strict` mode the standby has applied every order acknowledged with `remote_apply` before its
+ * answer; in `session` and `eventual` mode (and while strict writes are degraded) it may lag by the
+ * newest orders. So a miss on the standby (or a standby that is down) asks the primary, which alone
+ * can say 404; if the primary is down too, the truthful answer is 503 `primary_unavailable`, never a
+ * 404 for an order that may have been acknowledged.
+ */
+export async function lookupOrder(
+  dbs: { primary: Database; standby?: Database },
+  orderId: string,
+): Promise<Order> {
+  if (dbs.standby) {
+    try {
+      const order = await findOrder(dbs.standby, orderId);
+      if (order) return order;
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+    }
+  }
+  let order: Order | undefined;
+  try {
+    order = await findOrder(dbs.primary, orderId);
+  } catch (err) {
+    if (!isUnavailable(err) || !dbs.standby) throw err;
+    throw new HttpError(
+      503,
+      'primary_unavailable',
+      `order ${orderId} is not on the standby and the primary database is unavailable; retry later`,
+    );
+  }
+  if (!order) throw notFound('order_not_found', `no order ${orderId}`);
+  return order;
 }

@@ -38,7 +38,7 @@ export interface StackOptions {
   fsync?: boolean;
   /** Existing primary; when given, no embedded Postgres is started. */
   databaseUrl?: string;
-  /** Existing standby for catalog replica reads (default: databaseUrl). */
+  /** Existing standby for catalog replica reads and order lookups (default: databaseUrl). */
   replicaDatabaseUrl?: string;
   /** Extra environment for every service process. */
   env?: Record<string, string>;
@@ -419,7 +419,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           FRONT_URLS: frontUrls,
         });
       } else if (s.service === 'order') {
-        Object.assign(env, { ROLE: s.role, DATABASE_URL: primaryUrl, FRONT_URLS: frontUrls });
+        // Purchases commit on the primary; order lookups read the standby first.
+        Object.assign(env, {
+          ROLE: s.role,
+          DATABASE_URL: primaryUrl,
+          DATABASE_REPLICA_URL: standbyUrl,
+          FRONT_URLS: frontUrls,
+        });
       } else {
         Object.assign(env, {
           CATALOG_URLS: list((o) => o.service === 'catalog', true),
