@@ -1,0 +1,84 @@
+/** What `npm start` prints while it starts, runs and stops; pure, so its format is tested. */
+import * as path from 'node:path';
+import type { Invocation } from './cli-options.js';
+
+/** What the ready banner shows of a started stack (a Stack fits). */
+export interface StackSummary {
+  all: readonly { name: string; url: string; pid(): number | undefined }[];
+  fronts: readonly { url: string }[];
+  pg?: unknown;
+  primaryUrl: string;
+  standbyUrl: string;
+  adminToken: string;
+}
+
+/** Relative to the cwd when inside it: shorter to read and to paste. */
+export function display(p: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+}
+
+export function startingMessage(inv: Invocation, cwd?: string): string {
+  const o = inv.options;
+  return (
+    `Starting Bazar (${o.mode} mode, ${o.fronts} front(s), catalog 1+${o.catalogReplicas}, ` +
+    `order 1+${o.orderReplicas})${inv.databaseUrl ? ' against DATABASE_URL' : ` with data in ${display(o.dataDir, cwd)}`}…\n`
+  );
+}
+
+export function readyMessage(
+  stack: StackSummary,
+  inv: Invocation,
+  logDir: string,
+  elapsedMs: number,
+  cwd?: string,
+): string {
+  const front = stack.fronts[0]?.url ?? '';
+  const lines = [
+    '',
+    `Bazar is running — ready in ${(elapsedMs / 1000).toFixed(1)} s`,
+    '',
+    ...stack.all.map((p) => `  ${p.name.padEnd(20)} ${p.url.padEnd(24)} pid ${p.pid() ?? '?'}`),
+    stack.pg
+      ? `  ${'postgres'.padEnd(20)} primary ${new URL(stack.primaryUrl).port}, standby ${new URL(stack.standbyUrl).port} (${display(path.join(inv.options.dataDir, 'pg'), cwd)})`
+      : `  ${'postgres'.padEnd(20)} external (DATABASE_URL${inv.replicaDatabaseUrl ? ', DATABASE_REPLICA_URL' : ''})`,
+    '',
+    `  Front:        ${stack.fronts.map((f) => f.url).join('  ')}`,
+    `  Admin token:  ${stack.adminToken}`,
+    `  Logs:         ${display(logDir, cwd)}/<name>.log`,
+    '',
+    'Try:',
+    `  curl -i ${front}/search/distributed%20systems`,
+    `  curl -i ${front}/info/1`,
+    `  curl -i -X POST ${front}/purchase/1`,
+    `  curl -i -X PATCH ${front}/books/1 -H 'Authorization: Bearer ${stack.adminToken}' \\`,
+    `       -H 'Content-Type: application/json' -d '{"price":42}'`,
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * The one line shown for a child's output while the store is up: Postgres progress, and a
+ * service that died (the rest is in its log file). Undefined = not shown.
+ */
+export function childLine(
+  proc: string,
+  line: string,
+  state: { up: boolean; logDir: string; cwd?: string },
+): { stream: 'stdout' | 'stderr'; text: string } | undefined {
+  if (proc === 'postgres') return { stream: 'stdout', text: `  ${line}\n` };
+  if (state.up && line.startsWith('--- exited')) {
+    return {
+      stream: 'stderr',
+      text: `bazar: ${proc} ${line.replace(/^-+ | -+$/g, '')}; see ${display(state.logDir, state.cwd)}/${proc}.log\n`,
+    };
+  }
+  return undefined;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
