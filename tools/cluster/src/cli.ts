@@ -1,0 +1,174 @@
+/**
+ * `npm run cluster -- <command>`: the local single-node Kubernetes.
+ */
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { attach, ClusterAlreadyUpError, down, status, up, type Cluster } from './cluster.js';
+import { nsenterArgs, cleanEnv } from './exec.js';
+import { buildImages, importArchives, type ImageRecord } from './images.js';
+import { clusterLayout, defaultToolsBinDir } from './layout.js';
+
+const USAGE = `Usage: npm run cluster -- <command> [options]
+
+A single-node Kubernetes built from parts on this machine (root): etcd, kube-apiserver,
+controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and local-path-provisioner
+(default StorageClass "standard"), inside a network + mount namespace of its own.
+
+Commands:
+  up                       start the cluster (builds missing images with tools/images)
+  down [--keep-data]       stop it and remove everything (processes, mounts, cgroups, namespaces,
+                           state); --keep-data keeps the state directory (logs, etcd)
+  status                   what runs, and anything left behind
+  kubeconfig               print the host kubeconfig's path (export KUBECONFIG=$(...))
+  load <archive|name>...   import docker-archives (or tools/images image names) into the node
+  exec <command...>        run a command inside the node's namespaces (kubectl, helm, curl ...
+                           with KUBECONFIG set and the Kubernetes tools on PATH)
+
+Options:
+  --name NAME              cluster name (default bazar); clusters have separate state
+  --api-port N             host loopback port of the API server forwarder (default: a free port)
+  -h, --help
+
+Environment: BAZAR_CLUSTER_DIR (state root, default /var/tmp/bazar-cluster),
+BAZAR_TOOLS_DIR / BAZAR_TOOLS_BIN (Kubernetes binaries from scripts/k8s-tools.sh).
+`;
+
+function printUp(c: Cluster): void {
+  const kc = c.kubeconfigPath;
+  process.stdout.write(
+    [
+      '',
+      `cluster ${c.name} is up: Kubernetes ${c.kubeVersion}, node ${c.layout.nodeName} at ${c.nodeAddress}`,
+      `  kubeconfig (host):  ${kc}   (API server via 127.0.0.1 → ${c.nodeApiServerUrl})`,
+      '',
+      'Use it from this shell:',
+      `  export KUBECONFIG=${kc} PATH=${c.toolchain.binDir}:$PATH`,
+      '  kubectl get pods -A',
+      '  helm install bazar charts/bazar -f <values with the images from `npm run images`>',
+      '  kubectl port-forward svc/bazar-front 8080:80   # then curl http://127.0.0.1:8080/...',
+      'or inside the node:',
+      `  npm run cluster -- exec kubectl get pods -A`,
+      `Stop it: npm run cluster -- down`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function cmdUp(name: string, apiPort: number | undefined): Promise<number> {
+  try {
+    const c = await up({ name, ...(apiPort ? { apiPort } : {}) });
+    printUp(c);
+    return 0;
+  } catch (err) {
+    if (err instanceof ClusterAlreadyUpError) {
+      process.stdout.write(`cluster ${name} is already up\n`);
+      printUp(err.cluster);
+      return 0;
+    }
+    throw err;
+  }
+}
+
+async function cmdDown(name: string, keepData: boolean): Promise<number> {
+  const report = await down(name, { keepData, log: (line) => process.stderr.write(`[cluster] ${line}\n`) });
+  if (report.leftovers.length === 0) {
+    process.stdout.write(
+      `cluster ${name} is down; leftovers check: nothing left${keepData ? ' (state kept)' : ''}\n`,
+    );
+    return 0;
+  }
+  process.stdout.write(`cluster ${name} is down, but these are left:\n  ${report.leftovers.join('\n  ')}\n`);
+  return 1;
+}
+
+async function cmdStatus(name: string): Promise<number> {
+  const s = await status(name);
+  const lines = [`cluster ${name}: ${s.state}${s.kubeVersion ? ` (Kubernetes ${s.kubeVersion})` : ''}`];
+  if (s.state !== 'down') {
+    lines.push(`  state dir:  ${s.stateDir}`);
+    if (s.kubeconfig) lines.push(`  kubeconfig: ${s.kubeconfig}  (${s.apiServerUrl})`);
+    for (const [d, pid] of Object.entries(s.daemons)) lines.push(`  ${d.padEnd(24)} ${pid ?? 'not running'}`);
+  }
+  lines.push(
+    s.leftovers.length === 0 ? '  leftovers: none' : `  leftovers:\n    ${s.leftovers.join('\n    ')}`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return s.state === 'broken' ? 1 : 0;
+}
+
+/** `load`: docker-archive paths as they are, or tools/images names (built or taken from its cache). */
+async function cmdLoad(name: string, items: string[]): Promise<number> {
+  const cluster = await attach(name);
+  const archives = items.filter((i) => i.includes('/') || i.endsWith('.tar'));
+  const names = items.filter((i) => !archives.includes(i));
+  const records: ImageRecord[] = names.length > 0 ? await buildImages({ only: names }) : [];
+  const imported = [
+    ...(await cluster.loadImages(records)),
+    ...(await importArchives(cluster.layout, archives)),
+  ];
+  process.stdout.write(`imported: ${imported.join(', ') || 'nothing (all present)'}\n`);
+  return 0;
+}
+
+function cmdExec(name: string, argv: string[]): Promise<number> {
+  const l = clusterLayout(name);
+  const env = { ...cleanEnv([defaultToolsBinDir()]), KUBECONFIG: l.kubeconfigNode };
+  const child = spawn('nsenter', nsenterArgs(l.ns, argv.length > 0 ? argv : ['sh']), {
+    stdio: 'inherit',
+    env,
+  });
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '-h' || command === '--help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  // exec passes everything after the command through, options included.
+  const execAt = command === 'exec' ? rest.findIndex((a) => !a.startsWith('--name')) : -1;
+  const own = command === 'exec' ? rest.slice(0, Math.max(0, execAt)) : rest;
+  const { values, positionals } = parseArgs({
+    args: own,
+    strict: true,
+    allowPositionals: command === 'load',
+    options: {
+      name: { type: 'string', default: 'bazar' },
+      'api-port': { type: 'string' },
+      'keep-data': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const name = values.name ?? 'bazar';
+  switch (command) {
+    case 'up':
+      return cmdUp(name, values['api-port'] ? Number(values['api-port']) : undefined);
+    case 'down':
+      return cmdDown(name, values['keep-data'] ?? false);
+    case 'status':
+      return cmdStatus(name);
+    case 'kubeconfig':
+      process.stdout.write(`${(await attach(name)).kubeconfigPath}\n`);
+      return 0;
+    case 'load':
+      return cmdLoad(name, positionals);
+    case 'exec':
+      return cmdExec(name, execAt >= 0 ? rest.slice(execAt) : []);
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

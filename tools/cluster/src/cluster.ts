@@ -1,0 +1,552 @@
+/**
+ * `up`: a single-node Kubernetes from parts, in the order kubeadm and kind bring one up:
+ *   images → PKI and configs → node namespaces → API forwarder → etcd → kube-apiserver →
+ *   kube-controller-manager → kube-scheduler → containerd (+ image import) → kubelet (node Ready) →
+ *   kube-proxy → CoreDNS and local-path-provisioner (Available) → ServiceAccount `default`.
+ * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
+ * down again before the error is passed on.
+ */
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
+import { ApiClient, conditionSummary, conditionTrue } from './api.js';
+import { createCgroup } from './cgroups.js';
+import { containerdSpec, ctrArgv, writeContainerdFiles } from './containerd.js';
+import { apiServerSpec, controllerManagerSpec, etcdSpec, schedulerSpec } from './control-plane.js';
+import {
+  daemonAlive as daemonPid,
+  deathNotice,
+  startDaemon,
+  type Daemon,
+  type DaemonContext,
+  type DaemonSpec,
+} from './daemons.js';
+import { cleanEnv, run, runIn, waitFor, type RunOptions, type RunResult } from './exec.js';
+import { clusterImages, importImages, type ClusterImages, type ImageRecord } from './images.js';
+import { kubeletSpec, writeKubeletConfig } from './kubelet.js';
+import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { clusterLayout, PORTS, type ClusterLayout } from './layout.js';
+import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
+import { createPki, type ClusterPki } from './pki.js';
+import { listening } from './probes.js';
+import { readState, writeState, type ClusterState } from './state.js';
+import { leftovers, teardown, type DownReport } from './teardown.js';
+import { ensurePackages, locateToolchain, type Toolchain } from './toolchain.js';
+
+export interface UpOptions {
+  name?: string;
+  stateRoot?: string;
+  binDir?: string;
+  /** Host loopback port of the API forwarder (0 or unset: a free port). */
+  apiPort?: number;
+  /** Images to use instead of building them with tools/images (e.g. archives made by a test). */
+  images?: ClusterImages;
+  /** apt-get install missing host packages first (default true). */
+  ensurePackages?: boolean;
+  /** Keep the state directory (logs) when `up` fails and tears down. */
+  keepDataOnFailure?: boolean;
+  log?: (line: string) => void;
+}
+
+export class ClusterAlreadyUpError extends Error {
+  constructor(readonly cluster: Cluster) {
+    super(`cluster ${cluster.name} is already up (kubeconfig ${cluster.kubeconfigPath}); \`down\` it first`);
+  }
+}
+
+const DEFAULT_NAME = 'bazar';
+
+/** A running cluster: what the test tier (and `npm run cluster`) drive. */
+export class Cluster {
+  readonly name: string;
+  /** Admin kubeconfig for the host: https://127.0.0.1:<port> through the forwarder. */
+  readonly kubeconfigPath: string;
+  /** Admin kubeconfig for use inside the namespaces (exec): https://<node>:6443. */
+  readonly kubeconfigNodePath: string;
+  readonly apiServerUrl: string;
+  readonly nodeApiServerUrl: string;
+  readonly nodeAddress: string;
+
+  constructor(
+    readonly layout: ClusterLayout,
+    readonly toolchain: Toolchain,
+    readonly state: ClusterState,
+  ) {
+    this.name = layout.name;
+    this.kubeconfigPath = layout.kubeconfig;
+    this.kubeconfigNodePath = layout.kubeconfigNode;
+    this.apiServerUrl = state.apiServerUrl ?? '';
+    this.nodeAddress = layout.network.nodeAddress;
+    this.nodeApiServerUrl = `https://${this.nodeAddress}:${PORTS.apiServer}`;
+  }
+
+  get kubeVersion(): string {
+    return this.toolchain.kubeVersion;
+  }
+
+  get timings(): Record<string, number> {
+    return this.state.timings ?? {};
+  }
+
+  /** The environment for kubectl/helm on the host against this cluster. */
+  env(): NodeJS.ProcessEnv {
+    return { ...cleanEnv([this.toolchain.binDir]), KUBECONFIG: this.kubeconfigPath };
+  }
+
+  /** Runs a command inside the node's network and mount namespaces (KUBECONFIG set, tools on PATH). */
+  exec(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const env = { ...cleanEnv([this.toolchain.binDir]), KUBECONFIG: this.kubeconfigNodePath, ...opts.env };
+    return runIn(this.layout.ns, argv, { ...opts, env });
+  }
+
+  /** kubectl on the host, through the loopback forwarder. */
+  kubectl(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(this.toolchain.bin.kubectl, args, { ...opts, env: { ...this.env(), ...opts.env } });
+  }
+
+  /** Imports docker-archives from tools/images into the node's containerd. */
+  loadImages(records: ImageRecord[]): Promise<string[]> {
+    return importImages(this.layout, records);
+  }
+
+  down(opts: { keepData?: boolean; log?: (line: string) => void } = {}): Promise<DownReport> {
+    return teardown(this.layout, opts);
+  }
+}
+
+type Log = (line: string) => void;
+
+interface Ctx {
+  l: ClusterLayout;
+  tools: Toolchain;
+  state: ClusterState;
+  log: Log;
+  daemons: Daemon[];
+  dctx: DaemonContext;
+  api?: ApiClient;
+  pki?: ClusterPki;
+}
+
+async function timed<T>(ctx: Ctx, label: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  const result = await fn();
+  const ms = Date.now() - t0;
+  ctx.state.timings = { ...ctx.state.timings, [label]: ms };
+  writeState(ctx.l, ctx.state);
+  ctx.log(`${label.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
+  return result;
+}
+
+function start(ctx: Ctx, spec: DaemonSpec): Daemon {
+  const d = startDaemon(ctx.dctx, spec);
+  ctx.daemons.push(d);
+  return d;
+}
+
+/** For waits: fail at once, with its log, when any daemon started so far has died. */
+function anyDeath(ctx: Ctx): () => string | undefined {
+  return () => ctx.daemons.map(deathNotice).find(Boolean);
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function writeKubeconfigs(ctx: Ctx, pki: ClusterPki): void {
+  const { l } = ctx;
+  const node = `https://${l.network.nodeAddress}:${PORTS.apiServer}`;
+  const common = { caFile: pki.ca.cert, clusterName: `bazar-${l.name}` };
+  writeKubeconfig({
+    ...common,
+    file: l.kubeconfig,
+    server: ctx.state.apiServerUrl ?? '',
+    client: pki.admin,
+    user: 'admin',
+  });
+  writeKubeconfig({ ...common, file: l.kubeconfigNode, server: node, client: pki.admin, user: 'admin' });
+  const components: Array<[string, keyof ClusterPki, string]> = [
+    ['controller-manager', 'controllerManager', 'system:kube-controller-manager'],
+    ['scheduler', 'scheduler', 'system:kube-scheduler'],
+    ['kubelet', 'kubeletClient', `system:node:${l.nodeName}`],
+    ['kube-proxy', 'kubeProxy', 'system:kube-proxy'],
+  ];
+  for (const [file, key, user] of components) {
+    const client = pki[key];
+    if (typeof client === 'string') continue;
+    writeKubeconfig({
+      ...common,
+      file: path.join(l.configDir, `${file}.kubeconfig`),
+      server: node,
+      client,
+      user,
+    });
+  }
+}
+
+async function prepare(ctx: Ctx, apiPort: number): Promise<ClusterPki> {
+  const { l } = ctx;
+  for (const dir of [l.configDir, l.logDir, l.pidDir, l.localPathDir, l.podLogsDir])
+    mkdirSync(dir, { recursive: true });
+  ctx.state.apiPort = apiPort;
+  ctx.state.apiServerUrl = `https://127.0.0.1:${apiPort}`;
+  const pki = await createPki(l.pkiDir, {
+    nodeName: l.nodeName,
+    nodeAddress: l.network.nodeAddress,
+    kubernetesServiceIp: l.network.kubernetesServiceIp,
+    clusterDomain: l.network.clusterDomain,
+  });
+  writeKubeconfigs(ctx, pki);
+  return pki;
+}
+
+async function startNode(ctx: Ctx): Promise<void> {
+  const ns = await createNode(ctx.l);
+  Object.assign(ctx.state, {
+    netInode: ns.netInode,
+    mntInode: ns.mntInode,
+    createdVarLibCni: ns.createdVarLibCni,
+  });
+  writeState(ctx.l, ctx.state);
+  createCgroup(ctx.dctx.cgroup);
+}
+
+function forwarderSpec(l: ClusterLayout, port: number): DaemonSpec {
+  // One nsenter + socat per connection: a client on the host's loopback reaches the API server on the
+  // node address inside the namespace, and nothing is listening anywhere but on 127.0.0.1.
+  const target = `TCP\\:${l.network.nodeAddress}\\:${PORTS.apiServer}`;
+  return {
+    name: 'api-forwarder',
+    where: 'host',
+    argv: [
+      'socat',
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
+      `EXEC:nsenter --net=${l.ns.net} socat STDIO ${target}`,
+    ],
+  };
+}
+
+async function startControlPlane(ctx: Ctx, pki: ClusterPki): Promise<void> {
+  const { l, tools } = ctx;
+  await timed(ctx, 'etcd', async () => {
+    const etcd = start(ctx, etcdSpec(l, tools));
+    await waitFor('etcd to listen', async () => listening(etcd.pid, PORTS.etcdClient) || undefined, 30_000, {
+      abort: anyDeath(ctx),
+      everyMs: 100,
+    });
+  });
+  await timed(ctx, 'kube-apiserver', async () => {
+    start(ctx, apiServerSpec(l, tools, pki));
+    const api = ctx.api;
+    if (!api) throw new Error('no API client');
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => (await api.get('/readyz')).status === 200 || undefined,
+      90_000,
+      {
+        abort: anyDeath(ctx),
+        everyMs: 250,
+      },
+    );
+  });
+  await timed(ctx, 'kube-controller-manager + scheduler', async () => {
+    const cm = start(ctx, controllerManagerSpec(l, tools, pki));
+    const sched = start(ctx, schedulerSpec(l, tools));
+    await waitFor(
+      'controller-manager and scheduler to serve',
+      async () =>
+        (listening(cm.pid, PORTS.controllerManager) && listening(sched.pid, PORTS.scheduler)) || undefined,
+      60_000,
+      { abort: anyDeath(ctx), everyMs: 200 },
+    );
+  });
+}
+
+async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
+  const { l } = ctx;
+  await timed(ctx, 'containerd', async () => {
+    const config = writeContainerdFiles(l, images.pause.ref);
+    start(ctx, containerdSpec(config));
+    await waitFor(
+      'containerd to answer',
+      async () =>
+        (await runIn(l.ns, ctrArgv(l, ['version']), { allowFailure: true, timeoutMs: 5000 })).code === 0 ||
+        undefined,
+      30_000,
+      { abort: anyDeath(ctx), everyMs: 150 },
+    );
+  });
+  await timed(ctx, 'image import (cluster images)', async () => {
+    await importImages(l, [images.pause, images.coredns, images.localPathProvisioner, images.busybox]);
+  });
+}
+
+async function startKubelet(ctx: Ctx, pki: ClusterPki): Promise<void> {
+  const { l, tools } = ctx;
+  const api = ctx.api as ApiClient;
+  await timed(ctx, 'kubelet (node Ready)', async () => {
+    const config = writeKubeletConfig(l, pki, writeNodeResolvConf(l));
+    start(ctx, kubeletSpec(l, tools, config));
+    let last: unknown;
+    await waitFor(
+      `node ${l.nodeName} Ready`,
+      async () => {
+        last = await api.getJson(`/api/v1/nodes/${l.nodeName}`);
+        return conditionTrue(last as never, 'Ready') || undefined;
+      },
+      120_000,
+      { abort: anyDeath(ctx), everyMs: 250 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; ${conditionSummary(last as never, 'Ready')}`);
+    });
+  });
+  await timed(ctx, 'kube-proxy', async () => {
+    const proxy = start(ctx, kubeProxySpec(tools, writeKubeProxyConfig(l)));
+    await waitFor(
+      'kube-proxy healthz',
+      async () => listening(proxy.pid, PORTS.kubeProxyHealthz) || undefined,
+      30_000,
+      {
+        abort: anyDeath(ctx),
+        everyMs: 100,
+      },
+    );
+  });
+}
+
+async function applyManifests(ctx: Ctx, yaml: string): Promise<void> {
+  await run(ctx.tools.bin.kubectl, ['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+    input: yaml,
+    env: { ...cleanEnv(), KUBECONFIG: ctx.l.kubeconfig },
+    timeoutMs: 60_000,
+  });
+}
+
+interface DeploymentStatus {
+  status?: { readyReplicas?: number; conditions?: Array<{ type: string; status: string }> };
+}
+
+async function waitDeployment(ctx: Ctx, ns: string, name: string, timeoutMs = 120_000): Promise<void> {
+  const api = ctx.api as ApiClient;
+  await waitFor(
+    `deployment ${ns}/${name} Available`,
+    async () => {
+      const d = await api.getJson<DeploymentStatus>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+      return (conditionTrue(d, 'Available') && (d?.status?.readyReplicas ?? 0) >= 1) || undefined;
+    },
+    timeoutMs,
+    { abort: anyDeath(ctx), everyMs: 250 },
+  );
+}
+
+async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
+  const { l } = ctx;
+  const api = ctx.api as ApiClient;
+  await timed(ctx, 'addons applied', async () => {
+    await applyManifests(ctx, asList(corednsManifests(l, images.coredns.ref)));
+    await applyManifests(
+      ctx,
+      asList(
+        localPathManifests(l, {
+          coredns: images.coredns.ref,
+          localPathProvisioner: images.localPathProvisioner.ref,
+          helper: images.busybox.ref,
+        }),
+      ),
+    );
+  });
+  await timed(ctx, 'CoreDNS Available', () => waitDeployment(ctx, COREDNS.namespace, COREDNS.deployment));
+  await timed(ctx, 'local-path-provisioner Available', () =>
+    waitDeployment(ctx, LOCAL_PATH.namespace, LOCAL_PATH.deployment),
+  );
+  await timed(ctx, 'ServiceAccount default/default', () =>
+    waitFor(
+      'the default ServiceAccount',
+      async () =>
+        (await api.getJson('/api/v1/namespaces/default/serviceaccounts/default')) !== undefined || undefined,
+      60_000,
+    ),
+  );
+}
+
+function daemonsAlive(l: ClusterLayout): boolean {
+  const pids = readState(l) ? statusOfDaemons(l) : {};
+  return Object.values(pids).every((p) => p !== undefined) && Object.keys(pids).length > 0;
+}
+
+export const DAEMONS: ReadonlyArray<[string, string]> = [
+  ['api-forwarder', 'socat'],
+  ['etcd', 'etcd'],
+  ['kube-apiserver', 'kube-apiserver'],
+  ['kube-controller-manager', 'kube-controller-manager'],
+  ['kube-scheduler', 'kube-scheduler'],
+  ['containerd', 'containerd'],
+  ['kubelet', 'kubelet'],
+  ['kube-proxy', 'kube-proxy'],
+];
+
+export function statusOfDaemons(l: ClusterLayout): Record<string, number | undefined> {
+  return Object.fromEntries(DAEMONS.map(([name, program]) => [name, daemonPid(l.pidDir, name, program)]));
+}
+
+/** A Cluster object for a cluster that is up (the test tier reuses one across files). */
+export async function attach(
+  name = DEFAULT_NAME,
+  opts: { stateRoot?: string; binDir?: string } = {},
+): Promise<Cluster> {
+  const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
+  const state = readState(l);
+  if (!state || state.phase !== 'up' || !daemonsAlive(l)) throw new Error(`cluster ${name} is not up`);
+  return new Cluster(l, await locateToolchain(opts.binDir), state);
+}
+
+function installSignalTeardown(ctx: Ctx): () => void {
+  let tearingDown = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (tearingDown) return;
+    tearingDown = true;
+    ctx.log(`${signal} during up: tearing the cluster down`);
+    void teardown(ctx.l, { log: ctx.log })
+      .catch((err: unknown) => ctx.log(`teardown failed: ${String(err)}`))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.removeListener('SIGINT', handler);
+    process.removeListener('SIGTERM', handler);
+  };
+}
+
+async function clearEarlierRun(l: ClusterLayout, log: Log): Promise<void> {
+  const found = await leftovers(l, {
+    inodes: [readState(l)?.netInode, readState(l)?.mntInode].filter((x): x is number => !!x),
+  });
+  if (found.length === 0) return;
+  log(`cleaning up what an earlier run of cluster ${l.name} left (${found.length} item(s))`);
+  const report = await teardown(l, { log });
+  if (report.leftovers.length > 0) throw new Error(`could not clean up:\n  ${report.leftovers.join('\n  ')}`);
+}
+
+export async function up(opts: UpOptions = {}): Promise<Cluster> {
+  const log: Log = opts.log ?? ((line) => process.stderr.write(`[cluster] ${line}\n`));
+  if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (namespaces, mounts, cgroups)');
+  const l = clusterLayout(opts.name ?? DEFAULT_NAME, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
+  const existing = readState(l);
+  if (existing?.phase === 'up' && daemonsAlive(l)) {
+    throw new ClusterAlreadyUpError(new Cluster(l, await locateToolchain(opts.binDir), existing));
+  }
+  await clearEarlierRun(l, log);
+  const t0 = Date.now();
+  if (opts.ensurePackages !== false) await ensurePackages(log);
+  const tools = await locateToolchain(opts.binDir);
+  const conflicts = await hostRouteConflicts(l);
+  if (conflicts.length > 0)
+    throw new Error(`the host routes addresses the cluster uses:\n  ${conflicts.join('\n  ')}`);
+  log(`Kubernetes ${tools.kubeVersion} from ${tools.binDir}; state in ${l.stateDir}`);
+  const images = opts.images ?? (await clusterImagesTimed(log));
+
+  mkdirSync(l.stateDir, { recursive: true });
+  const state: ClusterState = {
+    name: l.name,
+    phase: 'starting',
+    startedAt: new Date().toISOString(),
+    upPid: process.pid,
+    kubeVersion: tools.kubeVersion,
+  };
+  writeState(l, state);
+  const ctx: Ctx = {
+    l,
+    tools,
+    state,
+    log,
+    daemons: [],
+    dctx: { ns: l.ns, logDir: l.logDir, pidDir: l.pidDir, cgroup: `/${l.cgroupName}/system` },
+  };
+  const removeSignalHandlers = installSignalTeardown(ctx);
+  try {
+    const apiPort = opts.apiPort || (await freeLoopbackPort());
+    const pki = await timed(ctx, 'PKI and configs', () => prepare(ctx, apiPort));
+    ctx.api = new ApiClient(state.apiServerUrl ?? '', pki.ca.cert, pki.admin);
+    await timed(ctx, 'node namespaces', () => startNode(ctx));
+    start(ctx, forwarderSpec(l, apiPort));
+    await startControlPlane(ctx, pki);
+    await startContainerd(ctx, images);
+    await startKubelet(ctx, pki);
+    await startAddons(ctx, images);
+    state.phase = 'up';
+    state.images = Object.fromEntries(Object.values(images).map((r: ImageRecord) => [r.name, r.ref]));
+    state.timings = { ...state.timings, total: Date.now() - t0 };
+    writeState(l, state);
+    log(`${'cluster up'.padEnd(34)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s total`);
+    return new Cluster(l, tools, state);
+  } catch (err) {
+    log(`up failed: ${err instanceof Error ? err.message : String(err)}`);
+    log('tearing down what was started');
+    await teardown(l, { log, keepData: opts.keepDataOnFailure ?? false }).catch((e: unknown) =>
+      log(`teardown after failure failed: ${String(e)}`),
+    );
+    throw err;
+  } finally {
+    ctx.api?.close();
+    removeSignalHandlers();
+  }
+}
+
+async function clusterImagesTimed(log: Log): Promise<ClusterImages> {
+  const t0 = Date.now();
+  const images = await clusterImages(log);
+  log(`${'images (tools/images)'.padEnd(34)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s`);
+  return images;
+}
+
+export async function down(
+  name = DEFAULT_NAME,
+  opts: { stateRoot?: string; keepData?: boolean; log?: Log } = {},
+): Promise<DownReport> {
+  const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
+  return teardown(l, { keepData: opts.keepData ?? false, ...(opts.log ? { log: opts.log } : {}) });
+}
+
+export interface ClusterStatus {
+  name: string;
+  state: 'up' | 'starting' | 'down' | 'broken';
+  stateDir: string;
+  kubeconfig?: string;
+  apiServerUrl?: string;
+  kubeVersion?: string;
+  daemons: Record<string, number | undefined>;
+  leftovers: string[];
+}
+
+export async function status(name = DEFAULT_NAME, opts: { stateRoot?: string } = {}): Promise<ClusterStatus> {
+  const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
+  const state = readState(l);
+  const daemons = statusOfDaemons(l);
+  const alive = Object.values(daemons).filter((p) => p !== undefined).length;
+  const inodes = [state?.netInode, state?.mntInode].filter((x): x is number => !!x);
+  const found = await leftovers(l, { inodes, keepData: true });
+  let verdict: ClusterStatus['state'];
+  if (state?.phase === 'up' && alive === DAEMONS.length) verdict = 'up';
+  else if (state?.phase === 'starting' && alive > 0) verdict = 'starting';
+  else if (!state && found.length === 0) verdict = 'down';
+  else verdict = 'broken';
+  return {
+    name,
+    state: verdict,
+    stateDir: l.stateDir,
+    daemons,
+    leftovers: verdict === 'up' || verdict === 'starting' ? [] : found,
+    ...(state
+      ? { kubeconfig: l.kubeconfig, apiServerUrl: state.apiServerUrl, kubeVersion: state.kubeVersion }
+      : {}),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Where a cluster lives and which addresses it uses. Everything of one cluster is derived from its name,
+ * so `down NAME` can find (and remove) all of it even when `up` died half-way and left no state file.
+ *
+ * Addresses: the node's address exists only inside the cluster's network namespace (a veth pair with
+ * both ends there), and the pod and service ranges are routed nowhere else. 10.213.0.0/24 is taken by
+ * the API-server test tier's namespace (scripts/run-tests.mjs), so the cluster uses other parts of
+ * 10.213.0.0/16; `up` refuses to start if the host routes any of them.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ClusterNetwork {
+  /** The node's address (kubelet --node-ip, the API server's advertise address), with its prefix. */
+  nodeCidr: string;
+  nodeAddress: string;
+  /** All pods (kube-proxy's clusterCIDR) and the single node's share of it (the CNI bridge's range). */
+  podCidr: string;
+  nodePodCidr: string;
+  podGateway: string;
+  serviceCidr: string;
+  /** The `kubernetes` Service's ClusterIP (first address of serviceCidr) and the cluster DNS address. */
+  kubernetesServiceIp: string;
+  dnsServiceIp: string;
+  clusterDomain: string;
+}
+
+export const DEFAULT_NETWORK: ClusterNetwork = {
+  nodeCidr: '10.213.1.1/24',
+  nodeAddress: '10.213.1.1',
+  podCidr: '10.213.64.0/18',
+  nodePodCidr: '10.213.64.0/24',
+  podGateway: '10.213.64.1',
+  serviceCidr: '10.213.128.0/20',
+  kubernetesServiceIp: '10.213.128.1',
+  dnsServiceIp: '10.213.128.10',
+  clusterDomain: 'cluster.local',
+};
+
+/** Ports inside the network namespace (nothing else binds there, so they are fixed). */
+export const PORTS = {
+  etcdClient: 2379,
+  etcdPeer: 2380,
+  apiServer: 6443,
+  controllerManager: 10257,
+  scheduler: 10259,
+  kubelet: 10250,
+  kubeletHealthz: 10248,
+  kubeProxyHealthz: 10256,
+  kubeProxyMetrics: 10249,
+} as const;
+
+export interface ClusterLayout {
+  name: string;
+  nodeName: string;
+  /** Everything the cluster writes; removed by `down` unless --keep-data. */
+  stateDir: string;
+  /** The parent of stateDir; removed by `down` once empty, if it was ours. */
+  stateRoot: string;
+  /** The directory bind-mounted privately onto itself that holds the pinned namespace files. */
+  nsDir: string;
+  ns: { net: string; mnt: string };
+  pkiDir: string;
+  configDir: string;
+  logDir: string;
+  pidDir: string;
+  etcdDir: string;
+  containerdRoot: string;
+  /** Inside the mount namespace /run is a tmpfs of its own; containerd 1.6 hardcodes /run/containerd/s. */
+  containerdState: string;
+  containerdSocket: string;
+  kubeletRoot: string;
+  podLogsDir: string;
+  cniConfDir: string;
+  cniIpamDir: string;
+  cniCacheDir: string;
+  localPathDir: string;
+  stateFile: string;
+  /** Kubeconfigs: admin via the loopback forwarder (host), admin inside the namespace (node). */
+  kubeconfig: string;
+  kubeconfigNode: string;
+  /** The cgroup (in every v1 hierarchy) that holds every process of the cluster, pods included. */
+  cgroupName: string;
+  network: ClusterNetwork;
+}
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,19}$/;
+
+export function validateName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new Error(`cluster name must match ${NAME_RE.source} (got "${name}")`);
+  }
+  return name;
+}
+
+/** The state root: BAZAR_CLUSTER_DIR, else /var/tmp/bazar-cluster (kept off /tmp cleaners, off the repo). */
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.BAZAR_CLUSTER_DIR || path.join('/var/tmp', 'bazar-cluster'));
+}
+
+export function clusterLayout(name: string, opts: { stateRoot?: string } = {}): ClusterLayout {
+  validateName(name);
+  const root = opts.stateRoot ?? stateRoot();
+  const stateDir = path.join(root, name);
+  // socat's EXEC address and several config formats split on whitespace: keep paths plain.
+  if (/[^A-Za-z0-9._/-]/.test(stateDir)) {
+    throw new Error(
+      `the cluster state directory must be a plain path (letters, digits, . _ - /): ${stateDir}`,
+    );
+  }
+  const nsDir = path.join(stateDir, 'ns');
+  return {
+    name,
+    nodeName: `${name}-control-plane`,
+    stateDir,
+    stateRoot: root,
+    nsDir,
+    ns: { net: path.join(nsDir, 'net'), mnt: path.join(nsDir, 'mnt') },
+    pkiDir: path.join(stateDir, 'pki'),
+    configDir: path.join(stateDir, 'config'),
+    logDir: path.join(stateDir, 'logs'),
+    pidDir: path.join(stateDir, 'pids'),
+    etcdDir: path.join(stateDir, 'etcd'),
+    containerdRoot: path.join(stateDir, 'containerd'),
+    containerdState: '/run/containerd',
+    containerdSocket: '/run/containerd/containerd.sock',
+    kubeletRoot: path.join(stateDir, 'kubelet'),
+    podLogsDir: path.join(stateDir, 'pod-logs'),
+    cniConfDir: path.join(stateDir, 'cni', 'net.d'),
+    cniIpamDir: path.join(stateDir, 'cni', 'ipam'),
+    cniCacheDir: path.join(stateDir, 'cni', 'cache'),
+    localPathDir: path.join(stateDir, 'local-path'),
+    stateFile: path.join(stateDir, 'cluster.json'),
+    kubeconfig: path.join(stateDir, 'kubeconfig'),
+    kubeconfigNode: path.join(stateDir, 'kubeconfig-node'),
+    cgroupName: `bazar-cluster-${name}`,
+    network: DEFAULT_NETWORK,
+  };
+}
+
+/** The user cache holding the tool binaries (scripts/k8s-tools.sh), never removed by `down`. */
+export function defaultToolsBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BAZAR_TOOLS_BIN) return env.BAZAR_TOOLS_BIN;
+  return path.join(env.BAZAR_TOOLS_DIR || path.join(os.homedir(), '.cache', 'bazar-tools'), 'bin');
+}

@@ -1,0 +1,117 @@
+/**
+ * The node: a network namespace and ONE private mount namespace, both pinned as files in the state
+ * directory, that every daemon enters with `nsenter --net --mount`. (`ip netns exec` would give each
+ * command a mount namespace of its own, so the kubelet's tmpfs volumes would be invisible to containerd;
+ * `ip netns add` would also leave /run/netns behind as a shared mount.)
+ *
+ * Inside the mount namespace: tmpfs on /run (containerd 1.6 hardcodes /run/containerd/s and the pods'
+ * /run/netns) and on /var/log (the kubelet hardcodes /var/log/containers), and a private directory on
+ * /var/lib/cni (libcni's result cache, which containerd 1.6 cannot move). Inside the network
+ * namespace: loopback, and a veth pair with both ends there whose address exists nowhere else.
+ * Everything is created by `mount -n` so that no /run/mount/utab appears on the host.
+ */
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ClusterLayout } from './layout.js';
+import { run, runIn } from './exec.js';
+
+export const NODE_LINK = 'bz-node';
+const PEER_LINK = 'bz-peer';
+const VAR_LIB_CNI = '/var/lib/cni';
+
+export interface NodeNamespaces {
+  netInode: number;
+  mntInode: number;
+  /** True when /var/lib/cni did not exist and `up` made it (as a mount point); `down` removes it. */
+  createdVarLibCni: boolean;
+}
+
+/** Pins the namespaces in <state>/ns (a private bind mount, so the nsfs binds cannot propagate). */
+async function pinNamespaces(l: ClusterLayout): Promise<void> {
+  mkdirSync(l.nsDir, { recursive: true });
+  await run('mount', ['-n', '--bind', l.nsDir, l.nsDir]);
+  await run('mount', ['-n', '--make-private', l.nsDir]);
+  writeFileSync(l.ns.net, '');
+  writeFileSync(l.ns.mnt, '');
+  await run('unshare', [`--net=${l.ns.net}`, `--mount=${l.ns.mnt}`, '--propagation', 'private', 'true']);
+}
+
+function mountScript(l: ClusterLayout): string {
+  return [
+    'set -e',
+    'mount -n -t tmpfs -o mode=0755 bazar-run /run',
+    'mount -n -t tmpfs -o mode=0755 bazar-log /var/log',
+    `mount -n --bind ${l.cniCacheDir} ${VAR_LIB_CNI}`,
+  ].join('\n');
+}
+
+function networkScript(l: ClusterLayout): string {
+  return [
+    'set -e',
+    'ip link set lo up',
+    `ip link add ${NODE_LINK} type veth peer name ${PEER_LINK}`,
+    `ip addr add ${l.network.nodeCidr} dev ${NODE_LINK}`,
+    `ip link set ${NODE_LINK} up`,
+    `ip link set ${PEER_LINK} up`,
+    // Namespaced sysctls (new namespaces start with forwarding off): pods reach the node address and
+    // each other through the CNI bridge, and Service traffic on the bridge must pass iptables.
+    'sysctl -qw net.ipv4.ip_forward=1',
+    'if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then sysctl -qw net.bridge.bridge-nf-call-iptables=1; fi',
+  ].join('\n');
+}
+
+export async function createNode(l: ClusterLayout): Promise<NodeNamespaces> {
+  mkdirSync(l.cniCacheDir, { recursive: true });
+  const createdVarLibCni = !existsSync(VAR_LIB_CNI);
+  if (createdVarLibCni) mkdirSync(VAR_LIB_CNI, { recursive: true });
+  await pinNamespaces(l);
+  await runIn(l.ns, ['sh', '-c', mountScript(l)]);
+  await runIn(l.ns, ['sh', '-c', networkScript(l)]);
+  return {
+    netInode: statSync(l.ns.net).ino,
+    mntInode: statSync(l.ns.mnt).ino,
+    createdVarLibCni,
+  };
+}
+
+/** The node's resolv.conf for pods with dnsPolicy Default (CoreDNS): the cluster has no way out. */
+export function writeNodeResolvConf(l: ClusterLayout): string {
+  const file = path.join(l.configDir, 'resolv.conf');
+  writeFileSync(
+    file,
+    `# bazar cluster ${l.name}: offline node, no upstream DNS\nnameserver ${l.network.nodeAddress}\n`,
+  );
+  return file;
+}
+
+/** Addresses the host already routes that would overlap the cluster's ranges (then `up` refuses). */
+export async function hostRouteConflicts(l: ClusterLayout): Promise<string[]> {
+  const result = await run('ip', ['-4', '-o', 'route', 'show', 'table', 'all'], { allowFailure: true });
+  const ours = [l.network.nodeCidr, l.network.podCidr, l.network.serviceCidr].map(parseCidr);
+  const conflicts: string[] = [];
+  for (const line of result.stdout.split('\n')) {
+    const dst = line.trim().split(/\s+/)[0];
+    if (!dst || dst === 'default' || !/^\d/.test(dst)) continue;
+    const route = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
+    if (route.bits < 8) continue;
+    if (ours.some((o) => overlaps(o, route))) conflicts.push(line.trim());
+  }
+  return conflicts;
+}
+
+interface Cidr {
+  base: number;
+  bits: number;
+}
+
+function parseCidr(cidr: string): Cidr {
+  const [ip = '', bits = '32'] = cidr.split('/');
+  const base = ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  return { base, bits: Number(bits) };
+}
+
+function overlaps(a: Cidr, b: Cidr): boolean {
+  // Two ranges overlap iff they agree on the shorter prefix.
+  const size = 2 ** (32 - Math.min(a.bits, b.bits));
+  return Math.floor(a.base / size) === Math.floor(b.base / size);
+}
