@@ -21,7 +21,7 @@ Commands:
   status                   what runs, and anything left behind
   kubeconfig               print the host kubeconfig's path (export KUBECONFIG=$(...))
   load <archive|name>...   import docker-archives (or tools/images image names) into the node
-  exec <command...>        run a command inside the node's namespaces (kubectl, helm, curl ...
+  exec [--name=N] <cmd...> run a command inside the node's namespaces (kubectl, helm, curl ...
                            with KUBECONFIG set and the Kubernetes tools on PATH)
 
 Options:
@@ -126,9 +126,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  // exec passes everything after the command through, options included.
-  const execAt = command === 'exec' ? rest.findIndex((a) => !a.startsWith('--name')) : -1;
-  const own = command === 'exec' ? rest.slice(0, Math.max(0, execAt)) : rest;
+  // exec passes everything after its own --name=NAME through, options included.
+  const execAt = command === 'exec' ? rest.findIndex((a) => !a.startsWith('--name=')) : -1;
+  const own = command === 'exec' ? rest.slice(0, execAt < 0 ? rest.length : execAt) : rest;
   const { values, positionals } = parseArgs({
     args: own,
     strict: true,
@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
     case 'load':
       return cmdLoad(name, positionals);
     case 'exec':
-      return cmdExec(name, execAt >= 0 ? rest.slice(execAt) : []);
+      return cmdExec(name, execAt < 0 ? [] : rest.slice(execAt));
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -127,6 +127,8 @@ interface Ctx {
   dctx: DaemonContext;
   api?: ApiClient;
   pki?: ClusterPki;
+  /** Set when SIGINT/SIGTERM started a teardown: the failing steps must not start a second one. */
+  signalTeardown?: Promise<unknown>;
 }
 
 async function timed<T>(ctx: Ctx, label: string, fn: () => Promise<T>): Promise<T> {
@@ -414,7 +416,7 @@ function installSignalTeardown(ctx: Ctx): () => void {
     if (tearingDown) return;
     tearingDown = true;
     ctx.log(`${signal} during up: tearing the cluster down`);
-    void teardown(ctx.l, { log: ctx.log })
+    ctx.signalTeardown = teardown(ctx.l, { log: ctx.log })
       .catch((err: unknown) => ctx.log(`teardown failed: ${String(err)}`))
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
@@ -489,6 +491,10 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     log(`${'cluster up'.padEnd(34)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s total`);
     return new Cluster(l, tools, state);
   } catch (err) {
+    if (ctx.signalTeardown) {
+      await ctx.signalTeardown;
+      throw err;
+    }
     log(`up failed: ${err instanceof Error ? err.message : String(err)}`);
     log('tearing down what was started');
     await teardown(l, { log, keepData: opts.keepDataOnFailure ?? false }).catch((e: unknown) =>
@@ -516,6 +522,15 @@ export async function down(
   return teardown(l, { keepData: opts.keepData ?? false, ...(opts.log ? { log: opts.log } : {}) });
 }
 
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface ClusterStatus {
   name: string;
   state: 'up' | 'starting' | 'down' | 'broken';
@@ -536,7 +551,7 @@ export async function status(name = DEFAULT_NAME, opts: { stateRoot?: string } =
   const found = await leftovers(l, { inodes, keepData: true });
   let verdict: ClusterStatus['state'];
   if (state?.phase === 'up' && alive === DAEMONS.length) verdict = 'up';
-  else if (state?.phase === 'starting' && alive > 0) verdict = 'starting';
+  else if (state?.phase === 'starting' && alive > 0 && processExists(state.upPid)) verdict = 'starting';
   else if (!state && found.length === 0) verdict = 'down';
   else verdict = 'broken';
   return {
