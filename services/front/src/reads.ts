@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
-import { boundObserver, type AppContext, type FastPath } from '../../shared/src/server.js';
+import type { AppContext, FastPath } from '../../shared/src/server.js';
+import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
 import { normalizeTopic, parseBookId } from '../../shared/src/validate.js';
@@ -40,8 +41,10 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);
+    // The catalog's bytes are served and cached as they are (a copy: a slice would pin the socket's
+    // read buffer for the entry's lifetime); only the version is read from them.
     const book = res.body as { version: number };
-    return { body: Buffer.from(JSON.stringify(book)), version: book.version, servedBy: servedBy(res) };
+    return { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) };
   };
 
   /**
@@ -99,7 +102,7 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);
-    const entry = { body: Buffer.from(JSON.stringify(res.body)), version: 0, servedBy: servedBy(res) };
+    const entry = { body: Buffer.from(res.raw), version: 0, servedBy: servedBy(res) };
     cache.offer(key, entry);
     serve(ctx, entry, false);
   });

@@ -9,7 +9,7 @@ import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseIdempotencyKey, parseOrderId, strictQuery } from '../../shared/src/validate.js';
-import { DuplicateKey, checkSameBook, findByKey, lookupOrder, purchaseInTransaction } from './orders.js';
+import { DuplicateKey, checkSameBook, findByKey, lookupOrder, purchaseInOneStatement } from './orders.js';
 import type { Counter } from 'prom-client';
 
 export interface OrderDeps {
@@ -40,7 +40,7 @@ export function createApp(deps: OrderDeps): Koa {
     if (body !== undefined) requireObject(body, []);
     let outcome;
     try {
-      outcome = await deps.guard.run((client) => purchaseInTransaction(client, bookId, key));
+      outcome = await deps.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
     } catch (err) {
       if (!(err instanceof DuplicateKey) || key === undefined) {
         deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });

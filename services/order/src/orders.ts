@@ -46,16 +46,16 @@ function toPurchase(row: OrderRow): Purchase {
   };
 }
 
-/** Raised inside the transaction when another request already holds this idempotency key. */
+/** Raised when another request already holds this idempotency key (the statement wrote nothing). */
 export class DuplicateKey extends Error {}
 
 /**
- * One transaction, and one statement in it: the guarded decrement (never below zero: `stock > 0` in
+ * One autocommit statement (run by CommitGuard.statement): the guarded decrement (never below zero: `stock > 0` in
  * the WHERE, a CHECK behind it) and the order row with its idempotency key (unique). A retry under a
  * key that already bought this book returns the first result (found when the insert hits the unique
  * key, or when nothing is left to decrement); a key used for another book is a conflict.
  */
-export async function purchaseInTransaction(
+export async function purchaseInOneStatement(
   client: pg.PoolClient,
   bookId: number,
   idempotencyKey: string | undefined,

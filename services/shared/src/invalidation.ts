@@ -1,4 +1,5 @@
 import type { Got } from 'got';
+import { send } from './http-client.js';
 import type { Counter, Histogram } from 'prom-client';
 import type { Discovery } from './discovery.js';
 import type { Logger } from './logger.js';
@@ -69,15 +70,19 @@ export class InvalidationPublisher {
     const targets = fronts.endpoints();
     const stop = this.#fanout.startTimer({ mode: policy.current.consistencyMode });
     const timeoutMs = policy.current.invalidationTimeoutMs;
+    // Serialised once for every front; each push goes out at once, on the agent's warm connections.
+    const body = JSON.stringify({ items, origin: this.opts.podName });
+    const headers = { authorization: `Bearer ${this.opts.internalToken()}` };
     const results = await Promise.all(
       targets.map(async (front) => {
         try {
-          const res = await http.post(`${front.url}/internal/invalidate`, {
-            json: { items, origin: this.opts.podName },
-            headers: { authorization: `Bearer ${this.opts.internalToken()}` },
-            timeout: { request: timeoutMs },
+          const res = await send(http, `${front.url}/internal/invalidate`, {
+            method: 'POST',
+            headers,
+            body,
+            timeoutMs,
           });
-          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
           this.#sent.inc({ result: 'ok' });
           return undefined;
         } catch (err) {

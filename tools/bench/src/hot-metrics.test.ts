@@ -1,12 +1,12 @@
 /**
- * The hot-path metric observer (boundObserver in services/shared/src/server.ts, used by the front's
+ * The hot-path metric observer (boundObserver in services/shared/src/metrics.ts, used by the front's
  * cache-hit fast path and the request-metrics middleware) must produce exactly what prom-client's own
  * observe() would, in the /metrics text.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Histogram, Registry } from 'prom-client';
-import { boundObserver } from '../../../services/shared/src/server.js';
+import { boundObserver } from '../../../services/shared/src/metrics.js';
 
 function pair() {
   const make = () => {

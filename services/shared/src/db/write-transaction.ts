@@ -18,6 +18,8 @@ export class CommitGuard {
   #probe: NodeJS.Timeout | undefined;
   /** Cancels of the commits now waiting for the standby (all are cut short once one times out). */
   readonly #waiting = new Set<() => void>();
+  /** The session-level synchronous_commit each pooled connection is at (statement()). */
+  readonly #sessionLevel = new WeakMap<pg.PoolClient, 'remote_apply' | 'local'>();
 
   constructor(
     private readonly opts: {
@@ -97,6 +99,70 @@ export class CommitGuard {
   }
 
   /**
+   * Runs `fn`, ONE autocommit statement, on the primary at the current level. The level is set on the
+   * connection itself (`SET synchronous_commit`, sent only when the connection's level differs: after
+   * a mode change or a degradation), so a write is one round trip and holds its row locks for exactly
+   * one statement, where run() needs three (BEGIN, the statement, COMMIT). A stuck standby wait is cut
+   * short as in run(); a cancel that lands before the statement commits (it was still waiting for a
+   * row lock) aborts it with nothing written, and it runs once more at the degraded level.
+   * Connection loss before the statement → 503 `primary_unavailable`; during it → 503
+   * `commit_outcome_unknown` (retry under the idempotency key).
+   */
+  async statement<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const { primary } = this.opts;
+    const client = await primary.connect();
+    let broken = false;
+    let sent = false;
+    try {
+      for (;;) {
+        const level = this.commitLevel();
+        if (this.#sessionLevel.get(client) !== level) {
+          await client.query(`SET synchronous_commit = ${level}`);
+          this.#sessionLevel.set(client, level);
+        }
+        sent = true;
+        const outcome = await this.#guardedStatement(client, level, fn);
+        if (outcome.done) return outcome.result;
+        // Cancelled before it committed: nothing was written, and the guard is degraded now.
+      }
+    } catch (err) {
+      const mapped = primary.mapError(err);
+      if (mapped instanceof HttpError && !(err instanceof HttpError)) {
+        broken = true;
+        if (sent) {
+          throw new HttpError(
+            503,
+            'commit_outcome_unknown',
+            'the database connection was lost during the write; retry with the same Idempotency-Key',
+          );
+        }
+      }
+      throw mapped;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** One statement; at remote_apply, watched for a standby that does not confirm (see #syncWatch). */
+  async #guardedStatement<T>(
+    client: pg.PoolClient,
+    level: 'remote_apply' | 'local',
+    fn: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<{ done: true; result: T } | { done: false }> {
+    if (level === 'local') return { done: true, result: await fn(client) };
+    const watch = this.#syncWatch(client, { onlyInSyncWait: true });
+    try {
+      return { done: true, result: await fn(client) };
+    } catch (err) {
+      // 57014 query_canceled: our cancel reached the statement before it committed.
+      if (watch.cancelled() && (err as { code?: string }).code === '57014') return { done: false };
+      throw err;
+    } finally {
+      await watch.end();
+    }
+  }
+
+  /**
    * Runs `fn` in one transaction on the primary and commits with the current level. Connection loss
    * before COMMIT → 503 `primary_unavailable` (nothing written). Connection loss *during* COMMIT →
    * 503 `commit_outcome_unknown`: the caller must retry under its idempotency key, which returns the
@@ -152,40 +218,68 @@ export class CommitGuard {
       await client.query('COMMIT');
       return;
     }
+    const watch = this.#syncWatch(client, { onlyInSyncWait: false });
+    try {
+      await client.query('COMMIT');
+    } finally {
+      await watch.end();
+    }
+  }
+
+  /**
+   * Watches a write at remote_apply: if the standby has not confirmed within syncTimeoutMs, the
+   * backend's wait is cancelled (repeatedly: one that lands before the backend starts waiting is
+   * ignored by PostgreSQL). PostgreSQL answers a cancelled sync wait with a WARNING and the write *is*
+   * committed locally, so the guard degrades. `onlyInSyncWait`: cancel only while the backend is in
+   * its SyncRep wait, not while the statement still runs or waits for a lock (an autocommit statement).
+   */
+  #syncWatch(
+    client: pg.PoolClient,
+    opts: { onlyInSyncWait: boolean },
+  ): { cancelled(): boolean; end(): Promise<void> } {
     const pid = (client as unknown as { processID: number }).processID;
+    const sql = opts.onlyInSyncWait
+      ? `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+          WHERE pid = $1 AND wait_event = 'SyncRep'`
+      : 'SELECT pg_cancel_backend($1) AS cancelled';
     let cancelled = false;
     const inFlight: Promise<unknown>[] = [];
     const cancel = () => {
-      cancelled = true;
+      // In a COMMIT the only wait left is the standby's: the write is committed whatever the cancel does.
+      if (!opts.onlyInSyncWait) cancelled = true;
       inFlight.push(
-        this.opts.control.query('SELECT pg_cancel_backend($1)', [pid]).catch((err: unknown) => {
-          this.opts.logger.warn(
-            { err: (err as Error).message },
-            'could not cancel a stuck synchronous commit',
-          );
-        }),
+        this.opts.control.query<{ cancelled: boolean }>(sql, [pid]).then(
+          (res) => {
+            if (res.rows[0]?.cancelled) cancelled = true;
+          },
+          (err: unknown) => {
+            this.opts.logger.warn(
+              { err: (err as Error).message },
+              'could not cancel a stuck synchronous commit',
+            );
+          },
+        ),
       );
     };
-    // Repeat the cancel: one that lands before the backend starts waiting is ignored by PostgreSQL.
     let repeat: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       cancel();
       repeat = setInterval(cancel, 250);
     }, this.opts.syncTimeoutMs);
     this.#waiting.add(cancel);
-    try {
-      await client.query('COMMIT');
-    } finally {
-      this.#waiting.delete(cancel);
-      clearTimeout(timer);
-      clearInterval(repeat);
-      // A cancel still on its way must not land on this connection's next transaction.
-      await Promise.allSettled(inFlight);
-    }
-    if (cancelled) {
-      // PostgreSQL answers a cancelled sync wait with a WARNING and the transaction *is* committed.
-      this.opts.syncTimeouts.inc();
-      this.degrade(`standby did not confirm a commit within ${this.opts.syncTimeoutMs} ms`);
-    }
+    return {
+      cancelled: () => cancelled,
+      end: async () => {
+        this.#waiting.delete(cancel);
+        clearTimeout(timer);
+        clearInterval(repeat);
+        // A cancel still on its way must not land on this connection's next statement.
+        await Promise.allSettled(inFlight);
+        if (cancelled) {
+          this.opts.syncTimeouts.inc();
+          this.degrade(`standby did not confirm a commit within ${this.opts.syncTimeoutMs} ms`);
+        }
+      },
+    };
   }
 }
