@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { attach, ClusterAlreadyUpError, down, status, up, type Cluster } from './cluster.js';
 import { nsenterArgs, cleanEnv } from './exec.js';
-import { buildImages, importArchives, type ImageRecord } from './images.js';
+import { buildImages, importArchives, podImages, type ImageRecord } from './images.js';
 import { clusterLayout, defaultToolsBinDir } from './layout.js';
 
 const USAGE = `Usage: npm run cluster -- <command> [options]
@@ -20,7 +20,8 @@ Commands:
                            state); --keep-data keeps the state directory (logs, etcd)
   status                   what runs, and anything left behind
   kubeconfig               print the host kubeconfig's path (export KUBECONFIG=$(...))
-  load <archive|name>...   import docker-archives (or tools/images image names) into the node
+  load [archive|name...]   import docker-archives, or tools/images images by name (none named:
+                           all of them: our services and the stand-ins) into the node
   exec [--name=N] <cmd...> run a command inside the node's namespaces (kubectl, helm, curl ...
                            with KUBECONFIG set and the Kubernetes tools on PATH)
 
@@ -96,12 +97,17 @@ async function cmdStatus(name: string): Promise<number> {
   return s.state === 'broken' ? 1 : 0;
 }
 
-/** `load`: docker-archive paths as they are, or tools/images names (built or taken from its cache). */
+/**
+ * `load`: docker-archive paths as they are, or tools/images names (built or taken from its cache);
+ * nothing named: every image of tools/images a pod may run (ours, the stand-ins).
+ */
 async function cmdLoad(name: string, items: string[]): Promise<number> {
   const cluster = await attach(name);
   const archives = items.filter((i) => i.includes('/') || i.endsWith('.tar'));
   const names = items.filter((i) => !archives.includes(i));
-  const records: ImageRecord[] = names.length > 0 ? await buildImages({ only: names }) : [];
+  let records: ImageRecord[] = [];
+  if (names.length > 0) records = await buildImages({ only: names });
+  else if (archives.length === 0) records = await podImages();
   const imported = [
     ...(await cluster.loadImages(records)),
     ...(await importArchives(cluster.layout, archives)),

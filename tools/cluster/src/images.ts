@@ -54,10 +54,25 @@ function imagesModuleUrl(): string {
   return pathToFileURL(file).href;
 }
 
+interface ImagesModule {
+  buildImages?: BuildImages;
+  BUILD_ONLY_IMAGES?: readonly string[];
+}
+
+async function imagesModule(): Promise<ImagesModule> {
+  return (await import(imagesModuleUrl())) as ImagesModule;
+}
+
 export async function buildImages(opts: BuildImagesOptions = {}): Promise<ImageRecord[]> {
-  const mod = (await import(imagesModuleUrl())) as { buildImages?: BuildImages };
+  const mod = await imagesModule();
   if (typeof mod.buildImages !== 'function') throw new Error('tools/images exports no buildImages()');
   return mod.buildImages(opts);
+}
+
+/** Every image a pod may run (all of tools/images but the build-only bases such as node-standin). */
+export async function podImages(log?: (line: string) => void): Promise<ImageRecord[]> {
+  const buildOnly = new Set((await imagesModule()).BUILD_ONLY_IMAGES ?? []);
+  return (await buildImages(log ? { log } : {})).filter((r) => !buildOnly.has(r.name));
 }
 
 function pick(records: ImageRecord[], name: string): ImageRecord {
