@@ -9,207 +9,191 @@
  *   node dist/tools/checker/src/cli.js --duration 2m --front http://127.0.0.1:8080 \
  *        --front http://127.0.0.1:8081 --database-url postgres://... --admin-token ...
  */
-import { mkdtemp, rm, chmod, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startStack, type Stack } from '../../devstack/src/stack.js';
-import { formatReport, measureStaleness, VIOLATION_KINDS, type ViolationKind } from './check.js';
-import { setStock } from './db-facts.js';
-import { checkedRun } from './run.js';
+import { formatReport, measureStaleness, type ViolationKind } from './check.js';
+import {
+  duration,
+  kindsToCheck,
+  parseCheckerArgs,
+  startingStock,
+  USAGE,
+  UsageError,
+  type CheckerOptions,
+} from './cli-options.js';
+import { availabilityLine, jsonReport, runningLine, stalenessLine } from './cli-output.js';
 import type { FrontEndpoint } from './client.js';
+import { setStock } from './db-facts.js';
+import { checkedRun, type CheckedRun } from './run.js';
 
-const USAGE = `usage: cli.js [options]
-  --duration <d>        how long the clients run (e.g. 30s, 5m, 500ms; default 60s)
-  --clients <n>         concurrent clients (default 8)
-  --books <ids>         books the run owns, comma-separated (default 1,2,3)
-  --sellout-stock <n>   stock the last book starts with, so it sells out (default 40; 0 = leave stocks)
-  --mode <m>            strict | session | eventual, for a store this command starts (default strict)
-  --no-cache-ratio <r>  fraction of reads that bypass the front cache (default 0.3)
-  --chaos <d>           every <d>, inject a fault into the store this command starts: kill and restart a
-                        catalog replica, an order pod or a front, or pause standby replay for a second
-  --front <url>         check a running store through this front (repeat for several) instead of
-                        starting one; needs --database-url (the primary) and --admin-token for price changes
-  --database-url <url>  the primary of that store
-  --admin-token <t>     its admin token (default: no price changes)
-  --set-stock           also reset the books' stock in that store before the run
-  --json <file>         write the report and the full history there
-  --keep-data           keep the data directory of the store this command starts`;
+/** One run of the command; what it started is recorded here as it goes, so that it is cleaned up. */
+interface Session {
+  options: CheckerOptions;
+  abort: AbortController;
+  stack?: Stack;
+  dataDir?: string;
+}
 
-function duration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new Error(`not a duration: ${text}`);
-  const n = Number(m[1]);
-  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+/** The store under check: where its fronts and its primary are, and the token for price changes. */
+interface Target {
+  fronts: FrontEndpoint[];
+  databaseUrl: string;
+  adminToken: string | undefined;
+  /** Set when this command started the store (faults can be injected into it). */
+  stack?: Stack;
 }
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      options: {
-        duration: { type: 'string', default: '60s' },
-        clients: { type: 'string', default: '8' },
-        books: { type: 'string', default: '1,2,3' },
-        'sellout-stock': { type: 'string', default: '40' },
-        mode: { type: 'string', default: 'strict' },
-        'no-cache-ratio': { type: 'string', default: '0.3' },
-        chaos: { type: 'string' },
-        front: { type: 'string', multiple: true },
-        'database-url': { type: 'string' },
-        'admin-token': { type: 'string' },
-        'set-stock': { type: 'boolean', default: false },
-        json: { type: 'string' },
-        'keep-data': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const durationMs = duration(args.duration);
-  const clients = Number(args.clients);
-  const books = args.books.split(',').map((b) => Number(b.trim()));
-  const sellout = Number(args['sellout-stock']);
-  const mode = args.mode as 'strict' | 'session' | 'eventual';
-  if (!['strict', 'session', 'eventual'].includes(mode)) throw new Error(`--mode: ${mode}`);
-  if (!Number.isInteger(clients) || clients < 1 || books.some((b) => !Number.isInteger(b) || b < 1)) {
-    console.error(USAGE);
-    return 2;
-  }
-  const external = (args.front ?? []).length > 0;
-  if (external && !args['database-url']) {
-    console.error('--front needs --database-url (the checker compares the history with the database)');
-    return 2;
-  }
-  if (external && args.chaos) {
-    console.error('--chaos works only on a store this command starts');
-    return 2;
-  }
-
-  let stack: Stack | undefined;
-  let dataDir: string | undefined;
-  let fronts: FrontEndpoint[];
-  let databaseUrl: string;
-  let adminToken = args['admin-token'];
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  const options = readCommandLine(process.argv.slice(2));
+  if (typeof options === 'number') return options;
+  const session: Session = { options, abort: new AbortController() };
+  const onSignal = () => session.abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    if (external) {
-      fronts = (args.front ?? []).map((url, i) => ({ name: `front-${i}`, url: url.replace(/\/+$/, '') }));
-      databaseUrl = args['database-url'] as string;
-    } else {
-      dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazar-checker-'));
-      await chmod(dataDir, 0o755);
-      console.log(`starting a ${mode}-mode store in ${dataDir} ...`);
-      stack = await startStack({
-        dataDir,
-        fronts: 2,
-        catalogReplicas: 1,
-        orderReplicas: 1,
-        consistencyMode: mode,
-        fsync: false,
-        logLevel: 'warn',
-        logDir: path.join(dataDir, 'logs'),
-        env: { SYNC_COMMIT_TIMEOUT_MS: '500' },
-        signal: abort.signal,
-      });
-      fronts = stack.fronts.map((f) => ({ name: f.name, url: f.url }));
-      databaseUrl = stack.primaryUrl;
-      adminToken = stack.adminToken;
-    }
-    const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    db.on('error', () => undefined);
-    try {
-      if (sellout > 0 && (!external || args['set-stock'])) {
-        await setStock(db, new Map(books.map((b, i) => [b, i === books.length - 1 ? sellout : 1_000_000])));
-      }
-      const kinds: readonly ViolationKind[] =
-        mode === 'eventual' && !external
-          ? VIOLATION_KINDS.filter((k) => !['read-your-writes', 'monotonic-reads', 'stale-read'].includes(k))
-          : VIOLATION_KINDS;
-      const faults: string[] = [];
-      console.log(
-        `running ${clients} clients for ${args.duration} through ${fronts.map((f) => f.url).join(', ')} on books ${books.join(',')}` +
-          (args.chaos ? `, a fault every ${args.chaos}` : ''),
-      );
-      let lastProgress = Date.now();
-      const run = await checkedRun(
-        {
-          db,
-          workload: {
-            fronts,
-            clients,
-            books,
-            adminToken,
-            noCacheRatio: Number(args['no-cache-ratio']),
-            onOp: () => {
-              if (Date.now() - lastProgress > 10_000) {
-                lastProgress = Date.now();
-                process.stdout.write('.');
-              }
-            },
-          },
-          check: { kinds },
-        },
-        async () => {
-          const end = Date.now() + durationMs;
-          const wait = (ms: number) =>
-            new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, Math.max(0, ms));
-              abort.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-            });
-          if (!args.chaos || !stack) return wait(durationMs);
-          const every = duration(args.chaos);
-          for (let i = 0; Date.now() + every < end && !abort.signal.aborted; i++) {
-            await wait(every);
-            faults.push(await injectFault(stack, i));
-          }
-          await wait(end - Date.now());
-        },
-      );
-      process.stdout.write('\n');
-      const report = run.report;
-      console.log(formatReport(report, run.t0));
-      const failed = run.recorded.filter((o) => o.status !== 200 && o.error !== 'out_of_stock');
-      console.log(
-        `availability: ${run.recorded.length - failed.length}/${run.recorded.length} operations answered 200 or out_of_stock` +
-          (failed.length ? ` (${summarize(failed.map((o) => `${o.status} ${o.error ?? ''}`.trim()))})` : '') +
-          `; ${run.settled} unknown outcomes settled by key (${run.settledReplayed} had committed)`,
-      );
-      const stale = measureStaleness(run.history);
-      if (stale.length > 0) {
-        console.log(
-          `staleness: ${stale.length} reads behind an acknowledged write, up to ${Math.max(...stale.map((s) => s.versionsBehind))} versions / ` +
-            `${Math.max(...stale.map((s) => s.staleForMs)).toFixed(0)} ms${kinds.includes('stale-read') ? '' : ' (allowed in eventual mode)'}`,
-        );
-      }
-      if (faults.length) console.log(`faults injected: ${faults.join('; ')}`);
-      if (args.json) {
-        await writeFile(
-          args.json,
-          JSON.stringify({ report, history: run.history, facts: serializeFacts(run.facts) }, null, 1),
-        );
-        console.log(`report and history written to ${args.json}`);
-      }
-      return report.ok ? 0 : 1;
-    } finally {
-      await db.end();
-    }
+    const target = await openTarget(session);
+    return await checkStore(session, target);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await stack?.stop();
-    if (dataDir && !args['keep-data']) await rm(dataDir, { recursive: true, force: true });
+    await cleanUp(session);
   }
+}
+
+/** The options, or the exit code when there is nothing to run: 2 for a usage error, 0 for --help. */
+function readCommandLine(argv: string[]): CheckerOptions | number {
+  let options: CheckerOptions | 'help';
+  try {
+    options = parseCheckerArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(err.message);
+    return 2;
+  }
+  if (options === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  return options;
+}
+
+/** The store given by --front, or a fresh one started here in a temporary directory. */
+async function openTarget(session: Session): Promise<Target> {
+  const { options } = session;
+  if (options.externalFronts.length > 0) {
+    return {
+      fronts: options.externalFronts,
+      databaseUrl: options.databaseUrl as string,
+      adminToken: options.adminToken,
+    };
+  }
+  session.dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazar-checker-'));
+  await chmod(session.dataDir, 0o755);
+  console.log(`starting a ${options.mode}-mode store in ${session.dataDir} ...`);
+  const stack = await startStack({
+    dataDir: session.dataDir,
+    fronts: 2,
+    catalogReplicas: 1,
+    orderReplicas: 1,
+    consistencyMode: options.mode,
+    fsync: false,
+    logLevel: 'warn',
+    logDir: path.join(session.dataDir, 'logs'),
+    env: { SYNC_COMMIT_TIMEOUT_MS: '500' },
+    signal: session.abort.signal,
+  });
+  session.stack = stack;
+  return {
+    fronts: stack.fronts.map((f) => ({ name: f.name, url: f.url })),
+    databaseUrl: stack.primaryUrl,
+    adminToken: stack.adminToken,
+    stack,
+  };
+}
+
+/** Sets the stock, runs the clients (and faults), prints the report; the exit code says whether it holds. */
+async function checkStore(session: Session, target: Target): Promise<number> {
+  const { options } = session;
+  const db = new pg.Pool({ connectionString: target.databaseUrl, max: 4 });
+  db.on('error', () => undefined);
+  try {
+    const stock = startingStock(options);
+    if (stock) await setStock(db, stock);
+    const kinds = kindsToCheck(options);
+    const faults: string[] = [];
+    console.log(runningLine(options, target.fronts));
+    const run = await checkedRun(
+      {
+        db,
+        workload: {
+          fronts: target.fronts,
+          clients: options.clients,
+          books: options.books,
+          adminToken: target.adminToken,
+          noCacheRatio: options.noCacheRatio,
+          onOp: progressDots(),
+        },
+        check: { kinds },
+      },
+      () => runFor(session, target.stack, faults),
+    );
+    process.stdout.write('\n');
+    printReport(run, kinds, faults);
+    if (options.json) {
+      await writeFile(options.json, jsonReport(run));
+      console.log(`report and history written to ${options.json}`);
+    }
+    return run.report.ok ? 0 : 1;
+  } finally {
+    await db.end();
+  }
+}
+
+/** A dot every 10 s or so, so that a long run shows it is alive. */
+function progressDots(): () => void {
+  let lastProgress = Date.now();
+  return () => {
+    if (Date.now() - lastProgress > 10_000) {
+      lastProgress = Date.now();
+      process.stdout.write('.');
+    }
+  };
+}
+
+/** The run's length (cut short by a signal), with a fault every --chaos into a store started here. */
+async function runFor(session: Session, stack: Stack | undefined, faults: string[]): Promise<void> {
+  const { options, abort } = session;
+  const end = Date.now() + options.durationMs;
+  const wait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, ms));
+      abort.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+  if (!options.chaos || !stack) return wait(options.durationMs);
+  const every = duration(options.chaos);
+  for (let i = 0; Date.now() + every < end && !abort.signal.aborted; i++) {
+    await wait(every);
+    faults.push(await injectFault(stack, i));
+  }
+  await wait(end - Date.now());
+}
+
+function printReport(run: CheckedRun, kinds: readonly ViolationKind[], faults: string[]): void {
+  console.log(formatReport(run.report, run.t0));
+  console.log(availabilityLine(run));
+  const staleness = stalenessLine(measureStaleness(run.history), kinds);
+  if (staleness) console.log(staleness);
+  if (faults.length) console.log(`faults injected: ${faults.join('; ')}`);
+}
+
+/** Stops a store started here and removes its directory, unless --keep-data. */
+async function cleanUp(session: Session): Promise<void> {
+  await session.stack?.stop();
+  if (session.dataDir && !session.options.keepData)
+    await rm(session.dataDir, { recursive: true, force: true });
 }
 
 /** One fault, chosen in turn: kill + restart a catalog replica, an order pod, a front; pause replay. */
@@ -243,24 +227,6 @@ async function injectFault(stack: Stack, i: number): Promise<string> {
     default:
       return kill('front-1');
   }
-}
-
-function summarize(items: string[]): string {
-  const counts = new Map<string, number>();
-  for (const i of items) counts.set(i, (counts.get(i) ?? 0) + 1);
-  return [...counts].map(([k, n]) => `${n} × ${k}`).join(', ');
-}
-
-function serializeFacts(facts: {
-  initial: Map<number, unknown>;
-  final: Map<number, unknown>;
-  orders: unknown[];
-}) {
-  return {
-    initial: Object.fromEntries(facts.initial),
-    final: Object.fromEntries(facts.final),
-    orders: facts.orders,
-  };
 }
 
 main().then(
