@@ -20,11 +20,9 @@ import {
   parseQuantity,
   strictQuery,
 } from '../../shared/src/validate.js';
-import { sleep } from '../../shared/src/main-helpers.js';
+import { bookFastPath, readBook } from './book-reads.js';
 import {
   DuplicateKey,
-  findBook,
-  findBookOnStandby,
   findRestock,
   restock,
   sameRestock,
@@ -62,10 +60,10 @@ export function createApp(deps: CatalogDeps): Koa {
 
   router.get('/books/:id', async (ctx) => {
     const id = parseBookId(ctx.params.id);
-    const minVersion = parseMinVersion(ctx.get('X-Min-Version') || undefined);
-    const book = await readBook(deps, ctx, id, minVersion);
-    if (!book) throw notFound('book_not_found', `no book with id ${id}`);
-    ctx.body = book;
+    const book = await readBook(deps, id, parseMinVersion(ctx.get('X-Min-Version') || undefined));
+    if (book.servedBy) ctx.set('X-Served-By', book.servedBy);
+    ctx.type = 'application/json';
+    ctx.body = book.body;
   });
 
   router.get('/search/:topic', async (ctx) => {
@@ -114,53 +112,11 @@ export function createApp(deps: CatalogDeps): Koa {
     });
   });
 
-  return createBaseApp({ ...deps, router });
+  return createBaseApp({ ...deps, router, fastPath: bookFastPath(deps) });
 }
 
 function missing(id: number): never {
   throw notFound('book_not_found', `no book with id ${id}`);
-}
-
-/**
- * Reads one book. A replica serves from its standby when the standby has the version the reader needs;
- * it waits briefly for replay, then asks the origin (read-your-writes in `session` mode). A standby that
- * is down also sends the read to the origin.
- */
-async function readBook(
-  deps: CatalogDeps,
-  ctx: AppContext,
-  id: number,
-  minVersion: number,
-): Promise<Book | undefined> {
-  if (!deps.origin) return findBook(deps.reads, id);
-  const deadline = Date.now() + deps.replicaWaitMs;
-  // No version to wait for: the front has heard of no write to this book (it started after the last
-  // one). A standby that holds WAL it has not applied yet is then known to be behind: wait for it too,
-  // or a front started during a replay stall would serve a superseded version indefinitely.
-  const unfenced = minVersion === 0 && deps.policy.current.consistencyMode !== 'eventual';
-  try {
-    for (;;) {
-      const { book, caughtUp } = unfenced
-        ? await findBookOnStandby(deps.reads, id)
-        : { book: await findBook(deps.reads, id), caughtUp: true };
-      if (caughtUp && (!book || book.version >= minVersion)) return book;
-      if (Date.now() >= deadline) break;
-      await sleep(2);
-    }
-  } catch (err) {
-    if (!(err instanceof HttpError && err.status === 503)) throw err;
-    deps.logger.warn({ id }, 'standby unavailable; reading from the origin');
-  }
-  const res = await deps.origin.request({
-    method: 'GET',
-    path: `/books/${id}`,
-    headers: minVersion > 0 ? { 'x-min-version': String(minVersion) } : {},
-    retry: 'idempotent',
-  });
-  if (res.status === 404) return undefined;
-  if (res.status !== 200) throw errorFromResponse(res);
-  copyServedBy(ctx, res);
-  return res.body as Book;
 }
 
 function copyServedBy(ctx: AppContext, res: UpstreamResponse): void {

@@ -6,7 +6,7 @@ import type { PolicyStore } from '../../shared/src/policy.js';
 import { createBaseApp, type Lifecycle } from '../../shared/src/server.js';
 import type { Upstream } from '../../shared/src/http-client.js';
 import type { FrontCache } from './cache.js';
-import { infoHitFastPath, registerReads } from './reads.js';
+import { BookReader, infoFastPath, registerReads } from './reads.js';
 import { registerWrites } from './writes.js';
 import { registerInternal } from './internal.js';
 import type { FrontRoutes } from './routes.js';
@@ -32,11 +32,12 @@ export interface FrontDeps {
 /** The front's Koa app, not listening: reads and the cache, writes, internal routes, the hit fast path. */
 export function createApp(deps: FrontDeps): Koa {
   const router = new Router();
-  const routes: FrontRoutes = { deps, missedOnFastPath: new WeakSet(), hooks: { fillDelays: new Map() } };
+  const hooks = { fillDelays: new Map<number, number>() };
+  const routes: FrontRoutes = { deps, hooks, books: new BookReader({ deps, hooks }) };
   // No route defines a query parameter: refused before any route runs (a cache hit never has one).
   router.use(strictQuery);
   registerReads(router, routes);
   registerWrites(router, routes);
   registerInternal(router, routes);
-  return createBaseApp({ ...deps, router, fastPath: infoHitFastPath(routes) });
+  return createBaseApp({ ...deps, router, fastPath: infoFastPath(routes) });
 }

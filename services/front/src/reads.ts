@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { AppContext, FastPath } from '../../shared/src/server.js';
+import { offKoa, type AppContext, type FastPath } from '../../shared/src/server.js';
 import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
@@ -12,17 +12,92 @@ import { JSON_TYPE, type FrontRoutes } from './routes.js';
 /** A request carrying this Cache-Control bypasses the cache (and joins no in-flight read). */
 const NO_CACHE = /no-cache|no-store/i;
 const INFO_PREFIX = '/info/';
+const INFO_ROUTE = '/info/:id';
 /** How many times a read is re-issued when it comes back older than the book's fence. */
 const MAX_FENCED_REFETCHES = 3;
 
-/** The reads and the cache in front of them: GET /info/:id and GET /search/:topic. */
-export function registerReads(router: Router, routes: FrontRoutes): void {
-  const { deps, hooks, missedOnFastPath } = routes;
-  const { cache, policy } = deps;
-  /** Coalesces concurrent misses for the same book into one upstream read. */
-  const inflight = new Map<number, Promise<CacheEntry>>();
+/** A book as this front serves it: from the cache (hit) or from a catalog pod (miss). */
+interface BookRead {
+  entry: CacheEntry;
+  hit: boolean;
+}
 
-  const serve = (ctx: AppContext, entry: CacheEntry, hit: boolean) => {
+/**
+ * GET /info/:id behind the cache: a hit, or one upstream read shared with concurrent misses, fenced so
+ * that nothing an acknowledged write has superseded is ever served or cached (the stale-set race).
+ * One instance per app; both the Koa route and the fast path use it.
+ */
+export class BookReader {
+  /** Coalesces concurrent misses for the same book into one upstream read. */
+  readonly #inflight = new Map<number, Promise<CacheEntry>>();
+
+  constructor(private readonly routes: Pick<FrontRoutes, 'deps' | 'hooks'>) {}
+
+  async read(id: number, bypass: boolean): Promise<BookRead> {
+    const { cache, policy } = this.routes.deps;
+    if (!bypass) {
+      const hit = cache.get(FrontCache.bookKey(id));
+      if (hit) return { entry: hit, hit: true };
+    }
+    const fencing = policy.current.consistencyMode !== 'eventual' && cache.fencing;
+    for (let attempt = 0; attempt < MAX_FENCED_REFETCHES; attempt++) {
+      const entry = await this.#readThrough(id, cache.fence(id), attempt === 0 && !bypass, attempt === 0);
+      await this.#testFillDelay(id);
+      // An invalidation may have raised the fence while this read was in flight: never serve or cache
+      // what an acknowledged write has superseded.
+      if (fencing && entry.version < cache.fence(id)) continue;
+      cache.offerBook(id, entry);
+      return { entry, hit: false };
+    }
+    throw new HttpError(503, 'stale_read_refused', 'no catalog endpoint could serve the current version');
+  }
+
+  /**
+   * One upstream read of a book: `join` shares a read already in flight, `share` lets later misses
+   * join this one. A cache-bypassing read goes upstream itself but may still be joined.
+   */
+  #readThrough(id: number, fence: number, join: boolean, share: boolean): Promise<CacheEntry> {
+    const pending = join ? this.#inflight.get(id) : undefined;
+    if (pending) return pending;
+    const read = this.#fetch(id, fence);
+    if (share) {
+      this.#inflight.set(id, read);
+      void read.finally(() => this.#inflight.delete(id)).catch(() => undefined);
+    }
+    return read;
+  }
+
+  async #fetch(id: number, minVersion: number): Promise<CacheEntry> {
+    const { catalog, policy } = this.routes.deps;
+    const fenced = policy.current.consistencyMode !== 'eventual' && minVersion > 0;
+    const res = await catalog.request({
+      method: 'GET',
+      path: `/books/${id}`,
+      ...(fenced ? { headers: { 'x-min-version': String(minVersion) } } : {}),
+      retry: 'idempotent',
+    });
+    if (res.status !== 200) throw errorFromResponse(res);
+    // The catalog's bytes are served and cached as they are (a copy: a slice would pin the socket's
+    // read buffer for the entry's lifetime); only the version is read from them.
+    const book = res.body as { version: number };
+    return { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) };
+  }
+
+  async #testFillDelay(id: number): Promise<void> {
+    const { deps, hooks } = this.routes;
+    const delay = deps.testHooks ? hooks.fillDelays.get(id) : undefined;
+    if (delay === undefined) return;
+    hooks.fillDelays.delete(id);
+    await sleep(delay);
+  }
+}
+
+/** The reads and the cache in front of them: GET /info/:id and GET /search/:topic (Koa routes). */
+export function registerReads(router: Router, routes: FrontRoutes): void {
+  const { deps } = routes;
+  const { cache } = deps;
+
+  const serve = (ctx: AppContext, { entry, hit }: BookRead) => {
     ctx.set('X-Cache', hit ? 'hit' : 'miss');
     ctx.set('X-Front', deps.podName);
     if (!hit) ctx.set('X-Served-By', entry.servedBy);
@@ -32,61 +107,9 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
 
   const bypassCache = (ctx: AppContext) => NO_CACHE.test(ctx.get('Cache-Control'));
 
-  const fetchBook = async (id: number, minVersion: number): Promise<CacheEntry> => {
-    const fenced = policy.current.consistencyMode !== 'eventual' && minVersion > 0;
-    const res = await deps.catalog.request({
-      method: 'GET',
-      path: `/books/${id}`,
-      headers: fenced ? { 'x-min-version': String(minVersion) } : {},
-      retry: 'idempotent',
-    });
-    if (res.status !== 200) throw errorFromResponse(res);
-    // The catalog's bytes are served and cached as they are (a copy: a slice would pin the socket's
-    // read buffer for the entry's lifetime); only the version is read from them.
-    const book = res.body as { version: number };
-    return { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) };
-  };
-
-  /**
-   * One upstream read of a book: `join` shares a read already in flight, `share` lets later misses
-   * join this one. A cache-bypassing read goes upstream itself but may still be joined.
-   */
-  const readThrough = (id: number, fence: number, join: boolean, share: boolean): Promise<CacheEntry> => {
-    const pending = join ? inflight.get(id) : undefined;
-    if (pending) return pending;
-    const read = fetchBook(id, fence);
-    if (share) {
-      inflight.set(id, read);
-      void read.finally(() => inflight.delete(id)).catch(() => undefined);
-    }
-    return read;
-  };
-
-  const testFillDelay = async (id: number) => {
-    const delay = deps.testHooks ? hooks.fillDelays.get(id) : undefined;
-    if (delay === undefined) return;
-    hooks.fillDelays.delete(id);
-    await sleep(delay);
-  };
-
-  router.get('/info/:id', async (ctx) => {
-    const id = parseBookId(ctx.params.id);
-    const bypass = bypassCache(ctx);
-    if (!bypass && !missedOnFastPath.has(ctx.req)) {
-      const hit = cache.get(FrontCache.bookKey(id));
-      if (hit) return serve(ctx, hit, true);
-    }
-    const fencing = policy.current.consistencyMode !== 'eventual' && cache.fencing;
-    for (let attempt = 0; attempt < MAX_FENCED_REFETCHES; attempt++) {
-      const entry = await readThrough(id, cache.fence(id), attempt === 0 && !bypass, attempt === 0);
-      await testFillDelay(id);
-      // An invalidation may have raised the fence while this read was in flight: never serve or cache
-      // what an acknowledged write has superseded.
-      if (fencing && entry.version < cache.fence(id)) continue;
-      cache.offerBook(id, entry);
-      return serve(ctx, entry, false);
-    }
-    throw new HttpError(503, 'stale_read_refused', 'no catalog endpoint could serve the current version');
+  // What the fast path leaves to Koa: HEAD, and ids it cannot take (parseBookId answers those).
+  router.get(INFO_ROUTE, async (ctx) => {
+    serve(ctx, await routes.books.read(parseBookId(ctx.params.id), bypassCache(ctx)));
   });
 
   router.get('/search/:topic', async (ctx) => {
@@ -94,7 +117,7 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
     const key = FrontCache.searchKey(topic);
     if (!bypassCache(ctx)) {
       const hit = cache.get(key);
-      if (hit) return serve(ctx, hit, true);
+      if (hit) return serve(ctx, { entry: hit, hit: true });
     }
     const res = await deps.catalog.request({
       method: 'GET',
@@ -104,48 +127,67 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
     if (res.status !== 200) throw errorFromResponse(res);
     const entry = { body: Buffer.from(res.raw), version: 0, servedBy: servedBy(res) };
     cache.offer(key, entry);
-    serve(ctx, entry, false);
+    serve(ctx, { entry, hit: false });
   });
 }
 
 /**
- * GET /info/:id cache hits, the hottest request, answered before Koa with the same status, headers,
- * body and metrics as the route; anything else (a miss, a bypass, a malformed id) goes to Koa.
+ * GET /info/:id, the hottest request, answered before Koa with the same status, headers, body and
+ * metrics as the Koa route: a cache hit at once, a miss (or a cache bypass) off Koa through the
+ * BookReader. Anything else (HEAD, a query string, an id that is not digits) goes to Koa.
  */
-export function infoHitFastPath(routes: FrontRoutes): FastPath {
-  const { deps, missedOnFastPath } = routes;
+export function infoFastPath(routes: FrontRoutes): FastPath {
+  const { deps } = routes;
   const { cache } = deps;
   const observeHit = boundObserver(deps.metrics.httpDuration, {
     method: 'GET',
-    route: '/info/:id',
+    route: INFO_ROUTE,
     status: '200',
   });
+  const answer = offKoa(deps);
   return (req, res) => {
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || !url.startsWith(INFO_PREFIX)) return false;
     if (!isDigits(url, INFO_PREFIX.length)) return false;
     const cacheControl = req.headers['cache-control'];
-    if (cacheControl !== undefined && NO_CACHE.test(cacheControl)) return false;
+    const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
-    const entry = cache.get(FrontCache.bookKey(Number(url.slice(INFO_PREFIX.length))));
-    if (!entry) {
-      missedOnFastPath.add(req);
-      return false;
+    const entry = bypass ? undefined : cache.get(FrontCache.bookKey(Number(url.slice(INFO_PREFIX.length))));
+    if (entry) {
+      res.writeHead(200, [
+        'X-Served-By',
+        deps.podName,
+        'X-Cache',
+        'hit',
+        'X-Front',
+        deps.podName,
+        'Content-Type',
+        JSON_TYPE,
+        'Content-Length',
+        String(entry.body.length),
+      ]);
+      res.end(entry.body);
+      observeHit(Number(process.hrtime.bigint() - start) / 1e9);
+      return true;
     }
-    res.writeHead(200, [
-      'X-Served-By',
-      deps.podName,
-      'X-Cache',
-      'hit',
-      'X-Front',
-      deps.podName,
-      'Content-Type',
-      JSON_TYPE,
-      'Content-Length',
-      String(entry.body.length),
-    ]);
-    res.end(entry.body);
-    observeHit(Number(process.hrtime.bigint() - start) / 1e9);
+    req.resume();
+    answer(req, res, INFO_ROUTE, async () => {
+      const read = await routes.books.read(parseBookId(url.slice(INFO_PREFIX.length)), bypass);
+      return {
+        status: 200,
+        headers: [
+          'X-Served-By',
+          read.hit ? deps.podName : read.entry.servedBy,
+          'X-Cache',
+          read.hit ? 'hit' : 'miss',
+          'X-Front',
+          deps.podName,
+          'Content-Type',
+          JSON_TYPE,
+        ],
+        body: read.entry.body,
+      };
+    });
     return true;
   };
 }

@@ -1,11 +1,12 @@
 import type { FrontDeps } from './app.js';
+import type { BookReader } from './reads.js';
 
 /** What the front's route groups share: the app's dependencies and the per-app request state. */
 export interface FrontRoutes {
   deps: FrontDeps;
-  /** Requests the fast path already looked up and missed: the route must not look (and count) again. */
-  missedOnFastPath: WeakSet<object>;
   hooks: TestHooks;
+  /** GET /info/:id behind the cache, for the Koa route and the fast path alike. */
+  books: BookReader;
 }
 
 export interface TestHooks {

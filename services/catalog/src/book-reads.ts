@@ -1,0 +1,85 @@
+import type { FastPath } from '../../shared/src/server.js';
+import { offKoa } from '../../shared/src/server.js';
+import { errorFromResponse } from '../../shared/src/http-client.js';
+import { HttpError, notFound } from '../../shared/src/errors.js';
+import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
+import { sleep } from '../../shared/src/main-helpers.js';
+import { findBook, findBookOnStandby } from './books.js';
+import type { CatalogDeps } from './app.js';
+
+/** One book as this catalog pod answers it: its JSON bytes, and who produced them if not this pod. */
+export interface BookAnswer {
+  body: Buffer;
+  /** The origin's pod name when a replica had to ask it. */
+  servedBy?: string;
+}
+
+const BOOKS_PREFIX = '/books/';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Reads one book (404 when there is none). A replica serves from its standby when the standby has the
+ * version the reader needs; it waits briefly for replay, then asks the origin (read-your-writes in
+ * `session` mode). A standby that is down also sends the read to the origin.
+ */
+export async function readBook(deps: CatalogDeps, id: number, minVersion: number): Promise<BookAnswer> {
+  if (!deps.origin) return fromRow(id, await findBook(deps.reads, id));
+  const deadline = Date.now() + deps.replicaWaitMs;
+  // No version to wait for: the front has heard of no write to this book (it started after the last
+  // one). A standby that holds WAL it has not applied yet is then known to be behind: wait for it too,
+  // or a front started during a replay stall would serve a superseded version indefinitely.
+  const unfenced = minVersion === 0 && deps.policy.current.consistencyMode !== 'eventual';
+  try {
+    for (;;) {
+      const { book, caughtUp } = unfenced
+        ? await findBookOnStandby(deps.reads, id)
+        : { book: await findBook(deps.reads, id), caughtUp: true };
+      if (caughtUp && (!book || book.version >= minVersion)) return fromRow(id, book);
+      if (Date.now() >= deadline) break;
+      await sleep(2);
+    }
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 503)) throw err;
+    deps.logger.warn({ id }, 'standby unavailable; reading from the origin');
+  }
+  const res = await deps.origin.request({
+    method: 'GET',
+    path: `/books/${id}`,
+    ...(minVersion > 0 ? { headers: { 'x-min-version': String(minVersion) } } : {}),
+    retry: 'idempotent',
+  });
+  if (res.status !== 200) throw errorFromResponse(res);
+  const servedBy = res.headers['x-served-by'];
+  return { body: Buffer.from(res.raw), ...(typeof servedBy === 'string' ? { servedBy } : {}) };
+}
+
+function fromRow(id: number, book: object | undefined): BookAnswer {
+  if (!book) throw notFound('book_not_found', `no book with id ${id}`);
+  return { body: Buffer.from(JSON.stringify(book)) };
+}
+
+/**
+ * GET /books/:id, every uncached read of every front, answered before Koa with the same status,
+ * headers, body and metrics as the Koa route; HEAD, a query string or an id that is not digits go to Koa.
+ */
+export function bookFastPath(deps: CatalogDeps): FastPath {
+  const answer = offKoa(deps);
+  return (req, res) => {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || !url.startsWith(BOOKS_PREFIX)) return false;
+    const rest = url.slice(BOOKS_PREFIX.length);
+    if (!/^\d{1,40}$/.test(rest)) return false;
+    req.resume();
+    answer(req, res, '/books/:id', async () => {
+      const header = req.headers['x-min-version'];
+      const minVersion = parseMinVersion(Array.isArray(header) ? header.join(',') : header);
+      const book = await readBook(deps, parseBookId(rest), minVersion);
+      return {
+        status: 200,
+        headers: [...(book.servedBy ? ['X-Served-By', book.servedBy] : []), 'Content-Type', JSON_TYPE],
+        body: book.body,
+      };
+    });
+    return true;
+  };
+}
