@@ -88,7 +88,7 @@ export function createApp(deps: CatalogDeps): Koa {
 
   router.post('/books/:id/restock', admin, async (ctx) => {
     const id = parseBookId(ctx.params.id);
-    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined);
+    const key = parseIdempotencyKey(ctx.headers['idempotency-key']);
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);

@@ -9,6 +9,7 @@ import type { FrontCache } from './cache.js';
 import { BookReader, infoFastPath, registerReads } from './reads.js';
 import { registerWrites } from './writes.js';
 import { registerInternal } from './internal.js';
+import { registerOpenApi } from './openapi.js';
 import type { FrontRoutes } from './routes.js';
 import { strictQuery } from '../../shared/src/validate.js';
 
@@ -39,5 +40,6 @@ export function createApp(deps: FrontDeps): Koa {
   registerReads(router, routes);
   registerWrites(router, routes);
   registerInternal(router, routes);
+  registerOpenApi(router);
   return createBaseApp({ ...deps, router, fastPath: infoFastPath(routes) });
 }

@@ -37,7 +37,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     const id = parseBookId(ctx.params.id);
     // Every purchase carries a key, the client's or ours, so retrying it on another order pod after a
     // timeout or a dropped connection can never buy twice.
-    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined) ?? `front:${randomUUID()}`;
+    const key = parseIdempotencyKey(ctx.headers['idempotency-key']) ?? `front:${randomUUID()}`;
     const body = await readJsonBody(ctx.req);
     if (body !== undefined) requireObject(body, []);
     const res = await deps.order.request({
@@ -78,7 +78,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     // Like a purchase, every restock carries a key, the client's or ours: the catalog applies a key
     // once, so the front may resend a restock whose answer was lost (timeout, reset, an origin that
     // died after COMMIT) to another catalog pod and get the first result back instead of adding twice.
-    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined) ?? `front:${randomUUID()}`;
+    const key = parseIdempotencyKey(ctx.headers['idempotency-key']) ?? `front:${randomUUID()}`;
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);

@@ -34,7 +34,7 @@ export function createApp(deps: OrderDeps): Koa {
   router.use(strictQuery);
   const purchase = async (ctx: AppContext) => {
     const bookId = parseBookId(ctx.params.id);
-    const key = parseIdempotencyKey(ctx.get('Idempotency-Key') || undefined);
+    const key = parseIdempotencyKey(ctx.headers['idempotency-key']);
     // A purchase takes no body; one that is sent must be small, well-formed and an empty object.
     const body = await readJsonBody(ctx.req);
     if (body !== undefined) requireObject(body, []);

@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HttpError } from './errors.js';
-import { normalizeTopic, parseBookId, parseIdempotencyKey, parsePrice, parseQuantity } from './validate.js';
+import {
+  checkQuery,
+  normalizeTopic,
+  parseBookId,
+  parseIdempotencyKey,
+  parsePrice,
+  parseQuantity,
+} from './validate.js';
 
 const rejects = (fn: () => unknown, status: number, code: string) =>
   assert.throws(fn, (err: unknown) => err instanceof HttpError && err.status === status && err.code === code);
@@ -22,6 +29,26 @@ describe('input validation', () => {
     rejects(() => normalizeTopic('a\u0000b'), 400, 'invalid_topic');
     rejects(() => normalizeTopic(' - '), 400, 'invalid_topic');
     rejects(() => normalizeTopic('x'.repeat(101)), 400, 'invalid_topic');
+    // Lengths are counted in characters (code points), as JSON Schema's maxLength counts them.
+    const emoji = '\u{1F4DA}';
+    assert.equal(normalizeTopic(emoji.repeat(100)), emoji.repeat(100));
+    rejects(() => normalizeTopic(emoji.repeat(101)), 400, 'invalid_topic');
+    // Lowercasing never lengthens a topic, so a normalised topic is a valid topic again.
+    assert.equal(normalizeTopic('\u0130'.repeat(100)).length, 100);
+    assert.equal(normalizeTopic('ABC\u00a0d\u3000e'), 'abc d e');
+    rejects(() => normalizeTopic('\u00a0\u3000\ufeff'), 400, 'invalid_topic');
+    for (const t of ['distributed systems', 'Ünïcødé', '\u{1F4DA} books']) {
+      assert.equal(normalizeTopic(normalizeTopic(t)), normalizeTopic(t), t);
+    }
+  });
+
+  it('query strings: no route defines a parameter', () => {
+    checkQuery('');
+    for (const bad of ['qty=-5', 'x', '=1', '&', 'a=1&b=2', '%00=1']) {
+      rejects(() => checkQuery(bad), 400, 'unknown_parameter');
+    }
+    checkQuery('fields=price', ['fields']);
+    rejects(() => checkQuery('fields=price&x=1', ['fields']), 400, 'unknown_parameter');
   });
 
   it('prices, quantities and idempotency keys', () => {
@@ -33,7 +60,7 @@ describe('input validation', () => {
     for (const bad of [0, -1, 1.5, '3', 2e6]) rejects(() => parseQuantity(bad), 400, 'invalid_quantity');
     assert.equal(parseIdempotencyKey(undefined), undefined);
     assert.equal(parseIdempotencyKey('abc-123'), 'abc-123');
-    for (const bad of ['with space', 'k'.repeat(201), 'é']) {
+    for (const bad of ['', 'with space', 'k'.repeat(201), 'é', ['a', 'b']]) {
       rejects(() => parseIdempotencyKey(bad), 400, 'invalid_idempotency_key');
     }
   });

@@ -18,25 +18,49 @@ export function parseBookId(raw: string | undefined): number {
   return value;
 }
 
+/** What separates the words of a topic: spaces (ASCII and Unicode), '-', '_' and '+'. */
+const TOPIC_SEPARATORS = /[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff_+-]+/g;
+
 /**
- * Topics match case-insensitively, and '-', '_' and '+' stand for spaces so that
- * `/search/distributed-systems` and `/search/distributed%20systems` are the same search.
+ * Topics match case-insensitively, and '-', '_', '+' and spaces separate words, so that
+ * `/search/distributed-systems` and `/search/distributed%20systems` are the same search. A topic is
+ * 1-100 characters (code points, as the OpenAPI document counts them) without control characters, and
+ * needs one that is not a separator. Lowercasing is per character and keeps the length, so a
+ * normalised topic is itself a valid topic (the catalog normalises what the front sends again).
  */
 export function normalizeTopic(raw: string | undefined): string {
   if (raw === undefined) throw badRequest('invalid_topic', 'topic is required');
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw badRequest('invalid_topic', 'topic has control characters');
-  const topic = raw.replace(/[-_+]/g, ' ').replace(/\s+/g, ' ').trim().toLowerCase();
-  if (topic === '') throw badRequest('invalid_topic', 'topic must not be empty');
-  if (topic.length > MAX_TOPIC_LENGTH) {
+  const chars = [...raw];
+  if (chars.length > MAX_TOPIC_LENGTH) {
     throw badRequest('invalid_topic', `topic must be at most ${MAX_TOPIC_LENGTH} characters`);
   }
-  return topic;
+  const topic = raw.replace(TOPIC_SEPARATORS, ' ').trim();
+  if (topic === '') throw badRequest('invalid_topic', 'topic must not be empty');
+  return [...topic].map(lowerOne).join('');
 }
 
-export function parseIdempotencyKey(raw: string | undefined): string | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  if (raw.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(raw)) {
+/** Lowercase of one code point, unless lowercasing would make it longer (U+0130 'İ'). */
+function lowerOne(c: string): string {
+  const lower = c.toLowerCase();
+  return lower.length === c.length ? lower : c;
+}
+
+/**
+ * The Idempotency-Key header: absent → undefined; present, it must be 1-200 printable ASCII characters
+ * (an empty one is refused, not taken as absent: a client that meant to send a key must learn it did
+ * not). Pass the raw header (`ctx.headers['idempotency-key']`), not `ctx.get`, which cannot tell an
+ * empty header from none.
+ */
+export function parseIdempotencyKey(raw: string | string[] | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (
+    typeof raw !== 'string' ||
+    raw.length === 0 ||
+    raw.length > MAX_IDEMPOTENCY_KEY_LENGTH ||
+    !/^[\x21-\x7e]+$/.test(raw)
+  ) {
     throw badRequest(
       'invalid_idempotency_key',
       `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces`,
