@@ -4,7 +4,6 @@
  * Used by `npm start` (cli.ts) and by the integration and fault tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
@@ -13,6 +12,19 @@ import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { startPgCluster, type PgCluster } from './postgres-cluster.js';
+import {
+  allProcesses,
+  assignPorts,
+  fixedPorts,
+  freePortsNeeded,
+  planStack,
+  serviceEnv,
+  startStages,
+  STOP_ORDER,
+  type PortAssignment,
+  type ProcessSpec,
+  type StackPlan,
+} from './stack-plan.js';
 
 export type ServiceKind = 'front' | 'catalog' | 'order';
 export type ServiceRole = 'origin' | 'replica' | 'front';
@@ -298,221 +310,152 @@ class ChildService implements ServiceProcess {
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const nFronts = count(opts.fronts, 1, 'fronts', 1);
-  const nCatalogReplicas = count(opts.catalogReplicas, 1, 'catalogReplicas', 0);
-  const nOrderReplicas = count(opts.orderReplicas, 1, 'orderReplicas', 0);
-  const mode = opts.consistencyMode ?? 'strict';
-  const adminToken = opts.adminToken ?? randomBytes(24).toString('hex');
-  const internalToken = opts.internalToken ?? randomBytes(24).toString('hex');
-  const mainFor = opts.mainFor ?? defaultMain;
-  if (opts.replicaDatabaseUrl && !opts.databaseUrl) throw new Error('replicaDatabaseUrl needs databaseUrl');
-
-  // Names first: every process's environment lists the others.
-  type Spec = { name: string; service: ServiceKind; role: ServiceRole };
-  const specs: Spec[] = [
-    { name: 'catalog-origin-0', service: 'catalog', role: 'origin' },
-    ...range(nCatalogReplicas).map((i): Spec => ({
-      name: `catalog-replica-${i}`,
-      service: 'catalog',
-      role: 'replica',
-    })),
-    { name: 'order-origin-0', service: 'order', role: 'origin' },
-    ...range(nOrderReplicas).map((i): Spec => ({
-      name: `order-replica-${i}`,
-      service: 'order',
-      role: 'replica',
-    })),
-  ];
-  const frontSpecs: Spec[] = range(nFronts).map((i) => ({
-    name: `front-${i}`,
-    service: 'front',
-    role: 'front',
-  }));
-
-  const frontPorts = opts.frontPort ? range(nFronts).map((i) => (opts.frontPort ?? 0) + i) : [];
-  const servicePorts =
-    opts.servicePortBase !== undefined ? range(specs.length).map((i) => (opts.servicePortBase ?? 0) + i) : [];
-  await assertPortsFree([...frontPorts, ...servicePorts]).catch((err: unknown) => {
-    throw new Error(`bazar stack failed to start: ${err instanceof Error ? err.message : String(err)}`);
-  });
-  const free = await freePorts(
-    (frontPorts.length ? 0 : nFronts) + (servicePorts.length ? 0 : specs.length) + (opts.databaseUrl ? 0 : 2),
-    [...frontPorts, ...servicePorts],
-  );
-  const take = (): number => {
-    const p = free.shift();
-    if (p === undefined) throw new Error('internal: ran out of pre-allocated ports');
-    return p;
-  };
-  const portOf = new Map<string, number>();
-  frontSpecs.forEach((s, i) => portOf.set(s.name, frontPorts[i] ?? take()));
-  specs.forEach((s, i) => portOf.set(s.name, servicePorts[i] ?? take()));
-  const urlOf = (name: string): string => `http://127.0.0.1:${portOf.get(name) ?? 0}`;
-
+  const plan = planStack(opts);
+  const ports = await reservePorts(opts, plan);
   if (opts.logDir) await fs.mkdir(opts.logDir, { recursive: true });
+  const launch = new Launch();
+  try {
+    const db = await startDatabase(opts, ports, launch);
+    const procs = createProcesses(opts, plan, ports, db);
+    await startInStages(plan, procs, launch, opts.signal);
+    return stackHandle(plan, procs, db, launch);
+  } catch (err) {
+    await launch.teardown().catch(() => {});
+    throw new Error(`bazar stack failed to start: ${errorText(err)}`, { cause: err });
+  }
+}
 
-  const started: ChildService[] = [];
-  let pg: PgCluster | undefined;
-  let stopped = false;
+/** The URLs the services use: the embedded pair's or the given ones. */
+interface Databases {
+  primaryUrl: string;
+  standbyUrl: string;
+}
 
-  async function teardown(): Promise<void> {
-    const byStage = [
-      started.filter((p) => p.role === 'front'),
-      started.filter((p) => p.role === 'replica'),
-      started.filter((p) => p.role === 'origin'),
-    ];
-    for (const stage of byStage) await Promise.all(stage.map((p) => p.kill('SIGTERM')));
-    for (const p of started) p.closeLog();
-    const cluster = pg;
-    pg = undefined;
+/** What start-up has started so far: what a failed start-up or stop() stops. */
+class Launch {
+  readonly started: ChildService[] = [];
+  pg: PgCluster | undefined;
+  private stopped = false;
+
+  /** Services stage by stage (STOP_ORDER), their log files, then Postgres. */
+  async teardown(): Promise<void> {
+    for (const role of STOP_ORDER) {
+      await Promise.all(this.started.filter((p) => p.role === role).map((p) => p.kill('SIGTERM')));
+    }
+    for (const p of this.started) p.closeLog();
+    const cluster = this.pg;
+    this.pg = undefined;
     await cluster?.stop();
   }
 
-  try {
-    let primaryUrl: string;
-    let standbyUrl: string;
-    if (opts.databaseUrl) {
-      primaryUrl = opts.databaseUrl;
-      standbyUrl = opts.replicaDatabaseUrl ?? opts.databaseUrl;
-    } else {
-      pg = await startPgCluster({
-        dataDir: path.join(path.resolve(opts.dataDir), 'pg'),
-        primaryPort: take(),
-        standbyPort: take(),
-        reset: opts.reset ?? false,
-        fsync: opts.fsync ?? true,
-        log: (line) => opts.log?.('postgres', line),
-      });
-      primaryUrl = pg.primaryUrl;
-      standbyUrl = pg.standbyUrl;
-    }
-
-    const all = [...specs, ...frontSpecs];
-    const list = (filter: (s: Spec) => boolean, named: boolean): string =>
-      all
-        .filter(filter)
-        .map((s) => (named ? `${s.name}=${urlOf(s.name)}` : urlOf(s.name)))
-        .join(',');
-    const frontUrls = list((s) => s.service === 'front', true);
-
-    const envOf = (s: Spec): NodeJS.ProcessEnv => {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      // Set by `node --test` in test processes; it must not leak into the services.
-      delete env['NODE_TEST_CONTEXT'];
-      Object.assign(env, {
-        SERVICE_NAME: s.name,
-        HOST: '127.0.0.1',
-        PORT: String(portOf.get(s.name)),
-        LOG_LEVEL: opts.logLevel ?? 'info',
-        ADMIN_TOKEN: adminToken,
-        INTERNAL_TOKEN: internalToken,
-        CONSISTENCY_MODE: mode,
-        DISCOVERY: 'static',
-        SHUTDOWN_DELAY_MS: '0',
-      });
-      if (s.service === 'catalog') {
-        Object.assign(env, {
-          ROLE: s.role,
-          DATABASE_URL: primaryUrl,
-          DATABASE_REPLICA_URL: standbyUrl,
-          CATALOG_ORIGIN_URLS: list((o) => o.service === 'catalog' && o.role === 'origin', false),
-          FRONT_URLS: frontUrls,
-        });
-      } else if (s.service === 'order') {
-        // Purchases commit on the primary; order lookups read the standby first.
-        Object.assign(env, {
-          ROLE: s.role,
-          DATABASE_URL: primaryUrl,
-          DATABASE_REPLICA_URL: standbyUrl,
-          FRONT_URLS: frontUrls,
-        });
-      } else {
-        Object.assign(env, {
-          CATALOG_URLS: list((o) => o.service === 'catalog', true),
-          ORDER_URLS: list((o) => o.service === 'order', true),
-        });
-        if (opts.cacheMaxEntries !== undefined) env['CACHE_MAX_ENTRIES'] = String(opts.cacheMaxEntries);
-        if (opts.cacheTtlMs !== undefined) env['CACHE_TTL_MS'] = String(opts.cacheTtlMs);
-      }
-      Object.assign(env, opts.env ?? {}, opts.envFor?.(s) ?? {});
-      return env;
-    };
-
-    const make = (s: Spec): ChildService =>
-      new ChildService(
-        s.name,
-        s.service,
-        s.role,
-        portOf.get(s.name) ?? 0,
-        mainFor(s.service),
-        envOf(s),
-        opts.log,
-        opts.logDir ? path.join(opts.logDir, `${s.name}.log`) : undefined,
-        opts.readyTimeoutMs ?? 60_000,
-        opts.stopTimeoutMs ?? 10_000,
-        opts.signal,
-      );
-    const procs = new Map(all.map((s) => [s.name, make(s)] as const));
-    const get = (s: Spec): ChildService => procs.get(s.name) as ChildService;
-
-    // Origins migrate the schema (under an advisory lock), so they go first; then
-    // replicas (they read what the origins created), then fronts.
-    const stages = [
-      specs.filter((s) => s.role === 'origin'),
-      specs.filter((s) => s.role === 'replica'),
-      frontSpecs,
-    ];
-    for (const stage of stages) {
-      if (opts.signal?.aborted) throw new Error('start-up aborted');
-      const results = await Promise.allSettled(
-        stage.map(async (s) => {
-          const p = get(s);
-          started.push(p);
-          await p.start();
-        }),
-      );
-      const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
-      if (failed.length > 0) {
-        throw new Error(failed.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('\n'));
-      }
-    }
-
-    const fronts = frontSpecs.map(get);
-    const catalogs = specs.filter((s) => s.service === 'catalog').map(get);
-    const orders = specs.filter((s) => s.service === 'order').map(get);
-    const stack: Stack = {
-      fronts,
-      catalogs,
-      orders,
-      all: [...fronts, ...catalogs, ...orders],
-      primaryUrl,
-      standbyUrl,
-      adminToken,
-      internalToken,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        await teardown();
-      },
-    };
-    if (pg) stack.pg = pg;
-    return stack;
-  } catch (err) {
-    await teardown().catch(() => {});
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`bazar stack failed to start: ${message}`, { cause: err });
+  async stopOnce(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.teardown();
   }
 }
 
-function count(value: number | undefined, dflt: number, what: string, min: number): number {
-  const n = value ?? dflt;
-  if (!Number.isInteger(n) || n < min || n > 64)
-    throw new Error(`${what} must be an integer from ${min} to 64, got ${n}`);
-  return n;
+/** Given ports must be free (checked up front); the others are found now, all distinct. */
+async function reservePorts(opts: StackOptions, plan: StackPlan): Promise<PortAssignment> {
+  const fixed = fixedPorts(opts, plan);
+  const given = [...fixed.fronts, ...fixed.services];
+  await assertPortsFree(given).catch((err: unknown) => {
+    throw new Error(`bazar stack failed to start: ${errorText(err)}`);
+  });
+  const embeddedPostgres = !opts.databaseUrl;
+  const free = await freePorts(freePortsNeeded(plan, fixed, embeddedPostgres), given);
+  return assignPorts(plan, fixed, free, embeddedPostgres);
 }
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+async function startDatabase(opts: StackOptions, ports: PortAssignment, launch: Launch): Promise<Databases> {
+  if (opts.databaseUrl) {
+    return { primaryUrl: opts.databaseUrl, standbyUrl: opts.replicaDatabaseUrl ?? opts.databaseUrl };
+  }
+  // Reserved by reservePorts whenever no databaseUrl is given.
+  const { primary, standby } = ports.postgres as { primary: number; standby: number };
+  launch.pg = await startPgCluster({
+    dataDir: path.join(path.resolve(opts.dataDir), 'pg'),
+    primaryPort: primary,
+    standbyPort: standby,
+    reset: opts.reset ?? false,
+    fsync: opts.fsync ?? true,
+    log: (line) => opts.log?.('postgres', line),
+  });
+  return { primaryUrl: launch.pg.primaryUrl, standbyUrl: launch.pg.standbyUrl };
+}
+
+/** One ChildService per process, by name; none is started yet. */
+function createProcesses(
+  opts: StackOptions,
+  plan: StackPlan,
+  ports: PortAssignment,
+  db: Databases,
+): Map<string, ChildService> {
+  const mainFor = opts.mainFor ?? defaultMain;
+  const wiring = { plan, portOf: ports.portOf, ...db, options: opts };
+  const make = (s: ProcessSpec): ChildService =>
+    new ChildService(
+      s.name,
+      s.service,
+      s.role,
+      ports.portOf.get(s.name) ?? 0,
+      mainFor(s.service),
+      serviceEnv(s, wiring, process.env),
+      opts.log,
+      opts.logDir ? path.join(opts.logDir, `${s.name}.log`) : undefined,
+      opts.readyTimeoutMs ?? 60_000,
+      opts.stopTimeoutMs ?? 10_000,
+      opts.signal,
+    );
+  return new Map(allProcesses(plan).map((s) => [s.name, make(s)] as const));
+}
+
+/** Each stage (startStages) starts at once and must be ready before the next; every failure is reported. */
+async function startInStages(
+  plan: StackPlan,
+  procs: Map<string, ChildService>,
+  launch: Launch,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  for (const stage of startStages(plan)) {
+    if (signal?.aborted) throw new Error('start-up aborted');
+    const results = await Promise.allSettled(
+      stage.map(async (s) => {
+        const p = procs.get(s.name) as ChildService;
+        launch.started.push(p);
+        await p.start();
+      }),
+    );
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    if (failed.length > 0) throw new Error(failed.map(errorText).join('\n'));
+  }
+}
+
+function stackHandle(
+  plan: StackPlan,
+  procs: Map<string, ChildService>,
+  db: Databases,
+  launch: Launch,
+): Stack {
+  const get = (s: ProcessSpec): ChildService => procs.get(s.name) as ChildService;
+  const fronts = plan.fronts.map(get);
+  const catalogs = plan.services.filter((s) => s.service === 'catalog').map(get);
+  const orders = plan.services.filter((s) => s.service === 'order').map(get);
+  const stack: Stack = {
+    fronts,
+    catalogs,
+    orders,
+    all: [...fronts, ...catalogs, ...orders],
+    primaryUrl: db.primaryUrl,
+    standbyUrl: db.standbyUrl,
+    adminToken: plan.adminToken,
+    internalToken: plan.internalToken,
+    async stop() {
+      await launch.stopOnce();
+    },
+  };
+  if (launch.pg) stack.pg = launch.pg;
+  return stack;
 }
 
 /** Fixed ports asked for must be free: a clear message beats a child's EADDRINUSE. */
@@ -577,6 +520,10 @@ function indent(text: string): string {
     .split('\n')
     .map((l) => `  | ${l}`)
     .join('\n');
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function sleep(ms: number): Promise<void> {
