@@ -16,8 +16,10 @@ controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and loca
 
 Commands:
   up                       start the cluster (builds missing images with tools/images)
-  down [--keep-data]       stop it and remove everything (processes, mounts, cgroups, namespaces,
-                           state); --keep-data keeps the state directory (logs, etcd)
+  down [--keep-data] [--purge]
+                           stop it and remove everything (processes, mounts, cgroups, namespaces,
+                           state); --keep-data keeps the state directory (logs, etcd); the node's
+                           image store stays in the cache (~/.cache/bazar-cluster/NAME) unless --purge
   status                   what runs, and anything left behind
   kubeconfig               print the host kubeconfig's path (export KUBECONFIG=$(...))
   load [archive|name...]   import docker-archives, or tools/images images by name (none named:
@@ -30,7 +32,8 @@ Options:
   --api-port N             host loopback port of the API server forwarder (default: a free port)
   -h, --help
 
-Environment: BAZAR_CLUSTER_DIR (state root, default /var/tmp/bazar-cluster),
+Environment: BAZAR_CLUSTER_DIR (state root, default /var/tmp/bazar-cluster), BAZAR_CLUSTER_CACHE
+(image stores, default ~/.cache/bazar-cluster),
 BAZAR_TOOLS_DIR / BAZAR_TOOLS_BIN (Kubernetes binaries from scripts/k8s-tools.sh).
 `;
 
@@ -70,8 +73,12 @@ async function cmdUp(name: string, apiPort: number | undefined): Promise<number>
   }
 }
 
-async function cmdDown(name: string, keepData: boolean): Promise<number> {
-  const report = await down(name, { keepData, log: (line) => process.stderr.write(`[cluster] ${line}\n`) });
+async function cmdDown(name: string, keepData: boolean, purge: boolean): Promise<number> {
+  const report = await down(name, {
+    keepData,
+    purge,
+    log: (line) => process.stderr.write(`[cluster] ${line}\n`),
+  });
   if (report.leftovers.length === 0) {
     process.stdout.write(
       `cluster ${name} is down; leftovers check: nothing left${keepData ? ' (state kept)' : ''}\n`,
@@ -143,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
       name: { type: 'string', default: 'bazar' },
       'api-port': { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
+      purge: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -155,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       return cmdUp(name, values['api-port'] ? Number(values['api-port']) : undefined);
     case 'down':
-      return cmdDown(name, values['keep-data'] ?? false);
+      return cmdDown(name, values['keep-data'] ?? false, values.purge ?? false);
     case 'status':
       return cmdStatus(name);
     case 'kubeconfig':

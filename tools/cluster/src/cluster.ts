@@ -6,13 +6,13 @@
  * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
  * down again before the error is passed on.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
 import { ApiClient, conditionSummary, conditionTrue } from './api.js';
 import { createCgroup } from './cgroups.js';
-import { containerdSpec, ctrArgv, writeContainerdFiles } from './containerd.js';
+import { containerdSpec, ctrArgv, removeCriDirs, storeInUse, writeContainerdFiles } from './containerd.js';
 import { apiServerSpec, controllerManagerSpec, etcdSpec, schedulerSpec } from './control-plane.js';
 import {
   daemonAlive as daemonPid,
@@ -111,7 +111,9 @@ export class Cluster {
     return importImages(this.layout, records);
   }
 
-  down(opts: { keepData?: boolean; log?: (line: string) => void } = {}): Promise<DownReport> {
+  down(
+    opts: { keepData?: boolean; purge?: boolean; log?: (line: string) => void } = {},
+  ): Promise<DownReport> {
     return teardown(this.layout, opts);
   }
 }
@@ -272,11 +274,59 @@ async function startControlPlane(ctx: Ctx, pki: ClusterPki): Promise<void> {
   });
 }
 
+/**
+ * The image store outlives the cluster: drop what the last cluster left in its metadata (sandboxes,
+ * containers) with a containerd that runs without its CRI plugin. If that fails, start from an empty store.
+ */
+async function cleanImageStore(ctx: Ctx, maintenanceConfig: string): Promise<void> {
+  const { l } = ctx;
+  const d = startDaemon(ctx.dctx, containerdSpec(maintenanceConfig, 'containerd-maintenance'));
+  try {
+    await waitFor(
+      'containerd (maintenance) to answer',
+      async () =>
+        (await runIn(l.ns, ctrArgv(l, ['version']), { allowFailure: true, timeoutMs: 5000 })).code === 0 ||
+        undefined,
+      30_000,
+      { abort: () => deathNotice(d), everyMs: 150 },
+    );
+    const ids = (await runIn(l.ns, ctrArgv(l, ['containers', 'list', '--quiet']))).stdout
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length > 0)
+      await runIn(l.ns, ctrArgv(l, ['containers', 'delete', ...ids]), { timeoutMs: 60_000 });
+    ctx.log(`image store: removed ${ids.length} container record(s) of the last cluster`);
+  } catch (err) {
+    ctx.log(
+      `image store unusable (${err instanceof Error ? err.message : String(err)}): starting from an empty one`,
+    );
+    await stopDaemon(d);
+    rmSync(l.containerdRoot, { recursive: true, force: true });
+    mkdirSync(l.containerdRoot, { recursive: true });
+    return;
+  }
+  await stopDaemon(d);
+  removeCriDirs(l);
+}
+
+async function stopDaemon(d: Daemon): Promise<void> {
+  if (d.exited) return;
+  try {
+    process.kill(d.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await waitFor(`${d.name} to exit`, async () => d.exited || undefined, 10_000, { everyMs: 50 }).catch(() => {
+    process.kill(d.pid, 'SIGKILL');
+  });
+}
+
 async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
   const { l } = ctx;
+  const files = writeContainerdFiles(l, images.pause.ref);
+  if (storeInUse(l)) await timed(ctx, 'image store reuse', () => cleanImageStore(ctx, files.maintenance));
   await timed(ctx, 'containerd', async () => {
-    const config = writeContainerdFiles(l, images.pause.ref);
-    start(ctx, containerdSpec(config));
+    start(ctx, containerdSpec(files.config));
     await waitFor(
       'containerd to answer',
       async () =>
@@ -517,10 +567,14 @@ async function clusterImagesTimed(log: Log): Promise<ClusterImages> {
 
 export async function down(
   name = DEFAULT_NAME,
-  opts: { stateRoot?: string; keepData?: boolean; log?: Log } = {},
+  opts: { stateRoot?: string; keepData?: boolean; purge?: boolean; log?: Log } = {},
 ): Promise<DownReport> {
   const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
-  return teardown(l, { keepData: opts.keepData ?? false, ...(opts.log ? { log: opts.log } : {}) });
+  return teardown(l, {
+    keepData: opts.keepData ?? false,
+    purge: opts.purge ?? false,
+    ...(opts.log ? { log: opts.log } : {}),
+  });
 }
 
 function processExists(pid: number): boolean {

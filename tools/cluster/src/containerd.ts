@@ -7,13 +7,18 @@
  * every sandbox dies with "can't get final child's PID from pipe: EOF"; restricted, containerd never
  * asks for less than its own score (0).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClusterLayout } from './layout.js';
 import type { DaemonSpec } from './daemons.js';
 import { CNI_BIN_DIR } from './toolchain.js';
 
-export function containerdConfig(l: ClusterLayout, sandboxImage: string): string {
+/**
+ * `maintenance`: the CRI plugin disabled. The image store outlives clusters, and with it the metadata of
+ * the last cluster's sandboxes and containers; they are removed by a containerd without CRI first, so
+ * that the CRI plugin never recovers pods of a cluster that no longer exists.
+ */
+export function containerdConfig(l: ClusterLayout, sandboxImage: string, maintenance = false): string {
   return `# Written by tools/cluster (bazar cluster ${l.name}); containerd 1.6 config format.
 version = 2
 root = "${l.containerdRoot}"
@@ -26,7 +31,7 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.tracing.processor.v1.otlp",${maintenance ? '\n  "io.containerd.grpc.v1.cri",' : ''}
 ]
 
 [grpc]
@@ -83,18 +88,35 @@ export function cniConfig(l: ClusterLayout): string {
   );
 }
 
-export function writeContainerdFiles(l: ClusterLayout, sandboxImage: string): string {
+export function writeContainerdFiles(
+  l: ClusterLayout,
+  sandboxImage: string,
+): { config: string; maintenance: string } {
   mkdirSync(l.containerdRoot, { recursive: true });
   mkdirSync(l.cniConfDir, { recursive: true });
   mkdirSync(l.cniIpamDir, { recursive: true });
   writeFileSync(path.join(l.cniConfDir, '10-bazar.conflist'), `${cniConfig(l)}\n`);
-  const file = path.join(l.configDir, 'containerd.toml');
-  writeFileSync(file, containerdConfig(l, sandboxImage));
-  return file;
+  const config = path.join(l.configDir, 'containerd.toml');
+  writeFileSync(config, containerdConfig(l, sandboxImage));
+  const maintenance = path.join(l.configDir, 'containerd-maintenance.toml');
+  writeFileSync(maintenance, containerdConfig(l, sandboxImage, true));
+  return { config, maintenance };
 }
 
-export function containerdSpec(configFile: string): DaemonSpec {
-  return { name: 'containerd', where: 'cluster', argv: ['containerd', '--config', configFile] };
+/** Whether the image store holds a previous cluster's metadata (then it needs the maintenance pass). */
+export function storeInUse(l: ClusterLayout): boolean {
+  return existsSync(path.join(l.containerdRoot, 'io.containerd.metadata.v1.bolt', 'meta.db'));
+}
+
+/** The CRI plugin's per-sandbox and per-container directories (status, logs) of the last cluster. */
+export function removeCriDirs(l: ClusterLayout): void {
+  for (const dir of ['containers', 'sandboxes']) {
+    rmSync(path.join(l.containerdRoot, 'io.containerd.grpc.v1.cri', dir), { recursive: true, force: true });
+  }
+}
+
+export function containerdSpec(configFile: string, name = 'containerd'): DaemonSpec {
+  return { name, where: 'cluster', argv: ['containerd', '--config', configFile] };
 }
 
 /** `ctr` against this cluster's containerd, in the k8s.io namespace the CRI plugin uses. */

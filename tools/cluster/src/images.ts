@@ -123,7 +123,26 @@ export async function importImages(l: ClusterLayout, records: ImageRecord[]): Pr
       `after import containerd lacks ${missing.map((r) => r.ref).join(', ')} (has: ${[...after].join(', ')})`,
     );
   }
+  await pruneOlderTags(l, records, after);
   return todo.map((r) => r.ref);
+}
+
+/** `repo` of `repo:tag` (undefined for digests and untagged names). */
+function repository(ref: string): string | undefined {
+  if (ref.includes('@')) return undefined;
+  const colon = ref.lastIndexOf(':');
+  return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : undefined;
+}
+
+/**
+ * The image store outlives clusters (see layout.ts), and our images' tags change with every source
+ * change: keep one tag per repository, the one just loaded, so the store does not grow without bound.
+ */
+async function pruneOlderTags(l: ClusterLayout, records: ImageRecord[], present: Set<string>): Promise<void> {
+  const current = new Set(records.flatMap((r) => [r.ref, normalise(r.ref)]));
+  const repos = new Set(records.map((r) => repository(normalise(r.ref))).filter(Boolean));
+  const stale = [...present].filter((ref) => !current.has(ref) && repos.has(repository(ref)));
+  if (stale.length > 0) await runIn(l.ns, ctrArgv(l, ['images', 'delete', ...stale]), { timeoutMs: 120_000 });
 }
 
 /** containerd's name for a reference without a registry host (docker.io/library/...). */

@@ -19,6 +19,8 @@ import { readState } from './state.js';
 
 export interface DownOptions {
   keepData?: boolean;
+  /** Also remove the cluster's image store from the cache (the next `up` imports everything again). */
+  purge?: boolean;
   log?: (line: string) => void;
 }
 
@@ -163,16 +165,20 @@ function removeVarLibCni(l: ClusterLayout, created: boolean | undefined): void {
   }
 }
 
+function removeIfEmpty(dir: string): void {
+  try {
+    if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    // another cluster raced us
+  }
+}
+
 function removeStateDir(l: ClusterLayout, keepData: boolean): void {
   if (hostMounts().some((m) => under(l.stateDir, m.mountPoint))) {
     throw new Error(`refusing to delete ${l.stateDir}: something is still mounted below it`);
   }
   if (!keepData) rmSync(l.stateDir, { recursive: true, force: true });
-  try {
-    if (existsSync(l.stateRoot) && readdirSync(l.stateRoot).length === 0) rmdirSync(l.stateRoot);
-  } catch {
-    // another cluster raced us
-  }
+  removeIfEmpty(l.stateRoot);
 }
 
 export async function teardown(l: ClusterLayout, opts: DownOptions = {}): Promise<DownReport> {
@@ -182,13 +188,27 @@ export async function teardown(l: ClusterLayout, opts: DownOptions = {}): Promis
     (x): x is number => typeof x === 'number',
   );
   const cgroup = `/${l.cgroupName}`;
+  let t0 = Date.now();
+  const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   const killed = (await killCgroupTree(cgroup)).length + (await killNamespaceStragglers(inodes));
-  log(`killed ${killed} process(es)`);
+  log(`killed ${killed} process(es) in ${since()}`);
+  t0 = Date.now();
   const unmounted = await unmountAll(l);
-  if (unmounted.length > 0) log(`unmounted ${unmounted.length} host mount(s) (namespaces released)`);
+  if (unmounted.length > 0)
+    log(`unmounted ${unmounted.length} host mount(s), namespaces released, in ${since()}`);
+  t0 = Date.now();
   await removeCgroupTree(cgroup);
   removeVarLibCni(l, state?.createdVarLibCni);
+  log(`removed cgroups in ${since()}`);
+  t0 = Date.now();
   removeStateDir(l, opts.keepData ?? false);
+  if (!opts.keepData) log(`removed ${l.stateDir} in ${since()}`);
+  if (opts.purge) {
+    t0 = Date.now();
+    rmSync(l.imageCacheDir, { recursive: true, force: true });
+    removeIfEmpty(path.dirname(l.imageCacheDir));
+    log(`removed the image store ${l.imageCacheDir} in ${since()}`);
+  }
   const left = await leftovers(l, { inodes, keepData: opts.keepData ?? false });
   return { killed, unmounted, leftovers: left };
 }
