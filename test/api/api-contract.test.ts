@@ -711,6 +711,22 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         to: 'catalog-origin-0',
       },
       {
+        name: 'catalog replica: book read with a query (a fast path must not skip the check)',
+        method: 'GET',
+        path: '/books/1?x=1',
+        status: 400,
+        code: 'unknown_parameter',
+        to: 'catalog-replica-0',
+      },
+      {
+        name: 'order pod: order lookup with a query',
+        method: 'GET',
+        path: '/orders/00000000-0000-4000-8000-000000000000?x=1',
+        status: 400,
+        code: 'unknown_parameter',
+        to: 'order-replica-0',
+      },
+      {
         name: 'catalog replica: price update with a query',
         method: 'PATCH',
         path: '/books/1?x=1',
