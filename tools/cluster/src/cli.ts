@@ -2,6 +2,8 @@
  * `npm run cluster -- <command>`: the local single-node Kubernetes.
  */
 import { spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { attach, ClusterAlreadyUpError, down, status, up, type Cluster } from './cluster.js';
 import { nsenterArgs, cleanEnv } from './exec.js';
@@ -37,6 +39,12 @@ Environment: BAZAR_CLUSTER_DIR (state root, default /var/tmp/bazar-cluster), BAZ
 BAZAR_TOOLS_DIR / BAZAR_TOOLS_BIN (Kubernetes binaries from scripts/k8s-tools.sh).
 `;
 
+/** tools/images writes the helm values for the images it built here (see `npm run images -- values`). */
+function chartValuesFile(): string {
+  const base = process.env.BAZAR_CACHE_DIR || path.join(os.homedir(), '.cache', 'bazar');
+  return path.join(base, 'images', 'chart-values.yaml');
+}
+
 function printUp(c: Cluster): void {
   const kc = c.kubeconfigPath;
   process.stdout.write(
@@ -48,7 +56,8 @@ function printUp(c: Cluster): void {
       'Use it from this shell:',
       `  export KUBECONFIG=${kc} PATH=${c.toolchain.binDir}:$PATH`,
       '  kubectl get pods -A',
-      '  helm install bazar charts/bazar -f <values with the images from `npm run images`>',
+      '  npm run cluster -- load                        # our images and the stand-ins (tools/images)',
+      `  helm install bazar charts/bazar -f ${chartValuesFile()}`,
       '  kubectl port-forward svc/bazar-front 8080:80   # then curl http://127.0.0.1:8080/...',
       'or inside the node:',
       `  npm run cluster -- exec kubectl get pods -A`,
