@@ -480,9 +480,7 @@ function installSignalTeardown(ctx: Ctx): () => void {
 }
 
 async function clearEarlierRun(l: ClusterLayout, log: Log): Promise<void> {
-  const found = await leftovers(l, {
-    inodes: [readState(l)?.netInode, readState(l)?.mntInode].filter((x): x is number => !!x),
-  });
+  const found = await leftovers(l);
   if (found.length === 0) return;
   log(`cleaning up what an earlier run of cluster ${l.name} left (${found.length} item(s))`);
   const report = await teardown(l, { log });
@@ -602,8 +600,7 @@ export async function status(name = DEFAULT_NAME, opts: { stateRoot?: string } =
   const state = readState(l);
   const daemons = statusOfDaemons(l);
   const alive = Object.values(daemons).filter((p) => p !== undefined).length;
-  const inodes = [state?.netInode, state?.mntInode].filter((x): x is number => !!x);
-  const found = await leftovers(l, { inodes, keepData: true });
+  const found = await leftovers(l, { keepData: true });
   let verdict: ClusterStatus['state'];
   if (state?.phase === 'up' && alive === DAEMONS.length) verdict = 'up';
   else if (state?.phase === 'starting' && alive > 0 && processExists(state.upPid)) verdict = 'starting';

@@ -184,9 +184,9 @@ function removeStateDir(l: ClusterLayout, keepData: boolean): void {
 export async function teardown(l: ClusterLayout, opts: DownOptions = {}): Promise<DownReport> {
   const log = opts.log ?? (() => {});
   const state = readState(l);
-  const inodes = [nsInode(l.ns.net) ?? state?.netInode, nsInode(l.ns.mnt) ?? state?.mntInode].filter(
-    (x): x is number => typeof x === 'number',
-  );
+  // Only namespaces still pinned by our files: a recorded inode number may belong to someone else's
+  // namespace by now (see leftovers()), and its processes must never be killed.
+  const inodes = [nsInode(l.ns.net), nsInode(l.ns.mnt)].filter((i): i is number => i !== undefined);
   const cgroup = `/${l.cgroupName}`;
   let t0 = Date.now();
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -209,12 +209,11 @@ export async function teardown(l: ClusterLayout, opts: DownOptions = {}): Promis
     removeIfEmpty(path.dirname(l.imageCacheDir));
     log(`removed the image store ${l.imageCacheDir} in ${since()}`);
   }
-  const left = await leftovers(l, { inodes, keepData: opts.keepData ?? false });
+  const left = await leftovers(l, { keepData: opts.keepData ?? false });
   return { killed, unmounted, leftovers: left };
 }
 
 export interface LeftoverOptions {
-  inodes?: number[];
   /** The state directory is expected to remain (down --keep-data, or a running cluster). */
   keepData?: boolean;
 }
@@ -223,13 +222,13 @@ export interface LeftoverOptions {
 export async function leftovers(l: ClusterLayout, opts: LeftoverOptions = {}): Promise<string[]> {
   const out: string[] = [];
   const cgroup = `/${l.cgroupName}`;
-  const pids = new Set([
-    ...pidsIn(cgroup),
-    ...pidsInNamespaces(opts.inodes ?? []),
-    ...pidsMentioning(l.stateDir),
-  ]);
+  // A namespace's inode number names it only while it lives. Once our pinned files are unmounted (after
+  // teardown killed everything inside), the kernel may give the number to someone else's namespace (the
+  // API-server tier's `unshare --net`, say), so only namespaces still pinned here are looked for.
+  const live = [nsInode(l.ns.net), nsInode(l.ns.mnt)].filter((i): i is number => i !== undefined);
+  const pids = new Set([...pidsIn(cgroup), ...pidsInNamespaces(live), ...pidsMentioning(l.stateDir)]);
   for (const pid of pids) out.push(`process ${describe(pid)}`);
-  const nsIds = new Set((opts.inodes ?? []).map((i) => `[${i}]`));
+  const nsIds = new Set(live.map((i) => `[${i}]`));
   for (const m of hostMounts()) {
     if (under(l.stateDir, m.mountPoint) || [...nsIds].some((id) => m.root.endsWith(id))) {
       out.push(`mount ${m.mountPoint} (${m.fstype})`);
