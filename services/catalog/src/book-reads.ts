@@ -1,5 +1,5 @@
 import type { FastPath } from '../../shared/src/server.js';
-import { offKoa } from '../../shared/src/server.js';
+import { digitsAfter, offKoa } from '../../shared/src/server.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError, notFound } from '../../shared/src/errors.js';
 import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
@@ -65,10 +65,9 @@ function fromRow(id: number, book: object | undefined): BookAnswer {
 export function bookFastPath(deps: CatalogDeps): FastPath {
   const answer = offKoa(deps);
   return (req, res) => {
-    const url = req.url;
-    if (req.method !== 'GET' || url === undefined || !url.startsWith(BOOKS_PREFIX)) return false;
-    const rest = url.slice(BOOKS_PREFIX.length);
-    if (!/^\d{1,40}$/.test(rest)) return false;
+    if (req.method !== 'GET') return false;
+    const rest = digitsAfter(req.url, BOOKS_PREFIX);
+    if (rest === undefined) return false;
     req.resume();
     answer(req, res, '/books/:id', async () => {
       const header = req.headers['x-min-version'];

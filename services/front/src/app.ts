@@ -3,12 +3,12 @@ import type Koa from 'koa';
 import type { Logger } from '../../shared/src/logger.js';
 import type { Metrics } from '../../shared/src/metrics.js';
 import type { PolicyStore } from '../../shared/src/policy.js';
-import { createBaseApp, type Lifecycle } from '../../shared/src/server.js';
+import { createBaseApp, fastPaths, type Lifecycle } from '../../shared/src/server.js';
 import type { Upstream } from '../../shared/src/http-client.js';
 import type { FrontCache } from './cache.js';
 import { BookReader, infoFastPath, registerReads } from './reads.js';
-import { registerWrites } from './writes.js';
-import { registerInternal } from './internal.js';
+import { purchaseFastPath, registerWrites } from './writes.js';
+import { invalidateFastPath, registerInternal } from './internal.js';
 import { registerOpenApi } from './openapi.js';
 import type { FrontRoutes } from './routes.js';
 import { strictQuery } from '../../shared/src/validate.js';
@@ -41,5 +41,9 @@ export function createApp(deps: FrontDeps): Koa {
   registerWrites(router, routes);
   registerInternal(router, routes);
   registerOpenApi(router);
-  return createBaseApp({ ...deps, router, fastPath: infoFastPath(routes) });
+  return createBaseApp({
+    ...deps,
+    router,
+    fastPath: fastPaths(infoFastPath(routes), purchaseFastPath(deps), invalidateFastPath(deps)),
+  });
 }

@@ -1,10 +1,37 @@
 import type Router from '@koa/router';
 import { HttpError } from '../../shared/src/errors.js';
-import { requireBearer } from '../../shared/src/auth.js';
+import type { IncomingMessage } from 'node:http';
+import { checkBearer, requireBearer } from '../../shared/src/auth.js';
+import { answerKoa, offKoa, type FastPath, type OffKoaAnswer } from '../../shared/src/server.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
-import type { FrontRoutes } from './routes.js';
+import { JSON_TYPE, type FrontRoutes } from './routes.js';
+import type { FrontDeps } from './app.js';
 
 const MAX_INVALIDATIONS = 1000;
+
+const INVALIDATE_PATH = '/internal/invalidate';
+
+/** POST /internal/invalidate, for the Koa route and the fast path alike: fence and drop the books. */
+async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<OffKoaAnswer> {
+  checkBearer('internal', req.headers.authorization, deps.internalToken());
+  const items = parseInvalidations(await readJsonBody(req));
+  for (const { bookId, version } of items) deps.cache.invalidate(bookId, version);
+  return {
+    status: 200,
+    headers: ['Content-Type', JSON_TYPE],
+    body: Buffer.from(`{"invalidated":${items.length}}`),
+  };
+}
+
+/** POST /internal/invalidate before Koa: every write pushes one to every front. */
+export function invalidateFastPath(deps: FrontDeps): FastPath {
+  const answer = offKoa(deps);
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url !== INVALIDATE_PATH) return false;
+    answer(req, res, INVALIDATE_PATH, () => invalidateAnswer(deps, req));
+    return true;
+  };
+}
 
 /** What only the store's own processes call (internal token): invalidations, cache stats, test hooks. */
 export function registerInternal(router: Router, routes: FrontRoutes): void {
@@ -12,10 +39,8 @@ export function registerInternal(router: Router, routes: FrontRoutes): void {
   const { cache } = deps;
   const internal = requireBearer('internal', deps.internalToken);
 
-  router.post('/internal/invalidate', internal, async (ctx) => {
-    const items = parseInvalidations(await readJsonBody(ctx.req));
-    for (const { bookId, version } of items) cache.invalidate(bookId, version);
-    ctx.body = { invalidated: items.length };
+  router.post(INVALIDATE_PATH, async (ctx) => {
+    answerKoa(ctx, await invalidateAnswer(deps, ctx.req));
   });
 
   router.get('/internal/cache', internal, (ctx) => {

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { offKoa, type AppContext, type FastPath } from '../../shared/src/server.js';
+import { digitsAfter, offKoa, type AppContext, type FastPath } from '../../shared/src/server.js';
 import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
@@ -146,13 +146,13 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
   });
   const answer = offKoa(deps);
   return (req, res) => {
-    const url = req.url;
-    if (req.method !== 'GET' || url === undefined || !url.startsWith(INFO_PREFIX)) return false;
-    if (!isDigits(url, INFO_PREFIX.length)) return false;
+    if (req.method !== 'GET') return false;
+    const idText = digitsAfter(req.url, INFO_PREFIX);
+    if (idText === undefined) return false;
     const cacheControl = req.headers['cache-control'];
     const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
-    const entry = bypass ? undefined : cache.get(FrontCache.bookKey(Number(url.slice(INFO_PREFIX.length))));
+    const entry = bypass ? undefined : cache.get(FrontCache.bookKey(Number(idText)));
     if (entry) {
       res.writeHead(200, [
         'X-Served-By',
@@ -172,7 +172,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     }
     req.resume();
     answer(req, res, INFO_ROUTE, async () => {
-      const read = await routes.books.read(parseBookId(url.slice(INFO_PREFIX.length)), bypass);
+      const read = await routes.books.read(parseBookId(idText), bypass);
       return {
         status: 200,
         headers: [
@@ -190,15 +190,4 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     });
     return true;
   };
-}
-
-/** True when `s` from `from` on is 1-40 ASCII digits (what parseBookId accepts, zero aside). */
-function isDigits(s: string, from: number): boolean {
-  const n = s.length - from;
-  if (n < 1 || n > 40) return false;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
 }

@@ -1,5 +1,6 @@
 import type { AppContext } from '../../shared/src/server.js';
 import { errorFromResponse, type UpstreamResponse } from '../../shared/src/http-client.js';
+import type { HttpError } from '../../shared/src/errors.js';
 
 /** The process that produced an upstream answer: its own X-Served-By, else the endpoint's name. */
 export function servedBy(res: UpstreamResponse): string {
@@ -7,10 +8,17 @@ export function servedBy(res: UpstreamResponse): string {
   return typeof header === 'string' ? header : res.endpoint.name;
 }
 
+/** An upstream's error answer as this front's error, still naming the pod that gave it. */
+export function relayedError(res: UpstreamResponse): HttpError {
+  const err = errorFromResponse(res);
+  err.headers['X-Served-By'] = servedBy(res);
+  return err;
+}
+
 /** Answers with an upstream's status and body; its errors become this front's errors unchanged. */
 export function relay(ctx: AppContext, res: UpstreamResponse): void {
   ctx.set('X-Served-By', servedBy(res));
-  if (res.status >= 400) throw errorFromResponse(res);
+  if (res.status >= 400) throw relayedError(res);
   ctx.status = res.status;
   ctx.body = res.body;
 }

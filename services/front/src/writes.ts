@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
-import type { AppContext } from '../../shared/src/server.js';
+import type { IncomingMessage } from 'node:http';
+import {
+  answerKoa,
+  digitsAfter,
+  offKoa,
+  type AppContext,
+  type FastPath,
+  type OffKoaAnswer,
+} from '../../shared/src/server.js';
 import type { UpstreamResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
 import { requireBearer } from '../../shared/src/auth.js';
@@ -12,8 +20,57 @@ import {
   parsePrice,
   parseQuantity,
 } from '../../shared/src/validate.js';
-import { relay } from './relay.js';
-import type { FrontRoutes } from './routes.js';
+import { relay, relayedError, servedBy } from './relay.js';
+import { JSON_TYPE, type FrontRoutes } from './routes.js';
+import type { FrontDeps } from './app.js';
+
+const PURCHASE_PREFIX = '/purchase/';
+
+/**
+ * POST|PUT /purchase/:id, for the Koa route and the fast path alike: forwarded to an order pod under
+ * an idempotency key, the order pod's answer relayed as it is, this front's own cache fenced at once.
+ */
+export async function purchaseAnswer(
+  deps: FrontDeps,
+  idParam: string | undefined,
+  req: IncomingMessage,
+): Promise<OffKoaAnswer> {
+  const id = parseBookId(idParam);
+  // Every purchase carries a key, the client's or ours, so retrying it on another order pod after a
+  // timeout or a dropped connection can never buy twice.
+  const key = parseIdempotencyKey(req.headers['idempotency-key']) ?? `front:${randomUUID()}`;
+  const body = await readJsonBody(req);
+  if (body !== undefined) requireObject(body, []);
+  const res = await deps.order.request({
+    method: 'POST',
+    path: `/purchase/${id}`,
+    headers: { 'idempotency-key': key },
+    retry: 'idempotent',
+  });
+  if (res.status >= 400) throw relayedError(res);
+  const headers = ['X-Served-By', servedBy(res), 'Content-Type', JSON_TYPE];
+  if (res.status === 200) {
+    const version = (res.body as { version?: unknown }).version;
+    if (typeof version === 'number') deps.cache.invalidate(id, version);
+    for (const name of ['X-Invalidated', 'Idempotent-Replayed']) {
+      const value = res.headers[name.toLowerCase()];
+      if (typeof value === 'string') headers.push(name, value);
+    }
+  }
+  return { status: res.status, headers, body: Buffer.from(res.raw) };
+}
+
+/** POST|PUT /purchase/:id before Koa (no query string, an id of digits); the rest goes to Koa. */
+export function purchaseFastPath(deps: FrontDeps): FastPath {
+  const answer = offKoa(deps);
+  return (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'PUT') return false;
+    const id = digitsAfter(req.url, PURCHASE_PREFIX);
+    if (id === undefined) return false;
+    answer(req, res, '/purchase/:id', () => purchaseAnswer(deps, id, req));
+    return true;
+  };
+}
 
 /** Purchases, order lookups and the admin writes, forwarded to the order and catalog services. */
 export function registerWrites(router: Router, routes: FrontRoutes): void {
@@ -34,19 +91,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
   };
 
   const purchase = async (ctx: AppContext) => {
-    const id = parseBookId(ctx.params.id);
-    // Every purchase carries a key, the client's or ours, so retrying it on another order pod after a
-    // timeout or a dropped connection can never buy twice.
-    const key = parseIdempotencyKey(ctx.headers['idempotency-key']) ?? `front:${randomUUID()}`;
-    const body = await readJsonBody(ctx.req);
-    if (body !== undefined) requireObject(body, []);
-    const res = await deps.order.request({
-      method: 'POST',
-      path: `/purchase/${id}`,
-      headers: { 'idempotency-key': key },
-      retry: 'idempotent',
-    });
-    relayWrite(ctx, res, id);
+    answerKoa(ctx, await purchaseAnswer(deps, ctx.params.id, ctx.req));
   };
   router.post('/purchase/:id', purchase);
   router.put('/purchase/:id', purchase);

@@ -3,7 +3,17 @@ import type Koa from 'koa';
 import type { Logger } from '../../shared/src/logger.js';
 import type { Metrics } from '../../shared/src/metrics.js';
 import type { PolicyStore } from '../../shared/src/policy.js';
-import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src/server.js';
+import type { IncomingMessage } from 'node:http';
+import {
+  answerKoa,
+  createBaseApp,
+  digitsAfter,
+  offKoa,
+  type AppContext,
+  type FastPath,
+  type Lifecycle,
+  type OffKoaAnswer,
+} from '../../shared/src/server.js';
 import type { Database } from '../../shared/src/db/database.js';
 import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
@@ -28,35 +38,61 @@ export interface OrderDeps {
   details?: () => Record<string, unknown>;
 }
 
+/**
+ * POST|PUT /purchase/:id, for the Koa route and the fast path alike: one statement on the primary,
+ * then the invalidation pushed to every front and awaited, then the answer.
+ */
+async function purchaseAnswer(
+  deps: OrderDeps,
+  idParam: string | undefined,
+  req: IncomingMessage,
+): Promise<OffKoaAnswer> {
+  const bookId = parseBookId(idParam);
+  const key = parseIdempotencyKey(req.headers['idempotency-key']);
+  // A purchase takes no body; one that is sent must be small, well-formed and an empty object.
+  const body = await readJsonBody(req);
+  if (body !== undefined) requireObject(body, []);
+  let outcome;
+  try {
+    outcome = await deps.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
+  } catch (err) {
+    if (!(err instanceof DuplicateKey) || key === undefined) {
+      deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
+      throw err;
+    }
+    // A concurrent request with the same key won the race and has committed: return its result.
+    const previous = await findByKey(deps.primary, key);
+    if (!previous) throw err;
+    outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
+  }
+  deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
+  // Also on a replay: the first attempt may have committed and died before invalidating.
+  const fanout = await deps.publisher.publish([{ bookId, version: outcome.purchase.version }]);
+  const headers = ['X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`, 'Content-Type', JSON_TYPE];
+  if (outcome.replayed) headers.push('Idempotent-Replayed', 'true');
+  return { status: 200, headers, body: Buffer.from(JSON.stringify(outcome.purchase)) };
+}
+
+/** POST|PUT /purchase/:id before Koa (no query string, an id of digits); the rest goes to Koa. */
+function purchaseFastPath(deps: OrderDeps): FastPath {
+  const answer = offKoa(deps);
+  return (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'PUT') return false;
+    const id = digitsAfter(req.url, '/purchase/');
+    if (id === undefined) return false;
+    answer(req, res, '/purchase/:id', () => purchaseAnswer(deps, id, req));
+    return true;
+  };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 export function createApp(deps: OrderDeps): Koa {
   const router = new Router();
   // No route defines a query parameter: a request with one is refused before it does anything.
   router.use(strictQuery);
   const purchase = async (ctx: AppContext) => {
-    const bookId = parseBookId(ctx.params.id);
-    const key = parseIdempotencyKey(ctx.headers['idempotency-key']);
-    // A purchase takes no body; one that is sent must be small, well-formed and an empty object.
-    const body = await readJsonBody(ctx.req);
-    if (body !== undefined) requireObject(body, []);
-    let outcome;
-    try {
-      outcome = await deps.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
-    } catch (err) {
-      if (!(err instanceof DuplicateKey) || key === undefined) {
-        deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
-        throw err;
-      }
-      // A concurrent request with the same key won the race and has committed: return its result.
-      const previous = await findByKey(deps.primary, key);
-      if (!previous) throw err;
-      outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
-    }
-    deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
-    // Also on a replay: the first attempt may have committed and died before invalidating.
-    const fanout = await deps.publisher.publish([{ bookId, version: outcome.purchase.version }]);
-    ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
-    if (outcome.replayed) ctx.set('Idempotent-Replayed', 'true');
-    ctx.body = outcome.purchase;
+    answerKoa(ctx, await purchaseAnswer(deps, ctx.params.id, ctx.req));
   };
   router.post('/purchase/:id', purchase);
   router.put('/purchase/:id', purchase);
@@ -65,5 +101,5 @@ export function createApp(deps: OrderDeps): Koa {
     ctx.body = await lookupOrder(deps, parseOrderId(ctx.params.orderId));
   });
 
-  return createBaseApp({ ...deps, router });
+  return createBaseApp({ ...deps, router, fastPath: purchaseFastPath(deps) });
 }

@@ -64,8 +64,10 @@ export async function purchaseInOneStatement(
   let bought: pg.QueryResult<{ title: string; price: number; stock: number; version: number }>;
   try {
     // Data-modifying CTEs always run, so the order row is written whenever the decrement happened.
-    bought = await client.query(
-      `WITH book AS (
+    // A named statement: each connection parses and plans it once (it runs on every purchase).
+    bought = await client.query({
+      name: 'bazar-purchase',
+      text: `WITH book AS (
          UPDATE books SET stock = stock - 1, version = version + 1
          WHERE id = $1 AND stock > 0 RETURNING id, title, price, stock, version
        ), purchase AS (
@@ -73,8 +75,8 @@ export async function purchaseInOneStatement(
          SELECT $2, id, price, $3, version, stock FROM book RETURNING id
        )
        SELECT title, price, stock, version FROM book`,
-      [bookId, orderId, idempotencyKey ?? null],
-    );
+      values: [bookId, orderId, idempotencyKey ?? null],
+    });
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw new DuplicateKey();
     throw err;

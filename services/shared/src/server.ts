@@ -189,6 +189,35 @@ export function offKoa(opts: {
   };
 }
 
+/** The answer of a handler shared by a fast path and a Koa route, set on the Koa context. */
+export function answerKoa(ctx: AppContext, answer: OffKoaAnswer): void {
+  for (let i = 0; i + 1 < answer.headers.length; i += 2) {
+    ctx.set(answer.headers[i] as string, answer.headers[i + 1] as string);
+  }
+  ctx.status = answer.status;
+  ctx.body = answer.body;
+}
+
+/**
+ * The id in a fast path's URL: what follows `prefix` when it is 1-40 ASCII digits and nothing else (no
+ * query string, no trailing slash); undefined leaves the request to Koa, which validates the rest.
+ */
+export function digitsAfter(url: string | undefined, prefix: string): string | undefined {
+  if (url === undefined || !url.startsWith(prefix)) return undefined;
+  const n = url.length - prefix.length;
+  if (n < 1 || n > 40) return undefined;
+  for (let i = prefix.length; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  return url.slice(prefix.length);
+}
+
+/** Several fast paths, tried in turn. */
+export function fastPaths(...paths: FastPath[]): FastPath {
+  return (req, res) => paths.some((path) => path(req, res));
+}
+
 /** Every server made from `app.callback()` (listen, app.listen, tests) tries `fast` first. */
 function withFastPath(app: Koa, fast: FastPath): void {
   const koaCallback = app.callback.bind(app);
