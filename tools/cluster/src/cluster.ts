@@ -6,28 +6,23 @@
  * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
  * down again before the error is passed on.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
 import { ApiClient, conditionSummary, conditionTrue } from './api.js';
 import { createCgroup } from './cgroups.js';
-import { containerdSpec, ctrArgv, removeCriDirs, storeInUse, writeContainerdFiles } from './containerd.js';
+import { containerdSpec, storeInUse, writeContainerdFiles } from './containerd.js';
+import { cleanImageStore, containerdAnswers } from './image-store.js';
+import { daemonsAlive } from './status.js';
 import { apiServerSpec, controllerManagerSpec, etcdSpec, schedulerSpec } from './control-plane.js';
-import {
-  daemonAlive as daemonPid,
-  deathNotice,
-  startDaemon,
-  type Daemon,
-  type DaemonContext,
-  type DaemonSpec,
-} from './daemons.js';
+import { deathNotice, startDaemon, type Daemon, type DaemonContext, type DaemonSpec } from './daemons.js';
 import { cleanEnv, run, runIn, waitFor, type RunOptions, type RunResult } from './exec.js';
 import { clusterImages, importImages, type ClusterImages, type ImageRecord } from './images.js';
 import { kubeletSpec, writeKubeletConfig } from './kubelet.js';
 import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { clusterLayout, PORTS, type ClusterLayout } from './layout.js';
+import { clusterLayout, DEFAULT_CLUSTER_NAME, PORTS, type ClusterLayout } from './layout.js';
 import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
 import { createPki, type ClusterPki } from './pki.js';
 import { listening } from './probes.js';
@@ -55,8 +50,6 @@ export class ClusterAlreadyUpError extends Error {
     super(`cluster ${cluster.name} is already up (kubeconfig ${cluster.kubeconfigPath}); \`down\` it first`);
   }
 }
-
-const DEFAULT_NAME = 'bazar';
 
 /** A running cluster: what the test tier (and `npm run cluster`) drive. */
 export class Cluster {
@@ -274,67 +267,15 @@ async function startControlPlane(ctx: Ctx, pki: ClusterPki): Promise<void> {
   });
 }
 
-/**
- * The image store outlives the cluster: drop what the last cluster left in its metadata (sandboxes,
- * containers) with a containerd that runs without its CRI plugin. If that fails, start from an empty store.
- */
-async function cleanImageStore(ctx: Ctx, maintenanceConfig: string): Promise<void> {
-  const { l } = ctx;
-  const d = startDaemon(ctx.dctx, containerdSpec(maintenanceConfig, 'containerd-maintenance'));
-  try {
-    await waitFor(
-      'containerd (maintenance) to answer',
-      async () =>
-        (await runIn(l.ns, ctrArgv(l, ['version']), { allowFailure: true, timeoutMs: 5000 })).code === 0 ||
-        undefined,
-      30_000,
-      { abort: () => deathNotice(d), everyMs: 150 },
-    );
-    const ids = (await runIn(l.ns, ctrArgv(l, ['containers', 'list', '--quiet']))).stdout
-      .split('\n')
-      .filter(Boolean);
-    if (ids.length > 0)
-      await runIn(l.ns, ctrArgv(l, ['containers', 'delete', ...ids]), { timeoutMs: 60_000 });
-    ctx.log(`image store: removed ${ids.length} container record(s) of the last cluster`);
-  } catch (err) {
-    ctx.log(
-      `image store unusable (${err instanceof Error ? err.message : String(err)}): starting from an empty one`,
-    );
-    await stopDaemon(d);
-    rmSync(l.containerdRoot, { recursive: true, force: true });
-    mkdirSync(l.containerdRoot, { recursive: true });
-    return;
-  }
-  await stopDaemon(d);
-  removeCriDirs(l);
-}
-
-async function stopDaemon(d: Daemon): Promise<void> {
-  if (d.exited) return;
-  try {
-    process.kill(d.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  await waitFor(`${d.name} to exit`, async () => d.exited || undefined, 10_000, { everyMs: 50 }).catch(() => {
-    process.kill(d.pid, 'SIGKILL');
-  });
-}
-
 async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
   const { l } = ctx;
   const files = writeContainerdFiles(l, images.pause.ref);
-  if (storeInUse(l)) await timed(ctx, 'image store reuse', () => cleanImageStore(ctx, files.maintenance));
+  if (storeInUse(l)) {
+    await timed(ctx, 'image store reuse', () => cleanImageStore(l, ctx.dctx, files.maintenance, ctx.log));
+  }
   await timed(ctx, 'containerd', async () => {
     start(ctx, containerdSpec(files.config));
-    await waitFor(
-      'containerd to answer',
-      async () =>
-        (await runIn(l.ns, ctrArgv(l, ['version']), { allowFailure: true, timeoutMs: 5000 })).code === 0 ||
-        undefined,
-      30_000,
-      { abort: anyDeath(ctx), everyMs: 150 },
-    );
+    await containerdAnswers(l, 30_000, anyDeath(ctx));
   });
   await timed(ctx, 'image import (cluster images)', async () => {
     await importImages(l, [images.pause, images.coredns, images.localPathProvisioner, images.busybox]);
@@ -430,29 +371,9 @@ async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
   );
 }
 
-function daemonsAlive(l: ClusterLayout): boolean {
-  const pids = readState(l) ? statusOfDaemons(l) : {};
-  return Object.values(pids).every((p) => p !== undefined) && Object.keys(pids).length > 0;
-}
-
-export const DAEMONS: ReadonlyArray<[string, string]> = [
-  ['api-forwarder', 'socat'],
-  ['etcd', 'etcd'],
-  ['kube-apiserver', 'kube-apiserver'],
-  ['kube-controller-manager', 'kube-controller-manager'],
-  ['kube-scheduler', 'kube-scheduler'],
-  ['containerd', 'containerd'],
-  ['kubelet', 'kubelet'],
-  ['kube-proxy', 'kube-proxy'],
-];
-
-export function statusOfDaemons(l: ClusterLayout): Record<string, number | undefined> {
-  return Object.fromEntries(DAEMONS.map(([name, program]) => [name, daemonPid(l.pidDir, name, program)]));
-}
-
 /** A Cluster object for a cluster that is up (the test tier reuses one across files). */
 export async function attach(
-  name = DEFAULT_NAME,
+  name = DEFAULT_CLUSTER_NAME,
   opts: { stateRoot?: string; binDir?: string } = {},
 ): Promise<Cluster> {
   const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
@@ -490,7 +411,10 @@ async function clearEarlierRun(l: ClusterLayout, log: Log): Promise<void> {
 export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const log: Log = opts.log ?? ((line) => process.stderr.write(`[cluster] ${line}\n`));
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (namespaces, mounts, cgroups)');
-  const l = clusterLayout(opts.name ?? DEFAULT_NAME, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
+  const l = clusterLayout(
+    opts.name ?? DEFAULT_CLUSTER_NAME,
+    opts.stateRoot ? { stateRoot: opts.stateRoot } : {},
+  );
   const existing = readState(l);
   if (existing?.phase === 'up' && daemonsAlive(l)) {
     throw new ClusterAlreadyUpError(new Cluster(l, await locateToolchain(opts.binDir), existing));
@@ -564,7 +488,7 @@ async function clusterImagesTimed(log: Log): Promise<ClusterImages> {
 }
 
 export async function down(
-  name = DEFAULT_NAME,
+  name = DEFAULT_CLUSTER_NAME,
   opts: { stateRoot?: string; keepData?: boolean; purge?: boolean; log?: Log } = {},
 ): Promise<DownReport> {
   const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
@@ -573,47 +497,4 @@ export async function down(
     purge: opts.purge ?? false,
     ...(opts.log ? { log: opts.log } : {}),
   });
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export interface ClusterStatus {
-  name: string;
-  state: 'up' | 'starting' | 'down' | 'broken';
-  stateDir: string;
-  kubeconfig?: string;
-  apiServerUrl?: string;
-  kubeVersion?: string;
-  daemons: Record<string, number | undefined>;
-  leftovers: string[];
-}
-
-export async function status(name = DEFAULT_NAME, opts: { stateRoot?: string } = {}): Promise<ClusterStatus> {
-  const l = clusterLayout(name, opts.stateRoot ? { stateRoot: opts.stateRoot } : {});
-  const state = readState(l);
-  const daemons = statusOfDaemons(l);
-  const alive = Object.values(daemons).filter((p) => p !== undefined).length;
-  const found = await leftovers(l, { keepData: true });
-  let verdict: ClusterStatus['state'];
-  if (state?.phase === 'up' && alive === DAEMONS.length) verdict = 'up';
-  else if (state?.phase === 'starting' && alive > 0 && processExists(state.upPid)) verdict = 'starting';
-  else if (!state && found.length === 0) verdict = 'down';
-  else verdict = 'broken';
-  return {
-    name,
-    state: verdict,
-    stateDir: l.stateDir,
-    daemons,
-    leftovers: verdict === 'up' || verdict === 'starting' ? [] : found,
-    ...(state
-      ? { kubeconfig: l.kubeconfig, apiServerUrl: state.apiServerUrl, kubeVersion: state.kubeVersion }
-      : {}),
-  };
 }

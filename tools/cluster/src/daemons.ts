@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { procsFiles } from './cgroups.js';
-import { cleanEnv, nsenterArgs, type Namespaces } from './exec.js';
+import { cleanEnv, nsenterArgs, waitFor, type Namespaces } from './exec.js';
 
 export interface DaemonSpec {
   name: string;
@@ -92,4 +92,17 @@ export function tail(file: string, lines = 30): string {
 /** For waitFor's abort: a message with the log's tail once the daemon has died. */
 export function deathNotice(d: Daemon): string | undefined {
   return d.exited ? `${d.name} ${d.exitDescription}; last lines of ${d.log}:\n${tail(d.log)}` : undefined;
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves once the daemon has exited. */
+export async function stopDaemon(d: Daemon): Promise<void> {
+  if (d.exited) return;
+  try {
+    process.kill(d.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await waitFor(`${d.name} to exit`, async () => d.exited || undefined, 10_000, { everyMs: 50 }).catch(() => {
+    process.kill(d.pid, 'SIGKILL');
+  });
 }

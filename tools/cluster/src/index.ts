@@ -7,8 +7,10 @@
  *   await cluster.exec(['kubectl', 'get', 'nodes']); // inside the node's namespaces
  *   await cluster.down();                            // or down('bazar'): nothing is left behind
  */
-export { attach, Cluster, ClusterAlreadyUpError, down, status, up } from './cluster.js';
-export type { ClusterStatus, UpOptions } from './cluster.js';
+export { attach, Cluster, ClusterAlreadyUpError, down, up } from './cluster.js';
+export type { UpOptions } from './cluster.js';
+export { status } from './status.js';
+export type { ClusterStatus } from './status.js';
 export type { ClusterImages, ImageRecord } from './images.js';
 export { clusterLayout, DEFAULT_NETWORK } from './layout.js';
 export type { ClusterLayout, ClusterNetwork } from './layout.js';

@@ -90,6 +90,9 @@ export interface ClusterLayout {
   network: ClusterNetwork;
 }
 
+/** The cluster `npm run cluster` and `up()` use unless told otherwise. */
+export const DEFAULT_CLUSTER_NAME = 'bazar';
+
 const NAME_RE = /^[a-z][a-z0-9-]{0,19}$/;
 
 export function validateName(name: string): string {
