@@ -87,12 +87,36 @@ export function writeNodeResolvConf(l: ClusterLayout): string {
 /** Addresses the host already routes that would overlap the cluster's ranges (then `up` refuses). */
 export async function hostRouteConflicts(l: ClusterLayout): Promise<string[]> {
   const result = await run('ip', ['-4', '-o', 'route', 'show', 'table', 'all'], { allowFailure: true });
-  const ours = [l.network.nodeCidr, l.network.podCidr, l.network.serviceCidr].map(parseCidr);
+  return conflictingRoutes(result.stdout.split('\n'), [
+    l.network.nodeCidr,
+    l.network.podCidr,
+    l.network.serviceCidr,
+  ]);
+}
+
+const ROUTE_TYPES = new Set([
+  'local',
+  'broadcast',
+  'unicast',
+  'multicast',
+  'anycast',
+  'unreachable',
+  'blackhole',
+  'prohibit',
+  'throw',
+  'nat',
+]);
+
+/** The lines of `ip -o route` whose destination overlaps one of `cidrs` (default routes aside). */
+export function conflictingRoutes(lines: string[], cidrs: string[]): string[] {
+  const ours = cidrs.map(parseCidr);
   const conflicts: string[] = [];
-  for (const line of result.stdout.split('\n')) {
-    const dst = line.trim().split(/\s+/)[0];
-    if (!dst || dst === 'default' || !/^\d/.test(dst)) continue;
+  for (const line of lines) {
+    const words = line.trim().split(/\s+/);
+    const dst = ROUTE_TYPES.has(words[0] ?? '') ? words[1] : words[0];
+    if (!dst || !/^\d/.test(dst)) continue;
     const route = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
+    // Very short prefixes are catch-alls (0.0.0.0/1 halves of a VPN default), not someone's network.
     if (route.bits < 8) continue;
     if (ours.some((o) => overlaps(o, route))) conflicts.push(line.trim());
   }

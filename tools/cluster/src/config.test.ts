@@ -1,0 +1,85 @@
+/**
+ * The settings this machine needs, pinned without starting anything (no root needed): the ones whose
+ * absence made pods fail here (oom_score_adj, cgroup v1), the addresses, and the default StorageClass.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { corednsManifests, localPathManifests } from './addons.js';
+import { containerdConfig, cniConfig } from './containerd.js';
+import { kubeletConfig } from './kubelet.js';
+import { kubeProxyConfig } from './kube-proxy.js';
+import { clusterLayout } from './layout.js';
+import { conflictingRoutes } from './node.js';
+import { pkiFiles } from './pki.js';
+
+const l = clusterLayout('unit', { stateRoot: '/var/tmp/bazar-cluster-unit' });
+const pki = pkiFiles(l.pkiDir);
+
+test('containerd never asks for a negative oom_score_adj and uses cgroupfs, the pause stand-in and our CNI dir', () => {
+  const toml = containerdConfig(l, 'localhost/bazar-standin/pause:3.10');
+  assert.match(toml, /restrict_oom_score_adj = true/);
+  assert.match(toml, /SystemdCgroup = false/);
+  assert.match(toml, /sandbox_image = "localhost\/bazar-standin\/pause:3.10"/);
+  assert.ok(toml.includes(`conf_dir = "${l.cniConfDir}"`));
+  assert.ok(toml.includes('"io.containerd.internal.v1.opt"'), 'the opt plugin would create /opt/containerd');
+  assert.match(containerdConfig(l, 'p', true), /"io.containerd.grpc.v1.cri",\n]/);
+});
+
+test('the kubelet runs on cgroup v1 with cgroupfs under the cluster cgroup, oomScoreAdj 0, cluster DNS', () => {
+  const c = kubeletConfig(l, pki, '/x/resolv.conf');
+  assert.equal(c.failCgroupV1, false);
+  assert.equal(c.cgroupDriver, 'cgroupfs');
+  assert.equal(c.cgroupRoot, '/bazar-cluster-unit');
+  assert.equal(c.oomScoreAdj, 0);
+  assert.deepEqual(c.clusterDNS, ['10.213.128.10']);
+  assert.equal(c.address, l.network.nodeAddress);
+  assert.equal(c.podLogsDir, l.podLogsDir);
+});
+
+test('kube-proxy: iptables, oomScoreAdj 0, conntrack left alone, the pod range as clusterCIDR', () => {
+  const c = kubeProxyConfig(l) as { mode: string; oomScoreAdj: number; conntrack: Record<string, unknown> };
+  assert.equal(c.mode, 'iptables');
+  assert.equal(c.oomScoreAdj, 0);
+  assert.equal(c.conntrack.maxPerCore, 0);
+  assert.equal((kubeProxyConfig(l) as { clusterCIDR: string }).clusterCIDR, '10.213.64.0/18');
+});
+
+test('the CNI bridge hands out the node range and stores its leases in the state dir', () => {
+  const c = JSON.parse(cniConfig(l)) as {
+    plugins: Array<{ type: string; ipam?: { dataDir: string; ranges: unknown } }>;
+  };
+  assert.deepEqual(
+    c.plugins.map((p) => p.type),
+    ['bridge', 'portmap'],
+  );
+  assert.equal(c.plugins[0]?.ipam?.dataDir, l.cniIpamDir);
+  assert.deepEqual(c.plugins[0]?.ipam?.ranges, [[{ subnet: '10.213.64.0/24', gateway: '10.213.64.1' }]]);
+});
+
+test('kube-dns sits at the cluster DNS address and `standard` is the default StorageClass', () => {
+  const dns = corednsManifests(l, 'coredns:1').find((o) => o.kind === 'Service') as {
+    spec: { clusterIP: string };
+  };
+  assert.equal(dns.spec.clusterIP, l.network.dnsServiceIp);
+  const sc = localPathManifests(l, { coredns: 'c', localPathProvisioner: 'p', helper: 'b' }).find(
+    (o) => o.kind === 'StorageClass',
+  ) as { metadata: { name: string; annotations: Record<string, string> }; provisioner: string };
+  assert.equal(sc.metadata.name, 'standard');
+  assert.equal(sc.metadata.annotations['storageclass.kubernetes.io/is-default-class'], 'true');
+  assert.equal(sc.provisioner, 'rancher.io/local-path');
+});
+
+test('host routes that overlap the cluster ranges are found; default, loopback and 10.213.0.0/24 are not', () => {
+  const ranges = [l.network.nodeCidr, l.network.podCidr, l.network.serviceCidr];
+  const routes = [
+    'default via 192.0.2.1 dev eth0',
+    'local 127.0.0.0/8 dev lo table local',
+    '10.213.0.0/24 dev bazar-pods',
+    '10.213.96.0/24 dev wg0',
+    'local 10.213.1.7 dev x table local',
+  ];
+  assert.deepEqual(conflictingRoutes(routes, ranges), [
+    '10.213.96.0/24 dev wg0',
+    'local 10.213.1.7 dev x table local',
+  ]);
+});
