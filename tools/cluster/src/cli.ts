@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { attach, ClusterAlreadyUpError, down, up, type Cluster } from './cluster.js';
 import { status } from './status.js';
 import { nsenterArgs, cleanEnv } from './exec.js';
-import { buildImages, importArchives, podImages, type ImageRecord } from './images.js';
+import { buildImages, clusterImages, importArchives, podImages, type ImageRecord } from './images.js';
+import { ensurePackages, locateToolchain } from './toolchain.js';
 import { clusterLayout, defaultToolsBinDir } from './layout.js';
 
 const USAGE = `Usage: npm run cluster -- <command> [options]
@@ -18,6 +19,9 @@ controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and loca
 (default StorageClass "standard"), inside a network + mount namespace of its own.
 
 Commands:
+  prepare [--all-images]   what up needs from the network, done ahead: apt-get the missing host
+                           packages, check the Kubernetes binaries, build the cluster's images
+                           (--all-images: every pod image: our services and the stand-ins too)
   up                       start the cluster (builds missing images with tools/images)
   down [--keep-data] [--purge]
                            stop it and remove everything (processes, mounts, cgroups, namespaces,
@@ -81,6 +85,24 @@ async function cmdUp(name: string, apiPort: number | undefined): Promise<number>
     }
     throw err;
   }
+}
+
+/** Everything that needs the network, so that `up` can then run where there is none (a test netns). */
+async function cmdPrepare(allImages: boolean): Promise<number> {
+  const t0 = Date.now();
+  const installed = await ensurePackages((line) => process.stderr.write(`[cluster] ${line}\n`));
+  const tools = await locateToolchain();
+  const images = allImages ? await podImages() : Object.values(await clusterImages());
+  process.stdout.write(
+    [
+      `packages: ${installed.length > 0 ? `installed ${installed.join(' ')}` : 'all present'}`,
+      `Kubernetes ${tools.kubeVersion} in ${tools.binDir}`,
+      `images: ${images.map((i) => i.ref).join(', ')}`,
+      `prepared in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
 }
 
 async function cmdDown(name: string, keepData: boolean, purge: boolean): Promise<number> {
@@ -161,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
       'api-port': { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
       purge: { type: 'boolean', default: false },
+      'all-images': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -170,6 +193,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const name = values.name ?? 'bazar';
   switch (command) {
+    case 'prepare':
+      return cmdPrepare(values['all-images'] ?? false);
     case 'up':
       return cmdUp(name, values['api-port'] ? Number(values['api-port']) : undefined);
     case 'down':
