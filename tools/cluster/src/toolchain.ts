@@ -83,8 +83,10 @@ export async function ensurePackages(log: (line: string) => void = () => {}): Pr
   }
   log(`installing missing packages: ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['update', '-qq'], { env, timeoutMs: 600_000 });
-  await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+  // Another build (tools/images) may be running apt at the same time: wait for its lock.
+  const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+  await run('apt-get', [...lock, 'update', '-qq'], { env, timeoutMs: 600_000 });
+  await run('apt-get', [...lock, 'install', '-y', '-qq', '--no-install-recommends', ...packages], {
     env,
     timeoutMs: 900_000,
   });
