@@ -155,8 +155,9 @@ async function cmdLoad(name: string, items: string[]): Promise<number> {
   return 0;
 }
 
-function cmdExec(name: string, argv: string[]): Promise<number> {
+async function cmdExec(name: string, argv: string[]): Promise<number> {
   const l = clusterLayout(name);
+  await attach(name); // a clear "not up" instead of nsenter's missing file
   const env = { ...cleanEnv([defaultToolsBinDir()]), KUBECONFIG: l.kubeconfigNode };
   const child = spawn('nsenter', nsenterArgs(l.ns, argv.length > 0 ? argv : ['sh']), {
     stdio: 'inherit',
