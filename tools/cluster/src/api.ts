@@ -64,7 +64,7 @@ interface Condition {
   message?: string;
 }
 
-interface WithConditions {
+export interface WithConditions {
   status?: { conditions?: Condition[] };
 }
 

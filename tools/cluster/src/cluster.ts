@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
-import { ApiClient, conditionSummary, conditionTrue } from './api.js';
+import { ApiClient, conditionSummary, conditionTrue, type WithConditions } from './api.js';
 import { createCgroup } from './cgroups.js';
 import { containerdSpec, storeInUse, writeContainerdFiles } from './containerd.js';
 import { cleanImageStore, containerdAnswers } from './image-store.js';
@@ -24,7 +24,7 @@ import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { clusterLayout, DEFAULT_CLUSTER_NAME, PORTS, type ClusterLayout } from './layout.js';
 import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
-import { createPki, type ClusterPki } from './pki.js';
+import { createPki, type CertFiles, type ClusterPki } from './pki.js';
 import { listening } from './probes.js';
 import { readState, writeState, type ClusterState } from './state.js';
 import { leftovers, teardown, type DownReport } from './teardown.js';
@@ -120,8 +120,8 @@ interface Ctx {
   log: Log;
   daemons: Daemon[];
   dctx: DaemonContext;
+  /** Made once the PKI exists (apiOf). */
   api?: ApiClient;
-  pki?: ClusterPki;
   /** Set when SIGINT/SIGTERM started a teardown: the failing steps must not start a second one. */
   signalTeardown?: Promise<unknown>;
 }
@@ -134,6 +134,11 @@ async function timed<T>(ctx: Ctx, label: string, fn: () => Promise<T>): Promise<
   writeState(ctx.l, ctx.state);
   ctx.log(`${label.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
   return result;
+}
+
+function apiOf(ctx: Ctx): ApiClient {
+  if (!ctx.api) throw new Error('the API client is made after the PKI');
+  return ctx.api;
 }
 
 function start(ctx: Ctx, spec: DaemonSpec): Daemon {
@@ -170,22 +175,15 @@ function writeKubeconfigs(ctx: Ctx, pki: ClusterPki): void {
     user: 'admin',
   });
   writeKubeconfig({ ...common, file: l.kubeconfigNode, server: node, client: pki.admin, user: 'admin' });
-  const components: Array<[string, keyof ClusterPki, string]> = [
-    ['controller-manager', 'controllerManager', 'system:kube-controller-manager'],
-    ['scheduler', 'scheduler', 'system:kube-scheduler'],
-    ['kubelet', 'kubeletClient', `system:node:${l.nodeName}`],
-    ['kube-proxy', 'kubeProxy', 'system:kube-proxy'],
+  const components: Array<[string, CertFiles, string]> = [
+    ['controller-manager', pki.controllerManager, 'system:kube-controller-manager'],
+    ['scheduler', pki.scheduler, 'system:kube-scheduler'],
+    ['kubelet', pki.kubeletClient, `system:node:${l.nodeName}`],
+    ['kube-proxy', pki.kubeProxy, 'system:kube-proxy'],
   ];
-  for (const [file, key, user] of components) {
-    const client = pki[key];
-    if (typeof client === 'string') continue;
-    writeKubeconfig({
-      ...common,
-      file: path.join(l.configDir, `${file}.kubeconfig`),
-      server: node,
-      client,
-      user,
-    });
+  for (const [file, client, user] of components) {
+    const kubeconfig = path.join(l.configDir, `${file}.kubeconfig`);
+    writeKubeconfig({ ...common, file: kubeconfig, server: node, client, user });
   }
 }
 
@@ -242,8 +240,7 @@ async function startControlPlane(ctx: Ctx, pki: ClusterPki): Promise<void> {
   });
   await timed(ctx, 'kube-apiserver', async () => {
     start(ctx, apiServerSpec(l, tools, pki));
-    const api = ctx.api;
-    if (!api) throw new Error('no API client');
+    const api = apiOf(ctx);
     await waitFor(
       'kube-apiserver /readyz',
       async () => (await api.get('/readyz')).status === 200 || undefined,
@@ -284,21 +281,21 @@ async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
 
 async function startKubelet(ctx: Ctx, pki: ClusterPki): Promise<void> {
   const { l, tools } = ctx;
-  const api = ctx.api as ApiClient;
+  const api = apiOf(ctx);
   await timed(ctx, 'kubelet (node Ready)', async () => {
     const config = writeKubeletConfig(l, pki, writeNodeResolvConf(l));
     start(ctx, kubeletSpec(l, tools, config));
-    let last: unknown;
+    let last: WithConditions | undefined;
     await waitFor(
       `node ${l.nodeName} Ready`,
       async () => {
-        last = await api.getJson(`/api/v1/nodes/${l.nodeName}`);
-        return conditionTrue(last as never, 'Ready') || undefined;
+        last = await api.getJson<WithConditions>(`/api/v1/nodes/${l.nodeName}`);
+        return conditionTrue(last, 'Ready') || undefined;
       },
       120_000,
       { abort: anyDeath(ctx), everyMs: 250 },
     ).catch((err: Error) => {
-      throw new Error(`${err.message}; ${conditionSummary(last as never, 'Ready')}`);
+      throw new Error(`${err.message}; ${conditionSummary(last, 'Ready')}`);
     });
   });
   await timed(ctx, 'kube-proxy', async () => {
@@ -328,7 +325,7 @@ interface DeploymentStatus {
 }
 
 async function waitDeployment(ctx: Ctx, ns: string, name: string, timeoutMs = 120_000): Promise<void> {
-  const api = ctx.api as ApiClient;
+  const api = apiOf(ctx);
   await waitFor(
     `deployment ${ns}/${name} Available`,
     async () => {
@@ -342,7 +339,7 @@ async function waitDeployment(ctx: Ctx, ns: string, name: string, timeoutMs = 12
 
 async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
   const { l } = ctx;
-  const api = ctx.api as ApiClient;
+  const api = apiOf(ctx);
   await timed(ctx, 'addons applied', () =>
     // One kubectl run for both: each run costs about a second of discovery on these cores.
     applyManifests(
