@@ -5,15 +5,7 @@
  * race-free list of what to kill (freeze, SIGKILL, thaw), even for containerd-shims that reparented to
  * PID 1 and containers in pod namespaces of their own, and it tells which cgroups to remove afterwards.
  */
-import {
-  existsSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-  mkdirSync,
-} from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from './exec.js';
 
@@ -169,20 +161,9 @@ export async function removeCgroupTree(rel: string, timeoutMs = 10_000): Promise
   }
 }
 
-/** Top-level cgroups that look like ours (any cluster) or like a kubelet's, in every hierarchy. */
-export function strayCgroups(prefix = 'bazar-cluster-'): string[] {
-  const out: string[] = [];
-  for (const h of hierarchies()) {
-    let entries: string[];
-    try {
-      entries = readdirSync(h.mountPoint).filter((e) => statSync(path.join(h.mountPoint, e)).isDirectory());
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      if (e.startsWith(prefix) || e === 'kubepods' || e === 'kubepods.slice')
-        out.push(path.join(h.mountPoint, e));
-    }
-  }
-  return out;
+/** The cluster's top-level cgroup `name`, wherever it still exists (one path per hierarchy). */
+export function strayCgroups(name: string): string[] {
+  return hierarchies()
+    .map((h) => path.join(h.mountPoint, name))
+    .filter((dir) => existsSync(dir));
 }

@@ -234,7 +234,7 @@ export async function leftovers(l: ClusterLayout, opts: LeftoverOptions = {}): P
       out.push(`mount ${m.mountPoint} (${m.fstype})`);
     }
   }
-  for (const dir of strayCgroups(cgroup.slice(1))) out.push(`cgroup ${dir}`);
+  for (const dir of strayCgroups(l.cgroupName)) out.push(`cgroup ${dir}`);
   if (!opts.keepData && existsSync(l.stateDir)) out.push(`directory ${l.stateDir}`);
   out.push(...(await hostNetworkLeftovers()));
   return out;
