@@ -236,20 +236,25 @@ export async function leftovers(l: ClusterLayout, opts: LeftoverOptions = {}): P
   }
   for (const dir of strayCgroups(l.cgroupName)) out.push(`cgroup ${dir}`);
   if (!opts.keepData && existsSync(l.stateDir)) out.push(`directory ${l.stateDir}`);
-  out.push(...(await hostNetworkLeftovers()));
+  out.push(...(await hostNetworkLeftovers(l)));
   return out;
 }
 
-/** Pod networking belongs inside the namespace: any of it in the host namespace is a leak. */
-async function hostNetworkLeftovers(): Promise<string[]> {
+/**
+ * The node's networking belongs inside its namespace: our links or rules for our ranges in the host
+ * namespace would be a leak. (Other veths, KUBE- or CNI- rules of a real Docker or kubelet are not ours.)
+ */
+async function hostNetworkLeftovers(l: ClusterLayout): Promise<string[]> {
   const out: string[] = [];
   const links = await run('ip', ['-o', 'link', 'show'], { allowFailure: true });
   for (const line of links.stdout.split('\n')) {
     const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-    if (name && /^(bz-|bz0|cni|veth)/.test(name)) out.push(`host link ${name}`);
+    if (name && /^(bz-node|bz-peer|bz0)$/.test(name)) out.push(`host link ${name}`);
   }
+  const ranges = [l.network.podCidr, l.network.serviceCidr, l.network.nodeCidr.replace(/\.\d+\//, '.0/')];
   const rules = await run('iptables-save', [], { allowFailure: true });
-  const ours = rules.stdout.split('\n').filter((r) => /KUBE-|CNI-/.test(r));
-  if (ours.length > 0) out.push(`host iptables: ${ours.length} KUBE-/CNI- line(s), e.g. ${ours[0]}`);
+  const ours = rules.stdout.split('\n').filter((r) => ranges.some((c) => r.includes(c)) || r.includes('bz0'));
+  if (ours.length > 0)
+    out.push(`host iptables: ${ours.length} rule(s) for the cluster's ranges, e.g. ${ours[0]}`);
   return out;
 }
