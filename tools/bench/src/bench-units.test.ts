@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { diff, parseHistogram, quantile } from './prom.js';
-import { barChart, escapeXml, lineChart, niceTicks } from './svg.js';
+import { barChart, escapeXml, lineChart, niceTicks, stackedBarChart } from './svg.js';
 import { percentile } from './stats.js';
 
 const METRICS = `# HELP bazar_invalidation_fanout_seconds x
@@ -63,5 +63,29 @@ describe('bench helpers', () => {
     assert.equal((line.match(/<circle/g) ?? []).length, 3);
     assert.equal(escapeXml(`"'`), '&quot;&apos;');
     assert.deepEqual(niceTicks(9.5), [0, 2, 4, 6, 8, 10]);
+  });
+
+  it('draws reference lines and stacked bars with their totals', () => {
+    const withRef = barChart({
+      title: 't',
+      yLabel: 'x',
+      categories: ['a'],
+      series: [{ name: 's', values: [0.3] }],
+      refLines: [{ value: 1, label: 'the floor' }],
+    });
+    assert.ok(withRef.includes('stroke-dasharray'), 'a dashed line');
+    assert.ok(withRef.includes('>the floor</text>'));
+    const stacked = stackedBarChart({
+      title: 'CPU',
+      yLabel: 'µs',
+      groupSize: 2,
+      categories: ['p · floor', 'p · Bazar'],
+      series: [
+        { name: 'front', values: [100, 300] },
+        { name: 'pg', values: [50, undefined] },
+      ],
+    });
+    assert.equal((stacked.match(/<title>/g) ?? []).length, 3, 'one layer per defined value');
+    assert.ok(stacked.includes('>150</text>') && stacked.includes('>300</text>'), 'totals above the bars');
   });
 });

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { cpuMs } from './processes.js';
+import { perRequest, poolSpent, snapshot, spentBetween, totalOf, type Watched } from './cpu.js';
 import { Samples, percentile } from './stats.js';
 
 export interface LoadSpec {
@@ -21,8 +21,8 @@ export interface LoadSpec {
   body?: string;
   /** Rotates the request path over these (e.g. every book id). */
   paths?: string[];
-  /** Processes whose CPU time to charge to this run (the server under test). */
-  pids?: Array<number | undefined>;
+  /** Processes whose CPU time to charge to this run (every process on the path under test). */
+  watch?: Watched[];
 }
 
 export interface LoadResult {
@@ -33,13 +33,34 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
-  /** CPU microseconds per request spent by the `pids` (undefined where /proc is not readable). */
+  /** CPU milliseconds each watched process spent during the run (absent where /proc is not readable). */
+  cpuSpentMs?: Map<string, number>;
+  /** CPU microseconds per request per watched process. */
+  cpu?: Map<string, number>;
+  /** Their sum. */
   cpuUsPerRequest?: number;
+}
+
+type Bare = Omit<LoadResult, 'cpu' | 'cpuUsPerRequest' | 'cpuSpentMs'>;
+
+function withCpu(
+  result: Bare,
+  spent: Map<string, number> | undefined,
+  cpu?: Map<string, number>,
+): LoadResult {
+  if (!spent || spent.size === 0) return result;
+  const perReq = cpu ?? perRequest(spent, result.requests);
+  const total = totalOf(perReq);
+  return {
+    ...result,
+    cpuSpentMs: spent,
+    ...(total !== undefined ? { cpu: perReq, cpuUsPerRequest: total } : {}),
+  };
 }
 
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   const latencies = new Samples();
-  const cpu0 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const cpu0 = spec.watch ? snapshot(spec.watch) : undefined;
   const paths = spec.paths;
   let next = 0;
   const opts: autocannon.Options = {
@@ -68,23 +89,20 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpu1 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const cpu1 = spec.watch ? snapshot(spec.watch) : undefined;
   const requests = result.requests.total;
-  let cpuUsPerRequest: number | undefined;
-  if (cpu0.length > 0 && cpu0.every((v) => v !== undefined) && cpu1.every((v) => v !== undefined)) {
-    const spent = cpu1.reduce((a, v, i) => a + (v as number) - (cpu0[i] as number), 0);
-    cpuUsPerRequest = requests > 0 ? (spent * 1000) / requests : undefined;
-  }
-  return {
-    requests,
-    seconds,
-    rps: requests / seconds,
-    latencies,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
-  };
+  return withCpu(
+    {
+      requests,
+      seconds,
+      rps: requests / seconds,
+      latencies,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      non2xx: result.non2xx,
+    },
+    cpu0 && cpu1 ? spentBetween(cpu0, cpu1) : undefined,
+  );
 }
 
 /** Several runs of the same spec pooled: total requests over total time, all latencies together. */
@@ -93,21 +111,23 @@ export function pool(runs: LoadResult[]): LoadResult {
   for (const r of runs) for (const v of r.latencies.values()) latencies.push(v);
   const requests = runs.reduce((a, r) => a + r.requests, 0);
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
-  const cpuRuns = runs.filter((r) => r.cpuUsPerRequest !== undefined);
-  const cpu =
-    cpuRuns.length === runs.length && requests > 0
-      ? cpuRuns.reduce((a, r) => a + (r.cpuUsPerRequest as number) * r.requests, 0) / requests
-      : undefined;
-  return {
-    requests,
-    seconds,
-    rps: requests / seconds,
-    latencies,
-    errors: runs.reduce((a, r) => a + r.errors, 0),
-    timeouts: runs.reduce((a, r) => a + r.timeouts, 0),
-    non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
-    ...(cpu !== undefined ? { cpuUsPerRequest: cpu } : {}),
-  };
+  return withCpu(
+    {
+      requests,
+      seconds,
+      rps: requests / seconds,
+      latencies,
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      timeouts: runs.reduce((a, r) => a + r.timeouts, 0),
+      non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    },
+    ...poolArgs(runs),
+  );
+}
+
+function poolArgs(runs: LoadResult[]): [Map<string, number> | undefined, Map<string, number>?] {
+  const pooled = poolSpent(runs);
+  return pooled ? [pooled.spent, pooled.perRequest] : [undefined];
 }
 
 export function p(r: LoadResult, q: number): number {
@@ -126,7 +146,7 @@ export async function paced(spec: {
   rate: number;
   seconds: number;
   headers?: Record<string, string>;
-  pids?: Array<number | undefined>;
+  watch?: Watched[];
 }): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
   const target = new URL(spec.url);
@@ -135,7 +155,7 @@ export async function paced(spec: {
   const latencies = new Samples();
   let errors = 0;
   let non2xx = 0;
-  const cpu0 = (spec.pids ?? []).map((pid) => cpuMs(pid));
+  const cpu0 = spec.watch ? snapshot(spec.watch) : undefined;
   const start = performance.now();
   await new Promise<void>((resolve) => {
     let sent = 0;
@@ -171,20 +191,9 @@ export async function paced(spec: {
   });
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
-  const cpu1 = (spec.pids ?? []).map((pid) => cpuMs(pid));
-  let cpuUsPerRequest: number | undefined;
-  if (cpu0.length > 0 && cpu0.every((v) => v !== undefined) && cpu1.every((v) => v !== undefined)) {
-    const spent = cpu1.reduce((a, v, i) => a + (v as number) - (cpu0[i] as number), 0);
-    cpuUsPerRequest = (spent * 1000) / total;
-  }
-  return {
-    requests: total,
-    seconds,
-    rps: total / seconds,
-    latencies,
-    errors,
-    timeouts: 0,
-    non2xx,
-    ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
-  };
+  const cpu1 = spec.watch ? snapshot(spec.watch) : undefined;
+  return withCpu(
+    { requests: total, seconds, rps: total / seconds, latencies, errors, timeouts: 0, non2xx },
+    cpu0 && cpu1 ? spentBetween(cpu0, cpu1) : undefined,
+  );
 }

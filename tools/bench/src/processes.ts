@@ -1,30 +1,21 @@
 /**
- * Processes the bench runs next to the store: the bare node:http baseline server and extra fronts with
- * a chosen set of catalog endpoints; plus CPU time of any process, read from /proc.
+ * Processes the bench runs next to the store: the bare node:http baseline server, extra fronts with a
+ * chosen set of catalog endpoints, and the bare chains (bare-chain.ts).
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-const CLK_TCK = (() => {
-  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(out.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-})();
-
-/** User + system CPU milliseconds a process has used so far (Linux /proc), or undefined elsewhere. */
-export function cpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
+/**
+ * Every server the bench starts runs in a session of its own, as the devstack starts the services
+ * (`detached`): with the kernel's autogroup scheduling (sched_autogroup_enabled, the default on most
+ * distributions) each session is one scheduling group with an equal share of a busy CPU, so a floor
+ * left in the bench's own session would share one group with the load generator while each Bazar
+ * service had a group of its own — and lose to it whenever the machine is busy. They still exit when
+ * the bench does: the IPC channel closes and they exit on 'disconnect'.
+ */
+const DETACHED = true;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,6 +53,7 @@ export async function startBaseline(body: string): Promise<Spawned> {
   const child = fork(main, [], {
     env: { ...process.env, BASELINE_BODY: body },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    detached: DETACHED,
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
@@ -101,7 +93,7 @@ export async function startFront(opts: {
   mode: string;
 }): Promise<Spawned> {
   const port = await freePort();
-  const main = fileURLToPath(new URL('../../front/src/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../../../services/front/src/main.js', import.meta.url));
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['NODE_TEST_CONTEXT'];
   Object.assign(env, {
@@ -117,7 +109,7 @@ export async function startFront(opts: {
     CATALOG_URLS: opts.catalogs.map((c) => `${c.name}=${c.url}`).join(','),
     ORDER_URLS: opts.orders.map((o) => `${o.name}=${o.url}`).join(','),
   });
-  const child = fork(main, [], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(main, [], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: DETACHED });
   const url = `http://127.0.0.1:${port}`;
   const stop = stopper(child);
   try {
@@ -127,4 +119,99 @@ export async function startFront(opts: {
     throw err;
   }
   return { name: opts.name, url, pid: child.pid, stop };
+}
+
+/** The bare chain of bare-chain.ts: its fronts, catalog and order, on the store's Postgres pair. */
+export interface BareChain {
+  fronts: Spawned[];
+  catalog: Spawned;
+  order: Spawned;
+  all: Spawned[];
+  stop(): Promise<void>;
+}
+
+export interface BareChainOptions {
+  primaryUrl: string;
+  standbyUrl: string;
+  /** Front processes: the order pushes every invalidation to all of them. */
+  fronts: number;
+  synchronousCommit: 'remote_apply' | 'local';
+  /** `await`: answer after every front acknowledged (strict, session); `background`: answer at once (eventual). */
+  push: 'await' | 'background';
+  /** Extra environment for every chain process (the profiler's preload). */
+  env?: Record<string, string>;
+}
+
+async function startChainProcess(name: string, env: Record<string, string>): Promise<Spawned> {
+  const main = fileURLToPath(new URL('./bare-chain.js', import.meta.url));
+  const child = fork(main, [], {
+    env: { ...process.env, SERVICE_NAME: name, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    detached: DETACHED,
+  });
+  const stop = stopper(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
+  }).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid, stop };
+}
+
+/** Waits for every start; each one that succeeded joins `started` (to be stopped), even if another failed. */
+async function allStarted(started: Spawned[], starting: Array<Promise<Spawned>>): Promise<Spawned[]> {
+  const results = await Promise.allSettled(starting);
+  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<Spawned>).value);
+}
+
+/**
+ * Starts a bare chain with `fronts` front processes, reading from `standbyUrl` and buying on
+ * `primaryUrl` at `synchronousCommit`; stops what it started if any part fails.
+ */
+export async function startBareChain(opts: BareChainOptions): Promise<BareChain> {
+  const started: Spawned[] = [];
+  const stop = async () => {
+    await Promise.all(started.map((s) => s.stop()));
+  };
+  const extra = opts.env ?? {};
+  try {
+    const frontPorts = await Promise.all(Array.from({ length: opts.fronts }, () => freePort()));
+    const frontUrls = frontPorts.map((port) => `http://127.0.0.1:${port}`);
+    const [catalog, order] = (await allStarted(started, [
+      startChainProcess('chain-catalog', {
+        ...extra,
+        CHAIN_ROLE: 'catalog',
+        CHAIN_DATABASE_URL: opts.standbyUrl,
+      }),
+      startChainProcess('chain-order', {
+        ...extra,
+        CHAIN_ROLE: 'order',
+        CHAIN_DATABASE_URL: opts.primaryUrl,
+        CHAIN_SYNCHRONOUS_COMMIT: opts.synchronousCommit,
+        CHAIN_PUSH: opts.push,
+        CHAIN_FRONT_URLS: frontUrls.join(','),
+      }),
+    ])) as [Spawned, Spawned];
+    const fronts = await allStarted(
+      started,
+      frontPorts.map((port, i) =>
+        startChainProcess(`chain-front-${i}`, {
+          ...extra,
+          CHAIN_ROLE: 'front',
+          CHAIN_PORT: String(port),
+          CHAIN_CATALOG_URL: catalog.url,
+          CHAIN_ORDER_URL: order.url,
+        }),
+      ),
+    );
+    return { fronts, catalog, order, all: [...fronts, catalog, order], stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -7,7 +7,13 @@
 export interface Series {
   name: string;
   values: Array<number | undefined>;
+  /** Palette index (default: the series' position), so that related series can share a colour. */
+  color?: number;
+  /** Line charts: a dashed line (e.g. a floor beside the system measured against it). */
+  dashed?: boolean;
 }
+
+const colorOf = (s: Series, i: number) => PALETTE[(s.color ?? i) % PALETTE.length];
 
 interface Frame {
   title: string;
@@ -80,7 +86,11 @@ function legend(series: Series[], x: number, y: number): string[] {
   const out: string[] = [];
   let cx = x;
   series.forEach((s, i) => {
-    out.push(`<rect x="${cx}" y="${y - 9}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/>`);
+    out.push(
+      s.dashed
+        ? `<line x1="${cx}" x2="${cx + 10}" y1="${y - 4}" y2="${y - 4}" stroke="${colorOf(s, i)}" stroke-width="2" stroke-dasharray="3 2"/>`
+        : `<rect x="${cx}" y="${y - 9}" width="10" height="10" fill="${colorOf(s, i)}"/>`,
+    );
     out.push(text(cx + 14, y, s.name, 'fill="#333"'));
     cx += 24 + s.name.length * 6.5;
   });
@@ -110,21 +120,68 @@ function yAxis(
   );
 }
 
-export function barChart(f: Frame & { categories: string[]; series: Series[] }): string {
+/** A dashed horizontal line across the plot at `value`, labelled in the margin to its right. */
+export interface RefLine {
+  value: number;
+  label: string;
+}
+
+function refLines(
+  out: string[],
+  lines: RefLine[],
+  max: number,
+  left: number,
+  right: number,
+  top: number,
+  bottom: number,
+) {
+  for (const r of lines) {
+    if (!(r.value <= max)) continue;
+    const y = bottom - ((bottom - top) * r.value) / max;
+    out.push(
+      `<line x1="${left}" x2="${right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#d62728" stroke-dasharray="5 4"/>`,
+    );
+    wrap(r.label, 24).forEach((line, i) => {
+      out.push(text(right + 6, y + 3 + i * 11, line, 'font-size="10" fill="#d62728"'));
+    });
+  }
+}
+
+/** The width of the margin that holds the reference lines' labels. */
+const REF_MARGIN = 150;
+
+function categoryLabels(
+  out: string[],
+  categories: string[],
+  x: (i: number) => number,
+  width: number,
+  bottom: number,
+) {
+  categories.forEach((cat, ci) => {
+    wrap(cat, Math.max(8, Math.floor(width / 6.5))).forEach((line, li) => {
+      out.push(text(x(ci), bottom + 16 + li * 13, line, 'text-anchor="middle" fill="#333"'));
+    });
+  });
+}
+
+export function barChart(
+  f: Frame & { categories: string[]; series: Series[]; refLines?: RefLine[] },
+): string {
   const w = f.width ?? 760;
   const h = f.height ?? 420;
   const left = 70;
-  const right = w - 20;
+  const right = w - 20 - (f.refLines?.length ? REF_MARGIN : 0);
   const top = f.subtitle ? 76 : 60;
   const bottom = h - 70;
   const values = f.series.flatMap((s) =>
     s.values.filter((v): v is number => v !== undefined && Number.isFinite(v)),
   );
-  const ticks = niceTicks(Math.max(...values, 0) * 1.08);
+  const ticks = niceTicks(Math.max(...values, ...(f.refLines ?? []).map((r) => r.value), 0) * 1.08);
   const max = ticks[ticks.length - 1] as number;
   const out = open(f, w, h);
   out.push(...legend(f.series, left, top - 14));
   yAxis(out, ticks, left, right, top, bottom, f.yLabel);
+  refLines(out, f.refLines ?? [], max, left, right, top, bottom);
   const groupW = (right - left) / f.categories.length;
   const barW = Math.min(48, (groupW * 0.8) / f.series.length);
   f.categories.forEach((cat, ci) => {
@@ -141,15 +198,64 @@ export function barChart(f: Frame & { categories: string[]; series: Series[] }):
         text(x + (barW - 2) / 2, bottom - bh - 4, fmt(v), 'text-anchor="middle" font-size="10" fill="#333"'),
       );
     });
-    wrap(cat, Math.max(8, Math.floor(groupW / 6.5))).forEach((line, li) => {
+  });
+  categoryLabels(out, f.categories, (ci) => left + groupW * ci + groupW / 2, groupW, bottom);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Stacked bars: one bar per category, each series a layer of it (values[i] belongs to category i), the
+ * bar's total written above it. `groupSize` leaves a gap after every that many bars (pairs: 2), and
+ * `groupLabels` names each group under the bars' own (short) labels.
+ */
+export function stackedBarChart(
+  f: Frame & { categories: string[]; series: Series[]; groupSize?: number; groupLabels?: string[] },
+): string {
+  const w = f.width ?? 760;
+  const h = f.height ?? 440;
+  const left = 70;
+  const right = w - 20;
+  const top = f.subtitle ? 76 : 60;
+  const bottom = h - 84;
+  const totals = f.categories.map((_, ci) =>
+    f.series.reduce((a, s) => a + (Number.isFinite(s.values[ci]) ? (s.values[ci] as number) : 0), 0),
+  );
+  const ticks = niceTicks(Math.max(...totals, 0) * 1.08);
+  const max = ticks[ticks.length - 1] as number;
+  const out = open(f, w, h);
+  out.push(...legend(f.series, left, top - 14));
+  yAxis(out, ticks, left, right, top, bottom, f.yLabel);
+  const group = f.groupSize ?? 1;
+  const gaps = Math.max(0, Math.ceil(f.categories.length / group) - 1);
+  const slot = (right - left) / (f.categories.length + gaps * 0.6);
+  const xOf = (ci: number) => left + slot * (ci + Math.floor(ci / group) * 0.6);
+  const barW = Math.min(44, slot * 0.8);
+  f.categories.forEach((cat, ci) => {
+    const x = xOf(ci) + (slot - barW) / 2;
+    let y = bottom;
+    f.series.forEach((s, si) => {
+      const v = s.values[ci];
+      if (v === undefined || !Number.isFinite(v) || v <= 0) return;
+      const bh = ((bottom - top) * v) / max;
+      y -= bh;
       out.push(
-        text(
-          left + groupW * ci + groupW / 2,
-          bottom + 16 + li * 13,
-          line,
-          'text-anchor="middle" fill="#333"',
-        ),
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${bh.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${cat} · ${s.name}: ${fmt(v)}`)}</title></rect>`,
       );
+    });
+    out.push(
+      text(x + barW / 2, y - 4, fmt(totals[ci] as number), 'text-anchor="middle" font-size="10" fill="#333"'),
+    );
+  });
+  f.categories.forEach((cat, ci) => {
+    out.push(text(xOf(ci) + slot / 2, bottom + 14, cat, 'text-anchor="middle" font-size="10" fill="#555"'));
+  });
+  (f.groupLabels ?? []).forEach((label, gi) => {
+    const first = gi * group;
+    const last = Math.min(f.categories.length, first + group) - 1;
+    const mid = (xOf(first) + xOf(last) + slot) / 2;
+    wrap(label, Math.max(8, Math.floor((slot * (last - first + 1)) / 6.5))).forEach((line, li) => {
+      out.push(text(mid, bottom + 32 + li * 13, line, 'text-anchor="middle" fill="#333"'));
     });
   });
   out.push('</svg>');
@@ -179,7 +285,7 @@ export function lineChart(f: Frame & { xLabel: string; xs: number[]; series: Ser
   for (const x of f.xs) out.push(text(xAt(x), bottom + 16, fmt(x), 'text-anchor="middle" fill="#555"'));
   out.push(text((left + right) / 2, bottom + 36, f.xLabel, 'text-anchor="middle" fill="#333"'));
   f.series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length];
+    const color = colorOf(s, si);
     const pts = f.xs
       .map((x, i) => [x, s.values[i]] as const)
       .filter((pt): pt is readonly [number, number] => pt[1] !== undefined && Number.isFinite(pt[1]));
@@ -187,7 +293,8 @@ export function lineChart(f: Frame & { xLabel: string; xs: number[]; series: Ser
       const d = pts
         .map(([x, v], i) => `${i === 0 ? 'M' : 'L'}${xAt(x).toFixed(1)},${yAt(v).toFixed(1)}`)
         .join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
     for (const [x, v] of pts) {
       out.push(`<circle cx="${xAt(x).toFixed(1)}" cy="${yAt(v).toFixed(1)}" r="3.5" fill="${color}"/>`);

@@ -1,0 +1,56 @@
+/** The bench's command line (options.ts). */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FULL, parseOptions, QUICK, UsageError } from './options.js';
+
+describe('bench: options', () => {
+  it('defaults: a full run, fsync both; --quick: short runs, fsync on', () => {
+    const full = parseOptions([]);
+    assert.equal(full.fsync, 'both');
+    assert.equal(full.durations, FULL);
+    assert.equal(full.profile, undefined);
+    const quick = parseOptions(['--quick', '--out', '/tmp/x']);
+    assert.equal(quick.fsync, 'on');
+    assert.equal(quick.durations, QUICK);
+    assert.equal(quick.out, '/tmp/x');
+    assert.equal(parseOptions(['--fsync', 'off']).fsync, 'off');
+  });
+
+  it('the profiler: a path, with defaults for the rest', () => {
+    assert.deepEqual(parseOptions(['--profile', 'uncached']).profile, {
+      path: 'uncached',
+      seconds: 20,
+      connections: undefined,
+      mode: 'strict',
+      system: 'bazar',
+      top: 12,
+    });
+    const p = parseOptions([
+      '--profile',
+      'purchase',
+      '--seconds',
+      '5',
+      '--connections',
+      '1',
+      '--system',
+      'chain',
+    ]);
+    assert.equal(p.profile?.seconds, 5);
+    assert.equal(p.profile?.connections, 1);
+    assert.equal(p.profile?.system, 'chain');
+  });
+
+  it('refuses what it cannot do', () => {
+    for (const argv of [
+      ['--fsync', 'maybe'],
+      ['--profile', 'everything'],
+      ['--profile', 'cached', '--seconds', '0'],
+      ['--profile', 'cached', '--quick'],
+      ['--seconds', '5'],
+      ['--no-such-option'],
+      ['stray'],
+    ]) {
+      assert.throws(() => parseOptions(argv), UsageError, argv.join(' '));
+    }
+  });
+});

@@ -1,0 +1,166 @@
+/** The bench's command line, parsed into what a run does (pure: no I/O, unit-tested). */
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--fsync on|off|both]
+       npm run bench -- --profile cached|uncached|purchase [--seconds N] [--connections N]
+                        [--mode strict|session|eventual] [--system bazar|chain] [--top N] [--out DIR]
+
+Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
+bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
+
+  --quick     shorter runs (about 2-3 minutes): a smoke check, not figures to quote
+  --docs      also rewrite docs/performance.md's results section and docs/perf/*.svg (publish a full run)
+  --out DIR   results directory (default bench-results/<time>/)
+  --fsync     Postgres fsync: on (as npm start has it; the --quick default), off, or both (the full-run
+              default: adds a strict purchase row with fsync off, on a pair of its own)
+  --profile   drive one path for --seconds (default 20) with every service under V8's CPU profiler and
+              print each process's top self-time items and time by package, beside its /proc CPU
+`;
+
+export type ProfilePath = 'cached' | 'uncached' | 'purchase';
+export const PROFILE_PATHS: readonly ProfilePath[] = ['cached', 'uncached', 'purchase'];
+
+/** How long and how often each scenario runs. */
+export interface Durations {
+  /** Interleaved rounds of each read comparison. */
+  rounds: number;
+  /** Seconds per read round. */
+  seconds: number;
+  /** Seconds of the one-connection runs. */
+  c1Seconds: number;
+  /** Warm-up seconds per system before the rounds. */
+  warmSeconds: number;
+  purchaseRounds: number;
+  /** Seconds per purchase round at 1 and 10 clients. */
+  purchaseRoundSeconds: number;
+  /**
+   * At 50 clients: a round must last many times a purchase's latency, or the requests still in
+   * flight when it ends (up to 50) are a large part of what it should have counted.
+   */
+  purchase50Seconds: number;
+  /** Read → purchase → read → read probes per mode. */
+  missProbes: number;
+  /** Pushes timed per fan-out width. */
+  fanoutProbes: number;
+  /** Serial calls per client per round in the HTTP client measurement. */
+  clientCalls: number;
+  clientRounds: number;
+}
+
+export const QUICK: Durations = {
+  rounds: 2,
+  seconds: 1.5,
+  c1Seconds: 1.5,
+  warmSeconds: 1,
+  purchaseRounds: 2,
+  purchaseRoundSeconds: 1.25,
+  purchase50Seconds: 2,
+  missProbes: 30,
+  fanoutProbes: 50,
+  clientCalls: 500,
+  clientRounds: 3,
+};
+
+export const FULL: Durations = {
+  rounds: 5,
+  seconds: 2.5,
+  c1Seconds: 2.5,
+  warmSeconds: 2,
+  purchaseRounds: 4,
+  purchaseRoundSeconds: 1.5,
+  purchase50Seconds: 3,
+  missProbes: 100,
+  fanoutProbes: 200,
+  clientCalls: 1000,
+  clientRounds: 5,
+};
+
+export interface ProfileOptions {
+  path: ProfilePath;
+  seconds: number;
+  connections: number | undefined;
+  mode: 'strict' | 'session' | 'eventual';
+  system: 'bazar' | 'chain';
+  top: number;
+}
+
+export interface BenchOptions {
+  help: boolean;
+  quick: boolean;
+  docs: boolean;
+  out: string | undefined;
+  fsync: 'on' | 'off' | 'both';
+  durations: Durations;
+  /** Set: run the profiler instead of the bench. */
+  profile: ProfileOptions | undefined;
+}
+
+export class UsageError extends Error {}
+
+function positive(value: string | undefined, what: string, dflt: number | undefined, max: number) {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new UsageError(`${what} must be an integer from 1 to ${max}`);
+  return n;
+}
+
+function oneOf<T extends string>(value: string | undefined, what: string, allowed: readonly T[], dflt: T): T {
+  if (value === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`${what} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+export function parseOptions(argv: string[]): BenchOptions {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: 'boolean', default: false },
+        docs: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        fsync: { type: 'string' },
+        profile: { type: 'string' },
+        seconds: { type: 'string' },
+        connections: { type: 'string' },
+        mode: { type: 'string' },
+        system: { type: 'string' },
+        top: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const quick = v.quick === true;
+  const fsync = oneOf(v.fsync, '--fsync', ['on', 'off', 'both'] as const, quick ? 'on' : 'both');
+  const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top'] as const;
+  let profile: ProfileOptions | undefined;
+  if (v.profile !== undefined) {
+    if (v.docs || quick) throw new UsageError('--profile runs on its own: no --quick or --docs with it');
+    profile = {
+      path: oneOf(v.profile, '--profile', PROFILE_PATHS, 'cached'),
+      seconds: positive(v.seconds, '--seconds', 20, 600) as number,
+      connections: positive(v.connections, '--connections', undefined, 1000),
+      mode: oneOf(v.mode, '--mode', ['strict', 'session', 'eventual'] as const, 'strict'),
+      system: oneOf(v.system, '--system', ['bazar', 'chain'] as const, 'bazar'),
+      top: positive(v.top, '--top', 12, 200) as number,
+    };
+  } else {
+    const stray = profileOnly.find((k) => v[k] !== undefined);
+    if (stray) throw new UsageError(`--${stray} goes with --profile`);
+  }
+  return {
+    help: v.help === true,
+    quick,
+    docs: v.docs === true,
+    out: v.out,
+    fsync,
+    durations: quick ? QUICK : FULL,
+    profile,
+  };
+}
