@@ -5,12 +5,11 @@
  * `kubectl port-forward` from the host → down → nothing left. Then the failure paths: an `up` that
  * fails half-way, one interrupted by SIGTERM and one killed outright (then `down`) leave nothing.
  *
- * Needs root, the Kubernetes toolchain (scripts/k8s-tools.sh), the host packages and tools/images;
+ * Needs root, the Kubernetes toolchain (scripts/k8s-tools.sh) and the host packages;
  * otherwise it is skipped with the reason (under CI, or BAZAR_REQUIRE_CLUSTER_TIER=1, that is a failure).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -34,8 +33,6 @@ function prerequisites(): string | undefined {
   const host = missingHostRequirements();
   if (host.length > 0)
     return `missing ${host.map((h) => h.file).join(', ')} (npm run cluster -- up installs them)`;
-  if (!existsSync(path.resolve(here, '..', '..', 'images', 'src', 'index.js')))
-    return 'tools/images is not built';
   return undefined;
 }
 

@@ -5,30 +5,12 @@
  * non-latest tag.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BUILD_ONLY_IMAGES, buildImages, type ImageRecord } from '../../images/src/index.js';
 import type { ClusterLayout } from './layout.js';
 import { ctrArgv } from './containerd.js';
 import { runIn } from './exec.js';
 
-/** tools/images' record of one built image (its interface, restated: we only read these fields). */
-export interface ImageRecord {
-  /** Short name: 'pause', 'coredns', 'local-path-provisioner', 'busybox-standin', 'front', ... */
-  name: string;
-  /** The reference pods use, e.g. localhost/bazar/pause:3.10-standin. */
-  ref: string;
-  /** docker-archive tarball on the host. */
-  archive: string;
-  /** What the image was built from (cache key). */
-  key: string;
-}
-
-export interface BuildImagesOptions {
-  only?: string[];
-  log?: (line: string) => void;
-}
-
-type BuildImages = (opts?: BuildImagesOptions) => Promise<ImageRecord[]>;
+export { buildImages, type ImageRecord };
 
 /** The images the cluster itself needs, by tools/images' names. */
 export const CLUSTER_IMAGES = ['pause', 'coredns', 'local-path-provisioner', 'busybox-standin'] as const;
@@ -40,38 +22,9 @@ export interface ClusterImages {
   busybox: ImageRecord;
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-/**
- * tools/images' index, next to this tool in the same tree (dist/tools/images/src/index.js when
- * compiled). Loaded at run time so this tool builds on its own when tools/images is absent.
- */
-function imagesModuleUrl(): string {
-  const file = path.resolve(here, '..', '..', 'images', 'src', 'index.js');
-  if (!existsSync(file)) {
-    throw new Error(`tools/images is not built (${file} missing): run \`npm run build\` first`);
-  }
-  return pathToFileURL(file).href;
-}
-
-interface ImagesModule {
-  buildImages?: BuildImages;
-  BUILD_ONLY_IMAGES?: readonly string[];
-}
-
-async function imagesModule(): Promise<ImagesModule> {
-  return (await import(imagesModuleUrl())) as ImagesModule;
-}
-
-export async function buildImages(opts: BuildImagesOptions = {}): Promise<ImageRecord[]> {
-  const mod = await imagesModule();
-  if (typeof mod.buildImages !== 'function') throw new Error('tools/images exports no buildImages()');
-  return mod.buildImages(opts);
-}
-
 /** Every image a pod may run (all of tools/images but the build-only bases such as node-standin). */
 export async function podImages(log?: (line: string) => void): Promise<ImageRecord[]> {
-  const buildOnly = new Set((await imagesModule()).BUILD_ONLY_IMAGES ?? []);
+  const buildOnly = new Set(BUILD_ONLY_IMAGES);
   return (await buildImages(log ? { log } : {})).filter((r) => !buildOnly.has(r.name));
 }
 
