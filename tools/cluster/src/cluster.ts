@@ -99,6 +99,13 @@ export class Cluster {
     return run(this.toolchain.bin.kubectl, args, { ...opts, env: { ...this.env(), ...opts.env } });
   }
 
+  /** helm on the host (built by scripts/k8s-tools.sh), against this cluster. */
+  helm(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const helm = this.toolchain.helm;
+    if (!helm) throw new Error(`helm is not in ${this.toolchain.binDir}: run scripts/k8s-tools.sh`);
+    return run(helm, args, { ...opts, env: { ...this.env(), ...opts.env } });
+  }
+
   /** Imports docker-archives from tools/images into the node's containerd. */
   loadImages(records: ImageRecord[]): Promise<string[]> {
     return importImages(this.layout, records);

@@ -4,6 +4,7 @@
  *   const cluster = await up({ name: 'bazar' });     // node Ready, CoreDNS + default StorageClass
  *   await cluster.loadImages(records);               // docker-archives from tools/images
  *   await cluster.kubectl(['get', 'pods', '-A']);    // host kubectl via the loopback forwarder
+ *   await cluster.helm(['install', 'bazar', 'charts/bazar', '-f', values]);
  *   await cluster.exec(['kubectl', 'get', 'nodes']); // inside the node's namespaces
  *   await cluster.down();                            // or down('bazar'): nothing is left behind
  */
