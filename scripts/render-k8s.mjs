@@ -115,7 +115,7 @@ export function renderK8s(helm) {
     '#   1. put your own values in k8s/secrets.env (tokens: at least 16 characters)',
     '#   2. kubectl apply -k k8s/crds && kubectl wait --for condition=established crd/storepolicies.bazar.dev',
     '#   3. kubectl apply -k k8s/',
-    '# Another namespace: change `namespace` below (every reference follows).',
+    '# Another namespace: create it (kubectl create namespace NAME), then change `namespace` below (every reference follows).',
     'apiVersion: kustomize.config.k8s.io/v1beta1',
     'kind: Kustomization',
     `namespace: ${NAMESPACE}`,
