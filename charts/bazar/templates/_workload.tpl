@@ -188,6 +188,8 @@ spec:
               value: {{ int $policy.cache.maxEntries | quote }}
             - name: CACHE_TTL_MS
               value: {{ int $policy.cache.ttlMs | quote }}
+            - name: CACHE_RECONCILE_INTERVAL_MS
+              value: {{ int .service.cacheReconcileIntervalMs | quote }}
             {{- else }}
             {{- if and (eq $component "catalog") (eq $role "replica") }}
             # Catalog replicas read from a hot standby.

@@ -20,7 +20,7 @@ import {
   parseQuantity,
   strictQuery,
 } from '../../shared/src/validate.js';
-import { bookFastPath, readBook } from './book-reads.js';
+import { bookFastPath, readBook, versionsAnswer } from './book-reads.js';
 import {
   DuplicateKey,
   findRestock,
@@ -46,6 +46,7 @@ export interface CatalogDeps {
   /** Replica only: the origin, for writes and for reads the standby cannot serve yet. */
   origin?: Upstream;
   adminToken: () => string;
+  internalToken: () => string;
   /** How long a replica waits for its standby to replay a required version before asking the origin. */
   replicaWaitMs: number;
   readiness: () => Promise<Record<string, string>>;
@@ -57,6 +58,11 @@ export function createApp(deps: CatalogDeps): Koa {
   // No route defines a query parameter: a request with one is refused before it does anything.
   router.use(strictQuery);
   const admin = requireBearer('admin', deps.adminToken);
+  const internal = requireBearer('internal', deps.internalToken);
+
+  router.post('/internal/versions', internal, async (ctx) => {
+    ctx.body = { versions: await versionsAnswer(deps, await readJsonBody(ctx.req)) };
+  });
 
   router.get('/books/:id', async (ctx) => {
     const id = parseBookId(ctx.params.id);

@@ -2,9 +2,10 @@ import type { FastPath } from '../../shared/src/server.js';
 import { digitsAfter, offKoa } from '../../shared/src/server.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError, notFound } from '../../shared/src/errors.js';
+import { requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
-import { findBook, findBookOnStandby } from './books.js';
+import { bookVersions, findBook, findBookOnStandby } from './books.js';
 import type { CatalogDeps } from './app.js';
 
 /** One book as this catalog pod answers it: its JSON bytes, and who produced them if not this pod. */
@@ -81,4 +82,50 @@ export function bookFastPath(deps: CatalogDeps): FastPath {
     });
     return true;
   };
+}
+
+/** The most book ids one versions request may ask about (a front sends its cached ids in chunks). */
+export const MAX_VERSION_IDS = 1000;
+
+/**
+ * POST /internal/versions `{"ids":[…]}` → `{"versions":{"<id>":<version>,…}}` (unknown ids left out):
+ * what a front compares its cached entries with (CacheReconciler), so that an invalidation lost with
+ * the writer that should have pushed it cannot leave the front stale for longer than one round. Read
+ * where this pod reads; a replica whose standby is down asks the origin.
+ */
+export async function versionsAnswer(deps: CatalogDeps, body: unknown): Promise<Record<string, number>> {
+  const ids = parseVersionIds(body);
+  if (!deps.origin) return bookVersions(deps.reads, ids);
+  try {
+    return await bookVersions(deps.reads, ids);
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 503)) throw err;
+  }
+  const res = await deps.origin.request({
+    method: 'POST',
+    path: '/internal/versions',
+    headers: { authorization: `Bearer ${deps.internalToken()}` },
+    json: { ids },
+    retry: 'idempotent',
+  });
+  if (res.status !== 200) throw errorFromResponse(res);
+  return (res.body as { versions: Record<string, number> }).versions;
+}
+
+function parseVersionIds(body: unknown): number[] {
+  const object = requireObject(body, ['ids']);
+  const ids = object.ids;
+  if (
+    !Array.isArray(ids) ||
+    ids.length === 0 ||
+    ids.length > MAX_VERSION_IDS ||
+    !ids.every((id) => Number.isSafeInteger(id) && (id as number) > 0)
+  ) {
+    throw new HttpError(
+      400,
+      'invalid_body',
+      `ids must be an array of 1-${MAX_VERSION_IDS} positive integers`,
+    );
+  }
+  return ids as number[];
 }

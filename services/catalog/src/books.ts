@@ -49,6 +49,17 @@ export async function findBookOnStandby(
   return { book, caughtUp };
 }
 
+/** The current version of each of `ids` that exists. */
+export async function bookVersions(db: Queryable, ids: number[]): Promise<Record<string, number>> {
+  const res = await db.query<{ id: number; version: number }>(
+    'SELECT id, version FROM books WHERE id = ANY($1::int[])',
+    [ids],
+  );
+  const versions: Record<string, number> = {};
+  for (const row of res.rows) versions[String(row.id)] = row.version;
+  return versions;
+}
+
 export async function searchBooks(db: Queryable, topic: string): Promise<BookSummary[]> {
   const res = await db.query<BookSummary>('SELECT id, title FROM books WHERE lower(topic) = $1 ORDER BY id', [
     topic,

@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     writer,
     origin: originUpstream,
     adminToken: () => config.ADMIN_TOKEN,
+    internalToken: () => config.INTERNAL_TOKEN,
     replicaWaitMs: config.REPLICA_WAIT_MS,
     readiness: async () => ({
       schema: gate.status(),

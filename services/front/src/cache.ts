@@ -18,6 +18,8 @@ export interface CacheStats {
   rejectedFills: number;
 }
 
+const BOOK_PREFIX = 'book:';
+
 /**
  * The front's read cache, bounded by entry count and TTL, with per-book *fences*.
  *
@@ -55,7 +57,7 @@ export class FrontCache {
   }
 
   static bookKey(id: number): string {
-    return `book:${id}`;
+    return `${BOOK_PREFIX}${id}`;
   }
 
   static searchKey(topic: string): string {
@@ -94,6 +96,15 @@ export class FrontCache {
     }
     this.#entries.set(key, entry);
     return true;
+  }
+
+  /** [book id, cached version] of every book entry (the reconciler's question to the catalog). */
+  cachedBooks(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const [key, entry] of this.#entries.entries()) {
+      if (key.startsWith(BOOK_PREFIX)) out.push([Number(key.slice(BOOK_PREFIX.length)), entry.version]);
+    }
+    return out;
   }
 
   offer(key: string, entry: CacheEntry): void {

@@ -11,6 +11,7 @@ import { runMain } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheStats } from './cache.js';
 import { createApp } from './app.js';
 import { startStatusReporter } from './status.js';
+import { CacheReconciler } from './reconcile.js';
 
 export const frontSchema = {
   ...commonSchema,
@@ -22,6 +23,11 @@ export const frontSchema = {
   ORDER_URLS: urlList(),
   CACHE_MAX_ENTRIES: int({ default: 10_000, ...POLICY_LIMITS.cacheMaxEntries }),
   CACHE_TTL_MS: int({ default: 60_000, ...POLICY_LIMITS.cacheTtlMs }),
+  /**
+   * How often cached books are compared with the catalog's versions: the staleness bound left by a
+   * writer that died after COMMIT and before pushing its invalidation (independent of the TTL).
+   */
+  CACHE_RECONCILE_INTERVAL_MS: int({ default: 2000, min: 100, max: 600_000 }),
   /** Enables /internal/test-hooks for the deterministic race tests. Never in production. */
   TEST_HOOKS: bool({ default: false }),
 };
@@ -81,6 +87,17 @@ async function main(): Promise<void> {
     discovery: catalogs.synced() && orders.synced() ? 'ok' : 'discovery not synced',
     policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
   });
+  const catalog = upstream('catalog', catalogs);
+  const reconciler = new CacheReconciler({
+    cache,
+    // Its own round-robin and metrics series: a background round never shifts which pod serves the
+    // next client read, nor shows up among the client reads' upstream errors.
+    catalog: upstream('catalog-reconcile', catalogs),
+    internalToken: () => config.INTERNAL_TOKEN,
+    intervalMs: config.CACHE_RECONCILE_INTERVAL_MS,
+    logger,
+    metrics,
+  });
   const app = createApp({
     podName,
     logger,
@@ -88,7 +105,7 @@ async function main(): Promise<void> {
     lifecycle,
     policy,
     cache,
-    catalog: upstream('catalog', catalogs),
+    catalog,
     order: upstream('order', orders),
     adminToken: () => config.ADMIN_TOKEN,
     internalToken: () => config.INTERNAL_TOKEN,
@@ -108,6 +125,7 @@ async function main(): Promise<void> {
     discoveries: { catalog: catalogs, order: orders },
     ready: async () => Object.values(await readiness()).every((v) => v === 'ok'),
   });
+  reconciler.start();
   logger.info({ url: boundUrl(server), mode: policy.current.consistencyMode }, 'front listening');
   installShutdown({
     logger,
@@ -115,7 +133,13 @@ async function main(): Promise<void> {
     lifecycle,
     delayMs: config.SHUTDOWN_DELAY_MS,
     drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
-    closers: [() => status.close(), () => policyWatch.close(), () => catalogs.close(), () => orders.close()],
+    closers: [
+      () => reconciler.stop(),
+      () => status.close(),
+      () => policyWatch.close(),
+      () => catalogs.close(),
+      () => orders.close(),
+    ],
   });
 }
 

@@ -18,6 +18,8 @@ import type { Database } from '../../shared/src/db/database.js';
 import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
+import { requireBearer } from '../../shared/src/auth.js';
+import { badRequest } from '../../shared/src/errors.js';
 import { parseBookId, parseIdempotencyKey, parseOrderId, strictQuery } from '../../shared/src/validate.js';
 import { DuplicateKey, checkSameBook, findByKey, lookupOrder, purchaseInOneStatement } from './orders.js';
 import type { Counter } from 'prom-client';
@@ -34,6 +36,12 @@ export interface OrderDeps {
   guard: CommitGuard;
   publisher: InvalidationPublisher;
   purchases: Counter<'result'>;
+  internalToken: () => string;
+  /**
+   * Enables /internal/test-hooks: the fault tests make a pod die right after a purchase commits and
+   * before it pushes the invalidation. Never on in production.
+   */
+  testHooks: boolean;
   readiness: () => Promise<Record<string, string>>;
   details?: () => Record<string, unknown>;
 }
@@ -66,6 +74,7 @@ async function purchaseAnswer(
     outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
   }
   deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
+  if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
   // Also on a replay: the first attempt may have committed and died before invalidating.
   const fanout = await deps.publisher.publish([{ bookId, version: outcome.purchase.version }]);
   const headers = ['X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`, 'Content-Type', JSON_TYPE];
@@ -87,6 +96,9 @@ function purchaseFastPath(deps: OrderDeps): FastPath {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** The apps armed (by the test hook) to die between a purchase's COMMIT and its invalidation push. */
+const crashAfterCommit = new WeakSet<OrderDeps>();
+
 export function createApp(deps: OrderDeps): Koa {
   const router = new Router();
   // No route defines a query parameter: a request with one is refused before it does anything.
@@ -96,6 +108,16 @@ export function createApp(deps: OrderDeps): Koa {
   };
   router.post('/purchase/:id', purchase);
   router.put('/purchase/:id', purchase);
+
+  if (deps.testHooks) {
+    router.post('/internal/test-hooks', requireBearer('internal', deps.internalToken), async (ctx) => {
+      const { crashAfterCommit: crash } = requireObject(await readJsonBody(ctx.req), ['crashAfterCommit']);
+      if (typeof crash !== 'boolean') throw badRequest('invalid_body', 'crashAfterCommit must be a boolean');
+      if (crash) crashAfterCommit.add(deps);
+      else crashAfterCommit.delete(deps);
+      ctx.body = { ok: true };
+    });
+  }
 
   router.get('/orders/:orderId', async (ctx) => {
     ctx.body = await lookupOrder(deps, parseOrderId(ctx.params.orderId));

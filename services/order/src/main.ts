@@ -1,4 +1,4 @@
-import { readConfig, oneOf, databaseUrl, int, ConfigError } from '../../shared/src/config.js';
+import { readConfig, oneOf, databaseUrl, int, bool, ConfigError } from '../../shared/src/config.js';
 import { commonSchema, policyFromConfig } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics, counter } from '../../shared/src/metrics.js';
@@ -22,6 +22,8 @@ export const orderSchema = {
   /** Optional hot standby: order lookups read it first and keep working while the primary is down. */
   DATABASE_REPLICA_URL: databaseUrl(),
   DB_POOL_MAX: int({ default: 10, min: 1, max: 200 }),
+  /** Enables /internal/test-hooks for the fault tests (a crash after COMMIT). Never in production. */
+  TEST_HOOKS: bool({ default: false }),
 };
 
 async function main(): Promise<void> {
@@ -69,6 +71,8 @@ async function main(): Promise<void> {
     guard,
     publisher,
     purchases: counter(metrics, 'bazar_purchases_total', 'Purchases by result', ['result']),
+    internalToken: () => config.INTERNAL_TOKEN,
+    testHooks: config.TEST_HOOKS,
     readiness: async () => ({
       schema: gate.status(),
       database: await databaseReadiness(primary, standby),
