@@ -37,6 +37,11 @@ HELM_K8S_MAJOR="1"
 HELM_K8S_MINOR="37"
 COREDNS_VERSION="v1.15.0"
 LOCAL_PATH_VERSION="v0.0.30"
+# NetworkPolicy enforcement for the cluster tier only: the one enforcer that runs on this kernel (no nft
+# queue support for sigs.k8s.io/kube-network-policies). v2.1.0 is the only version the proxy serves and
+# has reported security flaws: it runs as a test enforcer inside the tier's own network namespace, never
+# as something a user deploys.
+KUBE_ROUTER_VERSION="v2.1.0"
 
 # ---------------------------------------------------------------- paths
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,13 +56,14 @@ stamp_for() {
     kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy) echo "$1 ${KUBE_VERSION}" ;;
     coredns) echo "coredns ${COREDNS_VERSION}" ;;
     local-path-provisioner) echo "local-path-provisioner ${LOCAL_PATH_VERSION}" ;;
+    kube-router) echo "kube-router ${KUBE_ROUTER_VERSION}" ;;
     etcd) echo "etcd ${ETCD_VERSION}" ;;
     helm) echo "helm ${HELM_VERSION} k8s${HELM_K8S_MAJOR}.${HELM_K8S_MINOR}" ;;
     *) echo "unknown tool $1" >&2; return 1 ;;
   esac
 }
 KUBE_TOOLS=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
-TOOLS=(etcd "${KUBE_TOOLS[@]}" helm coredns local-path-provisioner)
+TOOLS=(etcd "${KUBE_TOOLS[@]}" helm coredns local-path-provisioner kube-router)
 
 log() { printf '[k8s-tools %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -233,6 +239,8 @@ build_all() {
     "-X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}"
   go_install_tool local-path-provisioner "github.com/rancher/local-path-provisioner@${LOCAL_PATH_VERSION}" \
     "-X main.VERSION=${LOCAL_PATH_VERSION}"
+  go_install_tool kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${KUBE_ROUTER_VERSION}" \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${KUBE_ROUTER_VERSION}"
   log "all tools ready in ${BIN_DIR} (total $((SECONDS - t0))s)"
   check_all >&2
 }
