@@ -189,13 +189,14 @@ async function buildOne(
   buildah: Buildah,
   done: ReadonlyMap<string, ImageRecord>,
   log: (line: string) => void,
+  force: boolean,
 ): Promise<void> {
   const logFile = path.join(cache.logs, `${p.recipe.name}.log`);
   await fs.writeFile(logFile, `# ${p.recipe.name} ${p.ref} key ${p.key} ${new Date().toISOString()}\n`);
   const b = buildah.withLog(logFile);
   for (const d of p.recipe.deps) await ensureInStorage(b, done.get(d)!);
   try {
-    await p.recipe.build({ cache, buildah: b, log, logFile, key: p.key, ref: p.ref, deps: done });
+    await p.recipe.build({ cache, buildah: b, log, logFile, key: p.key, ref: p.ref, deps: done, force });
     await fs.mkdir(cache.archives, { recursive: true });
     const part = `${p.archive}.part`;
     await b.pushArchive(p.ref, part);
@@ -222,10 +223,11 @@ async function buildStable(
   buildah: Buildah,
   done: ReadonlyMap<string, ImageRecord>,
   log: (line: string) => void,
+  force: boolean,
 ): Promise<Planned> {
   let p = first;
   for (let attempt = 1; ; attempt++) {
-    await buildOne(p, cache, buildah, done, log);
+    await buildOne(p, cache, buildah, done, log, force && attempt === 1);
     const after = await plan(p.recipe, cache, done);
     if (after.key === p.key) return p;
     await fs.rm(p.archive, { force: true });
@@ -276,6 +278,31 @@ function assertRoot(): void {
   }
 }
 
+interface RunState {
+  cache: CacheLayout;
+  buildah: Buildah;
+  log: (line: string) => void;
+  done: Map<string, ImageRecord>;
+  /** Images built with `bud --layers` in this run. */
+  layerBuilds: Set<string>;
+}
+
+/** One image: its archive from the cache, or built now. */
+async function ensureImage(recipe: Recipe, state: RunState, rebuild: boolean): Promise<void> {
+  const { cache, buildah, log, done } = state;
+  const t0 = Date.now();
+  let p = await plan(recipe, cache, done);
+  if (existsSync(p.archive) && !rebuild) {
+    log(`${recipe.name}: cached ${p.ref} (${await sizeMiB(p.archive)})`);
+  } else {
+    log(`${recipe.name}: building ${p.ref}`);
+    p = await buildStable(p, cache, buildah, done, log, rebuild);
+    log(`${recipe.name}: built in ${secondsSince(t0)} (${await sizeMiB(p.archive)})`);
+    if (recipe.layerCache) state.layerBuilds.add(recipe.name);
+  }
+  done.set(recipe.name, { name: recipe.name, ref: p.ref, archive: p.archive, key: p.key });
+}
+
 export async function buildImages(opts: BuildOptions = {}): Promise<ImageRecord[]> {
   const log = opts.log ?? defaultLog;
   const cache = cacheLayout();
@@ -287,44 +314,25 @@ export async function buildImages(opts: BuildOptions = {}): Promise<ImageRecord[
     // Nothing but our builds uses this storage: any container in it was left by a killed build.
     await buildah.removeAllContainers();
     const recipes = await allRecipes(cache);
-    const selected = selectRecipes(recipes, opts.only);
-    const done = new Map<string, ImageRecord>();
+    const state: RunState = { cache, buildah, log, done: new Map(), layerBuilds: new Set() };
     const runStart = Date.now();
-    const rebuiltLayerCache = new Set<string>();
-    for (const recipe of selected) {
-      const t0 = Date.now();
-      let p = await plan(recipe, cache, done);
-      const rebuild = opts.rebuild?.includes(recipe.name) ?? false;
-      if (existsSync(p.archive) && !rebuild) {
-        log(`${recipe.name}: cached ${p.ref} (${await sizeMiB(p.archive)})`);
-      } else {
-        log(`${recipe.name}: building ${p.ref}`);
-        p = await buildStable(p, cache, buildah, done, log);
-        log(`${recipe.name}: built in ${secondsSince(t0)} (${await sizeMiB(p.archive)})`);
-        if (recipe.layerCache) rebuiltLayerCache.add(recipe.name);
+    try {
+      for (const recipe of selectRecipes(recipes, opts.only)) {
+        await ensureImage(recipe, state, opts.rebuild?.includes(recipe.name) ?? false);
       }
-      done.set(recipe.name, { name: recipe.name, ref: p.ref, archive: p.archive, key: p.key });
+      const layered = recipes.filter((r) => r.layerCache).map((r) => r.name);
+      if (layered.length > 0 && layered.every((n) => state.layerBuilds.has(n))) {
+        const logs = layered.map((n) => path.join(cache.logs, `${n}.log`));
+        await pruneLayerCache(buildah, logs, runStart, log);
+      }
+    } finally {
+      // Also after a failure: what was built is in the index, and no scratch space stays.
+      await fs.rm(cache.work, { recursive: true, force: true });
+      const order = recipes.map((r) => r.name);
+      await writeIndex(cache, await mergedRecords(cache, state.done, order));
     }
-    const cached = recipes.filter((r) => r.layerCache).map((r) => r.name);
-    if (cached.length > 0 && cached.every((n) => rebuiltLayerCache.has(n))) {
-      await pruneLayerCache(
-        buildah,
-        cached.map((n) => path.join(cache.logs, `${n}.log`)),
-        runStart,
-        log,
-      );
-    }
-    await fs.rm(cache.work, { recursive: true, force: true });
-    await writeIndex(
-      cache,
-      await mergedRecords(
-        cache,
-        done,
-        recipes.map((r) => r.name),
-      ),
-    );
     const requested = opts.only && opts.only.length > 0 ? new Set(opts.only) : undefined;
-    return [...done.values()].filter((r) => !requested || requested.has(r.name));
+    return [...state.done.values()].filter((r) => !requested || requested.has(r.name));
   });
 }
 

@@ -26,6 +26,8 @@ export interface BuildContext {
   ref: string;
   /** Records of the images this one is built on. */
   deps: ReadonlyMap<string, ImageRecord>;
+  /** Asked to rebuild: make its root filesystem again too (the suite's packages moved on). */
+  force: boolean;
 }
 
 export interface Recipe {
@@ -145,7 +147,7 @@ function nodeRootfs(npm: string): RootfsSpec {
   return {
     name: 'node-standin',
     suite: 'trixie',
-    include: ['nodejs'],
+    packages: ['nodejs'],
     scripts: [asset('node-standin', 'setup.sh')],
     files: { 'npm.tgz': npm, 'ca-certificates.crt': HOST_CA_BUNDLE },
     outputs: { root: '.' },
@@ -165,7 +167,7 @@ function nodeRecipe(cache: CacheLayout): Recipe {
     }),
     async build(ctx) {
       const spec = nodeRootfs(await npmTarball(ctx.cache));
-      const { tars } = await ensureRootfs(spec, ctx.cache, ctx.log, ctx.logFile);
+      const { tars } = await ensureRootfs(spec, ctx);
       await imageFromTar(
         ctx,
         'scratch',
@@ -199,17 +201,11 @@ interface ServiceSources {
 /** The artifacts of skaffold.yaml, and the digest of each one's Dockerfile and context. */
 async function serviceSources(): Promise<ServiceSources> {
   const { artifacts } = parseSkaffoldBuild(await fs.readFile(path.join(REPO_ROOT, 'skaffold.yaml'), 'utf8'));
-  const contexts = new Map<string, Promise<string>>();
-  const contextDigest = (dir: string): Promise<string> => {
-    // The three artifacts share one context: walk it once.
-    if (!contexts.has(dir))
-      contexts.set(
-        dir,
-        contextFiles(dir).then((files) =>
-          sha256(canonicalJson(files.map((f) => [f.path, f.sha256, f.executable]))),
-        ),
-      );
-    return contexts.get(dir)!;
+  // Walked again for every key: a key is checked once more after its build, so it must see the
+  // files as they are then, not as they were (in a shared tree they change). A walk takes ms.
+  const contextDigest = async (dir: string): Promise<string> => {
+    const files = await contextFiles(dir);
+    return sha256(canonicalJson(files.map((f) => [f.path, f.sha256, f.executable])));
   };
   return {
     artifacts,
@@ -271,7 +267,7 @@ function postgresRootfs(): RootfsSpec {
   return {
     name: 'postgres-standin',
     suite: 'sid',
-    include: [],
+    packages: [],
     scripts: [asset('postgres-standin', 'setup.sh')],
     files: {},
     outputs: { root: '.' },
@@ -290,7 +286,7 @@ function postgresRecipe(): Recipe {
       entrypoint: await fileSha256(entrypoint),
     }),
     async build(ctx) {
-      const { tars } = await ensureRootfs(postgresRootfs(), ctx.cache, ctx.log, ctx.logFile);
+      const { tars } = await ensureRootfs(postgresRootfs(), ctx);
       await imageFromTar(
         ctx,
         'scratch',
@@ -325,7 +321,7 @@ function busyboxCurlRootfs(): RootfsSpec {
   return {
     name: 'busybox-curl',
     suite: 'trixie',
-    include: ['curl', 'busybox-static'],
+    packages: ['curl', 'busybox-static'],
     scripts: [asset('busybox-curl-standin', 'setup.sh')],
     files: { 'ca-certificates.crt': HOST_CA_BUNDLE },
     outputs: { curl: 'bazar-stage/curl', busybox: 'bazar-stage/busybox' },
@@ -344,7 +340,7 @@ function curlRecipe(): Recipe {
       entrypoint: await fileSha256(entrypoint),
     }),
     async build(ctx) {
-      const { tars } = await ensureRootfs(busyboxCurlRootfs(), ctx.cache, ctx.log, ctx.logFile);
+      const { tars } = await ensureRootfs(busyboxCurlRootfs(), ctx);
       await imageFromTar(ctx, 'scratch', tars.curl, [{ src: entrypoint, dest: '/entrypoint.sh' }], {
         env: { PATH: DEFAULT_PATH },
         entrypoint: ['/entrypoint.sh'],
@@ -366,7 +362,7 @@ function busyboxRecipe(): Recipe {
     ref: () => `${STANDIN}/busybox:1.37`,
     inputs: async () => ({ recipe: 1, rootfs: await rootfsKey(busyboxCurlRootfs()) }),
     async build(ctx) {
-      const { tars } = await ensureRootfs(busyboxCurlRootfs(), ctx.cache, ctx.log, ctx.logFile);
+      const { tars } = await ensureRootfs(busyboxCurlRootfs(), ctx);
       await imageFromTar(ctx, 'scratch', tars.busybox, [], {
         env: { PATH: DEFAULT_PATH },
         cmd: ['sh'],

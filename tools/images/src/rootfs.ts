@@ -1,12 +1,17 @@
 /**
- * Root filesystems from Debian: `debootstrap --variant=minbase` of a suite, then shell scripts run
- * inside its chroot (users, packages from that suite, staging), then rootfs/finish.sh (no caches,
- * no host identity). The result is kept as tars in the cache, keyed by what the root is made of, so
- * an image built on it (plus an entrypoint, say) does not debootstrap again.
+ * Root filesystems from Debian. Two levels, both kept as tars in the cache:
  *
- * Every step runs under `unshare --mount --pid --fork --kill-child`: the /proc that debootstrap and
- * the scripts mount, and any process a package script starts, live in namespaces that end with the
- * step, so nothing is left mounted or running, also when the build fails or is killed.
+ *   base-<suite>   `debootstrap --variant=minbase <suite>`, once per suite (the slow part)
+ *   <name>         that base, extracted; `apt-get update` + `apt-get install` of its packages;
+ *                  its shell scripts run inside the chroot (users, layout, staging); then
+ *                  rootfs/finish.sh (no package lists or caches, no host identity)
+ *
+ * keyed by what they are made of, so two stand-ins of one suite share one debootstrap, and an
+ * image built on a root (plus an entrypoint, say) does not make the root again.
+ *
+ * Every step runs under `unshare --mount --pid --fork --kill-child`: the /proc and /dev mounted for
+ * a chroot, and any process a package script starts, live in namespaces that end with the step,
+ * so nothing stays mounted or running, also when a build fails or is killed.
  */
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -17,15 +22,16 @@ import { ASSETS_DIR, type CacheLayout } from './paths.js';
 
 export const DEBIAN_MIRROR = process.env.BAZAR_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
 // Bump when this module's way of making a root changes what is in it.
-const ROOTFS_RECIPE = 1;
+const BASE_RECIPE = 1;
+const ROOTFS_RECIPE = 2;
 const FINISH_SCRIPT = path.join(ASSETS_DIR, 'rootfs', 'finish.sh');
 
 export interface RootfsSpec {
   /** Names the cache entries, e.g. "node-standin". */
   name: string;
   suite: string;
-  /** Packages debootstrap installs beside minbase. */
-  include: string[];
+  /** Installed with apt-get (--no-install-recommends) before the scripts run. */
+  packages: string[];
   /** Scripts (absolute paths) run in this order with bash inside the chroot. */
   scripts: string[];
   /** Host files copied to /tmp/bazar-in/<name> for the scripts (removed by finish.sh). */
@@ -40,21 +46,29 @@ export interface RootfsResult {
   tars: Record<string, string>;
 }
 
-async function digests(paths: readonly string[]): Promise<string[]> {
-  return Promise.all(paths.map(fileSha256));
+export interface RootfsRun {
+  cache: CacheLayout;
+  log: (line: string) => void;
+  logFile: string;
+  /** Make the root again even if its tars exist (the suite's packages moved on). */
+  force?: boolean;
+}
+
+function baseKey(suite: string): string {
+  return cacheKey({ recipe: BASE_RECIPE, suite, mirror: DEBIAN_MIRROR, variant: 'minbase' });
 }
 
 export async function rootfsKey(spec: RootfsSpec): Promise<string> {
-  const fileDigests: Record<string, KeyValue> = {};
-  for (const [name, file] of Object.entries(spec.files)) fileDigests[name] = await fileSha256(file);
+  const files: Record<string, KeyValue> = {};
+  for (const [name, file] of Object.entries(spec.files)) files[name] = await fileSha256(file);
+  const scripts: KeyValue[] = [];
+  for (const script of [...spec.scripts, FINISH_SCRIPT]) scripts.push(await fileSha256(script));
   return cacheKey({
     recipe: ROOTFS_RECIPE,
-    suite: spec.suite,
-    mirror: DEBIAN_MIRROR,
-    variant: 'minbase',
-    include: [...spec.include].sort(),
-    scripts: await digests([...spec.scripts, FINISH_SCRIPT]),
-    files: fileDigests,
+    base: baseKey(spec.suite),
+    packages: [...spec.packages].sort(),
+    scripts,
+    files,
     outputs: spec.outputs,
   });
 }
@@ -67,8 +81,8 @@ function tarPaths(cache: CacheLayout, spec: RootfsSpec, key: string): Record<str
   return out;
 }
 
-// Steps see a clean environment: nothing of the caller's shell (locale, proxies of a desktop,
-// NODE_EXTRA_CA_CERTS) should shape the image.
+// Steps see a clean environment: nothing of the caller's shell (locale, a desktop's settings,
+// NODE_EXTRA_CA_CERTS) should shape the image. Proxies are how this machine reaches the mirror.
 function chrootEnv(): NodeJS.ProcessEnv {
   const keep = ['http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
   const env: NodeJS.ProcessEnv = {
@@ -83,24 +97,6 @@ function chrootEnv(): NodeJS.ProcessEnv {
 
 const NAMESPACES = ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child'];
 
-async function debootstrap(spec: RootfsSpec, root: string, debs: string, logFile: string): Promise<void> {
-  const include = spec.include.length > 0 ? [`--include=${spec.include.join(',')}`] : [];
-  await run(
-    'unshare',
-    [
-      ...NAMESPACES,
-      'debootstrap',
-      '--variant=minbase',
-      ...include,
-      `--cache-dir=${debs}`,
-      spec.suite,
-      root,
-      DEBIAN_MIRROR,
-    ],
-    { env: chrootEnv(), logFile },
-  );
-}
-
 /** A directory we may write into from the host: it must not be a link out of the root. */
 async function realDirInside(root: string, rel: string): Promise<string> {
   const dir = path.join(root, rel);
@@ -110,87 +106,117 @@ async function realDirInside(root: string, rel: string): Promise<string> {
   return dir;
 }
 
-async function runInChroot(root: string, script: string, logFile: string): Promise<void> {
-  const inside = `/tmp/bazar-in/${path.basename(path.dirname(script))}-${path.basename(script)}`;
-  await fs.copyFile(script, path.join(root, inside));
+/** argv inside the chroot, with its own /proc and the host's /dev, in namespaces of its own. */
+async function chrootRun(root: string, argv: string[], logFile: string): Promise<void> {
+  const mountDev = 'mount --rbind /dev "$1/dev" && root="$1" && shift && exec chroot "$root" "$@"';
   await run(
     'unshare',
-    [...NAMESPACES, `--mount-proc=${path.join(root, 'proc')}`, 'chroot', root, '/bin/bash', inside],
+    [...NAMESPACES, `--mount-proc=${path.join(root, 'proc')}`, 'sh', '-c', mountDev, 'sh', root, ...argv],
+    { env: chrootEnv(), logFile },
+  );
+}
+
+async function runScript(root: string, script: string, logFile: string): Promise<void> {
+  const inside = `/tmp/bazar-in/${path.basename(path.dirname(script))}-${path.basename(script)}`;
+  await fs.copyFile(script, path.join(root, inside));
+  await chrootRun(root, ['/bin/bash', inside], logFile);
+}
+
+async function installPackages(root: string, packages: string[], logFile: string): Promise<void> {
+  if (packages.length === 0) return;
+  // The base's package lists are as old as the base; a stable suite drops superseded versions
+  // from the mirror, so read the current lists first.
+  const script = `apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`;
+  await chrootRun(root, ['/bin/sh', '-ec', script], logFile);
+}
+
+async function tarDir(dir: string, dest: string, logFile: string): Promise<void> {
+  const tmp = `${dest}.part`;
+  // Numeric owners and xattrs (file capabilities) as they are; the runtime provides /dev, /proc, /sys.
+  const args = ['--create', '--file', tmp, '--numeric-owner', '--xattrs', '--xattrs-include=*'];
+  args.push('--exclude=./dev/*', '--exclude=./proc/*', '--exclude=./sys/*', '--exclude=./bazar-stage');
+  await run('tar', [...args, '-C', dir, '.'], { env: buildEnv(), logFile });
+  await fs.rename(tmp, dest);
+}
+
+async function extractTar(tar: string, dir: string, logFile: string): Promise<void> {
+  await run(
+    'tar',
+    ['--extract', '--file', tar, '--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', dir],
     {
-      env: chrootEnv(),
+      env: buildEnv(),
       logFile,
     },
   );
 }
 
-async function tarDir(dir: string, dest: string, logFile: string): Promise<void> {
-  const tmp = `${dest}.part`;
-  // Numeric owners and xattrs (file capabilities) as they are; the runtime mounts /dev, /proc, /sys.
-  await run(
-    'tar',
-    [
-      '--create',
-      '--file',
-      tmp,
-      '--numeric-owner',
-      '--xattrs',
-      '--xattrs-include=*',
-      '--exclude=./dev/*',
-      '--exclude=./proc/*',
-      '--exclude=./sys/*',
-      '--exclude=./bazar-stage',
-      '-C',
-      dir,
-      '.',
-    ],
-    { env: buildEnv(), logFile },
-  );
-  await fs.rename(tmp, dest);
-}
-
-async function makeRootfs(
-  spec: RootfsSpec,
-  cache: CacheLayout,
-  tars: Record<string, string>,
-  logFile: string,
-) {
-  const work = path.join(cache.work, `rootfs-${spec.name}`);
+/** A scratch directory under work/, removed again whatever `fn` does. */
+async function inWorkDir<T>(cache: CacheLayout, name: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const work = path.join(cache.work, name);
   const root = path.join(work, 'root');
-  const debs = path.join(cache.debs, spec.suite);
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(root, { recursive: true });
-  await fs.mkdir(debs, { recursive: true });
   try {
-    await debootstrap(spec, root, debs, logFile);
-    const inbox = await realDirInside(root, 'tmp/bazar-in');
-    for (const [name, file] of Object.entries(spec.files)) await fs.copyFile(file, path.join(inbox, name));
-    for (const script of spec.scripts) await runInChroot(root, script, logFile);
-    await runInChroot(root, FINISH_SCRIPT, logFile);
-    for (const [name, sub] of Object.entries(spec.outputs))
-      await tarDir(path.join(root, sub), tars[name]!, logFile);
+    return await fn(root);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
 }
 
-/** The tars of a root, from the cache or made now. */
-export async function ensureRootfs(
-  spec: RootfsSpec,
-  cache: CacheLayout,
-  log: (line: string) => void,
-  logFile: string,
-): Promise<RootfsResult> {
-  const key = await rootfsKey(spec);
-  const tars = tarPaths(cache, spec, key);
-  if (Object.values(tars).every((t) => existsSync(t))) return { key, tars };
-  await fs.mkdir(cache.rootfs, { recursive: true });
+/** The minbase of a suite as a tar, debootstrapped once. */
+async function ensureBase(suite: string, r: RootfsRun): Promise<string> {
+  const tar = path.join(r.cache.rootfs, `base-${suite}@${shortKey(baseKey(suite))}.root.tar`);
+  if (existsSync(tar)) return tar;
   const started = Date.now();
-  log(
-    `${spec.name}: debootstrap ${spec.suite} (minbase${spec.include.length ? ` + ${spec.include.join(', ')}` : ''})`,
-  );
-  await makeRootfs(spec, cache, tars, logFile);
-  await removeStale(cache.rootfs, spec.name, new Set(Object.values(tars)));
-  log(`${spec.name}: root filesystem ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  r.log(`base-${suite}: debootstrap --variant=minbase ${suite}`);
+  const debs = path.join(r.cache.debs, suite);
+  await fs.mkdir(debs, { recursive: true });
+  await fs.mkdir(r.cache.rootfs, { recursive: true });
+  await inWorkDir(r.cache, `base-${suite}`, async (root) => {
+    const args = ['debootstrap', '--variant=minbase', `--cache-dir=${debs}`, suite, root, DEBIAN_MIRROR];
+    await run('unshare', [...NAMESPACES, ...args], { env: chrootEnv(), logFile: r.logFile });
+    await tarDir(root, tar, r.logFile);
+  });
+  await removeStale(r.cache.rootfs, `base-${suite}`, new Set([tar]));
+  r.log(`base-${suite}: ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return tar;
+}
+
+/** This machine's resolver for apt inside the chroot (the base keeps the one of its debootstrap day). */
+async function useHostResolver(root: string): Promise<void> {
+  const file = path.join(await realDirInside(root, 'etc'), 'resolv.conf');
+  // Never write through a link: it would point at the host's own files.
+  await fs.rm(file, { force: true });
+  await fs.copyFile('/etc/resolv.conf', file);
+}
+
+async function makeRootfs(spec: RootfsSpec, r: RootfsRun, tars: Record<string, string>): Promise<void> {
+  const base = await ensureBase(spec.suite, r);
+  await inWorkDir(r.cache, `rootfs-${spec.name}`, async (root) => {
+    await extractTar(base, root, r.logFile);
+    await useHostResolver(root);
+    const inbox = await realDirInside(root, 'tmp/bazar-in');
+    for (const [name, file] of Object.entries(spec.files)) await fs.copyFile(file, path.join(inbox, name));
+    await installPackages(root, spec.packages, r.logFile);
+    for (const script of spec.scripts) await runScript(root, script, r.logFile);
+    await runScript(root, FINISH_SCRIPT, r.logFile);
+    for (const [name, sub] of Object.entries(spec.outputs))
+      await tarDir(path.join(root, sub), tars[name]!, r.logFile);
+  });
+}
+
+/** The tars of a root, from the cache or made now. */
+export async function ensureRootfs(spec: RootfsSpec, r: RootfsRun): Promise<RootfsResult> {
+  const key = await rootfsKey(spec);
+  const tars = tarPaths(r.cache, spec, key);
+  if (!r.force && Object.values(tars).every((t) => existsSync(t))) return { key, tars };
+  await fs.mkdir(r.cache.rootfs, { recursive: true });
+  const started = Date.now();
+  const what = spec.packages.length > 0 ? ` + ${spec.packages.join(', ')}` : '';
+  r.log(`${spec.name}: root filesystem from ${spec.suite}${what}`);
+  await makeRootfs(spec, r, tars);
+  await removeStale(r.cache.rootfs, spec.name, new Set(Object.values(tars)));
+  r.log(`${spec.name}: root filesystem ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return { key, tars };
 }
 
