@@ -50,15 +50,15 @@ export interface Durations {
 export const QUICK: Durations = {
   rounds: 2,
   seconds: 1.5,
-  c1Seconds: 1.5,
+  c1Seconds: 1,
   warmSeconds: 1,
   purchaseRounds: 2,
-  purchaseRoundSeconds: 1.25,
-  purchase50Seconds: 2,
+  purchaseRoundSeconds: 1,
+  purchase50Seconds: 1.5,
   missProbes: 30,
   fanoutProbes: 50,
-  clientCalls: 500,
-  clientRounds: 3,
+  clientCalls: 300,
+  clientRounds: 2,
 };
 
 export const FULL: Durations = {

@@ -97,7 +97,7 @@ export async function httpClientCost(run: BenchRun): Promise<ClientCost[]> {
   ];
   try {
     const { clientCalls, clientRounds } = run.durations;
-    for (const c of clients) await measure(Math.min(300, clientCalls), c.call, undefined); // warm: JIT, sockets
+    for (const c of clients) await measure(Math.min(200, clientCalls), c.call, undefined); // warm: JIT, sockets
     const totals = clients.map(() => ({
       latencies: new Samples(),
       wallUs: 0,

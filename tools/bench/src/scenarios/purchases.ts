@@ -56,7 +56,7 @@ export async function purchases(run: BenchRun, pairs: PurchasePair[]): Promise<P
     await restockAll(run.client, pair.bazar.stack.fronts[0]!.url, pair.bazar.stack.adminToken);
     before.set(pair.label, await scrapeFanout(run.client, pair.bazar));
   }
-  for (const s of systems) await load({ ...spec(s.url, undefined, 1), duration: d.warmSeconds });
+  for (const s of systems) await load({ ...spec(s.url, undefined, 1), duration: d.warmSeconds / 2 });
   const rounds = new Map(
     systems.map((s) => [s, new Map(PURCHASE_CLIENTS.map((c) => [c, [] as Rounds['runs']]))]),
   );
