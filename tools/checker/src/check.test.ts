@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { check, formatReport, VIOLATION_KINDS, type ViolationKind } from './check.js';
-import type { BookState, DbFacts, Op, OrderRow } from './history.js';
+import type { BookState, DbFacts, Op, OrderRow, RestockRow } from './history.js';
 
 let nextId = 0;
 let clock = 0;
@@ -50,9 +50,58 @@ const row = (id: string, bookId: number, key: string | null, version = 0, remain
   remainingStock: remaining,
 });
 const state = (stock: number, version: number, price = 30): BookState => ({ stock, version, price });
+const restock = (
+  client: string,
+  bookId: number,
+  key: string,
+  quantity: number,
+  version: number,
+  stock: number,
+  price = 30,
+) => op({ client, kind: 'restock', bookId, key, quantity, version, stock, resultPrice: price });
+const restockRow = (
+  key: string,
+  bookId: number,
+  quantity: number,
+  version: number,
+  stock: number,
+): RestockRow => ({
+  key,
+  bookId,
+  quantity,
+  bookVersion: version,
+  stock,
+});
 
-function facts(initial: [number, BookState][], final: [number, BookState][], orders: OrderRow[]): DbFacts {
-  return { initial: new Map(initial), final: new Map(final), orders };
+function facts(
+  initial: [number, BookState][],
+  final: [number, BookState][],
+  orders: OrderRow[],
+  restocks?: RestockRow[],
+): DbFacts {
+  return { initial: new Map(initial), final: new Map(final), orders, ...(restocks ? { restocks } : {}) };
+}
+
+/** A correct history with keyed restocks: book 1 sells out, is restocked, sells again (stock 1 → 1). */
+function restockHistory(): { history: Op[]; db: DbFacts } {
+  const history = [
+    buy('a', 1, 'k-a-1', 'o1', 11, 0),
+    op({ client: 'b', kind: 'purchase', bookId: 1, key: 'k-b-1', status: 409, error: 'out_of_stock' }),
+    restock('a', 1, 'r-a-1', 2, 12, 2),
+    buy('b', 1, 'k-b-2', 'o2', 13, 1),
+    restock('b', 1, 'r-b-1', 1, 14, 2),
+    // Remaining stock 1 again, a different version: allowed once a restock happened.
+    buy('a', 1, 'k-a-2', 'o3', 15, 1),
+    read('a', 1, 15, 1),
+    read('b', 1, 15, 1),
+  ];
+  const db = facts(
+    [[1, state(1, 10)]],
+    [[1, state(1, 15)]],
+    [row('o1', 1, 'k-a-1', 11, 0), row('o2', 1, 'k-b-2', 13, 1), row('o3', 1, 'k-a-2', 15, 1)],
+    [restockRow('r-a-1', 1, 2, 12, 2), restockRow('r-b-1', 1, 1, 14, 2)],
+  );
+  return { history, db };
 }
 
 /** A correct history: two clients, purchases and reads of book 1 (stock 3 → 1). */
@@ -234,7 +283,97 @@ describe('consistency checker (hand-made histories)', () => {
     ]);
   });
 
+  it('passes a correct history with keyed restocks (a sell-out, a restock, the same stock twice)', () => {
+    const { history, db } = restockHistory();
+    const report = check(history, db);
+    assert.equal(report.ok, true, formatReport(report));
+    assert.deepEqual(report.stats.restocks, { ok: 2, failed: 0, unknown: 0 });
+    assert.equal(report.stats.restockRows, 2);
+    assert.match(formatReport(report), /restocks 2 ok, 0 rejected, 0 unknown, 2 rows/);
+  });
+
+  it('with restocks: catches stock that does not match, oversell beyond the restocked supply, a late sold-out', () => {
+    const { history, db } = restockHistory();
+    // The restocks' rows say +3, but the stock ended one lower than the rows account for.
+    assert.deepEqual(kindsOf(history, { ...db, final: new Map([[1, state(0, 15)]]) }), ['stock-mismatch']);
+    // Without the restock rows, three orders of a starting stock of 1 are an oversell (and a mismatch).
+    const unrestocked = facts([[1, state(1, 10)]], [[1, state(1, 15)]], db.orders, []);
+    assert.ok(
+      kindsOf(
+        history.filter((o) => o.kind !== 'restock'),
+        unrestocked,
+      ).includes('oversell'),
+    );
+    // Sold out after every restock had completed, yet copies are left: spurious.
+    const late = [
+      ...history,
+      op({ client: 'a', kind: 'purchase', bookId: 1, key: 'k-a-3', status: 409, error: 'out_of_stock' }),
+    ];
+    const report = check(late, db);
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['spurious-sold-out'],
+    );
+    assert.match(report.violations[0]!.message, /1 copies are left/);
+  });
+
+  it('catches a lost restock: acknowledged, but no row, or a row of another quantity or version', () => {
+    const { history, db } = restockHistory();
+    const noRow = { ...db, restocks: [db.restocks![1]!] };
+    // The stock still matches here only if the row's copies are counted: the missing row is also a mismatch.
+    assert.ok(kindsOf(history, noRow).includes('lost-restock'));
+    const other = { ...db, restocks: [restockRow('r-a-1', 1, 2, 99, 2), db.restocks![1]!] };
+    const report = check(history, other);
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['lost-restock'],
+    );
+    assert.match(report.violations[0]!.message, /at version 12, but its row is book 1 \+2 at version 99/);
+  });
+
+  it('catches a doubled restock: one key acknowledged as two different restocks', () => {
+    const { history, db } = restockHistory();
+    const again = restock('a', 1, 'r-a-1', 2, 16, 3);
+    // The second answer also names a version the key's one row does not have.
+    assert.deepEqual(kindsOf([...history, again], db), ['duplicate-restock', 'lost-restock']);
+    // A replay under the key that returns the first result is fine.
+    const replay = restock('a', 1, 'r-a-1', 2, 12, 2);
+    assert.deepEqual(kindsOf([...history, replay], db), []);
+  });
+
+  it('catches a phantom restock: a row for a rejected request, or for a key nobody sent', () => {
+    const rejected = [
+      op({
+        client: 'a',
+        kind: 'restock',
+        bookId: 1,
+        key: 'r1',
+        quantity: 2,
+        status: 422,
+        error: 'idempotency_key_reused',
+      }),
+    ];
+    const applied = facts([[1, state(5, 1)]], [[1, state(7, 2)]], [], [restockRow('r1', 1, 2, 2, 7)]);
+    assert.deepEqual(kindsOf(rejected, applied), ['phantom-restock']);
+    const nobody = facts([[1, state(5, 1)]], [[1, state(7, 2)]], [], [restockRow('never-sent', 1, 2, 2, 7)]);
+    assert.deepEqual(kindsOf([], nobody), ['phantom-restock']);
+    // An unknown outcome (503, or no answer) may or may not have been applied: no violation either way.
+    const unknown = [
+      op({
+        client: 'a',
+        kind: 'restock',
+        bookId: 1,
+        key: 'r1',
+        quantity: 2,
+        status: 503,
+        error: 'primary_unavailable',
+      }),
+    ];
+    assert.deepEqual(kindsOf(unknown, applied), []);
+    assert.deepEqual(kindsOf(unknown, facts([[1, state(5, 1)]], [[1, state(5, 1)]], [], [])), []);
+  });
+
   it('every kind is covered by one of the cases above', () => {
-    assert.equal(VIOLATION_KINDS.length, 10);
+    assert.equal(VIOLATION_KINDS.length, 13);
   });
 });

@@ -4,17 +4,19 @@
  * that shows it:
  *
  * - oversell, stock-mismatch, spurious-sold-out: no copy sold twice, stock never below zero, stock
- *   fell by exactly the order rows written, and "sold out" only when it was (§4.1);
+ *   changed by exactly the order rows and keyed restocks written, and "sold out" only when it was (§4.1);
  * - lost-order, duplicate-order, phantom-order: exactly one order row per successful purchase, none
  *   for a rejected one, none that no client asked for (§4.1, idempotency keys);
  * - read-your-writes, monotonic-reads: per client (session), by book version (§4.2);
  * - stale-read: real time across clients: a read invoked after a write was acknowledged to anyone
  *   never shows an older version (§4.2, §4.3);
- * - version-conflict: one version of a book always shows the same stock and price.
+ * - version-conflict: one version of a book always shows the same stock and price;
+ * - lost-restock, duplicate-restock, phantom-restock: a keyed restock is applied exactly once when it
+ *   was acknowledged, never when it was rejected, and never under a key nobody sent.
  *
- * The run must own its books: no restocks and no other writers while it runs.
+ * The run must own its books: no writers but its clients while it runs (restocks only under keys).
  */
-import { outcome, type BookState, type DbFacts, type Op, type OrderRow } from './history.js';
+import { outcome, type BookState, type DbFacts, type Op, type OrderRow, type RestockRow } from './history.js';
 
 export const VIOLATION_KINDS = [
   'oversell',
@@ -27,6 +29,9 @@ export const VIOLATION_KINDS = [
   'monotonic-reads',
   'stale-read',
   'version-conflict',
+  'lost-restock',
+  'duplicate-restock',
+  'phantom-restock',
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
@@ -43,7 +48,9 @@ export interface CheckStats {
   readsOk: number;
   purchases: { ok: number; failed: number; unknown: number; soldOut: number };
   setPrices: { ok: number; failed: number; unknown: number };
+  restocks: { ok: number; failed: number; unknown: number };
   orderRows: number;
+  restockRows: number;
   /** How many (earlier op, later read) pairs each session/real-time rule compared. */
   compared: { readYourWrites: number; monotonicReads: number; staleRead: number; versions: number };
   connFailures: number;
@@ -66,7 +73,7 @@ export interface CheckOptions {
   maxSlice?: number;
 }
 
-const isWrite = (op: Op) => op.kind === 'purchase' || op.kind === 'set-price';
+const isWrite = (op: Op) => op.kind === 'purchase' || op.kind === 'set-price' || op.kind === 'restock';
 
 export function check(history: readonly Op[], db: DbFacts, options: CheckOptions = {}): CheckReport {
   const kinds = new Set(options.kinds ?? VIOLATION_KINDS);
@@ -92,6 +99,7 @@ export function check(history: readonly Op[], db: DbFacts, options: CheckOptions
   const stats = statsOf(ops, db);
   checkStock(ops, db, report);
   checkOrders(ops, db, report);
+  checkRestocks(ops, db, report);
   checkSessions(ops, stats, report, maxSlice);
   checkRealTime(ops, stats, report);
   checkVersions(ops, stats, report);
@@ -111,7 +119,9 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
     readsOk: 0,
     purchases: { ok: 0, failed: 0, unknown: 0, soldOut: 0 },
     setPrices: { ok: 0, failed: 0, unknown: 0 },
+    restocks: { ok: 0, failed: 0, unknown: 0 },
     orderRows: db.orders.length,
+    restockRows: db.restocks?.length ?? 0,
     compared: { readYourWrites: 0, monotonicReads: 0, staleRead: 0, versions: 0 },
     connFailures: 0,
   };
@@ -124,6 +134,8 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
     } else if (op.kind === 'purchase') {
       stats.purchases[o]++;
       if (op.error === 'out_of_stock') stats.purchases.soldOut++;
+    } else if (op.kind === 'restock') {
+      stats.restocks[o]++;
     } else {
       stats.setPrices[o]++;
     }
@@ -131,9 +143,19 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
   return stats;
 }
 
-/** §4.1 on the stock: no copy sold twice, never below zero, stock accounted for by order rows. */
+/**
+ * §4.1 on the stock: no copy sold twice, never below zero, stock accounted for by order rows and
+ * keyed restocks (the `restocks` rows: what was really added, whatever the clients were told).
+ */
 function checkStock(ops: Op[], db: DbFacts, report: Report): void {
   const rowsByBook = groupBy(db.orders, (r) => r.bookId);
+  const restocksByBook = groupBy(db.restocks ?? [], (r) => r.bookId);
+  // The latest moment each key's restock may have been applied: the end of its last attempt.
+  const lastAttempt = new Map<string, number>();
+  for (const op of ops) {
+    if (op.kind === 'restock' && op.key !== undefined)
+      lastAttempt.set(op.key, Math.max(lastAttempt.get(op.key) ?? -Infinity, op.complete));
+  }
   const purchasesByBook = groupBy(
     ops.filter((o) => o.kind === 'purchase'),
     (o) => o.bookId,
@@ -143,6 +165,8 @@ function checkStock(ops: Op[], db: DbFacts, report: Report): void {
     const purchases = purchasesByBook.get(bookId) ?? [];
     const ok = purchases.filter((o) => outcome(o) === 'ok');
     const rows = rowsByBook.get(bookId) ?? [];
+    const restocks = restocksByBook.get(bookId) ?? [];
+    const added = restocks.reduce((n, r) => n + r.quantity, 0);
     const initial = db.initial.get(bookId);
     const final = db.final.get(bookId);
     const okByComplete = [...ok].sort((a, b) => a.complete - b.complete);
@@ -156,10 +180,15 @@ function checkStock(ops: Op[], db: DbFacts, report: Report): void {
         );
       }
     }
-    for (const [field, label] of [
-      ['remainingStock', 'remaining stock'],
-      ['version', 'version'],
-    ] as const) {
+    // A restock can bring the stock back to a value it had before: then only versions must differ.
+    const unique =
+      restocks.length === 0
+        ? ([
+            ['remainingStock', 'remaining stock'],
+            ['version', 'version'],
+          ] as const)
+        : ([['version', 'version']] as const);
+    for (const [field, label] of unique) {
       const seen = new Map<number, Op>();
       for (const op of ok) {
         const value = op[field];
@@ -178,17 +207,18 @@ function checkStock(ops: Op[], db: DbFacts, report: Report): void {
     }
     if (initial) {
       const distinctOrders = new Set(ok.map((o) => o.orderId));
-      if (distinctOrders.size > initial.stock) {
+      const supply = `a starting stock of ${initial.stock}${added ? ` and ${added} restocked` : ''}`;
+      if (distinctOrders.size > initial.stock + added) {
         report(
           'oversell',
-          `book ${bookId}: ${distinctOrders.size} purchases acknowledged with a starting stock of ${initial.stock}`,
+          `book ${bookId}: ${distinctOrders.size} purchases acknowledged with ${supply}`,
           okByComplete.slice(-4),
         );
       }
-      if (rows.length > initial.stock) {
+      if (rows.length > initial.stock + added) {
         report(
           'oversell',
-          `book ${bookId}: ${rows.length} order rows written with a starting stock of ${initial.stock}`,
+          `book ${bookId}: ${rows.length} order rows written with ${supply}`,
           okByComplete.slice(-4),
         );
       }
@@ -196,19 +226,26 @@ function checkStock(ops: Op[], db: DbFacts, report: Report): void {
     if (final && final.stock < 0) {
       report('oversell', `book ${bookId}: stock is ${final.stock} after the run`, okByComplete.slice(-4));
     }
-    if (initial && final && initial.stock - final.stock !== rows.length) {
+    if (initial && final && initial.stock - final.stock !== rows.length - added) {
       report(
         'stock-mismatch',
-        `book ${bookId}: stock went from ${initial.stock} to ${final.stock} (−${initial.stock - final.stock}) but ${rows.length} order rows were written`,
+        `book ${bookId}: stock went from ${initial.stock} to ${final.stock} (${final.stock - initial.stock >= 0 ? '+' : '−'}${Math.abs(final.stock - initial.stock)}) but ${rows.length} order rows${added ? ` and ${added} restocked copies` : ''} were written`,
         okByComplete.slice(-4),
       );
     }
     if (final && final.stock > 0) {
       for (const op of purchases) {
-        if (op.error === 'out_of_stock') {
+        if (op.error !== 'out_of_stock') continue;
+        // The stock was 0 at some moment of this purchase; what is left now must have been added
+        // since: by restocks whose last attempt ended after the purchase was invoked.
+        const later = restocks
+          .filter((r) => (lastAttempt.get(r.key) ?? Infinity) > op.invoke)
+          .reduce((n, r) => n + r.quantity, 0);
+        if (final.stock > later) {
           report(
             'spurious-sold-out',
-            `book ${bookId}: purchase answered out_of_stock, yet ${final.stock} copies are left after the run`,
+            `book ${bookId}: purchase answered out_of_stock, yet ${final.stock} copies are left after the run` +
+              (later ? ` (at most ${later} restocked after it)` : ''),
             [op],
           );
         }
@@ -282,6 +319,57 @@ function checkOrders(ops: Op[], db: DbFacts, report: Report): void {
       report(
         'phantom-order',
         `order ${row.id} exists though every request with key ${row.key} was rejected (${keyed.map((o) => `${o.status} ${o.error ?? ''}`.trim()).join(', ')})`,
+        keyed,
+      );
+    }
+  }
+}
+
+/**
+ * Keyed restocks: an acknowledged one has its row (same book, quantity, and the version it reported),
+ * one key is never acknowledged as two different restocks, and no row exists for a key nobody sent or
+ * whose every attempt was rejected.
+ */
+function checkRestocks(ops: Op[], db: DbFacts, report: Report): void {
+  const restocks = ops.filter((o) => o.kind === 'restock' && o.key !== undefined);
+  const byKey = groupBy(restocks, (o) => o.key as string);
+  const rowByKey = new Map<string, RestockRow>((db.restocks ?? []).map((r) => [r.key, r]));
+  for (const op of restocks) {
+    if (outcome(op) !== 'ok') continue;
+    const row = rowByKey.get(op.key as string);
+    if (!row) {
+      report('lost-restock', `restock acknowledged under key ${op.key} but no such row exists`, [op]);
+    } else if (row.bookId !== op.bookId || row.quantity !== op.quantity || row.bookVersion !== op.version) {
+      report(
+        'lost-restock',
+        `restock acknowledged under key ${op.key} as book ${op.bookId} +${op.quantity} at version ${op.version}, ` +
+          `but its row is book ${row.bookId} +${row.quantity} at version ${row.bookVersion}`,
+        [op],
+      );
+    }
+  }
+  for (const [key, keyed] of byKey) {
+    const versions = new Set(keyed.filter((o) => outcome(o) === 'ok').map((o) => o.version));
+    if (versions.size > 1) {
+      report(
+        'duplicate-restock',
+        `key ${key}: acknowledged as ${versions.size} different restocks (versions ${[...versions].join(', ')})`,
+        keyed,
+      );
+    }
+  }
+  for (const row of db.restocks ?? []) {
+    const keyed = byKey.get(row.key);
+    if (!keyed) {
+      report(
+        'phantom-restock',
+        `restock row for book ${row.bookId} has key ${row.key}, which no client sent`,
+        [],
+      );
+    } else if (keyed.every((o) => outcome(o) === 'failed')) {
+      report(
+        'phantom-restock',
+        `restock row exists though every request with key ${row.key} was rejected (${keyed.map((o) => `${o.status} ${o.error ?? ''}`.trim()).join(', ')})`,
         keyed,
       );
     }
@@ -462,7 +550,9 @@ export function formatOp(op: Op, t0 = 0): string {
       ? `book=${op.bookId} key=${op.key ?? '-'}`
       : op.kind === 'set-price'
         ? `book=${op.bookId} price=${op.price}`
-        : `book=${op.bookId}`;
+        : op.kind === 'restock'
+          ? `book=${op.bookId} key=${op.key ?? '-'} quantity=${op.quantity}`
+          : `book=${op.bookId}`;
   const result =
     op.status === 200
       ? op.kind === 'purchase'
@@ -484,7 +574,11 @@ export function formatReport(report: CheckReport, t0 = 0): string {
   const lines = [
     `checker: ${report.ok ? 'OK' : 'VIOLATIONS'}: ${s.ops} ops (${s.readsOk}/${s.reads} reads ok; purchases ${s.purchases.ok} ok, ` +
       `${s.purchases.failed} rejected (${s.purchases.soldOut} sold out), ${s.purchases.unknown} unknown; set-price ${s.setPrices.ok} ok, ` +
-      `${s.setPrices.unknown} unknown; ${s.orderRows} order rows; ${s.connFailures} front connection failures); compared ` +
+      `${s.setPrices.unknown} unknown; ` +
+      (s.restocks.ok + s.restocks.failed + s.restocks.unknown + s.restockRows > 0
+        ? `restocks ${s.restocks.ok} ok, ${s.restocks.failed} rejected, ${s.restocks.unknown} unknown, ${s.restockRows} rows; `
+        : '') +
+      `${s.orderRows} order rows; ${s.connFailures} front connection failures); compared ` +
       `${s.compared.readYourWrites} read-your-writes, ${s.compared.monotonicReads} monotonic, ${s.compared.staleRead} real-time, ` +
       `${s.compared.versions} version pairs`,
   ];
@@ -496,4 +590,4 @@ export function formatReport(report: CheckReport, t0 = 0): string {
   return lines.join('\n');
 }
 
-export type { Op, DbFacts, OrderRow };
+export type { Op, DbFacts, OrderRow, RestockRow };

@@ -80,8 +80,16 @@ describe('checker CLI: output', () => {
     assert.deepEqual(JSON.parse(text), {
       report: { ok: true },
       history: [],
-      facts: { initial: { '1': { stock: 5 } }, final: {}, orders: [] },
+      facts: { initial: { '1': { stock: 5 } }, final: {}, orders: [], restocks: [] },
     });
+    const restocked = jsonReport({
+      report: { ok: true } as never,
+      history: [],
+      facts: { initial: new Map(), final: new Map(), orders: [], restocks: [{ key: 'r1' }] } as never,
+    });
+    assert.deepEqual((JSON.parse(restocked) as { facts: { restocks: unknown } }).facts.restocks, [
+      { key: 'r1' },
+    ]);
     assert.match(text, /^\{\n "report"/, 'one-space indentation');
   });
 });

@@ -52,10 +52,12 @@ function serializeFacts(facts: {
   initial: Map<number, unknown>;
   final: Map<number, unknown>;
   orders: unknown[];
+  restocks?: unknown[];
 }) {
   return {
     initial: Object.fromEntries(facts.initial),
     final: Object.fromEntries(facts.final),
     orders: facts.orders,
+    restocks: facts.restocks ?? [],
   };
 }

@@ -1,6 +1,6 @@
 /** Reads (and, to set a run up, writes) the database facts the checker compares a history with. */
 import type pg from 'pg';
-import type { BookState, DbFacts, OrderRow } from './history.js';
+import type { BookState, DbFacts, OrderRow, RestockRow } from './history.js';
 
 export async function readBooks(db: pg.Pool, books: readonly number[]): Promise<Map<number, BookState>> {
   const res = await db.query<{ id: number; stock: number; version: string; price: string }>(
@@ -39,6 +39,32 @@ export async function readOrders(db: pg.Pool, books: readonly number[], since: D
   }));
 }
 
+/** Every keyed restock of `books` written since `since` (the `restocks` table, one row per key). */
+export async function readRestocks(
+  db: pg.Pool,
+  books: readonly number[],
+  since: Date,
+): Promise<RestockRow[]> {
+  const res = await db.query<{
+    idempotency_key: string;
+    book_id: number;
+    quantity: number;
+    book_version: string;
+    stock: number;
+  }>(
+    `SELECT idempotency_key, book_id, quantity, book_version::text, stock
+       FROM restocks WHERE book_id = ANY($1::int[]) AND created_at >= $2`,
+    [books, since],
+  );
+  return res.rows.map((r) => ({
+    key: r.idempotency_key,
+    bookId: r.book_id,
+    quantity: r.quantity,
+    bookVersion: Number(r.book_version),
+    stock: r.stock,
+  }));
+}
+
 /**
  * Sets the stock of the run's books as an operator would (one transaction that also bumps the
  * version), committed with remote_apply so a synchronous standby has it before the run starts. Call it
@@ -65,5 +91,10 @@ export async function collectFacts(
   initial: Map<number, BookState>,
   since: Date,
 ): Promise<DbFacts> {
-  return { initial, final: await readBooks(db, books), orders: await readOrders(db, books, since) };
+  return {
+    initial,
+    final: await readBooks(db, books),
+    orders: await readOrders(db, books, since),
+    restocks: await readRestocks(db, books, since),
+  };
 }

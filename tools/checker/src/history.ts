@@ -3,7 +3,7 @@
  * invoke and complete times (ms on one monotonic clock), its arguments and what it returned.
  */
 
-export type OpKind = 'read' | 'purchase' | 'set-price';
+export type OpKind = 'read' | 'purchase' | 'set-price' | 'restock';
 
 /** A connection-level failure on one front, after which the client tried another front. */
 export interface ConnFailure {
@@ -19,10 +19,12 @@ export interface Op {
   client: string;
   kind: OpKind;
   bookId: number;
-  /** Purchase: the Idempotency-Key sent (every attempt of the op uses the same key). */
+  /** Purchase, restock: the Idempotency-Key sent (every attempt of the op uses the same key). */
   key?: string;
   /** set-price: the price asked for. */
   price?: number;
+  /** restock: the copies asked to add. */
+  quantity?: number;
   invoke: number;
   complete: number;
   /** HTTP status of the final answer; 0 when no front answered (connection failures, timeout). */
@@ -36,7 +38,7 @@ export interface Op {
   cache?: string;
   /** The book version the answer shows (read, purchase, set-price). */
   version?: number;
-  /** Read: the stock and price shown. */
+  /** Read, set-price, restock: the stock and price shown. */
   stock?: number;
   resultPrice?: number;
   /** Purchase: the order id and remaining stock acknowledged. */
@@ -72,6 +74,16 @@ export interface OrderRow {
   remainingStock: number;
 }
 
+/** A row of the `restocks` table: one per idempotency key, written in the statement that added the stock. */
+export interface RestockRow {
+  key: string;
+  bookId: number;
+  quantity: number;
+  /** The book's version and stock right after this restock. */
+  bookVersion: number;
+  stock: number;
+}
+
 /** Facts read from the primary before and after the run. */
 export interface DbFacts {
   /** Books as they were before the first operation. */
@@ -80,4 +92,6 @@ export interface DbFacts {
   final: Map<number, BookState>;
   /** Every order row created for the run's books since the run began. */
   orders: OrderRow[];
+  /** Every keyed restock of the run's books since the run began (absent: the run made none). */
+  restocks?: RestockRow[];
 }

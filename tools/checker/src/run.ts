@@ -1,15 +1,22 @@
 /**
  * One checked run: read the books' state, let concurrent clients drive the store while `during` does
- * whatever it does (nothing, or inject faults), stop them, settle purchases whose outcome is unknown by
- * retrying them under their Idempotency-Key (what a real client does), then check the history against
- * the database.
+ * whatever it does (nothing, or inject faults), stop them, settle purchases and restocks whose outcome
+ * is unknown by retrying them under their Idempotency-Key (what a real client does), then check the
+ * history against the database.
  */
 import type pg from 'pg';
 import { check, type CheckOptions, type CheckReport } from './check.js';
 import { StoreClient, type FrontEndpoint } from './client.js';
 import { collectFacts, dbNow, readBooks } from './db-facts.js';
 import { outcome, type DbFacts, type Op } from './history.js';
-import { now, record, startWorkload, type Workload, type WorkloadOptions } from './workload.js';
+import {
+  now,
+  record,
+  restockRequest,
+  startWorkload,
+  type Workload,
+  type WorkloadOptions,
+} from './workload.js';
 
 export interface CheckedRun {
   /** What the clients recorded, then the settling retries. */
@@ -20,7 +27,7 @@ export interface CheckedRun {
   report: CheckReport;
   /** Start of the run on the history's clock. */
   t0: number;
-  /** Unknown-outcome purchases that the settling retry returned as already committed. */
+  /** Unknown-outcome purchases and restocks that the settling retry returned as already committed. */
   settledReplayed: number;
   settled: number;
 }
@@ -30,7 +37,7 @@ export async function checkedRun(
     db: pg.Pool;
     workload: WorkloadOptions;
     check?: CheckOptions;
-    /** Retry unknown-outcome purchases under their key after the run (default true). */
+    /** Retry unknown-outcome purchases and restocks under their key after the run (default true). */
     settle?: boolean;
   },
   during: (w: Workload) => Promise<void>,
@@ -49,7 +56,9 @@ export async function checkedRun(
   let settled = 0;
   let settledReplayed = 0;
   if (opts.settle ?? true) {
-    const extra = await settleUnknownPurchases(history, opts.workload.fronts);
+    const extra = await settleUnknownPurchases(history, opts.workload.fronts, {
+      adminToken: opts.workload.adminToken,
+    });
     settled = extra.length;
     settledReplayed = extra.filter((o) => o.settledReplay).length;
     history.push(...extra);
@@ -67,20 +76,21 @@ export async function checkedRun(
 }
 
 /**
- * Resends every purchase whose outcome is unknown (5xx, no answer) under its Idempotency-Key, as the
- * same client, until it gets a definite answer (bounded). The store promises that such a retry returns
- * the committed result when there is one (DESIGN.md §4.6).
+ * Resends every purchase and restock whose outcome is unknown (5xx, no answer) under its
+ * Idempotency-Key, as the same client, until it gets a definite answer (bounded). The store promises
+ * that such a retry returns the committed result when there is one (DESIGN.md §4.6).
  */
 export async function settleUnknownPurchases(
   history: Op[],
   fronts: readonly FrontEndpoint[],
-  opts: { attempts?: number; pauseMs?: number } = {},
+  opts: { attempts?: number; pauseMs?: number; adminToken?: string | undefined } = {},
 ): Promise<(Op & { settledReplay?: boolean })[]> {
-  const settledKeys = new Set(history.filter((o) => o.key && outcome(o) !== 'unknown').map((o) => o.key));
+  const keyed = (o: Op) => (o.kind === 'purchase' || o.kind === 'restock') && o.key !== undefined;
+  const settledKeys = new Set(history.filter((o) => keyed(o) && outcome(o) !== 'unknown').map((o) => o.key));
   const pending = new Map<string, Op>();
   for (const op of history) {
-    if (op.kind === 'purchase' && op.key && outcome(op) === 'unknown' && !settledKeys.has(op.key)) {
-      pending.set(op.key, op);
+    if (keyed(op) && outcome(op) === 'unknown' && !settledKeys.has(op.key)) {
+      pending.set(op.key as string, op);
     }
   }
   if (pending.size === 0) return [];
@@ -93,16 +103,24 @@ export async function settleUnknownPurchases(
         const op: Op & { settledReplay?: boolean } = {
           id: id++,
           client: first.client,
-          kind: 'purchase',
+          kind: first.kind,
           bookId: first.bookId,
           key: first.key as string,
+          ...(first.quantity !== undefined ? { quantity: first.quantity } : {}),
           invoke: now(),
           complete: 0,
           status: 0,
         };
-        const reply = await client.request('POST', `/purchase/${first.bookId}`, {
-          headers: { 'idempotency-key': first.key as string },
-        });
+        const reply =
+          first.kind === 'restock'
+            ? await client.request(
+                'POST',
+                `/books/${first.bookId}/restock`,
+                restockRequest(first, opts.adminToken),
+              )
+            : await client.request('POST', `/purchase/${first.bookId}`, {
+                headers: { 'idempotency-key': first.key as string },
+              });
         op.complete = now();
         record(op, reply);
         if (reply.headers['idempotent-replayed'] === 'true') op.settledReplay = true;

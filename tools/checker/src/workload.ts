@@ -2,7 +2,7 @@
  * Concurrent clients that drive the store through its fronts and record every operation (history.ts).
  * Each client is a session: it issues one operation at a time against its home front (failing over to
  * another front when its own cannot be reached) and mixes reads, keyed purchases and, with an admin
- * token, price changes.
+ * token, price changes and keyed restocks.
  */
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -15,8 +15,8 @@ export interface WorkloadOptions {
   clients: number;
   /** Books the run owns (nothing else may write them while it runs). */
   books: readonly number[];
-  /** Relative weights of the operations. set-price needs adminToken. */
-  mix?: { read?: number; purchase?: number; setPrice?: number };
+  /** Relative weights of the operations. set-price and restock need adminToken (restock: default 0). */
+  mix?: { read?: number; purchase?: number; setPrice?: number; restock?: number };
   /** Fraction of reads sent with Cache-Control: no-cache (they reach the catalog pods). */
   noCacheRatio?: number;
   adminToken?: string;
@@ -47,9 +47,12 @@ export const now = (): number => performance.now();
 export function startWorkload(opts: WorkloadOptions): Workload {
   const history: Op[] = [];
   const keyPrefix = opts.keyPrefix ?? `chk-${randomBytes(4).toString('hex')}`;
-  const mix = { read: 6, purchase: 3, setPrice: opts.adminToken ? 1 : 0, ...opts.mix };
-  if (!opts.adminToken) mix.setPrice = 0;
-  const total = mix.read + mix.purchase + mix.setPrice;
+  const mix = { read: 6, purchase: 3, setPrice: opts.adminToken ? 1 : 0, restock: 0, ...opts.mix };
+  if (!opts.adminToken) {
+    mix.setPrice = 0;
+    mix.restock = 0;
+  }
+  const total = mix.read + mix.purchase + mix.setPrice + mix.restock;
   let stopped = false;
   let nextId = 0;
   const clients: StoreClient[] = [];
@@ -72,7 +75,13 @@ export function startWorkload(opts: WorkloadOptions): Workload {
       const bookId = opts.books[Math.floor(random() * opts.books.length)] as number;
       const pick = random() * total;
       const kind: OpKind =
-        pick < mix.read ? 'read' : pick < mix.read + mix.purchase ? 'purchase' : 'set-price';
+        pick < mix.read
+          ? 'read'
+          : pick < mix.read + mix.purchase
+            ? 'purchase'
+            : pick < mix.read + mix.purchase + mix.setPrice
+              ? 'set-price'
+              : 'restock';
       const op: Op = { id: nextId++, client: name, kind, bookId, invoke: 0, complete: 0, status: 0 };
       let reply: ClientReply;
       if (kind === 'read') {
@@ -86,13 +95,18 @@ export function startWorkload(opts: WorkloadOptions): Workload {
         reply = await client.request('POST', `/purchase/${bookId}`, {
           headers: { 'idempotency-key': op.key },
         });
-      } else {
+      } else if (kind === 'set-price') {
         op.price = 10 + Math.floor(random() * 190);
         op.invoke = now();
         reply = await client.request('PATCH', `/books/${bookId}`, {
           headers: { authorization: `Bearer ${opts.adminToken}` },
           json: { price: op.price },
         });
+      } else {
+        op.key = `${keyPrefix}-${name}-r${seq}`;
+        op.quantity = 1 + Math.floor(random() * 3);
+        op.invoke = now();
+        reply = await client.request('POST', `/books/${bookId}/restock`, restockRequest(op, opts.adminToken));
       }
       op.complete = now();
       record(op, reply);
@@ -115,6 +129,17 @@ export function startWorkload(opts: WorkloadOptions): Workload {
       stopped = true;
       return done;
     },
+  };
+}
+
+/** The request of a keyed restock (sent again, unchanged, to settle an unknown outcome). */
+export function restockRequest(
+  op: Pick<Op, 'key' | 'quantity'>,
+  adminToken: string | undefined,
+): { headers: Record<string, string>; json: unknown } {
+  return {
+    headers: { authorization: `Bearer ${adminToken}`, 'idempotency-key': op.key as string },
+    json: { quantity: op.quantity },
   };
 }
 
