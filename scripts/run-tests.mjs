@@ -1,19 +1,26 @@
 #!/usr/bin/env node
 // Runs every test tier this machine can run, in one `node --test` invocation so the summary
-// (`# pass N` / `# fail N`) covers them all. Tiers that need the Kubernetes toolchain (kube-apiserver,
+// (`# pass N` / `# fail N`) covers them all, and a second one after it for the tiers that need the
+// host's network namespace (tools/cluster, tools/images, test/cluster; see below). Tiers that need the Kubernetes toolchain (kube-apiserver,
 // etcd, kubectl, helm; built by scripts/k8s-tools.sh) run when it is present; without it they are
 // reported as NOT RUN with the reason, and under CI (where .ci/run builds the toolchain) that is an error.
+// The cluster tier (test/cluster: a real single-node Kubernetes from tools/cluster) also needs root and
+// the host packages of the node and of the image builds, and runs in the host's network namespace.
 import { spawnSync, spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 // A tier is a folder of compiled tests: each test tier under test/ (api, faults, kubernetes, chart),
 // and the unit tests beside the code of each service (services/front, ...) and tool (tools/checker, ...).
 const TIER_PARENTS = ['services', 'tools', 'test'];
-const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart']);
+const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart', 'test/cluster']);
+const CLUSTER_TIER = 'test/cluster';
+// Tiers that make network and mount namespaces of their own and build images (buildah, debootstrap, npm ci
+// need the network): never inside the API-server tier's `unshare --net` namespace below.
+const HOST_NETWORK_TIERS = new Set([CLUSTER_TIER, 'tools/cluster', 'tools/images']);
 
 function testFiles(dir) {
   if (!existsSync(dir)) return [];
@@ -37,9 +44,15 @@ function tiers() {
 
 // `npm test -- <arg>...`: an arg names a tier (`test/faults` or just `faults`), a group of tiers
 // (`test`, `services`, `tools`), or else any test file whose path contains it (`hostile-input`).
+// A bare name that two tiers share means the test tier (`cluster` is test/cluster; the unit tests
+// of the tool are `tools/cluster`).
+const allTiers = tiers();
 function selectsTier(arg, tier) {
-  return arg === tier.name || arg === tier.name.split('/')[1] || tier.name.startsWith(`${arg}/`);
+  if (arg === tier.name || tier.name.startsWith(`${arg}/`)) return true;
+  if (arg !== tier.name.split('/')[1]) return false;
+  return tier.name.startsWith('test/') || !allTiers.some((t) => t.name === `test/${arg}`);
 }
+const namesTier = (arg) => allTiers.some((t) => selectsTier(arg, t));
 
 const only = process.argv.slice(2);
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {
@@ -53,12 +66,29 @@ if (toolsPresent) {
   process.env.BAZAR_TOOLS_BIN = binDir.stdout.trim();
 }
 
+function notRun(message) {
+  if (process.env.CI) {
+    console.error(`${message}\nUnder CI every tier must run; its absence here is an error.`);
+    process.exit(1);
+  }
+  console.warn(`\n*** ${message}\n`);
+}
+
+// Why the cluster tier cannot run (root, toolchain, host packages), from its own check.
+async function clusterTierBlocker() {
+  const file = path.join(dist, 'test', 'cluster', 'prerequisites.js');
+  if (!existsSync(file)) return `${path.relative(root, file)} is not built`;
+  const mod = await import(pathToFileURL(file).href);
+  return mod.clusterTierBlocker();
+}
+
 const files = [];
-for (const tier of tiers()) {
+const hostFiles = [];
+for (const tier of allTiers) {
   const selected =
     only.length === 0 || only.some((o) => selectsTier(o, tier))
       ? tier.files
-      : tier.files.filter((f) => only.some((o) => path.relative(dist, f).includes(o)));
+      : tier.files.filter((f) => only.some((o) => !namesTier(o) && path.relative(dist, f).includes(o)));
   if (selected.length === 0) continue;
   if (TOOLCHAIN_TIERS.has(tier.name) && !toolsPresent) {
     const why = (toolsCheck.stdout + toolsCheck.stderr).trim() || 'scripts/k8s-tools.sh --check failed';
@@ -70,10 +100,17 @@ for (const tier of tiers()) {
     console.warn(`\n*** ${message}\n`);
     continue;
   }
-  files.push(...selected);
+  if (tier.name === CLUSTER_TIER) {
+    const why = await clusterTierBlocker();
+    if (why) {
+      notRun(`NOT RUN: the ${tier.name} tier (a real single-node Kubernetes): ${why}`);
+      continue;
+    }
+  }
+  (HOST_NETWORK_TIERS.has(tier.name) ? hostFiles : files).push(...selected);
 }
 
-if (files.length === 0) {
+if (files.length === 0 && hostFiles.length === 0) {
   console.error('no test files found: did `npm run build` run?');
   process.exit(1);
 }
@@ -101,7 +138,6 @@ if (wantsNetns && !canNetns) {
 
 // One file at a time: integration files each start a Postgres pair and several processes, and this
 // machine has two cores.
-const testArgs = ['--test', '--test-concurrency=1', ...files];
 const netnsSetup = [
   'ip link set lo up',
   'ip link add bazar-pods type veth peer name bazar-peer',
@@ -110,11 +146,31 @@ const netnsSetup = [
   'ip link set bazar-peer up',
   'exec "$@"',
 ].join(' && ');
-const child = canNetns
-  ? spawn('unshare', ['--net', '--', 'sh', '-c', netnsSetup, 'sh', process.execPath, ...testArgs], {
-      stdio: 'inherit',
-      cwd: root,
-      env: { ...process.env, BAZAR_POD_ADDRESS: POD_ADDRESS },
-    })
-  : spawn(process.execPath, testArgs, { stdio: 'inherit', cwd: root });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+function runChild(command, args, env = process.env) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: 'inherit', cwd: root, env });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+let exitCode = 0;
+if (files.length > 0) {
+  const testArgs = ['--test', '--test-concurrency=1', ...files];
+  exitCode = canNetns
+    ? await runChild(
+        'unshare',
+        ['--net', '--', 'sh', '-c', netnsSetup, 'sh', process.execPath, ...testArgs],
+        {
+          ...process.env,
+          BAZAR_POD_ADDRESS: POD_ADDRESS,
+        },
+      )
+    : await runChild(process.execPath, testArgs);
+}
+// Then the tiers that need the host's network (their own namespaces, image builds), also one file at
+// a time; their summary follows the first one.
+if (hostFiles.length > 0) {
+  const code = await runChild(process.execPath, ['--test', '--test-concurrency=1', ...hostFiles]);
+  exitCode = exitCode || code;
+}
+process.exit(exitCode);

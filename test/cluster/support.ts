@@ -1,0 +1,260 @@
+/**
+ * The cluster tier's plumbing: commands on the host (kubectl, helm, sh) against the tier's cluster,
+ * pods and their readiness, psql inside the PostgreSQL pods, and step timings.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Cluster } from '../../tools/cluster/src/index.js';
+
+/** The repository root, from dist/test/cluster/ (or test/cluster/). */
+export const repoRoot = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  ...(import.meta.url.includes('/dist/') ? ['..'] : []),
+);
+
+export function log(line: string): void {
+  process.stderr.write(`[cluster-tier] ${line}\n`);
+}
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandFailed extends Error {
+  constructor(
+    readonly command: string,
+    readonly output: Output,
+  ) {
+    super(`${command} exited with ${output.code}:\n${(output.stderr || output.stdout).trim().slice(-2000)}`);
+  }
+}
+
+export interface CommandOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Resolve with the output instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+export function command(file: string, args: string[], opts: CommandOptions = {}): Promise<Output> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd ?? repoRoot,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const output = {
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      };
+      const shown = [path.basename(file), ...args].join(' ').slice(0, 300);
+      if (output.code !== 0 && !opts.allowFailure) reject(new CommandFailed(shown, output));
+      else resolve(output);
+    });
+    if (child.stdin) {
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/** kubectl, helm and a shell on the host, as a user with the cluster's KUBECONFIG would run them. */
+export class Kube {
+  constructor(readonly cluster: Cluster) {}
+
+  env(): NodeJS.ProcessEnv {
+    return this.cluster.env();
+  }
+
+  kubectl(args: string[], opts: CommandOptions = {}): Promise<Output> {
+    return command(this.cluster.toolchain.bin.kubectl, args, { env: this.env(), ...opts });
+  }
+
+  async json<T>(args: string[]): Promise<T> {
+    return JSON.parse((await this.kubectl([...args, '-o', 'json'])).stdout) as T;
+  }
+
+  helm(args: string[], opts: CommandOptions = {}): Promise<Output> {
+    const helm = this.cluster.toolchain.helm;
+    if (!helm) throw new Error('helm is not in the toolchain (scripts/k8s-tools.sh)');
+    return command(helm, args, { env: this.env(), timeoutMs: 600_000, ...opts });
+  }
+
+  /** A command line exactly as a user types it (kubectl and helm on PATH, KUBECONFIG set). */
+  sh(script: string, opts: CommandOptions = {}): Promise<Output> {
+    return command('/bin/sh', ['-c', script], { env: this.env(), ...opts });
+  }
+
+  /** GET through the API server's pod proxy: the pod's own answer, whatever Service it is behind. */
+  async podGet(ns: string, pod: string, port: number, urlPath: string): Promise<string> {
+    const raw = `/api/v1/namespaces/${ns}/pods/${pod}:${port}/proxy${urlPath}`;
+    return (await this.kubectl(['get', '--raw', raw], { timeoutMs: 20_000 })).stdout;
+  }
+
+  /** psql as the postgres superuser over the pod's Unix socket; rows as arrays of columns. */
+  async psql(ns: string, pod: string, sql: string, db = 'postgres'): Promise<string[][]> {
+    const out = await this.kubectl(
+      [
+        'exec',
+        '-i',
+        '-n',
+        ns,
+        pod,
+        '-c',
+        'postgresql',
+        '--',
+        'psql',
+        '-U',
+        'postgres',
+        '-d',
+        db,
+        '-XAt',
+        '-F',
+        '|',
+      ],
+      { input: sql, timeoutMs: 30_000 },
+    );
+    return out.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('|'));
+  }
+}
+
+export interface Pod {
+  metadata: {
+    name: string;
+    uid: string;
+    namespace: string;
+    creationTimestamp: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: { containers: Array<{ name: string; image: string }> };
+  status: {
+    phase?: string;
+    podIP?: string;
+    conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }>;
+    containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; image: string }>;
+  };
+}
+
+export const podReady = (p: Pod): boolean =>
+  !p.metadata.deletionTimestamp &&
+  p.status.phase === 'Running' &&
+  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+
+export const restarts = (p: Pod): number =>
+  (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
+
+/** Seconds from the pod's creation to its Ready condition (second resolution, as the API keeps them). */
+export function secondsToReady(p: Pod): number | undefined {
+  const ready = (p.status.conditions ?? []).find((c) => c.type === 'Ready' && c.status === 'True');
+  if (!ready?.lastTransitionTime) return undefined;
+  return (Date.parse(ready.lastTransitionTime) - Date.parse(p.metadata.creationTimestamp)) / 1000;
+}
+
+export const label = (p: Pod, key: string): string | undefined => p.metadata.labels?.[key];
+
+/** The chart's pods of a release, the `helm test` pod left out. */
+export async function releasePods(kube: Kube, ns: string, release: string): Promise<Pod[]> {
+  const list = await kube.json<{ items: Pod[] }>([
+    'get',
+    'pods',
+    '-n',
+    ns,
+    '-l',
+    `app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`,
+  ]);
+  return list.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** `kubectl get pods` as a table, with how long each pod took from creation to Ready. */
+export function podTable(pods: Pod[]): string {
+  const rows = pods.map((p) => {
+    const cs = p.status.containerStatuses ?? [];
+    const ready = `${cs.filter((c) => c.ready).length}/${p.spec.containers.length}`;
+    const toReady = secondsToReady(p);
+    return [
+      p.metadata.name,
+      ready,
+      p.metadata.deletionTimestamp ? 'Terminating' : (p.status.phase ?? '?'),
+      String(restarts(p)),
+      toReady === undefined ? '-' : `${toReady} s`,
+    ];
+  });
+  const header = ['NAME', 'READY', 'STATUS', 'RESTARTS', 'CREATED→READY'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+/** Polls until `check` returns a value (not undefined); the error names what was awaited. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${seconds(timeoutMs)} waiting for ${what}${last ? ` (last: ${last.slice(0, 600)})` : ''}`,
+      );
+    }
+    await sleep(everyMs);
+  }
+}
+
+/** One timing line per step, printed as it finishes and again as a table at the end. */
+export class Timings {
+  readonly rows: Array<[string, number]> = [];
+
+  async time<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      const ms = Date.now() - t0;
+      this.rows.push([label, ms]);
+      log(`${label.padEnd(58)} ${seconds(ms).padStart(8)}`);
+    }
+  }
+
+  table(): string {
+    const total = this.rows.reduce((n, [, ms]) => n + ms, 0);
+    return [...this.rows, ['total', total] as [string, number]]
+      .map(([l, ms]) => `  ${l.padEnd(58)} ${seconds(ms).padStart(8)}`)
+      .join('\n');
+  }
+}

@@ -1,0 +1,1185 @@
+/**
+ * The cluster tier: the user's path through README.md and docs/deploy.md, on a real single-node
+ * Kubernetes built from parts (tools/cluster) with our images built from our Dockerfile
+ * (tools/images; stand-ins, named as such, only for images that cannot be pulled here).
+ *
+ * One cluster for the whole tier: up once, images loaded once, down at the end (nothing may be left).
+ * The steps run in order on one release `bazar` in `default`, then a second release and the plain
+ * manifests in namespaces of their own:
+ *   install → pods Ready (timed) → the standby bootstrapped by the chart's pg_basebackup script and
+ *   streaming in sync → migrations applied once, by an origin → `helm test --logs` twice, a key each →
+ *   port-forward + every README curl example → the k6 smoke scenario (stand-in) → a live StorePolicy
+ *   patch → scale out → one pod of each Deployment deleted under a read stream → helm upgrade →
+ *   helm uninstall (what stays is what the docs say) → release `shop` in `books` and the plain
+ *   manifests in `plain`, each answering a purchase.
+ *
+ * Values given to the chart: the image values of tools/images and smaller CPU requests (so that three
+ * stores fit the node's 1.9 CPUs), nothing else. Needs root, the toolchain and the host packages
+ * (prerequisites.ts); without them it is NOT RUN, and under CI that is a failure.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { MIGRATIONS } from '../../services/shared/src/db/migrations.js';
+import { ClusterAlreadyUpError, down, leftovers, up, type Cluster } from '../../tools/cluster/src/index.js';
+import type { ImageRecord } from '../../tools/cluster/src/index.js';
+import {
+  buildImages,
+  BUILD_ONLY_IMAGES,
+  chartImageValues,
+  chartValuesYaml,
+} from '../../tools/images/src/index.js';
+import { runK6Script } from '../../tools/k6-standin/src/runner.js';
+import { parseCurlI, PortForward, request, stopAllPortForwards, type Answer } from './http.js';
+import { clusterTierBlocker } from './prerequisites.js';
+import { ReadLoop, type ReadLoopReport } from './read-loop.js';
+import {
+  Kube,
+  label,
+  log,
+  podReady,
+  podTable,
+  releasePods,
+  repoRoot,
+  restarts,
+  seconds,
+  secondsToReady,
+  Timings,
+  until,
+  type Pod,
+} from './support.js';
+
+const CLUSTER_NAME = 'tier';
+const NS = 'default';
+const RELEASE = 'bazar';
+/** How long a fresh release may take until every pod is Ready (measured: 30-80 s on 2 shared cores). */
+const READY_BOUND_MS = 180_000;
+
+async function skipReason(): Promise<string | false> {
+  const why = await clusterTierBlocker();
+  if (!why) return false;
+  const message = `NOT RUN: the cluster tier (test/cluster): ${why}`;
+  if (process.env.CI) throw new Error(`${message} (CI is set: every tier must run)`);
+  process.stderr.write(`\n*** ${message}\n\n`);
+  return message;
+}
+
+const skip = await skipReason();
+
+// ------------------------------------------------------------------ the chart's defaults
+
+interface Defaults {
+  fronts: number;
+  catalogOrigins: number;
+  catalogReplicas: number;
+  orderOrigins: number;
+  orderReplicas: number;
+  standbys: number;
+}
+
+function chartDefaults(): Defaults {
+  const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
+    front: { replicas: number };
+    catalog: { origin: { replicas: number }; replica: { replicas: number } };
+    order: { origin: { replicas: number }; replica: { replicas: number } };
+    postgresql: { standby: { enabled: boolean; replicas: number } };
+  };
+  return {
+    fronts: v.front.replicas,
+    catalogOrigins: v.catalog.origin.replicas,
+    catalogReplicas: v.catalog.replica.replicas,
+    orderOrigins: v.order.origin.replicas,
+    orderReplicas: v.order.replica.replicas,
+    standbys: v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0,
+  };
+}
+
+const podCount = (d: Defaults): number =>
+  d.fronts + d.catalogOrigins + d.catalogReplicas + d.orderOrigins + d.orderReplicas + 1 + d.standbys;
+
+/** Smaller CPU requests for every pod of the chart, limits untouched (three stores share 1.9 CPUs). */
+function smallResources(): Record<string, unknown> {
+  const requests = { requests: { cpu: '10m' } };
+  return {
+    front: { resources: requests },
+    catalog: { origin: { resources: requests }, replica: { resources: requests } },
+    order: { origin: { resources: requests }, replica: { resources: requests } },
+    postgresql: { primary: { resources: requests }, standby: { resources: requests } },
+    tests: { resources: requests },
+  };
+}
+
+// ------------------------------------------------------------------ small helpers
+
+const role = (p: Pod): string => `${label(p, 'app.kubernetes.io/component')}/${label(p, 'role') ?? ''}`;
+const isComponent = (c: string) => (p: Pod) => label(p, 'app.kubernetes.io/component') === c;
+const names = (pods: Pod[]): string[] => pods.map((p) => p.metadata.name);
+const servicePods = (pods: Pod[]): Pod[] => pods.filter((p) => !isComponent('postgresql')(p));
+
+async function waitReleaseReady(
+  kube: Kube,
+  ns: string,
+  release: string,
+  expected: number,
+  boundMs = READY_BOUND_MS,
+): Promise<Pod[]> {
+  return until(
+    `${expected} pods of release ${release} in ${ns} Ready`,
+    async () => {
+      const pods = await releasePods(kube, ns, release);
+      const live = pods.filter((p) => !p.metadata.deletionTimestamp);
+      return live.length === expected && live.every(podReady) ? live : undefined;
+    },
+    boundMs,
+    1000,
+  );
+}
+
+interface FrontReadyz {
+  status: string;
+  pod: string;
+  policy: { cacheTtlMs: number; cacheMaxEntries: number; consistencyMode: string };
+  endpoints: { catalog: number; order: number };
+}
+interface WriterReadyz {
+  status: string;
+  pod: string;
+  role: string;
+  consistency: { mode: string };
+}
+
+async function readyz<T>(kube: Kube, ns: string, pod: string): Promise<T> {
+  return JSON.parse(await kube.podGet(ns, pod, 8080, '/readyz')) as T;
+}
+
+function header(a: Answer, name: string): string | undefined {
+  return a.headers[name.toLowerCase()];
+}
+
+function secretData(kube: Kube, ns: string, name: string): Promise<Record<string, string>> {
+  return kube.json<{ data: Record<string, string> }>(['get', 'secret', '-n', ns, name]).then((s) => s.data);
+}
+
+/** The README's "Try it with curl" block (the lines a user copies). */
+function readmeCurlBlock(): string {
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Try it with curl');
+  assert.ok(start >= 0, 'README.md has a "Try it with curl" section');
+  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(start));
+  assert.ok(m?.[1], 'the section has a sh block');
+  return m[1];
+}
+
+/** A README command line, run by /bin/sh with the port-forward's address for localhost:8080. */
+async function runReadme(kube: Kube, block: string, line: string, pf: PortForward): Promise<string> {
+  const command = line.replace(/\s+#.*$/, '');
+  assert.ok(block.includes(line), `README.md's curl block has the line:\n${line}`);
+  const local = command.replaceAll('localhost:8080', `127.0.0.1:${pf.port}`);
+  const out = await kube.sh(local, { timeoutMs: 30_000 });
+  log(`$ ${command}\n${out.stdout.trim()}`);
+  return out.stdout;
+}
+
+// ------------------------------------------------------------------ the tier
+
+describe(
+  "cluster tier: the user's path on a real single-node Kubernetes",
+  { skip, timeout: 3_600_000 },
+  () => {
+    const timings = new Timings();
+    const defaults = chartDefaults();
+    let cluster: Cluster | undefined;
+    let kube: Kube;
+    let records: ImageRecord[] = [];
+    let work = '';
+    let imagesValues = '';
+    let smallValues = '';
+    let pf: PortForward | undefined;
+    /** Set once the release answers; the steps after it need it. */
+    let installed = false;
+    let catalogPods: string[] = [];
+    let frontPods: string[] = [];
+    let lastOrderId = '';
+    let adminToken = '';
+
+    const needInstall = (): void => assert.ok(installed, 'the install step failed: nothing to check');
+    const k = (): Kube => kube;
+
+    /** The port-forward of the README, started again if its pod went away. */
+    async function forward(): Promise<PortForward> {
+      if (pf?.alive) {
+        const probe = await request(pf.base, 'GET', '/livez').catch(() => undefined);
+        if (probe?.status === 200) return pf;
+        await pf.stop();
+      }
+      pf = await PortForward.start(k(), NS, 'svc/bazar-front', 80);
+      return pf;
+    }
+
+    before(async () => {
+      work = mkdtempSync(path.join(os.tmpdir(), 'bazar-cluster-tier-'));
+      records = await timings.time('images: buildImages() (tools/images, cached)', () =>
+        buildImages({ log: (l) => log(`images: ${l}`) }),
+      );
+      const byName = (n: string): ImageRecord => {
+        const r = records.find((x) => x.name === n);
+        if (!r) throw new Error(`tools/images built no ${n}`);
+        return r;
+      };
+      const images = {
+        pause: byName('pause'),
+        coredns: byName('coredns'),
+        localPathProvisioner: byName('local-path-provisioner'),
+        busybox: byName('busybox-standin'),
+      };
+      const upOpts = {
+        name: CLUSTER_NAME,
+        images,
+        ensurePackages: false,
+        log: (l: string) => log(`cluster: ${l}`),
+      };
+      cluster = await timings.time('cluster: up()', async () => {
+        try {
+          return await up(upOpts);
+        } catch (err) {
+          if (!(err instanceof ClusterAlreadyUpError)) throw err;
+          log(`cluster ${CLUSTER_NAME} was left up by an earlier run: down, then up again`);
+          await down(CLUSTER_NAME);
+          return up(upOpts);
+        }
+      });
+      kube = new Kube(cluster);
+      const podImages = records.filter((r) => !BUILD_ONLY_IMAGES.includes(r.name));
+      await timings.time('cluster: loadImages(our images and the stand-ins)', async () => {
+        const imported = await cluster!.loadImages(podImages);
+        log(`imported ${imported.length ? imported.join(', ') : 'nothing (the node had them all)'}`);
+      });
+      imagesValues = path.join(work, 'images-values.yaml');
+      writeFileSync(imagesValues, chartValuesYaml(chartImageValues(records)));
+      smallValues = path.join(work, 'small-resources-values.yaml');
+      writeFileSync(smallValues, stringifyYaml(smallResources()));
+      log(`chart values (images):\n${readFileSync(imagesValues, 'utf8')}`);
+    });
+
+    after(async () => {
+      const stopped = await stopAllPortForwards();
+      if (stopped > 0) log(`stopped ${stopped} port-forward(s)`);
+      try {
+        if (cluster) {
+          const report = await timings.time('cluster: down()', () =>
+            cluster!.down({ log: (l) => log(`cluster: ${l}`) }),
+          );
+          assert.deepEqual(report.leftovers, [], 'down left something behind');
+          assert.deepEqual(await leftovers(cluster.layout), [], 'leftovers() after down');
+        }
+      } finally {
+        if (work) rmSync(work, { recursive: true, force: true });
+        log(`timings:\n${timings.table()}`);
+      }
+    });
+
+    it('helm install bazar charts/bazar: every pod Ready within the bound', async () => {
+      const t0 = Date.now();
+      await timings.time('helm install bazar charts/bazar', () =>
+        k().helm(['install', RELEASE, 'charts/bazar', '-f', imagesValues, '-f', smallValues]),
+      );
+      const pods = await timings.time('  every pod Ready', () =>
+        waitReleaseReady(k(), NS, RELEASE, podCount(defaults)),
+      );
+      const slowest = Math.max(...pods.map((p) => secondsToReady(p) ?? 0));
+      log(
+        `all ${pods.length} pods Ready ${seconds(Date.now() - t0)} after helm install started (slowest pod: ${slowest} s from creation)\n${podTable(pods)}`,
+      );
+      log((await k().kubectl(['get', 'pods', '-n', NS, '-o', 'wide'])).stdout);
+      assert.deepEqual(
+        pods.filter((p) => restarts(p) > 0).map((p) => `${p.metadata.name}: ${restarts(p)} restarts`),
+        [],
+        'no pod restarted on the way to Ready',
+      );
+      const count = (c: string, r?: string) =>
+        pods.filter((p) => isComponent(c)(p) && (r === undefined || label(p, 'role') === r)).length;
+      assert.equal(count('front'), defaults.fronts);
+      assert.equal(count('catalog', 'origin'), defaults.catalogOrigins);
+      assert.equal(count('catalog', 'replica'), defaults.catalogReplicas);
+      assert.equal(count('order', 'origin'), defaults.orderOrigins);
+      assert.equal(count('order', 'replica'), defaults.orderReplicas);
+      frontPods = names(pods.filter(isComponent('front')));
+      catalogPods = names(pods.filter(isComponent('catalog')));
+      installed = true;
+    });
+
+    it("the standby was bootstrapped by the chart's pg_basebackup script and streams in sync", async () => {
+      needInstall();
+      const standby = 'bazar-postgresql-standby-0';
+      const bootstrap = (await k().kubectl(['logs', '-n', NS, standby, '-c', 'bootstrap'])).stdout;
+      assert.match(
+        bootstrap,
+        /bootstrap-standby: pg_basebackup from bazar-postgresql into \S+ \(slot bazar_postgresql_standby_0\)/,
+      );
+      assert.match(bootstrap, /bootstrap-standby: done/);
+      const rows = await k().psql(
+        NS,
+        'bazar-postgresql-0',
+        'SELECT application_name, state, sync_state, client_addr FROM pg_stat_replication;',
+      );
+      log(`pg_stat_replication on bazar-postgresql-0: ${JSON.stringify(rows)}`);
+      assert.equal(rows.length, defaults.standbys, 'one walsender per standby');
+      const [app, state, sync] = rows[0] ?? [];
+      assert.equal(app, standby);
+      assert.equal(state, 'streaming');
+      assert.ok(
+        sync === 'sync' || sync === 'quorum',
+        `sync_state ${sync} (strict mode needs a synchronous standby)`,
+      );
+      const slots = await k().psql(
+        NS,
+        'bazar-postgresql-0',
+        'SELECT slot_name, active FROM pg_replication_slots;',
+      );
+      assert.deepEqual(slots, [['bazar_postgresql_standby_0', 't']]);
+      assert.deepEqual(await k().psql(NS, standby, 'SELECT pg_is_in_recovery();'), [['t']]);
+      assert.deepEqual(await k().psql(NS, standby, 'SELECT count(*) FROM books;', 'bazar'), [['7']]);
+    });
+
+    it('the migrations were applied once, by an origin, and logged by that origin only', async () => {
+      needInstall();
+      const applied = await k().psql(
+        NS,
+        'bazar-postgresql-0',
+        'SELECT version, name FROM schema_migrations ORDER BY version;',
+        'bazar',
+      );
+      assert.deepEqual(
+        applied,
+        MIGRATIONS.map((m) => [String(m.version), m.name]),
+      );
+      const pods = servicePods(await releasePods(k(), NS, RELEASE));
+      const logged: Array<{ pod: string; role: string; version: number }> = [];
+      for (const p of pods) {
+        const out = (await k().kubectl(['logs', '-n', NS, p.metadata.name])).stdout;
+        for (const line of out.split('\n')) {
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line) as { msg?: string; version?: number };
+          if (entry.msg === 'migration applied')
+            logged.push({ pod: p.metadata.name, role: role(p), version: entry.version ?? -1 });
+        }
+      }
+      log(`"migration applied" log lines: ${JSON.stringify(logged)}`);
+      assert.deepEqual(
+        logged.map((l) => l.version).sort((a, b) => a - b),
+        MIGRATIONS.map((m) => m.version),
+        'each migration logged exactly once in the whole release',
+      );
+      for (const l of logged) assert.match(l.role, /\/origin$/, `${l.pod} (${l.role}) applied a migration`);
+    });
+
+    it('helm test bazar --logs passes and prints the log, twice, each run with a key of its own', async () => {
+      needInstall();
+      const runs: Array<{ key: string; order: string; startedAt: number }> = [];
+      for (let i = 0; i < 2; i++) {
+        const startedAt = Date.now();
+        const out = await timings.time(`helm test bazar --logs (run ${i + 1})`, () =>
+          k().helm(['test', RELEASE, '--logs'], { timeoutMs: 300_000 }),
+        );
+        const text = out.stdout;
+        log(`helm test run ${i + 1}:\n${text.slice(text.indexOf('TEST SUITE'))}`);
+        assert.match(text, /Phase:\s+Succeeded/);
+        assert.match(text, /POD LOGS: bazar-test-store/, 'the test pod log is printed');
+        assert.match(text, /PASS: searched, read and bought through http:\/\/bazar-front:80/);
+        const key = /Idempotency-Key: (\S+)\)/.exec(text)?.[1] ?? '';
+        const order = /order: GET \S+\/orders\/(\S+)/.exec(text)?.[1] ?? '';
+        assert.match(
+          key,
+          /^helm-test-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+          `the key as the pod's shell made it: ${key}`,
+        );
+        assert.ok(order, 'the purchase made an order');
+        runs.push({ key, order, startedAt });
+      }
+      log(`the second run started ${seconds(runs[1]!.startedAt - runs[0]!.startedAt)} after the first`);
+      assert.notEqual(runs[0]!.key, runs[1]!.key, 'each run uses a key of its own');
+      assert.notEqual(runs[0]!.order, runs[1]!.order, 'each run bought a book of its own');
+      const stored = await k().psql(
+        NS,
+        'bazar-postgresql-0',
+        "SELECT idempotency_key FROM orders WHERE idempotency_key LIKE 'helm-test-%' ORDER BY created_at;",
+        'bazar',
+      );
+      assert.deepEqual(
+        stored.map((r) => r[0]),
+        runs.map((r) => r.key),
+        'one order per run, under its key',
+      );
+      // hook-delete-policy before-hook-creation: the finished pod stays (for --logs and kubectl logs).
+      const testPod = await k().json<Pod>(['get', 'pod', '-n', NS, 'bazar-test-store']);
+      assert.equal(testPod.status.phase, 'Succeeded');
+    });
+
+    it('kubectl port-forward svc/bazar-front, then every README curl example answers as the README says', async () => {
+      needInstall();
+      const block = readmeCurlBlock();
+      const fwd = await forward();
+      const run = (line: string): Promise<string> => runReadme(k(), block, line, fwd);
+      const isFront = (n: string | undefined) => !!n && frontPods.includes(n);
+      const isCatalog = (n: string | undefined) => !!n && catalogPods.includes(n);
+
+      const search = parseCurlI(await run('curl -i localhost:8080/search/distributed%20systems'));
+      assert.equal(search.status, 200);
+      assert.deepEqual(
+        (search.json as { books: Array<{ id: number }> }).books.map((b) => b.id),
+        [1, 2, 5],
+      );
+
+      const miss = parseCurlI(
+        await run(
+          'curl -i localhost:8080/info/5            # X-Cache: miss, X-Served-By: the catalog pod that answered',
+        ),
+      );
+      assert.equal(miss.status, 200);
+      assert.equal(header(miss, 'X-Cache'), 'miss');
+      assert.ok(
+        isCatalog(header(miss, 'X-Served-By')),
+        `X-Served-By ${header(miss, 'X-Served-By')} is a catalog pod (${catalogPods.join(', ')})`,
+      );
+      const front = header(miss, 'X-Front');
+      assert.ok(isFront(front), `X-Front ${front} is a front pod (${frontPods.join(', ')})`);
+      assert.match(front!, /^bazar-front-[a-z0-9]+-[a-z0-9]{5}$/, 'front pods are named as the README says');
+      const hit = parseCurlI(
+        await run(
+          'curl -i localhost:8080/info/5            # X-Cache: hit,  X-Served-By: the front that answered (= X-Front)',
+        ),
+      );
+      assert.equal(hit.status, 200);
+      assert.equal(header(hit, 'X-Cache'), 'hit');
+      assert.equal(
+        header(hit, 'X-Served-By'),
+        front,
+        'a hit is served by the front, the same one: port-forward sticks to one pod',
+      );
+      assert.equal(header(hit, 'X-Front'), front);
+      assert.deepEqual(hit.json, miss.json);
+
+      const loop = await run(
+        "for i in 1 2 3 4; do curl -s -o /dev/null -D - -H 'Cache-Control: no-cache' localhost:8080/info/1 | grep -i x-served-by; done",
+      );
+      const served = loop
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^x-served-by:\s*/i, '').trim());
+      assert.equal(served.length, 4);
+      for (const s of served) assert.ok(isCatalog(s), `${s} is a catalog pod`);
+      assert.equal(
+        new Set(served).size,
+        Math.min(4, catalogPods.length),
+        `round-robin over the ${catalogPods.length} catalog pods: ${served.join(', ')}`,
+      );
+      for (let i = 1; i < served.length; i++)
+        assert.notEqual(served[i], served[i - 1], 'consecutive reads go to different catalog pods');
+
+      const fronts = `${defaults.fronts}/${defaults.fronts}`;
+      const bought = parseCurlI(
+        await run(
+          'curl -i -X POST localhost:8080/purchase/5                                   # buy one copy; X-Invalidated: n/n (every front)',
+        ),
+      );
+      assert.equal(bought.status, 200);
+      assert.equal(header(bought, 'X-Invalidated'), fronts);
+      const purchase = bought.json as {
+        orderId: string;
+        bookId: number;
+        price: number;
+        remainingStock: number;
+      };
+      assert.equal(purchase.bookId, 5);
+      assert.equal(purchase.remainingStock, 99);
+
+      const keyed =
+        "curl -i -X POST -H 'Idempotency-Key: my-order-1' localhost:8080/purchase/5  # run it twice: same orderId, Idempotent-Replayed: true";
+      const first = parseCurlI(await run(keyed));
+      const again = parseCurlI(await run(keyed));
+      assert.equal(first.status, 200);
+      assert.equal(header(first, 'Idempotent-Replayed'), undefined);
+      assert.equal(again.status, 200);
+      assert.equal(header(again, 'Idempotent-Replayed'), 'true');
+      assert.equal((again.json as { orderId: string }).orderId, (first.json as { orderId: string }).orderId);
+      assert.equal(
+        (first.json as { remainingStock: number }).remainingStock,
+        98,
+        'the retry bought nothing more',
+      );
+      assert.equal(header(first, 'X-Invalidated'), fronts);
+      assert.equal(header(again, 'X-Invalidated'), fronts);
+
+      const orderLine = 'curl -i localhost:8080/orders/<orderId from the purchase>';
+      assert.ok(block.includes(orderLine));
+      const order = parseCurlI(
+        (await k().sh(`curl -i 127.0.0.1:${fwd.port}/orders/${purchase.orderId}`)).stdout,
+      );
+      log(`$ curl -i localhost:8080/orders/${purchase.orderId}\n${order.status} ${order.body}`);
+      assert.equal(order.status, 200);
+      assert.deepEqual(
+        { ...(order.json as Record<string, unknown>), createdAt: undefined },
+        {
+          orderId: purchase.orderId,
+          bookId: 5,
+          title: 'How to finish Project 3 on time',
+          price: 130,
+          createdAt: undefined,
+        },
+      );
+      lastOrderId = purchase.orderId;
+
+      // The admin token exactly as the install notes say to read it (and as the README shows it).
+      const notes = (await k().helm(['get', 'notes', RELEASE])).stdout;
+      const tokenLine = notes
+        .split('\n')
+        .map((l) => l.trim())
+        .find((l) => l.startsWith('TOKEN=$('));
+      assert.ok(tokenLine, `helm get notes prints a TOKEN= line:\n${notes}`);
+      assert.ok(
+        readFileSync(path.join(repoRoot, 'README.md'), 'utf8').includes(tokenLine),
+        `README.md shows the notes' line: ${tokenLine}`,
+      );
+      const patchCmd = `curl -i -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n     -d '{"price":120}' localhost:8080/books/5`;
+      const restockCmd = `curl -i -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n     -d '{"quantity":10}' localhost:8080/books/5/restock`;
+      assert.ok(block.includes(patchCmd), 'README has the PATCH example');
+      assert.ok(block.includes(restockCmd), 'README has the restock example');
+      const local = (c: string) => c.replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`);
+      const admin = await k().sh(
+        `${tokenLine}\n${local(patchCmd)}\necho; echo ---; ${local(restockCmd)}\necho; echo ---; printf %s "$TOKEN"`,
+      );
+      const [patchOut = '', restockOut = '', token = ''] = admin.stdout.split('\n---\n');
+      log(`$ ${tokenLine}\n$ ${patchCmd}\n${patchOut.trim()}\n$ ${restockCmd}\n${restockOut.trim()}`);
+      adminToken = token;
+      assert.equal(
+        token,
+        Buffer.from((await secretData(k(), NS, 'bazar'))['admin-token'] ?? '', 'base64').toString(),
+      );
+      const patched = parseCurlI(patchOut.trim());
+      assert.equal(patched.status, 200);
+      assert.equal((patched.json as { price: number }).price, 120);
+      assert.equal(header(patched, 'X-Invalidated'), fronts);
+      const restocked = parseCurlI(restockOut.trim());
+      assert.equal(restocked.status, 200);
+      assert.equal((restocked.json as { stock: number }).stock, 98 + 10);
+      assert.equal(header(restocked, 'X-Invalidated'), fronts);
+      // Read-your-writes through the cache that held book 5 before the writes.
+      const fresh = await request(fwd.base, 'GET', '/info/5');
+      assert.deepEqual(
+        [(fresh.json as { price: number }).price, (fresh.json as { stock: number }).stock],
+        [120, 108],
+      );
+
+      const bad = parseCurlI(
+        await run(
+          'curl -i localhost:8080/info/abc          # 400 {"error":{"code":"invalid_id","message":"..."}}',
+        ),
+      );
+      assert.equal(bad.status, 400);
+      const err = (bad.json as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'invalid_id');
+      assert.equal(typeof err.message, 'string');
+      assert.ok(err.message.length > 0);
+
+      const probes = await run(
+        'curl -s localhost:8080/readyz; curl -s localhost:8080/metrics | grep bazar_cache',
+      );
+      assert.match(probes, /^\{"status":"ready","pod":"bazar-front-/);
+      assert.match(probes, /^bazar_cache_hits_total\{service="front",pod="bazar-front-[^"]+"\} [1-9]/m);
+      assert.match(probes, /^bazar_cache_misses_total\{/m);
+    });
+
+    it('docs/deploy.md\'s "Try it" answers as it says', async () => {
+      needInstall();
+      const docs = readFileSync(path.join(repoRoot, 'docs', 'deploy.md'), 'utf8');
+      const start = docs.indexOf('## Try it');
+      const block = /```sh\n([\s\S]*?)```/.exec(docs.slice(start))?.[1] ?? '';
+      const fwd = await forward();
+      const run = async (line: string): Promise<Answer> => {
+        assert.ok(block.includes(line), `docs/deploy.md's Try it has: ${line}`);
+        const cmd = line.replace(/\s+#.*$/, '').replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`);
+        const a = parseCurlI((await k().sh(cmd)).stdout);
+        log(
+          `$ ${line}\n  → ${a.status} X-Cache ${header(a, 'X-Cache') ?? '-'}, X-Served-By ${header(a, 'X-Served-By')}: ${a.body}`,
+        );
+        return a;
+      };
+      assert.equal((await run('curl -i http://localhost:8080/search/distributed%20systems')).status, 200);
+      const first = await run('curl -i http://localhost:8080/info/1');
+      const again = await run('curl -i http://localhost:8080/info/1                 # again: X-Cache: hit');
+      assert.equal(header(again, 'X-Cache'), 'hit');
+      assert.equal(header(again, 'X-Served-By'), header(again, 'X-Front'));
+      assert.deepEqual(again.json, first.json);
+      const bought = await run(
+        "curl -i -X POST -H 'Idempotency-Key: my-first-book' http://localhost:8080/purchase/1",
+      );
+      assert.equal(bought.status, 200);
+      const later = await run(
+        'curl -i http://localhost:8080/info/1                 # stock went down; the cache was invalidated',
+      );
+      const stock = (a: Answer) => (a.json as { stock: number }).stock;
+      assert.equal(stock(later), stock(first) - 1);
+      assert.equal(header(later, 'X-Cache'), 'miss', 'the purchase invalidated the cached copy');
+      const tokenLine = "TOKEN=$(kubectl get secret bazar -o jsonpath='{.data.admin-token}' | base64 -d)";
+      const patch = `curl -i -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n  -d '{"price":120}' http://localhost:8080/books/1`;
+      assert.ok(docs.includes(tokenLine) && docs.includes(patch), 'docs/deploy.md has the admin example');
+      const out = await k().sh(
+        `${tokenLine}\n${patch.replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`)}`,
+      );
+      const patched = parseCurlI(out.stdout);
+      assert.equal(patched.status, 200);
+      assert.equal((patched.json as { price: number }).price, 120);
+    });
+
+    it('the k6 smoke scenario (k6 stand-in) through the port-forward passes its thresholds', async () => {
+      needInstall();
+      const fwd = await forward();
+      // What the port-forward itself costs here: cached reads, one at a time, on one connection.
+      const hits: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        const a = await request(fwd.base, 'GET', '/info/1', { headers: { connection: 'keep-alive' } });
+        hits.push(performance.now() - t0);
+        assert.equal(a.status, 200);
+      }
+      hits.sort((a, b) => a - b);
+      const context = `cached GET /info/1 through the port-forward: p50 ${hits[9]!.toFixed(1)} ms, p95 ${hits[18]!.toFixed(1)} ms; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${os.cpus().length} CPUs`;
+      log(context);
+      const summaryDir = path.join(work, 'k6');
+      const r = await timings.time('k6 smoke (stand-in) via port-forward', () =>
+        runK6Script({
+          script: path.join(repoRoot, 'load-tests', 'bazar.js'),
+          action: 'run',
+          env: { BASE_URL: fwd.base, ADMIN_TOKEN: adminToken, SCENARIO: 'smoke' },
+          cwd: summaryDir,
+        }),
+      );
+      log(`k6 smoke summary:\n${r.summaryOutputs?.stdout ?? '(no summary)'}`);
+      log(
+        `k6 thresholds: ${r.thresholds.map((t) => `${t.key} ${t.expression} ${t.ok ? 'ok' : 'BREACHED'} (${t.actual})`).join('; ')}`,
+      );
+      assert.deepEqual(r.failures, []);
+      assert.ok(r.thresholds.length > 0, 'the smoke scenario has thresholds');
+      assert.deepEqual(
+        r.thresholds.filter((t) => !t.ok).map((t) => `${t.key}: ${t.expression} (${t.actual})`),
+        [],
+        `thresholds breached (${context})`,
+      );
+      assert.ok(
+        r.requests.filter((q) => q.phase === 'iteration').length > 5,
+        'the iteration made its requests',
+      );
+    });
+
+    it('kubectl patch storepolicy reaches every pod live (no restart) and shows in status', async () => {
+      needInstall();
+      const podsBefore = servicePods(await releasePods(k(), NS, RELEASE));
+      const ident = (pods: Pod[]) =>
+        pods.map((p) => `${p.metadata.name} ${p.metadata.uid} ${restarts(p)}`).sort();
+      const patch = `kubectl patch storepolicy bazar --type merge -p '{"spec":{"cache":{"ttlMs":5000},"consistencyMode":"session"}}'`;
+      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+      assert.ok(readme.includes(patch), 'the README has this patch command');
+
+      async function applied(mode: string, ttl: number, t0: number): Promise<Record<string, number>> {
+        const when: Record<string, number> = {};
+        await until(
+          `every pod applying ${mode}/${ttl}`,
+          async () => {
+            await Promise.all(
+              podsBefore
+                .filter((p) => when[p.metadata.name] === undefined)
+                .map(async (p) => {
+                  const name = p.metadata.name;
+                  if (isComponent('front')(p)) {
+                    const r = await readyz<FrontReadyz>(k(), NS, name);
+                    if (r.policy.consistencyMode === mode && r.policy.cacheTtlMs === ttl)
+                      when[name] = Date.now() - t0;
+                  } else {
+                    const r = await readyz<WriterReadyz>(k(), NS, name);
+                    if (r.consistency.mode === mode) when[name] = Date.now() - t0;
+                  }
+                }),
+            );
+            return Object.keys(when).length === podsBefore.length ? when : undefined;
+          },
+          30_000,
+          200,
+        );
+        return when;
+      }
+
+      let t0 = Date.now();
+      log(`$ ${patch}\n${(await k().sh(patch)).stdout.trim()}`);
+      const reached = await applied('session', 5000, t0);
+      log(`session + ttl 5000 seen in /readyz (ms after the patch): ${JSON.stringify(reached)}`);
+      const sp = await until(
+        'StorePolicy status.observedGeneration to follow',
+        async () => {
+          const o = await k().json<{
+            metadata: { generation: number };
+            status?: { observedGeneration?: number; consistencyMode?: string; cache?: { ttlMs?: number } };
+          }>(['get', 'storepolicy', 'bazar', '-n', NS]);
+          return o.status?.observedGeneration === o.metadata.generation ? o : undefined;
+        },
+        30_000,
+      );
+      log(
+        `status followed ${seconds(Date.now() - t0)} after the patch: observedGeneration ${sp.status?.observedGeneration}`,
+      );
+      assert.equal(sp.status?.consistencyMode, 'session');
+      assert.equal(sp.status?.cache?.ttlMs, 5000);
+      const shown = (await k().sh('kubectl get storepolicy bazar')).stdout;
+      log(`$ kubectl get storepolicy bazar\n${shown.trim()}`);
+      assert.match(shown, /^bazar\s+session\s+5000\s+/m);
+      const statusJson = (await k().sh("kubectl get storepolicy bazar -o jsonpath='{.status}'")).stdout;
+      assert.equal(
+        (JSON.parse(statusJson) as { observedGeneration: number }).observedGeneration,
+        sp.metadata.generation,
+      );
+
+      // Back to strict (the TTL stays at 5 s: the upgrade step checks that helm keeps a live edit).
+      t0 = Date.now();
+      await k().kubectl([
+        'patch',
+        'storepolicy',
+        'bazar',
+        '-n',
+        NS,
+        '--type',
+        'merge',
+        '-p',
+        '{"spec":{"consistencyMode":"strict"}}',
+      ]);
+      const back = await applied('strict', 5000, t0);
+      log(`strict seen in /readyz (ms after the patch): ${JSON.stringify(back)}`);
+      const rows = await k().psql(
+        NS,
+        'bazar-postgresql-0',
+        'SELECT state, sync_state FROM pg_stat_replication;',
+      );
+      assert.deepEqual(rows, [['streaming', 'sync']]);
+      const afterPods = servicePods(await releasePods(k(), NS, RELEASE));
+      assert.deepEqual(ident(afterPods), ident(podsBefore), 'same pods (UIDs), no restarts');
+    });
+
+    it('scale fronts and catalog replicas by one: discovery follows, writes invalidate every front', async () => {
+      needInstall();
+      const fronts = defaults.fronts + 1;
+      const replicas = defaults.catalogReplicas + 1;
+      const beforeCatalog = new Set(catalogPods);
+      await timings.time(
+        `kubectl scale: fronts ${defaults.fronts} → ${fronts}, catalog replicas ${defaults.catalogReplicas} → ${replicas}`,
+        async () => {
+          await k().kubectl(['scale', '-n', NS, 'deployment/bazar-front', `--replicas=${fronts}`]);
+          await k().kubectl([
+            'scale',
+            '-n',
+            NS,
+            'deployment/bazar-catalog-replica',
+            `--replicas=${replicas}`,
+          ]);
+          await waitReleaseReady(
+            k(),
+            NS,
+            RELEASE,
+            podCount({ ...defaults, fronts, catalogReplicas: replicas }),
+            120_000,
+          );
+        },
+      );
+      const pods = await releasePods(k(), NS, RELEASE);
+      frontPods = names(pods.filter(isComponent('front')));
+      catalogPods = names(pods.filter(isComponent('catalog')));
+      const catalogs = defaults.catalogOrigins + replicas;
+      const t0 = Date.now();
+      await until(
+        `every front seeing ${catalogs} catalog endpoints`,
+        async () => {
+          const seen = await Promise.all(frontPods.map((p) => readyz<FrontReadyz>(k(), NS, p)));
+          return seen.every((r) => r.endpoints.catalog === catalogs) ? true : undefined;
+        },
+        30_000,
+      );
+      log(`every front sees ${catalogs} catalog pods ${seconds(Date.now() - t0)} after the pods were Ready`);
+      const fwd = await forward();
+      // Writes go to either order pod (round-robin) and to the catalog origin: each writer must know 3 fronts.
+      let writes = 0;
+      const want = `${fronts}/${fronts}`;
+      await until(
+        `a purchase answering X-Invalidated: ${want}`,
+        async () => {
+          writes++;
+          const r = await request(fwd.base, 'POST', '/purchase/2', {
+            headers: { 'idempotency-key': `scale-${writes}` },
+          });
+          assert.equal(r.status, 200);
+          return header(r, 'X-Invalidated') === want ? true : undefined;
+        },
+        20_000,
+      );
+      const more: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await request(fwd.base, 'POST', '/purchase/2', {
+          headers: { 'idempotency-key': `scale-more-${i}` },
+        });
+        more.push(`${header(r, 'X-Served-By')} ${header(r, 'X-Invalidated')}`);
+      }
+      const patched = await request(fwd.base, 'PATCH', '/books/2', {
+        headers: { authorization: `Bearer ${adminToken}` },
+        body: { price: 55 },
+      });
+      log(
+        `X-Invalidated ${want} on write ${writes} after the scale-out; then ${more.join(', ')}; PATCH by ${header(patched, 'X-Served-By')}: ${header(patched, 'X-Invalidated')}`,
+      );
+      for (const m of more) assert.ok(m.endsWith(` ${want}`), m);
+      assert.equal(patched.status, 200);
+      assert.equal(header(patched, 'X-Invalidated'), want);
+      const added = catalogPods.filter((p) => !beforeCatalog.has(p));
+      assert.equal(added.length, 1, 'one new catalog pod');
+      const served: string[] = [];
+      for (let i = 0; i < 2 * catalogs && !served.includes(added[0]!); i++) {
+        const r = await request(fwd.base, 'GET', '/info/3', { headers: { 'cache-control': 'no-cache' } });
+        served.push(header(r, 'X-Served-By') ?? '?');
+      }
+      log(`no-cache reads after the scale-out served by: ${served.join(', ')}`);
+      assert.ok(served.includes(added[0]!), `the new catalog pod ${added[0]} serves reads`);
+    });
+
+    it('deleting one pod of each Deployment: each is replaced, reads through the Service keep answering', async () => {
+      needInstall();
+      // Reads that reach every kind of pod: uncached book reads (catalog), search, an order (order pods).
+      const curl = records.find((r) => r.name === 'curl-standin')!.ref;
+      const loop = await ReadLoop.start(k(), NS, curl, 'http://bazar-front:80', [
+        '/info/1',
+        '/search/distributed%20systems',
+        `/orders/${lastOrderId}`,
+        '/info/4',
+        '/info/6',
+      ]);
+      const deployments: Array<[string, string]> = [
+        ['bazar-front', 'app.kubernetes.io/component=front'],
+        ['bazar-catalog-origin', 'app.kubernetes.io/component=catalog,role=origin'],
+        ['bazar-catalog-replica', 'app.kubernetes.io/component=catalog,role=replica'],
+        ['bazar-order-origin', 'app.kubernetes.io/component=order,role=origin'],
+        ['bazar-order-replica', 'app.kubernetes.io/component=order,role=replica'],
+      ];
+      const replaced: string[] = [];
+      let report: ReadLoopReport;
+      try {
+        for (const [d, selector] of deployments) {
+          const podsOf = async () =>
+            (
+              await k().json<{ items: Pod[] }>([
+                'get',
+                'pods',
+                '-n',
+                NS,
+                '-l',
+                `app.kubernetes.io/instance=${RELEASE},${selector}`,
+              ])
+            ).items;
+          const beforePods = (await podsOf()).filter((p) => !p.metadata.deletionTimestamp);
+          const victim = beforePods[0]!;
+          const t0 = Date.now();
+          await k().kubectl(['delete', 'pod', '-n', NS, victim.metadata.name, '--wait=false']);
+          const fresh = await until(
+            `${d}: a new pod Ready and ${victim.metadata.name} gone`,
+            async () => {
+              const now = await podsOf();
+              const gone = !now.some((p) => p.metadata.uid === victim.metadata.uid);
+              const ready = now.filter((p) => podReady(p));
+              const added = ready.filter((p) => !beforePods.some((b) => b.metadata.uid === p.metadata.uid));
+              return gone && ready.length === beforePods.length && added.length === 1 ? added[0] : undefined;
+            },
+            120_000,
+          );
+          const line = `${d}: deleted ${victim.metadata.name}; ${fresh.metadata.name} Ready and the old pod gone after ${seconds(Date.now() - t0)}`;
+          replaced.push(line);
+          log(line);
+        }
+      } finally {
+        report = await loop.stop();
+      }
+      log(
+        `reads through the Service bazar-front from a pod during the deletes: ${report.requests} requests in ${seconds(report.durationMs)}, ${report.failures.length} failed${report.failures.length ? `: ${JSON.stringify(report.failures.slice(0, 20))}` : ''}\n  served by: ${JSON.stringify(report.servedBy)}\n  fronts: ${JSON.stringify(report.fronts)}`,
+      );
+      assert.equal(replaced.length, deployments.length);
+      assert.ok(report.requests > 50, 'the reads kept going');
+      assert.equal(
+        report.failures.length,
+        0,
+        `no read failed while pods were deleted and replaced; failed: ${JSON.stringify(report.failures.slice(0, 20))}`,
+      );
+      for (const name of Object.keys(report.servedBy)) assert.match(name, /^bazar-(front|catalog|order)-/);
+      const pods = await releasePods(k(), NS, RELEASE);
+      frontPods = names(pods.filter(isComponent('front')));
+      catalogPods = names(pods.filter(isComponent('catalog')));
+    });
+
+    it('helm upgrade with a changed value rolls the service pods and keeps the Secret', async () => {
+      needInstall();
+      const secretBefore = await secretData(k(), NS, 'bazar');
+      const podsBefore = await releasePods(k(), NS, RELEASE);
+      await timings.time('helm upgrade bazar charts/bazar --set config.logLevel=debug --wait', () =>
+        k().helm([
+          'upgrade',
+          RELEASE,
+          'charts/bazar',
+          '-f',
+          imagesValues,
+          '-f',
+          smallValues,
+          '--set',
+          'config.logLevel=debug',
+          '--wait',
+          '--timeout',
+          '5m',
+        ]),
+      );
+      const pods = await waitReleaseReady(k(), NS, RELEASE, podCount(defaults), 120_000);
+      log(`after the upgrade:\n${podTable(pods)}`);
+      const oldUids = new Set(podsBefore.map((p) => p.metadata.uid));
+      const survivors = servicePods(pods).filter((p) => oldUids.has(p.metadata.uid));
+      assert.deepEqual(names(survivors), [], 'every service pod was replaced');
+      for (const p of pods.filter(isComponent('postgresql'))) {
+        assert.ok(oldUids.has(p.metadata.uid), `${p.metadata.name} is not restarted by a service setting`);
+      }
+      assert.deepEqual(
+        await secretData(k(), NS, 'bazar'),
+        secretBefore,
+        'the Secret is byte-equal: tokens and passwords kept',
+      );
+      assert.equal(
+        pods.filter(isComponent('front')).length,
+        defaults.fronts,
+        'helm upgrade puts kubectl scale back to the values',
+      );
+      const sp = await k().json<{ spec: { cache: { ttlMs: number } } }>([
+        'get',
+        'storepolicy',
+        'bazar',
+        '-n',
+        NS,
+      ]);
+      assert.equal(
+        sp.spec.cache.ttlMs,
+        5000,
+        'helm upgrade keeps the live StorePolicy edit (its values did not change)',
+      );
+      const front = pods.find(isComponent('front'))!;
+      const r = await readyz<FrontReadyz>(k(), NS, front.metadata.name);
+      assert.equal(r.policy.cacheTtlMs, 5000, 'a new pod starts with the live policy');
+      const env = (
+        await k().json<{
+          spec: {
+            template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } };
+          };
+        }>(['get', 'deployment', '-n', NS, 'bazar-front'])
+      ).spec.template.spec.containers[0]!.env;
+      assert.equal(env.find((e) => e.name === 'LOG_LEVEL')?.value, 'debug');
+      const fwd = await forward();
+      const bought = await request(fwd.base, 'POST', '/purchase/3', {
+        headers: { 'idempotency-key': 'after-upgrade' },
+      });
+      assert.equal(bought.status, 200);
+      const admin = await request(fwd.base, 'PATCH', '/books/3', {
+        headers: { authorization: `Bearer ${adminToken}` },
+        body: { price: 51 },
+      });
+      assert.equal(admin.status, 200, 'the kept admin token still works');
+    });
+
+    it('helm uninstall leaves exactly what docs/deploy.md says it keeps', async () => {
+      needInstall();
+      await pf?.stop();
+      await timings.time('helm uninstall bazar', () => k().helm(['uninstall', RELEASE, '--wait']));
+      const kinds =
+        'all,secret,pvc,configmap,serviceaccount,role,rolebinding,networkpolicy,poddisruptionbudget,storepolicy,endpointslice';
+      const clusterDefaults = new Set([
+        'Service/kubernetes',
+        'EndpointSlice/kubernetes',
+        'ConfigMap/kube-root-ca.crt',
+        'ServiceAccount/default',
+      ]);
+      const left = await until(
+        'the release pods to terminate',
+        async () => {
+          const l = await k().json<{
+            items: Array<{ kind: string; metadata: { name: string; deletionTimestamp?: string } }>;
+          }>(['get', kinds, '-n', NS]);
+          const items = l.items
+            .map((i) => `${i.kind}/${i.metadata.name}`)
+            .filter((n) => !clusterDefaults.has(n));
+          return items.some((n) => n.startsWith('Pod/') && n !== 'Pod/bazar-test-store')
+            ? undefined
+            : items.sort();
+        },
+        90_000,
+      );
+      log(`left in ${NS} after helm uninstall: ${left.join(', ')}`);
+      assert.deepEqual(left, [
+        'PersistentVolumeClaim/data-bazar-postgresql-0',
+        'PersistentVolumeClaim/data-bazar-postgresql-standby-0',
+        'Pod/bazar-test-store',
+        'Secret/bazar',
+      ]);
+      const pvs = await k().json<{
+        items: Array<{ spec: { claimRef?: { namespace: string; name: string } }; status: { phase: string } }>;
+      }>(['get', 'pv']);
+      assert.deepEqual(
+        pvs.items
+          .map((p) => `${p.spec.claimRef?.namespace}/${p.spec.claimRef?.name} ${p.status.phase}`)
+          .sort(),
+        ['default/data-bazar-postgresql-0 Bound', 'default/data-bazar-postgresql-standby-0 Bound'],
+      );
+      // The documented way to remove the rest, run as written (namespace default instead of shop).
+      const docs = readFileSync(path.join(repoRoot, 'docs', 'deploy.md'), 'utf8');
+      const cleanup = [
+        'kubectl delete secret bazar -n shop',
+        'kubectl delete pvc -n shop -l app.kubernetes.io/instance=bazar',
+        'kubectl delete pod bazar-test-store -n shop',
+        'kubectl delete crd storepolicies.bazar.dev',
+      ];
+      for (const c of cleanup) {
+        assert.ok(docs.includes(c), `docs/deploy.md has: ${c}`);
+        log(
+          `$ ${c}\n${(await k().sh(c.replace('-n shop', `-n ${NS}`), { timeoutMs: 60_000 })).stdout.trim()}`,
+        );
+      }
+      await until(
+        'the PersistentVolumes to go (reclaim policy Delete)',
+        async () =>
+          (await k().json<{ items: unknown[] }>(['get', 'pv'])).items.length === 0 ? true : undefined,
+        60_000,
+      );
+    });
+
+    it('a second release (shop in books) and the plain manifests (in plain) reach Ready and answer a purchase', async () => {
+      // The plain manifests as docs/deploy.md says: k8s/ (here a copy) with its namespace changed, the
+      // namespace created, the Secret's values in secrets.env, the CRD first. The only other change is
+      // the image names (kustomize `images`, as skaffold's manifests profile does it).
+      const docs = readFileSync(path.join(repoRoot, 'docs', 'deploy.md'), 'utf8');
+      const plain = path.join(work, 'k8s');
+      cpSync(path.join(repoRoot, 'k8s'), plain, { recursive: true });
+      const kustomization = path.join(plain, 'kustomization.yaml');
+      const kz = readFileSync(kustomization, 'utf8');
+      assert.match(kz, /^namespace: default$/m);
+      const byName = (n: string) => records.find((r) => r.name === n)!;
+      const tagOf = (ref: string) => ref.slice(ref.lastIndexOf(':') + 1);
+      const pg = byName('postgres-standin').ref;
+      const images = [
+        ...['front', 'catalog', 'order'].map(
+          (s) => `  - name: bazar-${s}\n    newTag: '${tagOf(byName(s).ref)}'`,
+        ),
+        `  - name: docker.io/library/postgres\n    newName: ${pg.slice(0, pg.lastIndexOf(':'))}\n    newTag: '${tagOf(pg)}'`,
+      ].join('\n');
+      writeFileSync(kustomization, `${kz}images:\n${images}\n`);
+      const placeholders = readFileSync(path.join(plain, 'secrets.env'), 'utf8');
+      const fill = /```sh\n(for k in admin-token[\s\S]*?done > k8s\/secrets\.env)\n/.exec(docs)?.[1];
+      assert.ok(fill, 'docs/deploy.md shows how to fill k8s/secrets.env');
+      const docSteps = [
+        'kubectl create namespace shop',
+        "sed -i 's/^namespace: default$/namespace: shop/' k8s/kustomization.yaml",
+        'kubectl apply -k k8s/crds',
+        'kubectl wait --for condition=established crd/storepolicies.bazar.dev',
+        'kubectl apply -k k8s/',
+        'kubectl -n shop wait --for condition=Available deployment -l app.kubernetes.io/instance=bazar --timeout 10m',
+      ];
+      for (const c of docSteps) assert.ok(docs.includes(c), `docs/deploy.md has: ${c}`);
+      const sh = async (c: string) => {
+        const cmd = c
+          .replaceAll('-n shop', '-n plain')
+          .replace('namespace shop', 'namespace plain')
+          .replace('namespace: shop/', 'namespace: plain/');
+        const out = await k().sh(cmd, { cwd: work, timeoutMs: 900_000 });
+        log(`$ ${cmd.split('\n')[0]}\n${out.stdout.trim()}`);
+      };
+
+      const t0 = Date.now();
+      // The CRD is gone (the uninstall step removed it, as an empty cluster has none): the plain manifests
+      // bring it first, then the helm release and the manifests are installed side by side.
+      await timings.time('plain manifests: namespace, secrets.env, CRD established', async () => {
+        await sh(docSteps[0]!);
+        await sh(docSteps[1]!);
+        await sh(fill);
+        await sh(docSteps[2]!);
+        await sh(docSteps[3]!);
+      });
+      assert.match(readFileSync(kustomization, 'utf8'), /^namespace: plain$/m);
+      assert.notEqual(
+        readFileSync(path.join(plain, 'secrets.env'), 'utf8'),
+        placeholders,
+        'secrets.env was filled',
+      );
+      await Promise.all([
+        timings.time('helm install shop charts/bazar -n books --create-namespace --wait', () =>
+          k().helm([
+            'install',
+            'shop',
+            'charts/bazar',
+            '-n',
+            'books',
+            '--create-namespace',
+            '-f',
+            imagesValues,
+            '-f',
+            smallValues,
+            '--wait',
+            '--timeout',
+            '10m',
+          ]),
+        ),
+        timings.time('plain manifests: kubectl apply -k k8s/, wait for Ready', async () => {
+          await sh(docSteps[4]!);
+          await sh(docSteps[5]!);
+        }),
+      ]);
+      const [shopPods, plainPods] = await Promise.all([
+        waitReleaseReady(k(), 'books', 'shop', podCount(defaults)),
+        waitReleaseReady(k(), 'plain', 'bazar', podCount(defaults)),
+      ]);
+      log(
+        `shop in books and bazar (plain manifests) in plain Ready ${seconds(Date.now() - t0)} after they started\n${podTable(shopPods)}\n${podTable(plainPods)}`,
+      );
+      assert.ok(
+        shopPods.every((p) => p.metadata.name.startsWith('shop-bazar-')),
+        'release shop names its objects shop-bazar-*',
+      );
+      const shopTest = await k().helm(['test', 'shop', '-n', 'books', '--logs'], { timeoutMs: 300_000 });
+      assert.match(shopTest.stdout, /PASS: searched, read and bought through http:\/\/shop-bazar-front:80/);
+      const notes = (await k().helm(['get', 'notes', 'shop', '-n', 'books'])).stdout;
+      assert.match(notes, /kubectl --namespace books port-forward svc\/shop-bazar-front 8080:80/);
+      for (const [ns, svc, fronts] of [
+        ['books', 'shop-bazar-front', shopPods.filter(isComponent('front')).length],
+        ['plain', 'bazar-front', plainPods.filter(isComponent('front')).length],
+      ] as const) {
+        const f = await PortForward.start(k(), ns, `svc/${svc}`, 80);
+        try {
+          const r = await request(f.base, 'POST', '/purchase/7', {
+            headers: { 'idempotency-key': `${ns}-1` },
+          });
+          log(
+            `${ns}: POST /purchase/7 → ${r.status} ${r.body} (X-Served-By ${header(r, 'X-Served-By')}, X-Invalidated ${header(r, 'X-Invalidated')})`,
+          );
+          assert.equal(r.status, 200);
+          assert.equal(
+            (r.json as { remainingStock: number }).remainingStock,
+            99,
+            `${ns} has a database of its own`,
+          );
+          assert.equal(header(r, 'X-Invalidated'), `${fronts}/${fronts}`);
+          const o = await request(f.base, 'GET', `/orders/${(r.json as { orderId: string }).orderId}`);
+          assert.equal(o.status, 200);
+        } finally {
+          await f.stop();
+        }
+      }
+    });
+  },
+);
