@@ -201,6 +201,19 @@ test(
         assert.match(byName, /served-from-pvc/);
       });
 
+      await t.test('a process on the node reaches the Service by its ClusterIP (cluster.exec)', async () => {
+        const svc = await jsonOf<{ spec: { clusterIP: string } }>(cluster, ['get', 'svc', 'web']);
+        const out = await cluster.exec(
+          [
+            'sh',
+            '-c',
+            `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | socat -t 5 - TCP:${svc.spec.clusterIP}:80`,
+          ],
+          { timeoutMs: 30_000 },
+        );
+        assert.match(out.stdout, /served-from-pvc/);
+      });
+
       await t.test('pods reach the API server through the kubernetes Service (kube-proxy)', async () => {
         // busybox speaks no TLS; the API server's answer to plain HTTP proves the path (ClusterIP → node:6443).
         const answer = await inClient(

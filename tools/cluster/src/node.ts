@@ -7,7 +7,8 @@
  * Inside the mount namespace: tmpfs on /run (containerd 1.6 hardcodes /run/containerd/s and the pods'
  * /run/netns) and on /var/log (the kubelet hardcodes /var/log/containers), and a private directory on
  * /var/lib/cni (libcni's result cache, which containerd 1.6 cannot move). Inside the network
- * namespace: loopback, and a veth pair with both ends there whose address exists nowhere else.
+ * namespace: loopback, a veth pair with both ends there whose address exists nowhere else, and a route
+ * for the Service range (so processes on the node reach ClusterIPs).
  * Everything is created by `mount -n` so that no /run/mount/utab appears on the host.
  */
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -53,6 +54,10 @@ function networkScript(l: ClusterLayout): string {
     `ip addr add ${l.network.nodeCidr} dev ${NODE_LINK}`,
     `ip link set ${NODE_LINK} up`,
     `ip link set ${PEER_LINK} up`,
+    // The node has no default route (it has no way out), but a process on the node must reach
+    // ClusterIPs as on any node: kube-proxy DNATs them in OUTPUT, after the routing decision, so the
+    // Service range needs a route of its own (the packet is routed again, to the pod, once DNATed).
+    `ip route add ${l.network.serviceCidr} dev ${NODE_LINK} src ${l.network.nodeAddress}`,
     // Namespaced sysctls (new namespaces start with forwarding off): pods reach the node address and
     // each other through the CNI bridge, and Service traffic on the bridge must pass iptables.
     'sysctl -qw net.ipv4.ip_forward=1',
