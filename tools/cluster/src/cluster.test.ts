@@ -228,6 +228,25 @@ test(
         assert.match(await throughPortForward(cluster, 'svc/web', 80), /served-from-pvc/);
       });
 
+      await t.test('restartApiServer: the API goes away and comes back, the pods keep running', async () => {
+        const before = await jsonOf<{ metadata: { uid: string }; status: { phase: string } }>(cluster, [
+          'get',
+          'pod',
+          'web',
+        ]);
+        const r = await cluster.restartApiServer({ downMs: 1000 });
+        log(`kube-apiserver stopped in ${r.stoppedMs} ms, ready again after ${r.readyMs} ms`);
+        assert.ok(r.readyMs >= 1000, 'it was down for the second asked');
+        const after = await jsonOf<{ metadata: { uid: string }; status: { phase: string } }>(cluster, [
+          'get',
+          'pod',
+          'web',
+        ]);
+        assert.equal(after.metadata.uid, before.metadata.uid);
+        assert.equal(after.status.phase, 'Running');
+        assert.match(await throughPortForward(cluster, 'pod/web', 8080), /served-from-pvc/);
+      });
+
       await t.test('down leaves nothing behind', async () => {
         const t0 = Date.now();
         const report = await cluster.down({ log });

@@ -16,15 +16,22 @@ import { containerdSpec, storeInUse, writeContainerdFiles } from './containerd.j
 import { cleanImageStore, containerdAnswers } from './image-store.js';
 import { daemonsAlive } from './status.js';
 import { apiServerSpec, controllerManagerSpec, etcdSpec, schedulerSpec } from './control-plane.js';
-import { deathNotice, startDaemon, type Daemon, type DaemonContext, type DaemonSpec } from './daemons.js';
-import { cleanEnv, run, runIn, waitFor, type RunOptions, type RunResult } from './exec.js';
+import {
+  daemonAlive,
+  deathNotice,
+  startDaemon,
+  type Daemon,
+  type DaemonContext,
+  type DaemonSpec,
+} from './daemons.js';
+import { cleanEnv, run, runIn, sleep, waitFor, type RunOptions, type RunResult } from './exec.js';
 import { clusterImages, importImages, type ClusterImages, type ImageRecord } from './images.js';
 import { kubeletSpec, writeKubeletConfig } from './kubelet.js';
 import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { clusterLayout, DEFAULT_CLUSTER_NAME, PORTS, type ClusterLayout } from './layout.js';
 import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
-import { createPki, type CertFiles, type ClusterPki } from './pki.js';
+import { createPki, pkiFiles, type CertFiles, type ClusterPki } from './pki.js';
 import { listening } from './probes.js';
 import { readState, writeState, type ClusterState } from './state.js';
 import { leftovers, teardown, type DownReport } from './teardown.js';
@@ -111,11 +118,51 @@ export class Cluster {
     return importImages(this.layout, records);
   }
 
+  /**
+   * Restarts kube-apiserver as a control-plane upgrade does: SIGTERM, `downMs` with no API server at
+   * all, then the same command line again, until /readyz answers. Everything else (etcd, kubelet,
+   * kube-proxy, the pods) keeps running; clients and watches see the API go away and come back.
+   */
+  async restartApiServer(opts: { downMs?: number } = {}): Promise<{ stoppedMs: number; readyMs: number }> {
+    const l = this.layout;
+    const t0 = Date.now();
+    const pid = daemonAlive(l.pidDir, 'kube-apiserver', 'kube-apiserver');
+    if (pid === undefined) throw new Error(`cluster ${this.name}: kube-apiserver is not running`);
+    process.kill(pid, 'SIGTERM');
+    const gone = async () =>
+      daemonAlive(l.pidDir, 'kube-apiserver', 'kube-apiserver') === undefined || undefined;
+    await waitFor('kube-apiserver to exit', gone, 30_000, { everyMs: 50 }).catch(async () => {
+      process.kill(pid, 'SIGKILL');
+      await waitFor('kube-apiserver to exit after SIGKILL', gone, 10_000, { everyMs: 50 });
+    });
+    const stoppedMs = Date.now() - t0;
+    if (opts.downMs) await sleep(opts.downMs);
+    const pki = pkiFiles(l.pkiDir);
+    const daemon = startDaemon(daemonContext(l), apiServerSpec(l, this.toolchain, pki));
+    const api = new ApiClient(this.apiServerUrl, pki.ca.cert, pki.admin);
+    try {
+      await waitFor(
+        'kube-apiserver /readyz after its restart',
+        async () => (await api.get('/readyz')).status === 200 || undefined,
+        90_000,
+        { abort: () => deathNotice(daemon), everyMs: 100 },
+      );
+    } finally {
+      api.close();
+    }
+    return { stoppedMs, readyMs: Date.now() - t0 };
+  }
+
   down(
     opts: { keepData?: boolean; purge?: boolean; log?: (line: string) => void } = {},
   ): Promise<DownReport> {
     return teardown(this.layout, opts);
   }
+}
+
+/** Where the daemons of a cluster log, record their pids, and which cgroup they join. */
+function daemonContext(l: ClusterLayout): DaemonContext {
+  return { ns: l.ns, logDir: l.logDir, pidDir: l.pidDir, cgroup: `/${l.cgroupName}/system` };
 }
 
 type Log = (line: string) => void;
@@ -448,7 +495,7 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     state,
     log,
     daemons: [],
-    dctx: { ns: l.ns, logDir: l.logDir, pidDir: l.pidDir, cgroup: `/${l.cgroupName}/system` },
+    dctx: daemonContext(l),
   };
   const removeSignalHandlers = installSignalTeardown(ctx);
   try {
