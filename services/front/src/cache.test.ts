@@ -17,6 +17,20 @@ describe('FrontCache', () => {
     assert.deepEqual([cache.stats().hits, cache.stats().misses], [1, 1]);
   });
 
+  it('a retired cache (a front shutting down) serves and stores nothing, but still fences', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.offerBook(1, entry(3));
+    cache.offer(FrontCache.searchKey('x'), entry(0));
+    cache.retire();
+    assert.equal(cache.get(FrontCache.bookKey(1)), undefined, 'nothing served once retired');
+    assert.equal(cache.get(FrontCache.searchKey('x')), undefined);
+    assert.equal(cache.offerBook(1, entry(4)), false, 'nor stored');
+    cache.offer(FrontCache.searchKey('y'), entry(0));
+    assert.equal(cache.stats().size, 0);
+    cache.invalidate(1, 5);
+    assert.equal(cache.fence(1), 5, 'invalidations that still arrive raise the fence');
+  });
+
   it('an invalidation drops older entries and fences out older fills (the stale-set race)', () => {
     const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
     cache.offerBook(1, entry(1));

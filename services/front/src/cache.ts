@@ -28,6 +28,10 @@ const BOOK_PREFIX = 'book:';
  * that raced with a write cannot put the pre-write value back after the invalidation (the stale-set
  * race). Fences outlive entries (a separate, larger LRU) because they matter most when nothing is
  * cached.
+ *
+ * A front that is shutting down retires its cache: writers stop pushing invalidations to a pod the
+ * moment its EndpointSlice says it is terminating, while clients with a connection to it may still be
+ * answered for the shutdown delay, so from then on it serves only fresh (fenced) reads.
  */
 export class FrontCache {
   #entries: LRUCache<string, CacheEntry>;
@@ -37,6 +41,8 @@ export class FrontCache {
   readonly #stats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, rejectedFills: 0 };
   /** Test hook only: with fencing off, the stale-set race is allowed to happen. */
   fencing = true;
+  /** Retired (the front is shutting down): nothing is served from or stored in the cache. */
+  #retired = false;
 
   constructor(opts: { maxEntries: number; ttlMs: number; maxFences?: number }) {
     this.#maxEntries = opts.maxEntries;
@@ -65,7 +71,7 @@ export class FrontCache {
   }
 
   get(key: string): CacheEntry | undefined {
-    const entry = this.#entries.get(key);
+    const entry = this.#retired ? undefined : this.#entries.get(key);
     if (entry) this.#stats.hits++;
     else this.#stats.misses++;
     return entry;
@@ -87,6 +93,7 @@ export class FrontCache {
   /** Offers a fill; returns false when it is older than the fence or the cached entry. */
   offerBook(bookId: number, entry: CacheEntry): boolean {
     const key = FrontCache.bookKey(bookId);
+    if (this.#retired) return false;
     if (this.fencing) {
       const cached = this.#entries.peek(key);
       if (entry.version < this.fence(bookId) || (cached && cached.version > entry.version)) {
@@ -108,7 +115,16 @@ export class FrontCache {
   }
 
   offer(key: string, entry: CacheEntry): void {
-    this.#entries.set(key, entry);
+    if (!this.#retired) this.#entries.set(key, entry);
+  }
+
+  /**
+   * Stops serving and storing entries for good (a shutting-down front, which invalidations no longer
+   * reach); fences are still raised by whatever invalidations do arrive, and still fence reads.
+   */
+  retire(): void {
+    this.#retired = true;
+    this.#entries.clear();
   }
 
   /** Applies a new size or TTL live; entries are kept (the newest first) up to the new size. */

@@ -40,6 +40,9 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
   const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
+  // Writers stop pushing invalidations here as soon as the pod is terminating; clients may still reach
+  // it for the shutdown delay: from then on, only fresh reads.
+  lifecycle.onShutdown(() => cache.retire());
   policy.on('change', (next, previous, source) => {
     cache.reconfigure(next.cacheMaxEntries, next.cacheTtlMs);
     logger.info({ policy: next, previous, source }, 'runtime policy applied');

@@ -16,8 +16,30 @@ export interface ReadinessReport {
 
 /** Process-wide lifecycle flags that the probes read. */
 export class Lifecycle {
-  shuttingDown = false;
+  #shuttingDown = false;
+  readonly #onShutdown: Array<() => void> = [];
+
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /** Set once, when the shutdown starts; the onShutdown callbacks run then, in order. */
+  set shuttingDown(value: boolean) {
+    if (!value || this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    for (const callback of this.#onShutdown) callback();
+  }
+
+  /** Runs `callback` when the shutdown starts (before the delay), e.g. to stop serving a cache. */
+  onShutdown(callback: () => void): void {
+    this.#onShutdown.push(callback);
+  }
 }
+
+/** Every answer from now on closes its connection (set before any handler writes its head). */
+const closeAfterAnswer = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+  res.shouldKeepAlive = false;
+};
 
 export interface BaseAppOptions {
   podName: string;
@@ -298,6 +320,10 @@ export function installShutdown(opts: {
   const shutdown = (reason: string): Promise<void> => {
     shutting ??= (async () => {
       opts.logger.info({ reason }, 'shutting down');
+      // Clients that hold a keep-alive connection to this pod (through a Service, conntrack keeps it
+      // here) move to the other pods while this one still serves: each next answer closes its
+      // connection, so none is left busy for the drain's forced close to cut.
+      opts.server.prependListener('request', closeAfterAnswer);
       opts.lifecycle.shuttingDown = true;
       if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
       const closed = new Promise<void>((resolve) => opts.server.close(() => resolve()));
