@@ -8,6 +8,8 @@ import { log } from './support.js';
 
 /** Every port-forward the tier started, so that the end of the tier can stop any left running. */
 const running = new Set<PortForward>();
+/** The pid of every port-forward ever started (to check that none is left). */
+export const portForwardPids: number[] = [];
 
 export class PortForward {
   #child: ChildProcess;
@@ -77,6 +79,7 @@ export class PortForward {
     });
     const pf = new PortForward(child, port, target);
     running.add(pf);
+    if (child.pid) portForwardPids.push(child.pid);
     log(`kubectl port-forward -n ${ns} ${target} → 127.0.0.1:${port} (pid ${child.pid})`);
     return pf;
   }

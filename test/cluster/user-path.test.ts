@@ -33,7 +33,14 @@ import {
   chartValuesYaml,
 } from '../../tools/images/src/index.js';
 import { runK6Script } from '../../tools/k6-standin/src/runner.js';
-import { parseCurlI, PortForward, request, stopAllPortForwards, type Answer } from './http.js';
+import {
+  parseCurlI,
+  PortForward,
+  portForwardPids,
+  request,
+  stopAllPortForwards,
+  type Answer,
+} from './http.js';
 import { clusterTierBlocker } from './prerequisites.js';
 import { ReadLoop, type ReadLoopReport } from './read-loop.js';
 import {
@@ -114,6 +121,15 @@ function smallResources(): Record<string, unknown> {
 
 // ------------------------------------------------------------------ small helpers
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const role = (p: Pod): string => `${label(p, 'app.kubernetes.io/component')}/${label(p, 'role') ?? ''}`;
 const isComponent = (c: string) => (p: Pod) => label(p, 'app.kubernetes.io/component') === c;
 const names = (pods: Pod[]): string[] => pods.map((p) => p.metadata.name);
@@ -126,16 +142,27 @@ async function waitReleaseReady(
   expected: number,
   boundMs = READY_BOUND_MS,
 ): Promise<Pod[]> {
-  return until(
-    `${expected} pods of release ${release} in ${ns} Ready`,
-    async () => {
-      const pods = await releasePods(kube, ns, release);
-      const live = pods.filter((p) => !p.metadata.deletionTimestamp);
-      return live.length === expected && live.every(podReady) ? live : undefined;
-    },
-    boundMs,
-    1000,
-  );
+  let last: Pod[] = [];
+  try {
+    return await until(
+      `${expected} pods of release ${release} in ${ns} Ready`,
+      async () => {
+        last = await releasePods(kube, ns, release);
+        const live = last.filter((p) => !p.metadata.deletionTimestamp);
+        return live.length === expected && live.every(podReady) ? live : undefined;
+      },
+      boundMs,
+      1000,
+    );
+  } catch (err) {
+    const events = await kube
+      .kubectl(['get', 'events', '-n', ns, '--field-selector', 'type=Warning', '--sort-by', '.lastTimestamp'])
+      .then((o) => o.stdout.trim().split('\n').slice(-15).join('\n'))
+      .catch((e: unknown) => String(e));
+    throw new Error(`${(err as Error).message}\n${podTable(last)}\nwarning events:\n${events}`, {
+      cause: err,
+    });
+  }
 }
 
 interface FrontReadyz {
@@ -246,7 +273,19 @@ describe(
           return await up(upOpts);
         } catch (err) {
           if (!(err instanceof ClusterAlreadyUpError)) throw err;
-          log(`cluster ${CLUSTER_NAME} was left up by an earlier run: down, then up again`);
+          // Up, and the process that brought it up still runs: another run of this tier is using it.
+          const owner = err.cluster.state.upPid;
+          if (owner !== process.pid && processAlive(owner)) {
+            throw new Error(
+              `cluster ${CLUSTER_NAME} is in use by process ${owner} (another run of this tier)`,
+              {
+                cause: err,
+              },
+            );
+          }
+          log(
+            `cluster ${CLUSTER_NAME} was left up by an earlier run (process ${owner} is gone): down, then up again`,
+          );
           await down(CLUSTER_NAME);
           return up(upOpts);
         }
@@ -279,6 +318,9 @@ describe(
         if (work) rmSync(work, { recursive: true, force: true });
         log(`timings:\n${timings.table()}`);
       }
+      const alive = portForwardPids.filter((pid) => processAlive(pid));
+      assert.deepEqual(alive, [], 'no kubectl port-forward of the tier is left running');
+      log(`${portForwardPids.length} port-forward(s) started, none left running`);
     });
 
     it('helm install bazar charts/bazar: every pod Ready within the bound', async () => {
@@ -675,6 +717,26 @@ describe(
         r.requests.filter((q) => q.phase === 'iteration').length > 5,
         'the iteration made its requests',
       );
+    });
+
+    it('no service pod logged an error on the way (install, helm test, the curl walk, k6)', async () => {
+      needInstall();
+      const errors: string[] = [];
+      const warnings: Record<string, number> = {};
+      for (const p of servicePods(await releasePods(k(), NS, RELEASE))) {
+        const out = (await k().kubectl(['logs', '-n', NS, p.metadata.name])).stdout;
+        for (const line of out.split('\n')) {
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line) as { level?: number; msg?: string };
+          if ((entry.level ?? 0) >= 50) errors.push(`${p.metadata.name}: ${line.slice(0, 400)}`);
+          else if ((entry.level ?? 0) >= 40)
+            warnings[entry.msg ?? '?'] = (warnings[entry.msg ?? '?'] ?? 0) + 1;
+        }
+      }
+      log(
+        `service pod logs so far: ${errors.length} error lines; warnings by message: ${JSON.stringify(warnings)}`,
+      );
+      assert.deepEqual(errors, []);
     });
 
     it('kubectl patch storepolicy reaches every pod live (no restart) and shows in status', async () => {
@@ -1092,6 +1154,12 @@ describe(
         'kubectl -n shop wait --for condition=Available deployment -l app.kubernetes.io/instance=bazar --timeout 10m',
       ];
       for (const c of docSteps) assert.ok(docs.includes(c), `docs/deploy.md has: ${c}`);
+      const readmeLine =
+        'kubectl apply -k k8s/crds && kubectl wait --for condition=established crd/storepolicies.bazar.dev';
+      assert.ok(
+        readFileSync(path.join(repoRoot, 'README.md'), 'utf8').includes(readmeLine),
+        'the README waits for the CRD too',
+      );
       const sh = async (c: string) => {
         const cmd = c
           .replaceAll('-n shop', '-n plain')
@@ -1138,6 +1206,13 @@ describe(
         timings.time('plain manifests: kubectl apply -k k8s/, wait for Ready', async () => {
           await sh(docSteps[4]!);
           await sh(docSteps[5]!);
+          // The documented wait is enough: once it returns, every service pod is ready.
+          const now = servicePods(await releasePods(k(), 'plain', 'bazar'));
+          assert.deepEqual(
+            now.filter((p) => !podReady(p)).map((p) => p.metadata.name),
+            [],
+            'service pods not ready when the documented wait returned',
+          );
         }),
       ]);
       const [shopPods, plainPods] = await Promise.all([
