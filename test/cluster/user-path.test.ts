@@ -468,6 +468,21 @@ describe(
       const isFront = (n: string | undefined) => !!n && frontPods.includes(n);
       const isCatalog = (n: string | undefined) => !!n && catalogPods.includes(n);
 
+      // The numbers in the README's prose are the chart's defaults.
+      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+      const some = (n: number, one: string, many: string) => (n === 1 ? one : `${n} ${many}`);
+      const runs = [
+        some(defaults.fronts, 'a front', 'fronts'),
+        `${some(defaults.catalogOrigins, 'a catalog origin', 'catalog origins')} and ${some(defaults.catalogReplicas, 'a catalog replica', 'catalog replicas')}`,
+        `${some(defaults.orderOrigins, 'an order origin', 'order origins')} and ${some(defaults.orderReplicas, 'an order replica', 'order replicas')}`,
+      ].join(', ');
+      for (const phrase of [
+        `the chart runs several of each: ${runs}.`,
+        `the loop cycles through the ${defaults.catalogOrigins + defaults.catalogReplicas} catalog pods`,
+        `a write answers \`X-Invalidated: ${defaults.fronts}/${defaults.fronts}\``,
+      ]) {
+        assert.ok(readme.includes(phrase), `README.md says, as the chart's defaults are: "${phrase}"`);
+      }
       const search = parseCurlI(await run('curl -i localhost:8080/search/distributed%20systems'));
       assert.equal(search.status, 200);
       assert.deepEqual(
