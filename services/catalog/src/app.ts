@@ -19,6 +19,8 @@ import {
   parsePrice,
   parseQuantity,
   strictQuery,
+  originFront,
+  ORIGIN_FRONT_HEADER,
 } from '../../shared/src/validate.js';
 import { bookFastPath, readBook, versionsAnswer } from './book-reads.js';
 import {
@@ -153,7 +155,10 @@ async function write(
   if (deps.writer) {
     const book = await commit(deps.writer);
     // Also on a replay: the first attempt may have committed and died before invalidating.
-    const fanout = await deps.writer.publisher.publish([{ bookId: book.id, version: book.version }]);
+    const fanout = await deps.writer.publisher.publish(
+      [{ bookId: book.id, version: book.version }],
+      originFront(ctx.headers[ORIGIN_FRONT_HEADER]),
+    );
     ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
     ctx.body = book;
     return;
@@ -161,6 +166,8 @@ async function write(
   if (!deps.origin) throw new HttpError(500, 'internal_error', 'catalog has neither writer nor origin');
   const headers: Record<string, string> = { authorization: ctx.get('Authorization') };
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+  const front = originFront(ctx.headers[ORIGIN_FRONT_HEADER]);
+  if (front !== undefined) headers[ORIGIN_FRONT_HEADER] = front;
   const res = await deps.origin.request({
     method: ctx.method as 'PATCH' | 'POST',
     path: ctx.path,

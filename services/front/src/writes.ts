@@ -19,6 +19,7 @@ import {
   parseOrderId,
   parsePrice,
   parseQuantity,
+  ORIGIN_FRONT_HEADER,
 } from '../../shared/src/validate.js';
 import { relay, relayedError, servedBy } from './relay.js';
 import { JSON_TYPE, type FrontRoutes } from './routes.js';
@@ -44,7 +45,8 @@ export async function purchaseAnswer(
   const res = await deps.order.request({
     method: 'POST',
     path: `/purchase/${id}`,
-    headers: { 'idempotency-key': key },
+    // The order pod need not push this write to us: we fence our own cache with its answer below.
+    headers: { 'idempotency-key': key, [ORIGIN_FRONT_HEADER]: deps.podName },
     retry: 'idempotent',
   });
   if (res.status >= 400) throw relayedError(res);
@@ -110,7 +112,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     const res = await deps.catalog.request({
       method: 'PATCH',
       path: `/books/${id}`,
-      headers: { authorization: ctx.get('Authorization') },
+      headers: { authorization: ctx.get('Authorization'), [ORIGIN_FRONT_HEADER]: deps.podName },
       json: { price },
       // Setting a price is idempotent.
       retry: 'idempotent',
@@ -130,7 +132,11 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     const res = await deps.catalog.request({
       method: 'POST',
       path: `/books/${id}/restock`,
-      headers: { authorization: ctx.get('Authorization'), 'idempotency-key': key },
+      headers: {
+        authorization: ctx.get('Authorization'),
+        'idempotency-key': key,
+        [ORIGIN_FRONT_HEADER]: deps.podName,
+      },
       json: { quantity },
       retry: 'idempotent',
     });

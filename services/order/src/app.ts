@@ -20,7 +20,14 @@ import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import { requireBearer } from '../../shared/src/auth.js';
 import { badRequest } from '../../shared/src/errors.js';
-import { parseBookId, parseIdempotencyKey, parseOrderId, strictQuery } from '../../shared/src/validate.js';
+import {
+  ORIGIN_FRONT_HEADER,
+  originFront,
+  parseBookId,
+  parseIdempotencyKey,
+  parseOrderId,
+  strictQuery,
+} from '../../shared/src/validate.js';
 import { DuplicateKey, checkSameBook, findByKey, lookupOrder, purchaseInOneStatement } from './orders.js';
 import type { Counter } from 'prom-client';
 
@@ -76,7 +83,10 @@ async function purchaseAnswer(
   deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
   if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
   // Also on a replay: the first attempt may have committed and died before invalidating.
-  const fanout = await deps.publisher.publish([{ bookId, version: outcome.purchase.version }]);
+  const fanout = await deps.publisher.publish(
+    [{ bookId, version: outcome.purchase.version }],
+    originFront(req.headers[ORIGIN_FRONT_HEADER]),
+  );
   const headers = ['X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`, 'Content-Type', JSON_TYPE];
   if (outcome.replayed) headers.push('Idempotent-Replayed', 'true');
   return { status: 200, headers, body: Buffer.from(JSON.stringify(outcome.purchase)) };

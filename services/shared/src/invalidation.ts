@@ -1,7 +1,7 @@
 import type { Got } from 'got';
 import { send } from './http-client.js';
 import type { Counter, Histogram } from 'prom-client';
-import type { Discovery } from './discovery.js';
+import type { Discovery, Endpoint } from './discovery.js';
 import type { Logger } from './logger.js';
 import type { PolicyStore } from './policy.js';
 import type { Metrics } from './metrics.js';
@@ -23,8 +23,8 @@ export interface FanoutResult {
  * Pushes invalidations to every front pod (discovered, not configured) and waits for their
  * acknowledgements, each bounded by the policy's invalidation timeout, so the writer acknowledges its
  * client only after every reachable front has dropped the old value. A front that cannot be reached
- * is counted, logged and skipped: its staleness is bounded by the cache TTL. In `eventual` mode the
- * push is fire-and-forget.
+ * is counted, logged and skipped: its staleness is bounded by its reconciliation (or, unreachable from
+ * the catalog too, by the cache TTL). In `eventual` mode the push is fire-and-forget.
  */
 export class InvalidationPublisher {
   readonly #sent: Counter<'result'>;
@@ -55,19 +55,29 @@ export class InvalidationPublisher {
     );
   }
 
-  async publish(items: Invalidation[]): Promise<FanoutResult> {
+  /**
+   * `originFront`: the front the write came through (its `X-Bazar-Front`). It fences its own cache
+   * with the answer before relaying it to the client, so it needs no push: it is counted as
+   * acknowledged, and the write costs one push fewer.
+   */
+  async publish(items: Invalidation[], originFront?: string): Promise<FanoutResult> {
     const mode = this.opts.policy.current.consistencyMode;
-    const pending = this.#push(items);
+    const all = this.opts.fronts.endpoints();
+    const targets = originFront === undefined ? all : all.filter((front) => front.name !== originFront);
+    const pending = this.#push(items, targets).then((result) => ({
+      ...result,
+      fronts: all.length,
+      acknowledged: result.acknowledged + (all.length - targets.length),
+    }));
     if (mode === 'eventual') {
       void pending;
-      return { fronts: this.opts.fronts.endpoints().length, acknowledged: 0, failed: [] };
+      return { fronts: all.length, acknowledged: 0, failed: [] };
     }
     return pending;
   }
 
-  async #push(items: Invalidation[]): Promise<FanoutResult> {
-    const { fronts, http, policy, logger } = this.opts;
-    const targets = fronts.endpoints();
+  async #push(items: Invalidation[], targets: readonly Endpoint[]): Promise<FanoutResult> {
+    const { http, policy, logger } = this.opts;
     const stop = this.#fanout.startTimer({ mode: policy.current.consistencyMode });
     const timeoutMs = policy.current.invalidationTimeoutMs;
     // Serialised once for every front; each push goes out at once, on the agent's warm connections.

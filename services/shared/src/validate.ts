@@ -130,3 +130,14 @@ export function strictQuery(ctx: { querystring: string }, next: () => Promise<un
   checkQuery(ctx.querystring);
   return next();
 }
+
+/** Header a front sets on the writes it forwards: its pod name, so the writer need not push to it. */
+export const ORIGIN_FRONT_HEADER = 'x-bazar-front';
+
+/**
+ * The forwarding front's name from `X-Bazar-Front`, when it is a plausible pod name; anything else is
+ * ignored (the write is then pushed to every front, which is always safe).
+ */
+export function originFront(raw: string | string[] | undefined): string | undefined {
+  return typeof raw === 'string' && /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(raw) ? raw : undefined;
+}
