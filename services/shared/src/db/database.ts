@@ -22,6 +22,32 @@ const CONNECTION_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
+/**
+ * Failures to reach the server at all (nothing was sent, so nothing can have been applied): no route,
+ * refused, no answer to the connection attempt, the server not accepting connections yet. A pool that
+ * merely had no free client in time ("timeout exceeded when trying to connect") is not one.
+ */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
+  return typeof e?.message === 'string' && /Connection terminated due to connection timeout/i.test(e.message);
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  '57P03', // cannot_connect_now: starting up or shutting down
+]);
+
+/** While a server is known unreachable, how often it is tried again in the background. */
+const PROBE_INTERVAL_MS = 200;
+/** How long one failed attempt (request or probe) makes requests fail at once without trying. */
+const FAIL_FAST_MS = 1500;
+
 /** True when the error means "the server is not reachable", as opposed to a problem with the query. */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
@@ -35,10 +61,18 @@ export function isConnectionError(err: unknown): boolean {
 /**
  * A pg pool bound to one server role. Connection failures become a 503 naming that role
  * (`primary_unavailable`) quickly: connect timeout 1 s, statements bounded, so no request hangs on a
- * dead server.
+ * dead server. Once the server has been found unreachable, requests fail at once (no attempt, nothing
+ * sent) while a background probe tries it every PROBE_INTERVAL_MS; the first probe that gets through
+ * lets requests through again. Without that, every request would sit out a connect timeout: kube-proxy
+ * refuses connections to a Service with no endpoints with an ICMP error, and the kernel rate-limits
+ * those (one per second per peer), so most attempts get no answer at all.
  */
 export class Database {
   readonly pool: pg.Pool;
+  /** Until when requests fail at once (the server was found unreachable). */
+  #unreachableUntil = 0;
+  #probe: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
 
   constructor(
     readonly role: Role,
@@ -83,18 +117,62 @@ export class Database {
   }
 
   async query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    if (this.knownUnreachable()) throw this.unavailable();
     try {
       return await this.pool.query<R>(text, params);
     } catch (err) {
+      this.#noteFailure(err);
       throw this.mapError(err);
     }
   }
 
   async connect(): Promise<pg.PoolClient> {
+    if (this.knownUnreachable()) throw this.unavailable();
     try {
       return await this.pool.connect();
     } catch (err) {
+      this.#noteFailure(err);
       throw this.mapError(err);
+    }
+  }
+
+  /** True while requests fail at once: the server was found unreachable and no probe got through since. */
+  knownUnreachable(): boolean {
+    return Date.now() < this.#unreachableUntil;
+  }
+
+  #noteFailure(err: unknown): void {
+    if (!isUnreachable(err) || this.#closed) return;
+    const first = !this.knownUnreachable() && this.#probe === undefined;
+    this.#unreachableUntil = Date.now() + FAIL_FAST_MS;
+    if (first) {
+      this.logger.warn(
+        { err: (err as Error).message, role: this.role },
+        'database unreachable: failing fast',
+      );
+    }
+    this.#scheduleProbe();
+  }
+
+  #scheduleProbe(): void {
+    if (this.#probe !== undefined || this.#closed) return;
+    this.#probe = setTimeout(() => void this.#runProbe(), PROBE_INTERVAL_MS);
+    this.#probe.unref();
+  }
+
+  async #runProbe(): Promise<void> {
+    try {
+      await this.pool.query({ text: 'SELECT 1', query_timeout: 1000 } as pg.QueryConfig);
+      this.#probe = undefined;
+      if (this.#unreachableUntil !== 0) {
+        this.#unreachableUntil = 0;
+        this.logger.info({ role: this.role }, 'database reachable again');
+      }
+    } catch (err) {
+      this.#probe = undefined;
+      // Still away (or failing in another way: then requests find out for themselves).
+      if (isUnreachable(err)) this.#unreachableUntil = Date.now() + FAIL_FAST_MS;
+      if (this.knownUnreachable()) this.#scheduleProbe();
     }
   }
 
@@ -109,6 +187,8 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#probe);
     await this.pool.end();
   }
 }
