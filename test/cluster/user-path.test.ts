@@ -350,6 +350,11 @@ describe(
       assert.equal(count('order', 'replica'), defaults.orderReplicas);
       frontPods = names(pods.filter(isComponent('front')));
       catalogPods = names(pods.filter(isComponent('catalog')));
+      adminToken = Buffer.from(
+        (await secretData(k(), NS, 'bazar'))['admin-token'] ?? '',
+        'base64',
+      ).toString();
+      assert.ok(adminToken.length >= 16, 'the chart generated an admin token');
       installed = true;
     });
 
@@ -468,21 +473,6 @@ describe(
       const isFront = (n: string | undefined) => !!n && frontPods.includes(n);
       const isCatalog = (n: string | undefined) => !!n && catalogPods.includes(n);
 
-      // The numbers in the README's prose are the chart's defaults.
-      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8').replace(/\s+/g, ' ');
-      const some = (n: number, one: string, many: string) => (n === 1 ? one : `${n} ${many}`);
-      const runs = [
-        some(defaults.fronts, 'a front', 'fronts'),
-        `${some(defaults.catalogOrigins, 'a catalog origin', 'catalog origins')} and ${some(defaults.catalogReplicas, 'a catalog replica', 'catalog replicas')}`,
-        `${some(defaults.orderOrigins, 'an order origin', 'order origins')} and ${some(defaults.orderReplicas, 'an order replica', 'order replicas')}`,
-      ].join(', ');
-      for (const phrase of [
-        `the chart runs several of each: ${runs}.`,
-        `the loop cycles through the ${defaults.catalogOrigins + defaults.catalogReplicas} catalog pods`,
-        `a write answers \`X-Invalidated: ${defaults.fronts}/${defaults.fronts}\``,
-      ]) {
-        assert.ok(readme.includes(phrase), `README.md says, as the chart's defaults are: "${phrase}"`);
-      }
       const search = parseCurlI(await run('curl -i localhost:8080/search/distributed%20systems'));
       assert.equal(search.status, 200);
       assert.deepEqual(
@@ -610,11 +600,7 @@ describe(
       );
       const [patchOut = '', restockOut = '', token = ''] = admin.stdout.split('\n---\n');
       log(`$ ${tokenLine}\n$ ${patchCmd}\n${patchOut.trim()}\n$ ${restockCmd}\n${restockOut.trim()}`);
-      adminToken = token;
-      assert.equal(
-        token,
-        Buffer.from((await secretData(k(), NS, 'bazar'))['admin-token'] ?? '', 'base64').toString(),
-      );
+      assert.equal(token, adminToken, "the notes' line reads the admin token of the Secret");
       const patched = parseCurlI(patchOut.trim());
       assert.equal(patched.status, 200);
       assert.equal((patched.json as { price: number }).price, 120);
@@ -647,6 +633,24 @@ describe(
       assert.match(probes, /^\{"status":"ready","pod":"bazar-front-/);
       assert.match(probes, /^bazar_cache_hits_total\{service="front",pod="bazar-front-[^"]+"\} [1-9]/m);
       assert.match(probes, /^bazar_cache_misses_total\{/m);
+    });
+
+    it("the README's numbers (fronts, catalog and order pods, X-Invalidated) are the chart's defaults", () => {
+      // The numbers in the README's prose are the chart's defaults.
+      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+      const some = (n: number, one: string, many: string) => (n === 1 ? one : `${n} ${many}`);
+      const runs = [
+        some(defaults.fronts, 'a front', 'fronts'),
+        `${some(defaults.catalogOrigins, 'a catalog origin', 'catalog origins')} and ${some(defaults.catalogReplicas, 'a catalog replica', 'catalog replicas')}`,
+        `${some(defaults.orderOrigins, 'an order origin', 'order origins')} and ${some(defaults.orderReplicas, 'an order replica', 'order replicas')}`,
+      ].join(', ');
+      for (const phrase of [
+        `the chart runs several of each: ${runs}.`,
+        `the loop cycles through the ${defaults.catalogOrigins + defaults.catalogReplicas} catalog pods`,
+        `a write answers \`X-Invalidated: ${defaults.fronts}/${defaults.fronts}\``,
+      ]) {
+        assert.ok(readme.includes(phrase), `README.md says, as the chart's defaults are: "${phrase}"`);
+      }
     });
 
     it('docs/deploy.md\'s "Try it" answers as it says', async () => {
@@ -930,6 +934,14 @@ describe(
 
     it('deleting one pod of each Deployment: each is replaced, reads through the Service keep answering', async () => {
       needInstall();
+      if (!lastOrderId) {
+        const fwd = await forward();
+        const bought = await request(fwd.base, 'POST', '/purchase/4', {
+          headers: { 'idempotency-key': 'reads' },
+        });
+        assert.equal(bought.status, 200);
+        lastOrderId = (bought.json as { orderId: string }).orderId;
+      }
       // Reads that reach every kind of pod: uncached book reads (catalog), search, an order (order pods).
       const curl = records.find((r) => r.name === 'curl-standin')!.ref;
       const loop = await ReadLoop.start(k(), NS, curl, 'http://bazar-front:80', [
