@@ -66,7 +66,9 @@ if (toolsPresent) {
   process.env.BAZAR_TOOLS_BIN = binDir.stdout.trim();
 }
 
+let notRunTiers = 0;
 function notRun(message) {
+  notRunTiers++;
   if (process.env.CI) {
     console.error(`${message}\nUnder CI every tier must run; its absence here is an error.`);
     process.exit(1);
@@ -98,6 +100,7 @@ for (const tier of allTiers) {
       process.exit(1);
     }
     console.warn(`\n*** ${message}\n`);
+    notRunTiers++;
     continue;
   }
   if (tier.name === CLUSTER_TIER) {
@@ -111,6 +114,10 @@ for (const tier of allTiers) {
 }
 
 if (files.length === 0 && hostFiles.length === 0) {
+  if (notRunTiers > 0) {
+    console.warn('nothing else selected: every selected tier is NOT RUN here (see above)');
+    process.exit(0);
+  }
   console.error('no test files found: did `npm run build` run?');
   process.exit(1);
 }

@@ -239,22 +239,26 @@ export async function until<T>(
 /** One timing line per step, printed as it finishes and again as a table at the end. */
 export class Timings {
   readonly rows: Array<[string, number]> = [];
+  readonly #t0 = Date.now();
+
+  record(label: string, ms: number): void {
+    this.rows.push([label, ms]);
+    log(`${label.padEnd(72)} ${seconds(ms).padStart(8)}`);
+  }
 
   async time<T>(label: string, fn: () => Promise<T>): Promise<T> {
     const t0 = Date.now();
     try {
       return await fn();
     } finally {
-      const ms = Date.now() - t0;
-      this.rows.push([label, ms]);
-      log(`${label.padEnd(58)} ${seconds(ms).padStart(8)}`);
+      this.record(label, Date.now() - t0);
     }
   }
 
+  /** Every row, then the wall time since this object was made (rows may nest). */
   table(): string {
-    const total = this.rows.reduce((n, [, ms]) => n + ms, 0);
-    return [...this.rows, ['total', total] as [string, number]]
-      .map(([l, ms]) => `  ${l.padEnd(58)} ${seconds(ms).padStart(8)}`)
+    return [...this.rows, ['wall time', Date.now() - this.#t0] as [string, number]]
+      .map(([l, ms]) => `  ${l.padEnd(72)} ${seconds(ms).padStart(8)}`)
       .join('\n');
   }
 }

@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { MIGRATIONS } from '../../services/shared/src/db/migrations.js';
 import { ClusterAlreadyUpError, down, leftovers, up, type Cluster } from '../../tools/cluster/src/index.js';
@@ -301,6 +301,14 @@ describe(
       smallValues = path.join(work, 'small-resources-values.yaml');
       writeFileSync(smallValues, stringifyYaml(smallResources()));
       log(`chart values (images):\n${readFileSync(imagesValues, 'utf8')}`);
+    });
+
+    let stepStart = 0;
+    beforeEach(() => {
+      stepStart = Date.now();
+    });
+    afterEach((t) => {
+      timings.record(`step: ${t.name}`, Date.now() - stepStart);
     });
 
     after(async () => {
