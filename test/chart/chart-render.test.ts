@@ -98,7 +98,20 @@ test('service pods: the tested start command, port http, httpGet probes, gracefu
       const where = `${r.name}: ${d.metadata.name}`;
       assert.equal(tpl.spec.containers.length, 1, where);
       assert.deepEqual(c.command, ['node', `dist/services/${component}/src/main.js`], `${where}: command`);
-      assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }], `${where}: ports`);
+      assert.deepEqual(
+        c.ports,
+        [
+          { name: 'http', containerPort: 8080, protocol: 'TCP' },
+          // The front serves /internal/* (invalidations) on a port of its own.
+          ...(component === 'front' ? [{ name: 'internal', containerPort: 8081, protocol: 'TCP' }] : []),
+        ],
+        `${where}: ports`,
+      );
+      assert.equal(
+        envValue(c, 'INTERNAL_PORT'),
+        component === 'front' ? '8081' : undefined,
+        `${where}: INTERNAL_PORT`,
+      );
       assert.equal(envValue(c, 'PORT'), '8080', `${where}: PORT`);
       assert.equal(envValue(c, 'HOST'), '0.0.0.0', `${where}: HOST`);
       assert.deepEqual(c.livenessProbe?.httpGet, { path: '/livez', port: 'http' }, `${where}: liveness`);
@@ -138,8 +151,9 @@ test('service pods: discovery env names the rendered Services, roles match label
       assert.equal(envValue(c, 'DISCOVERY_PORT_NAME'), 'http', where);
       assert.equal(env(c, 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', where);
       assert.equal(env(c, 'SERVICE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', where);
-      // Each discovery variable names a Service of this release whose port is named http and whose
-      // selector picks exactly the pods that variable stands for.
+      // Each discovery variable names a Service of this release whose port is named http (internal
+      // for the fronts: writers push invalidations there) and whose selector picks exactly the pods
+      // that variable stands for.
       const expect: Record<string, (l: Record<string, string>) => boolean> = {
         FRONT_SERVICE: (l) => l['app.kubernetes.io/component'] === 'front',
         CATALOG_SERVICE: (l) => l['app.kubernetes.io/component'] === 'catalog',
@@ -151,11 +165,35 @@ test('service pods: discovery env names the rendered Services, roles match label
         const name = envValue(c, variable);
         const svc = services.find((s) => s.metadata.name === name);
         assert.ok(svc, `${where}: ${variable}=${name} is not a rendered Service`);
-        const spec = svc.spec as { selector: Record<string, string>; ports: Array<{ name: string }> };
+        const spec = svc.spec as {
+          selector: Record<string, string>;
+          ports: Array<{ name: string }>;
+          clusterIP?: string;
+        };
+        const port = variable === 'FRONT_SERVICE' ? 'internal' : 'http';
         assert.ok(
-          spec.ports.some((p) => p.name === 'http'),
-          `${where}: Service ${name} has no port http`,
+          spec.ports.some((p) => p.name === port),
+          `${where}: Service ${name} has no port ${port}`,
         );
+        if (variable === 'FRONT_SERVICE') {
+          assert.equal(envValue(c, 'FRONT_INTERNAL_PORT_NAME'), 'internal', where);
+          // Only the internal port, headless: never exposed by the public front Service's type.
+          assert.deepEqual(
+            spec.ports.map((p) => p.name),
+            ['internal'],
+            `${where}: ${name} ports`,
+          );
+          assert.equal(spec.clusterIP, 'None', `${where}: ${name} is headless`);
+          const portsOf = (o: K8sObject) => (o.spec as { ports: Array<{ name: string }> }).ports;
+          const publicFronts = services.filter(
+            (o) => componentOf(o) === 'front' && portsOf(o).some((p) => p.name === 'http'),
+          );
+          assert.equal(publicFronts.length, 1, `${where}: one public front Service`);
+          assert.ok(
+            !portsOf(publicFronts[0]!).some((p) => p.name === 'internal'),
+            `${where}: the public front Service does not carry the internal port`,
+          );
+        }
         for (const w of workloads(r.objects)) {
           const l = w.tpl.metadata.labels;
           assert.equal(selects(spec.selector, l), wanted(l), `${where}: ${name} vs ${w.o.metadata.name}`);
@@ -452,6 +490,27 @@ test('NetworkPolicies keep catalog, order and PostgreSQL private; the front take
       allowsFrom(front, 'catalog') && allowsFrom(front, 'order'),
       `${r.name}: invalidations reach the fronts`,
     );
+    // /internal/* has a port of its own: only catalog and order pods may reach it, and every rule that
+    // names it has exactly those peers (no open rule, no rule of the public side).
+    const internalRules = front.filter((rule) => (rule.ports ?? []).some((p) => p.port === 'internal'));
+    assert.ok(internalRules.length > 0, `${r.name}: a rule opens the fronts' internal port`);
+    for (const rule of internalRules) {
+      assert.ok(rule.from && rule.from.length > 0, `${r.name}: the internal port is never open to all`);
+      assert.deepEqual(
+        peerComponents([rule])
+          .map((sel) => sel['app.kubernetes.io/component'])
+          .sort(),
+        ['catalog', 'order'],
+        `${r.name}: the internal port's peers`,
+      );
+      assert.ok(
+        rule.from.every((p) => p.podSelector && !p.namespaceSelector),
+        `${r.name}: internal peers are pods of this release's namespace only`,
+      );
+    }
+    for (const rule of front) {
+      assert.ok(rule.ports && rule.ports.length > 0, `${r.name}: every front rule names its port`);
+    }
 
     const catalog = policyFor('catalog');
     assert.ok(allowsFrom(catalog, 'front'), `${r.name}: fronts reach catalog`);

@@ -8,7 +8,7 @@
  *
  * Ports are fixed up front so proxies can be placed before the stack starts:
  *   front-0, front-1: ordinary fronts (the stream's two fronts); writers reach front-1 through `inv`;
- *   front-2 (2 attempts) and front-3 (1 attempt), UPSTREAM_TIMEOUT_MS=300: their catalog endpoints are
+ *   front-2 (2 attempts) and front-3 (1 attempt), UPSTREAM_TIMEOUT_MS=UPSTREAM_WRITE_TIMEOUT_MS=300: their catalog endpoints are
  *   [proxy → catalog-replica-0, catalog-origin-0] and their order endpoints [proxy → order-origin-0,
  *   order-replica-0], so round robin sends every other request through the proxy first.
  */
@@ -86,6 +86,9 @@ describe('fault injection, session mode, with proxies', () => {
             CATALOG_URLS: `catalog-via-proxy=${cat.url},catalog-origin-0=${url(base)}`,
             ORDER_URLS: `order-via-proxy=${ord.url},order-replica-0=${url(base + 3)}`,
             UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+            // Purchases have a timeout of their own (a strict write may wait for the standby); here the
+            // same, so that a slow purchase answer is cut as (e) expects.
+            UPSTREAM_WRITE_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
             UPSTREAM_MAX_ATTEMPTS: name === 'front-2' ? '2' : '1',
           };
         }

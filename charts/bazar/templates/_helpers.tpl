@@ -72,6 +72,8 @@ role: {{ .role }}
 
 {{/* Kubernetes Service names: the services discover each other through these (see discoverySchema). */}}
 {{- define "bazar.frontService" -}}{{ include "bazar.fullname" . }}-front{{- end }}
+{{/* The fronts' /internal/* port (invalidations): its own headless Service, never exposed by the front Service's type. */}}
+{{- define "bazar.frontInternalService" -}}{{ include "bazar.fullname" . }}-front-internal{{- end }}
 {{- define "bazar.catalogService" -}}{{ include "bazar.fullname" . }}-catalog{{- end }}
 {{- define "bazar.catalogOriginService" -}}{{ include "bazar.fullname" . }}-catalog-origin{{- end }}
 {{- define "bazar.orderService" -}}{{ include "bazar.fullname" . }}-order{{- end }}
@@ -133,6 +135,17 @@ the kubelet kills a pod that is still draining.
 {{- end }}
 {{- int $c.terminationGracePeriodSeconds }}
 {{- end }}
+{{- end }}
+
+{{/* UPSTREAM_WRITE_TIMEOUT_MS, refused unless a strict write's longest wait fits in it. */}}
+{{- define "bazar.upstreamWriteTimeoutMs" -}}
+{{- $v := .Values }}
+{{- $sync := max (int $v.catalog.syncCommitTimeoutMs) (int $v.order.syncCommitTimeoutMs) }}
+{{- $needMs := add $sync (int $v.storePolicy.invalidationTimeoutMs) }}
+{{- if le (int $v.config.upstreamWriteTimeoutMs) $needMs }}
+{{- fail (printf "config.upstreamWriteTimeoutMs (%v ms) must exceed the larger syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs (%v ms): a strict write may wait that long before it answers" $v.config.upstreamWriteTimeoutMs $needMs) }}
+{{- end }}
+{{- int $v.config.upstreamWriteTimeoutMs }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------- database */}}

@@ -126,6 +126,12 @@ spec:
             - name: http
               containerPort: 8080
               protocol: TCP
+            {{- if eq $component "front" }}
+            # /internal/* (invalidations from the writers) only: see INTERNAL_PORT.
+            - name: internal
+              containerPort: 8081
+              protocol: TCP
+            {{- end }}
           env:
             - name: SERVICE_NAME
               valueFrom:
@@ -151,6 +157,8 @@ spec:
               value: {{ int $v.config.drainTimeoutMs | quote }}
             - name: UPSTREAM_TIMEOUT_MS
               value: {{ int $v.config.upstreamTimeoutMs | quote }}
+            - name: UPSTREAM_WRITE_TIMEOUT_MS
+              value: {{ include "bazar.upstreamWriteTimeoutMs" $root | quote }}
             - name: UPSTREAM_MAX_ATTEMPTS
               value: {{ int $v.config.upstreamMaxAttempts | quote }}
             - name: CONSISTENCY_MODE
@@ -161,8 +169,11 @@ spec:
               value: {{ int $policy.invalidationTimeoutMs | quote }}
             - name: DISCOVERY
               value: kubernetes
+            # Writers push invalidations to the fronts' internal port, found in this Service's slices.
             - name: FRONT_SERVICE
-              value: {{ include "bazar.frontService" $root }}
+              value: {{ include "bazar.frontInternalService" $root }}
+            - name: FRONT_INTERNAL_PORT_NAME
+              value: internal
             - name: CATALOG_SERVICE
               value: {{ include "bazar.catalogService" $root }}
             - name: CATALOG_ORIGIN_SERVICE
@@ -184,6 +195,9 @@ spec:
             {{- include "bazar.secretEnv" (dict "root" $root "env" "ADMIN_TOKEN" "key" "admin-token") | nindent 12 }}
             {{- end }}
             {{- if eq $component "front" }}
+            # /internal/* on its own port, which the NetworkPolicy opens to catalog and order pods only.
+            - name: INTERNAL_PORT
+              value: "8081"
             - name: CACHE_MAX_ENTRIES
               value: {{ int $policy.cache.maxEntries | quote }}
             - name: CACHE_TTL_MS

@@ -51,6 +51,8 @@ export interface CatalogDeps {
   internalToken: () => string;
   /** How long a replica waits for its standby to replay a required version before asking the origin. */
   replicaWaitMs: number;
+  /** Replica only: the timeout of a write forwarded to the origin (UPSTREAM_WRITE_TIMEOUT_MS). */
+  writeTimeoutMs?: number;
   readiness: () => Promise<Record<string, string>>;
   details?: () => Record<string, unknown>;
 }
@@ -174,6 +176,7 @@ async function write(
     headers,
     json,
     retry: idempotencyKey !== undefined ? 'idempotent' : 'connect-only',
+    ...(deps.writeTimeoutMs !== undefined ? { timeoutMs: deps.writeTimeoutMs } : {}),
   });
   for (const header of ['X-Invalidated', 'Idempotent-Replayed']) {
     const value = res.headers[header.toLowerCase()];

@@ -108,9 +108,13 @@ async function main(): Promise<void> {
     adminToken: () => config.ADMIN_TOKEN,
     internalToken: () => config.INTERNAL_TOKEN,
     replicaWaitMs: config.REPLICA_WAIT_MS,
+    writeTimeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS,
     readiness: async () => ({
       schema: gate.status(),
-      database: await reads.ping(),
+      // An origin stays ready while the primary is away: it answers writes 503 primary_unavailable at
+      // once (the truth), and is there the moment the primary is back. Out of the Services, every admin
+      // write would be 503 service_unavailable instead, and resume only a readiness period later.
+      database: origin ? 'ok' : await reads.ping(),
       discovery: discoveries.every((d) => d.synced()) ? 'ok' : 'discovery not synced',
       policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
     }),

@@ -24,26 +24,42 @@ export interface FrontDeps {
   order: Upstream;
   adminToken: () => string;
   internalToken: () => string;
+  /** The timeout of a price change or restock sent to the catalog (UPSTREAM_WRITE_TIMEOUT_MS). */
+  writeTimeoutMs?: number;
   /** Enables /internal/test-hooks (deterministic race tests). Never on in production. */
   testHooks: boolean;
   readiness: () => Promise<Record<string, string>>;
   details?: () => Record<string, unknown>;
 }
 
+/**
+ * What one listener of the front serves: everything (one port, the default), or, when the front has an
+ * INTERNAL_PORT, the public API on one (every /internal/* path is then a 404 there) and /internal/* on
+ * the other, which a NetworkPolicy can open to the store's own pods only.
+ */
+export type FrontSurface = 'all' | 'public' | 'internal';
+
 /** The front's Koa app, not listening: reads and the cache, writes, internal routes, the hit fast path. */
-export function createApp(deps: FrontDeps): Koa {
+export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
   const router = new Router();
   const hooks = { fillDelays: new Map<number, number>() };
   const routes: FrontRoutes = { deps, hooks, books: new BookReader({ deps, hooks }) };
+  const open = surface !== 'internal';
+  const internal = surface !== 'public';
   // No route defines a query parameter: refused before any route runs (a cache hit never has one).
   router.use(strictQuery);
-  registerReads(router, routes);
-  registerWrites(router, routes);
-  registerInternal(router, routes);
-  registerOpenApi(router);
+  if (open) {
+    registerReads(router, routes);
+    registerWrites(router, routes);
+    registerOpenApi(router);
+  }
+  if (internal) registerInternal(router, routes);
   return createBaseApp({
     ...deps,
     router,
-    fastPath: fastPaths(infoFastPath(routes), purchaseFastPath(deps), invalidateFastPath(deps)),
+    fastPath: fastPaths(
+      ...(open ? [infoFastPath(routes), purchaseFastPath(deps)] : []),
+      ...(internal ? [invalidateFastPath(deps)] : []),
+    ),
   });
 }

@@ -9,7 +9,8 @@ import { createDiscovery, discoverySchema } from '../../shared/src/discovery-fac
 import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import { runMain } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheStats } from './cache.js';
-import { createApp } from './app.js';
+import type { Server } from 'node:http';
+import { createApp, type FrontDeps } from './app.js';
 import { startStatusReporter } from './status.js';
 import { CacheReconciler } from './reconcile.js';
 
@@ -30,6 +31,11 @@ export const frontSchema = {
   CACHE_RECONCILE_INTERVAL_MS: int({ default: 2000, min: 100, max: 600_000 }),
   /** Enables /internal/test-hooks for the deterministic race tests. Never in production. */
   TEST_HOOKS: bool({ default: false }),
+  /**
+   * Serve /internal/* (invalidations from writers) on this port only, and not on PORT, so that a
+   * NetworkPolicy can keep it to the store's own pods (0: on PORT, beside the public API).
+   */
+  INTERNAL_PORT: int({ default: 0, min: 0, max: 65_535 }),
 };
 
 async function main(): Promise<void> {
@@ -48,6 +54,9 @@ async function main(): Promise<void> {
     logger.info({ policy: next, previous, source }, 'runtime policy applied');
   });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
+  // Purchases (and order lookups) through a client of their own: a strict purchase may wait for the
+  // standby and the fronts before it answers (no per-call options on the purchase's hot path).
+  const writeHttp = createHttpClient({ timeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS });
   const catalogs = await createDiscovery({
     service: 'catalog',
     config,
@@ -62,11 +71,11 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  const upstream = (service: string, discovery: typeof catalogs) =>
+  const upstream = (service: string, discovery: typeof catalogs, client = http) =>
     new Upstream({
       service,
       discovery,
-      http,
+      http: client,
       metrics,
       logger,
       loadBalancing: () => policy.current.loadBalancing,
@@ -101,7 +110,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  const app = createApp({
+  const deps: FrontDeps = {
     podName,
     logger,
     metrics,
@@ -109,17 +118,22 @@ async function main(): Promise<void> {
     policy,
     cache,
     catalog,
-    order: upstream('order', orders),
+    order: upstream('order', orders, writeHttp),
     adminToken: () => config.ADMIN_TOKEN,
     internalToken: () => config.INTERNAL_TOKEN,
+    writeTimeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS,
     testHooks: config.TEST_HOOKS,
     readiness,
     details: () => ({
       policy: policy.current,
       endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length },
     }),
-  });
-  const server = await listen(app, config);
+  };
+  const split = config.INTERNAL_PORT > 0;
+  const server = await listen(createApp(deps, split ? 'public' : 'all'), config);
+  const internalServer = split
+    ? await listen(createApp(deps, 'internal'), { ...config, PORT: config.INTERNAL_PORT })
+    : undefined;
   const status = await startStatusReporter({
     config,
     logger,
@@ -129,7 +143,14 @@ async function main(): Promise<void> {
     ready: async () => Object.values(await readiness()).every((v) => v === 'ok'),
   });
   reconciler.start();
-  logger.info({ url: boundUrl(server), mode: policy.current.consistencyMode }, 'front listening');
+  logger.info(
+    {
+      url: boundUrl(server),
+      ...(internalServer ? { internalUrl: boundUrl(internalServer) } : {}),
+      mode: policy.current.consistencyMode,
+    },
+    'front listening',
+  );
   installShutdown({
     logger,
     server,
@@ -137,12 +158,23 @@ async function main(): Promise<void> {
     delayMs: config.SHUTDOWN_DELAY_MS,
     drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
     closers: [
+      // Invalidations are taken until the public side has drained; then the internal listener goes.
+      () => closeNow(internalServer),
       () => reconciler.stop(),
       () => status.close(),
       () => policyWatch.close(),
       () => catalogs.close(),
       () => orders.close(),
     ],
+  });
+}
+
+/** Closes a listener and every connection it still has (writers' idle keep-alive ones). */
+function closeNow(server: Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
 }
 

@@ -116,6 +116,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
       json: { price },
       // Setting a price is idempotent.
       retry: 'idempotent',
+      ...(deps.writeTimeoutMs !== undefined ? { timeoutMs: deps.writeTimeoutMs } : {}),
     });
     relayWrite(ctx, res, id);
   });
@@ -139,6 +140,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
       },
       json: { quantity },
       retry: 'idempotent',
+      ...(deps.writeTimeoutMs !== undefined ? { timeoutMs: deps.writeTimeoutMs } : {}),
     });
     relayWrite(ctx, res, id);
   });

@@ -16,6 +16,12 @@ export const discoverySchema = {
   ORDER_SERVICE: str({ default: 'bazar-order' }),
   /** The name of the port, in the EndpointSlices, that serves HTTP. */
   DISCOVERY_PORT_NAME: str({ default: 'http' }),
+  /**
+   * The port, in the fronts' EndpointSlices, that serves their /internal/* (writers push invalidations
+   * there), when the fronts serve it on a port of its own (their INTERNAL_PORT). Default:
+   * DISCOVERY_PORT_NAME.
+   */
+  FRONT_INTERNAL_PORT_NAME: optionalStr(),
   /** The StorePolicy custom resource whose spec is the live runtime policy (empty: none). */
   POLICY_NAME: optionalStr(),
   /** A Kubernetes watch with no event and no successful list for this long is restarted with a fresh list. */
@@ -37,6 +43,7 @@ export type DiscoveryConfig = {
   CATALOG_ORIGIN_SERVICE: string;
   ORDER_SERVICE: string;
   DISCOVERY_PORT_NAME: string;
+  FRONT_INTERNAL_PORT_NAME?: string | undefined;
   POLICY_NAME: string | undefined;
   KUBE_WATCH_IDLE_RESTART_MS: number;
   KUBE_WATCH_BACKOFF_MAX_MS: number;
@@ -75,6 +82,10 @@ export async function createDiscovery(opts: {
   return EndpointSliceDiscovery.start({
     service: opts.service,
     kubernetesService: kubernetesServiceName(opts.config, opts.service),
+    // Fronts are only ever discovered by writers, for their /internal/invalidate.
+    portName:
+      (opts.service === 'front' ? opts.config.FRONT_INTERNAL_PORT_NAME : undefined) ??
+      opts.config.DISCOVERY_PORT_NAME,
     config: opts.config,
     logger: opts.logger,
     metrics: opts.metrics,

@@ -16,6 +16,14 @@ export const commonSchema = {
   LOAD_BALANCING: oneOf(LOAD_BALANCING_POLICIES, { default: 'round-robin' }),
   INVALIDATION_TIMEOUT_MS: int({ default: 1000, min: 10, max: 60_000 }),
   UPSTREAM_TIMEOUT_MS: int({ default: 2000, min: 10, max: 60_000 }),
+  /**
+   * The same for a call that carries a write (a purchase to an order pod; a price change or restock to
+   * the catalog, and from a catalog replica to the origin): a strict write may wait up to
+   * SYNC_COMMIT_TIMEOUT_MS for the standby and then INVALIDATION_TIMEOUT_MS for the fronts before it
+   * answers, and cutting it earlier turns a committed write into 504 upstream_timeout. Keep it above
+   * their sum.
+   */
+  UPSTREAM_WRITE_TIMEOUT_MS: int({ default: 5000, min: 10, max: 120_000 }),
   UPSTREAM_MAX_ATTEMPTS: int({ default: 3, min: 1, max: 10 }),
   /** Slow clients are cut off (408) when a request's headers, or all of it, take longer than this. */
   HTTP_HEADERS_TIMEOUT_MS: int({ default: 10_000, min: 100, max: 600_000 }),

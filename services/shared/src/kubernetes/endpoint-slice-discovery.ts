@@ -61,6 +61,8 @@ export class EndpointSliceDiscovery
   static async start(opts: {
     service: LogicalService;
     kubernetesService: string;
+    /** The EndpointSlice port to use (default: the config's DISCOVERY_PORT_NAME). */
+    portName?: string;
     config: DiscoveryConfig;
     logger: Logger;
     metrics: Metrics;
@@ -70,7 +72,7 @@ export class EndpointSliceDiscovery
     const discovery = new EndpointSliceDiscovery({
       service: opts.service,
       kubernetesService: opts.kubernetesService,
-      portName: opts.config.DISCOVERY_PORT_NAME,
+      portName: opts.portName ?? opts.config.DISCOVERY_PORT_NAME,
       logger: opts.logger,
       metrics: opts.metrics,
       timings: watchTimings(opts.config),
