@@ -19,10 +19,15 @@ controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and loca
 (default StorageClass "standard"), inside a network + mount namespace of its own.
 
 Commands:
-  prepare [--all-images]   what up needs from the network, done ahead: apt-get the missing host
+  prepare [--all-images] [--network-policy]
+                           what up needs from the network, done ahead: apt-get the missing host
                            packages, check the Kubernetes binaries, build the cluster's images
-                           (--all-images: every pod image: our services and the stand-ins too)
-  up                       start the cluster (builds missing images with tools/images)
+                           (--all-images: every pod image: our services and the stand-ins too;
+                           --network-policy: also ipset, for up --network-policy)
+  up [--network-policy]    start the cluster (builds missing images with tools/images);
+                           --network-policy: enforce NetworkPolicies with kube-router's firewall
+                           (a TEST enforcer: kube-router v2.1.0 is flagged for reported security
+                           flaws; it runs only inside the cluster's own namespaces)
   down [--keep-data] [--purge]
                            stop it and remove everything (processes, mounts, cgroups, namespaces,
                            state); --keep-data keeps the state directory (logs, etcd); the node's
@@ -72,9 +77,9 @@ function printUp(c: Cluster): void {
   );
 }
 
-async function cmdUp(name: string, apiPort: number | undefined): Promise<number> {
+async function cmdUp(name: string, apiPort: number | undefined, networkPolicy: boolean): Promise<number> {
   try {
-    const c = await up({ name, ...(apiPort ? { apiPort } : {}) });
+    const c = await up({ name, networkPolicy, ...(apiPort ? { apiPort } : {}) });
     printUp(c);
     return 0;
   } catch (err) {
@@ -88,9 +93,11 @@ async function cmdUp(name: string, apiPort: number | undefined): Promise<number>
 }
 
 /** Everything that needs the network, so that `up` can then run where there is none (a test netns). */
-async function cmdPrepare(allImages: boolean): Promise<number> {
+async function cmdPrepare(allImages: boolean, networkPolicy: boolean): Promise<number> {
   const t0 = Date.now();
-  const installed = await ensurePackages((line) => process.stderr.write(`[cluster] ${line}\n`));
+  const installed = await ensurePackages((line) => process.stderr.write(`[cluster] ${line}\n`), {
+    networkPolicy,
+  });
   const tools = await locateToolchain();
   const images = allImages ? await podImages() : Object.values(await clusterImages());
   process.stdout.write(
@@ -185,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
       'keep-data': { type: 'boolean', default: false },
       purge: { type: 'boolean', default: false },
       'all-images': { type: 'boolean', default: false },
+      'network-policy': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -195,9 +203,13 @@ async function main(argv: string[]): Promise<number> {
   const name = values.name ?? 'bazar';
   switch (command) {
     case 'prepare':
-      return cmdPrepare(values['all-images'] ?? false);
+      return cmdPrepare(values['all-images'] ?? false, values['network-policy'] ?? false);
     case 'up':
-      return cmdUp(name, values['api-port'] ? Number(values['api-port']) : undefined);
+      return cmdUp(
+        name,
+        values['api-port'] ? Number(values['api-port']) : undefined,
+        values['network-policy'] ?? false,
+      );
     case 'down':
       return cmdDown(name, values['keep-data'] ?? false, values.purge ?? false);
     case 'status':

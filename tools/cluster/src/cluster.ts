@@ -2,7 +2,8 @@
  * `up`: a single-node Kubernetes from parts, in the order kubeadm and kind bring one up:
  *   images → PKI and configs → node namespaces → API forwarder → etcd → kube-apiserver →
  *   kube-controller-manager → kube-scheduler → containerd (+ image import) → kubelet (node Ready) →
- *   kube-proxy → CoreDNS and local-path-provisioner (Available) → ServiceAccount `default`.
+ *   kube-proxy → CoreDNS and local-path-provisioner (Available) → ServiceAccount `default`; with
+ *   `networkPolicy`, kube-router's firewall (a test enforcer: see kube-router.ts) once its RBAC is applied.
  * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
  * down again before the error is passed on.
  */
@@ -28,6 +29,7 @@ import { cleanEnv, run, runIn, sleep, waitFor, type RunOptions, type RunResult }
 import { clusterImages, importImages, type ClusterImages, type ImageRecord } from './images.js';
 import { kubeletSpec, writeKubeletConfig } from './kubelet.js';
 import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
+import { KUBE_ROUTER_USER, kubeRouterRbac, kubeRouterSpec } from './kube-router.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { clusterLayout, DEFAULT_CLUSTER_NAME, PORTS, type ClusterLayout } from './layout.js';
 import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
@@ -49,6 +51,12 @@ export interface UpOptions {
   ensurePackages?: boolean;
   /** Keep the state directory (logs) when `up` fails and tears down. */
   keepDataOnFailure?: boolean;
+  /**
+   * Enforce NetworkPolicies: run kube-router's firewall as a node daemon (needs ipset, installed with
+   * the other packages, and kube-router from scripts/k8s-tools.sh). A TEST ENFORCER: kube-router v2.1.0
+   * is flagged for reported security flaws; it runs only inside this cluster's namespaces.
+   */
+  networkPolicy?: boolean;
   log?: (line: string) => void;
 }
 
@@ -234,6 +242,7 @@ function writeKubeconfigs(ctx: Ctx, pki: ClusterPki): void {
     ['scheduler', pki.scheduler, 'system:kube-scheduler'],
     ['kubelet', pki.kubeletClient, `system:node:${l.nodeName}`],
     ['kube-proxy', pki.kubeProxy, 'system:kube-proxy'],
+    ['kube-router', pki.kubeRouter, KUBE_ROUTER_USER],
   ];
   for (const [file, client, user] of components) {
     const kubeconfig = path.join(l.configDir, `${file}.kubeconfig`);
@@ -395,7 +404,7 @@ async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
   const { l } = ctx;
   const api = apiOf(ctx);
   await timed(ctx, 'addons applied', () =>
-    // One kubectl run for both: each run costs about a second of discovery on these cores.
+    // One kubectl run for all: each run costs about a second of discovery on these cores.
     applyManifests(
       ctx,
       asList([
@@ -405,9 +414,11 @@ async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
           localPathProvisioner: images.localPathProvisioner.ref,
           helper: images.busybox.ref,
         }),
+        ...(ctx.state.networkPolicy ? kubeRouterRbac() : []),
       ]),
     ),
   );
+  if (ctx.state.networkPolicy) await startKubeRouter(ctx);
   await timed(ctx, 'CoreDNS Available', () => waitDeployment(ctx, COREDNS.namespace, COREDNS.deployment));
   await timed(ctx, 'local-path-provisioner Available', () =>
     waitDeployment(ctx, LOCAL_PATH.namespace, LOCAL_PATH.deployment),
@@ -420,6 +431,21 @@ async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
       60_000,
     ),
   );
+}
+
+/** kube-router's firewall: up once its health endpoint listens (it exits if its caches do not sync). */
+async function startKubeRouter(ctx: Ctx): Promise<void> {
+  const binary = ctx.tools.kubeRouter;
+  if (!binary) throw new Error(`kube-router is not in ${ctx.tools.binDir}: run scripts/k8s-tools.sh`);
+  await timed(ctx, 'kube-router (NetworkPolicy firewall)', async () => {
+    const router = start(ctx, kubeRouterSpec(ctx.l, binary));
+    await waitFor(
+      'kube-router to serve its health endpoint',
+      async () => listening(router.pid, PORTS.kubeRouterHealth) || undefined,
+      60_000,
+      { abort: anyDeath(ctx), everyMs: 200 },
+    );
+  });
 }
 
 /** A Cluster object for a cluster that is up (the test tier reuses one across files). */
@@ -472,8 +498,12 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   }
   await clearEarlierRun(l, log);
   const t0 = Date.now();
-  if (opts.ensurePackages !== false) await ensurePackages(log);
+  const networkPolicy = opts.networkPolicy ?? false;
+  if (opts.ensurePackages !== false) await ensurePackages(log, { networkPolicy });
   const tools = await locateToolchain(opts.binDir);
+  if (networkPolicy && !tools.kubeRouter) {
+    throw new Error(`networkPolicy needs kube-router in ${tools.binDir}: run scripts/k8s-tools.sh`);
+  }
   const conflicts = await hostRouteConflicts(l);
   if (conflicts.length > 0)
     throw new Error(`the host routes addresses the cluster uses:\n  ${conflicts.join('\n  ')}`);
@@ -487,6 +517,7 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     startedAt: new Date().toISOString(),
     upPid: process.pid,
     kubeVersion: tools.kubeVersion,
+    ...(networkPolicy ? { networkPolicy } : {}),
   };
   writeState(l, state);
   const ctx: Ctx = {

@@ -8,6 +8,7 @@ import { corednsManifests, localPathManifests } from './addons.js';
 import { containerdConfig, cniConfig } from './containerd.js';
 import { kubeletConfig } from './kubelet.js';
 import { kubeProxyConfig } from './kube-proxy.js';
+import { KUBE_ROUTER_USER, kubeRouterRbac, kubeRouterSpec } from './kube-router.js';
 import { clusterLayout } from './layout.js';
 import { conflictingRoutes } from './node.js';
 import { pkiFiles } from './pki.js';
@@ -81,5 +82,28 @@ test('host routes that overlap the cluster ranges are found; default, loopback a
   assert.deepEqual(conflictingRoutes(routes, ranges), [
     '10.213.96.0/24 dev wg0',
     'local 10.213.1.7 dev x table local',
+  ]);
+});
+
+test('kube-router (up({ networkPolicy: true })) runs its firewall only, as its own read-only user', () => {
+  const spec = kubeRouterSpec(l, '/bin/kube-router');
+  assert.equal(spec.where, 'cluster', 'inside the node namespaces, never on the host');
+  for (const flag of ['--run-firewall=true', '--run-router=false', '--run-service-proxy=false']) {
+    assert.ok(spec.argv.includes(flag), flag);
+  }
+  assert.ok(spec.argv.includes(`--hostname-override=${l.nodeName}`));
+  assert.ok(spec.argv.includes(`--service-cluster-ip-range=${l.network.serviceCidr}`));
+  const [role, binding] = kubeRouterRbac() as Array<{
+    kind: string;
+    rules?: Array<{ verbs: string[] }>;
+    subjects?: Array<{ kind: string; name: string }>;
+  }>;
+  assert.equal(role?.kind, 'ClusterRole');
+  assert.ok(
+    role?.rules?.every((r) => r.verbs.every((v) => ['get', 'list', 'watch'].includes(v))),
+    'read only',
+  );
+  assert.deepEqual(binding?.subjects, [
+    { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: KUBE_ROUTER_USER },
   ]);
 });

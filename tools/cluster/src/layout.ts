@@ -48,6 +48,8 @@ export const PORTS = {
   kubeletHealthz: 10248,
   kubeProxyHealthz: 10256,
   kubeProxyMetrics: 10249,
+  /** kube-router's health endpoint (only with up({ networkPolicy: true })). */
+  kubeRouterHealth: 20244,
 } as const;
 
 export interface ClusterLayout {

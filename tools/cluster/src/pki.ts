@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from './exec.js';
+import { KUBE_ROUTER_USER } from './kube-router.js';
 
 export interface CertFiles {
   cert: string;
@@ -26,6 +27,8 @@ export interface ClusterPki {
   kubeletClient: CertFiles;
   kubeletServing: CertFiles;
   kubeProxy: CertFiles;
+  /** kube-router's firewall (NetworkPolicy enforcement, when the cluster runs it). */
+  kubeRouter: CertFiles;
   frontProxyClient: CertFiles;
   serviceAccountKey: string;
   serviceAccountPub: string;
@@ -138,6 +141,7 @@ export async function createPki(dir: string, s: PkiSubjects): Promise<ClusterPki
     scheduler,
     kubeletClient,
     kubeProxy,
+    kubeRouter,
     frontProxyClient,
   ] = await Promise.all([
     issue(dir, 'apiserver', ca, {
@@ -170,6 +174,8 @@ export async function createPki(dir: string, s: PkiSubjects): Promise<ClusterPki
     // The Node authorizer and NodeRestriction admit exactly system:node:<name> in system:nodes.
     issue(dir, 'kubelet-client', ca, client(`system:node:${s.nodeName}`, ['system:nodes'])),
     issue(dir, 'kube-proxy', ca, client('system:kube-proxy')),
+    // No group: it may do what the ClusterRole bound to this user allows (kube-router.ts), no more.
+    issue(dir, 'kube-router', ca, client(KUBE_ROUTER_USER)),
     // The aggregation layer's identity (requestheader authentication); also silences the
     // components' "missing requestheader client CA" errors.
     issue(dir, 'front-proxy-client', ca, client('front-proxy-client')),
@@ -184,6 +190,7 @@ export async function createPki(dir: string, s: PkiSubjects): Promise<ClusterPki
     scheduler,
     kubeletClient,
     kubeProxy,
+    kubeRouter,
     frontProxyClient,
     serviceAccountKey: path.join(dir, 'sa.key'),
     serviceAccountPub: path.join(dir, 'sa.pub'),
@@ -209,6 +216,7 @@ export function pkiFiles(dir: string): ClusterPki {
     kubeletClient: pair('kubelet-client'),
     kubeletServing: pair('kubelet-serving'),
     kubeProxy: pair('kube-proxy'),
+    kubeRouter: pair('kube-router'),
     frontProxyClient: pair('front-proxy-client'),
     serviceAccountKey: path.join(dir, 'sa.key'),
     serviceAccountPub: path.join(dir, 'sa.pub'),

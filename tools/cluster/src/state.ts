@@ -16,6 +16,8 @@ export interface ClusterState {
   netInode?: number;
   mntInode?: number;
   createdVarLibCni?: boolean;
+  /** kube-router enforces NetworkPolicies (up({ networkPolicy: true })). */
+  networkPolicy?: boolean;
   images?: Record<string, string>;
   timings?: Record<string, number>;
 }

@@ -24,8 +24,13 @@ export const DAEMONS: ReadonlyArray<[string, string]> = [
   ['kube-proxy', 'kube-proxy'],
 ];
 
+/** The NetworkPolicy enforcer, in a cluster started with up({ networkPolicy: true }). */
+export const NETWORK_POLICY_DAEMON: [string, string] = ['kube-router', 'kube-router'];
+
+/** The daemons this cluster runs (per its state file) and their pids, undefined when not running. */
 export function statusOfDaemons(l: ClusterLayout): Record<string, number | undefined> {
-  return Object.fromEntries(DAEMONS.map(([name, program]) => [name, daemonPid(l.pidDir, name, program)]));
+  const daemons = readState(l)?.networkPolicy ? [...DAEMONS, NETWORK_POLICY_DAEMON] : DAEMONS;
+  return Object.fromEntries(daemons.map(([name, program]) => [name, daemonPid(l.pidDir, name, program)]));
 }
 
 function processExists(pid: number): boolean {
@@ -58,7 +63,7 @@ export async function status(
   const alive = Object.values(daemons).filter((p) => p !== undefined).length;
   const found = await leftovers(l, { keepData: true });
   let verdict: ClusterStatus['state'];
-  if (state?.phase === 'up' && alive === DAEMONS.length) verdict = 'up';
+  if (state?.phase === 'up' && alive === Object.keys(daemons).length) verdict = 'up';
   else if (state?.phase === 'starting' && alive > 0 && processExists(state.upPid)) verdict = 'starting';
   else if (!state && found.length === 0) verdict = 'down';
   else verdict = 'broken';

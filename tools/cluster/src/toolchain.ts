@@ -44,6 +44,11 @@ export const HOST_REQUIREMENTS: ReadonlyArray<{ file: string; pkg: string; why: 
   { file: '/usr/lib/cni/loopback', pkg: 'containernetworking-plugins', why: 'pod loopback' },
 ];
 
+/** Host programs only a cluster that enforces NetworkPolicies needs (kube-router's firewall). */
+export const NETWORK_POLICY_REQUIREMENTS: ReadonlyArray<{ file: string; pkg: string; why: string }> = [
+  { file: 'ipset', pkg: 'ipset', why: 'kube-router keeps the NetworkPolicies’ peers in ipsets' },
+];
+
 export const CNI_BIN_DIR = '/usr/lib/cni';
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -64,16 +69,22 @@ export function which(file: string): string | undefined {
   return dirs.map((d) => path.join(d, file)).find(isExecutable);
 }
 
-export function missingHostRequirements(): Array<{ file: string; pkg: string; why: string }> {
-  return HOST_REQUIREMENTS.filter((r) => which(r.file) === undefined);
+export function missingHostRequirements(
+  opts: { networkPolicy?: boolean } = {},
+): Array<{ file: string; pkg: string; why: string }> {
+  const wanted = [...HOST_REQUIREMENTS, ...(opts.networkPolicy ? NETWORK_POLICY_REQUIREMENTS : [])];
+  return wanted.filter((r) => which(r.file) === undefined);
 }
 
 /**
  * apt-get installs the packages of whatever is missing (and nothing else). Needs root; runs
  * `apt-get update` first because a fresh machine's lists may be empty.
  */
-export async function ensurePackages(log: (line: string) => void = () => {}): Promise<string[]> {
-  const missing = missingHostRequirements();
+export async function ensurePackages(
+  log: (line: string) => void = () => {},
+  opts: { networkPolicy?: boolean } = {},
+): Promise<string[]> {
+  const missing = missingHostRequirements(opts);
   const packages = [...new Set(missing.map((m) => m.pkg))].sort();
   if (packages.length === 0) return [];
   if (!which('apt-get')) {
@@ -90,7 +101,7 @@ export async function ensurePackages(log: (line: string) => void = () => {}): Pr
     env,
     timeoutMs: 900_000,
   });
-  const still = missingHostRequirements();
+  const still = missingHostRequirements(opts);
   if (still.length > 0)
     throw new Error(`still missing after apt-get: ${still.map((m) => m.file).join(', ')}`);
   return packages;
@@ -100,6 +111,8 @@ export interface Toolchain {
   binDir: string;
   bin: Record<KubeBinary, string>;
   helm?: string;
+  /** kube-router (scripts/k8s-tools.sh), the NetworkPolicy enforcer of up({ networkPolicy: true }). */
+  kubeRouter?: string;
   kubeVersion: string;
 }
 
@@ -122,5 +135,12 @@ export async function locateToolchain(binDir = defaultToolsBinDir()): Promise<To
   const version = await run(bin.kubelet, ['--version'], { timeoutMs: 20_000 });
   const kubeVersion = /v\d+\.\d+\.\d+\S*/.exec(version.stdout)?.[0] ?? version.stdout.trim();
   const helm = path.join(binDir, 'helm');
-  return { binDir, bin, kubeVersion, ...(existsSync(helm) ? { helm } : {}) };
+  const kubeRouter = path.join(binDir, 'kube-router');
+  return {
+    binDir,
+    bin,
+    kubeVersion,
+    ...(existsSync(helm) ? { helm } : {}),
+    ...(isExecutable(kubeRouter) ? { kubeRouter } : {}),
+  };
 }
