@@ -3,11 +3,11 @@
  * installed, the recorded workload running inside the node's network namespace against the front
  * Service's ClusterIP (chaos-workload.ts), and the figures each scenario reports.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stringify as stringifyYaml } from 'yaml';
-import { measureStaleness, formatReport, type CheckReport } from '../../tools/checker/src/check.js';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { formatOp, formatReport, measureStaleness, type CheckReport } from '../../tools/checker/src/check.js';
 import type { DbFacts, Op, RestockRow, OrderRow, BookState } from '../../tools/checker/src/history.js';
 import {
   ClusterAlreadyUpError,
@@ -30,9 +30,12 @@ import { Kube, log, podReady, releasePods, repoRoot, seconds, sleep, until, type
 export const NS = 'default';
 export const RELEASE = 'bazar';
 
-/** NOT RUN (with the reason) where the tier cannot run; under CI that is a failure. */
-export async function skipReason(what: string): Promise<string | false> {
-  const why = await clusterTierBlocker();
+/**
+ * NOT RUN (with the reason) where the tier cannot run; under CI that is a failure. `extra` adds a
+ * blocker of the file's own (e.g. the NetworkPolicy enforcer's binary).
+ */
+export async function skipReason(what: string, extra?: () => string | undefined): Promise<string | false> {
+  const why = (await clusterTierBlocker()) ?? extra?.();
   if (!why) return false;
   const message = `NOT RUN: ${what}: ${why}`;
   if (process.env.CI) throw new Error(`${message} (CI is set: every tier must run)`);
@@ -48,6 +51,25 @@ export const DEPLOYMENTS: ReadonlyArray<{ name: string; selector: string }> = [
   { name: 'bazar-order-origin', selector: 'app.kubernetes.io/component=order,role=origin' },
   { name: 'bazar-order-replica', selector: 'app.kubernetes.io/component=order,role=replica' },
 ];
+
+/** How many pods the chart's defaults make (service pods, the primary and the standbys). */
+export function chartPodCount(): number {
+  const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
+    front: { replicas: number };
+    catalog: { origin: { replicas: number }; replica: { replicas: number } };
+    order: { origin: { replicas: number }; replica: { replicas: number } };
+    postgresql: { standby: { enabled: boolean; replicas: number } };
+  };
+  return (
+    v.front.replicas +
+    v.catalog.origin.replicas +
+    v.catalog.replica.replicas +
+    v.order.origin.replicas +
+    v.order.replica.replicas +
+    1 +
+    (v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0)
+  );
+}
 
 /** Smaller CPU requests for every pod (the node has 1.9 CPUs, shared), limits untouched; nothing else. */
 export function smallResources(): Record<string, unknown> {
@@ -294,6 +316,11 @@ export class RecordedWorkload {
       if (out.code !== 0 || !existsSync(this.#config.outFile)) {
         throw new Error(`the workload exited with ${out.code}:\n${(out.stderr || out.stdout).slice(-3000)}`);
       }
+      if (process.env.BAZAR_KEEP_TIER_DIR === '1') {
+        const kept = path.join(os.tmpdir(), `${path.basename(this.#dir)}-result.json`);
+        copyFileSync(this.#config.outFile, kept);
+        log(`workload result and history kept in ${kept} (BAZAR_KEEP_TIER_DIR=1)`);
+      }
       const raw = JSON.parse(readFileSync(this.#config.outFile, 'utf8')) as Omit<WorkloadResult, 'facts'> & {
         facts: SerializedFacts;
       };
@@ -361,6 +388,22 @@ export function describeRun(label: string, r: WorkloadResult): string {
     `${r.settled} unknown outcomes settled by key (${r.settledReplayed} had committed)\n` +
     formatReport(r.report, r.t0).split('\n').slice(0, 30).join('\n')
   );
+}
+
+/** Every failed operation, one per line, with its time relative to the named instants (epoch ms). */
+export function failureLines(r: WorkloadResult, marks: Record<string, number>, max = 20): string {
+  return r.history
+    .slice(0, r.recorded)
+    .filter(failed)
+    .slice(0, max)
+    .map((o) => {
+      const at = o.invoke + r.timeOrigin;
+      const rel = Object.entries(marks)
+        .map(([name, t]) => `${name}${at >= t ? '+' : '-'}${Math.abs(at - t).toFixed(0)}ms`)
+        .join(' ');
+      return `  ${rel} ${formatOp(o, r.t0)}`;
+    })
+    .join('\n');
 }
 
 /** The history's time of an epoch-ms instant of the test process. */
