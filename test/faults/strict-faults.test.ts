@@ -388,10 +388,18 @@ describe('fault injection, strict mode', () => {
     for (const d of during) {
       assert.equal(d.metric === 1, d.detail !== undefined, `/readyz and the metric agree on ${d.name}`);
     }
-    const logged = logs
-      .records(mark)
-      .filter((r) => /consistency degraded/.test(String(r.rec.msg)))
-      .map((r) => r.proc);
+    // The gauge is read over HTTP, the log line comes through a pipe: give the pipe a moment.
+    const loggedBy = () =>
+      logs
+        .records(mark)
+        .filter((r) => /consistency degraded/.test(String(r.rec.msg)))
+        .map((r) => r.proc);
+    await waitFor(
+      'each degradation logged',
+      async () => degraded.every((d) => loggedBy().includes(d.name)),
+      2000,
+    ).catch(() => undefined);
+    const logged = loggedBy();
     for (const d of degraded) assert.ok(logged.includes(d.name), `${d.name} logged its degradation`);
     // Restored after resume.
     const recovery = await waitFor(
@@ -472,8 +480,18 @@ describe('fault injection, strict mode', () => {
       `both order pods report the degradation: ${JSON.stringify(during)}`,
     );
     for (const d of degraded) assert.match(d.detail ?? '', /standby did not confirm/);
-    const logged = logs.records(mark).filter((r) => /consistency degraded/.test(String(r.rec.msg)));
-    assert.ok(logged.length >= degraded.length, 'degradation logged');
+    const degradedLogs = () =>
+      logs.records(mark).filter((r) => /consistency degraded/.test(String(r.rec.msg)));
+    await waitFor(
+      'each degradation logged',
+      async () => degradedLogs().length >= degraded.length,
+      2000,
+    ).catch(() => undefined);
+    const logged = degradedLogs();
+    assert.ok(
+      logged.length >= degraded.length,
+      `degradation logged by every degraded writer: ${degraded.map((d) => d.name).join(', ')}; logged by ${logged.map((r) => r.proc).join(', ') || 'none'}`,
+    );
     const timeouts = (await syncTimeouts()) - timeoutsBefore;
     const startAt = now();
     await pg.startStandby();
