@@ -21,11 +21,15 @@ import { after, before, describe, it } from 'node:test';
 import { leftovers } from '../../tools/cluster/src/index.js';
 import {
   bringUp,
+  chartPodCount,
   DEPLOYMENTS,
   describeRun,
+  failed,
+  failureLines,
   figures,
   installStore,
   NS,
+  percentile,
   RecordedWorkload,
   RELEASE,
   releaseReady,
@@ -34,7 +38,8 @@ import {
   type TierCluster,
   type WorkloadResult,
 } from './chaos-support.js';
-import { log, releasePods, seconds, sleep, until, type Pod } from './support.js';
+import type { Op } from '../../tools/checker/src/history.js';
+import { log, podReady, releasePods, restarts, seconds, sleep, until, type Pod } from './support.js';
 
 const CLUSTER_NAME = 'chaos';
 const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)');
@@ -68,7 +73,7 @@ describe(
 
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
-      podCount = 9;
+      podCount = chartPodCount();
       store = await installStore(t, podCount);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
     });
@@ -143,6 +148,570 @@ describe(
       assertConsistent('rollouts', r);
       assert.deepEqual(f.failures, {}, 'no request failed during the rollouts');
       assert.equal(f.failed, 0);
+    });
+
+    it('a forced delete of one pod of each Deployment: 0 failed idempotent requests, the history consistent', async () => {
+      const w = RecordedWorkload.start(tier().cluster, store, 'force-delete', { stock: { '3': 40 } });
+      const kills: Array<{ deployment: string; pod: string; at: number; recoveredMs: number }> = [];
+      let r: WorkloadResult;
+      try {
+        await w.advance(100);
+        for (const d of DEPLOYMENTS) {
+          const before = (await podsOf(d.selector)).filter(podReady);
+          const victim = before[0]!;
+          const at = Date.now();
+          await tier().kube.kubectl([
+            'delete',
+            'pod',
+            '-n',
+            NS,
+            victim.metadata.name,
+            '--grace-period=0',
+            '--force',
+          ]);
+          await until(
+            `${d.name}: a replacement for ${victim.metadata.name} Ready`,
+            async () => {
+              const now = await podsOf(d.selector);
+              const ready = now.filter(podReady);
+              return !now.some((p) => p.metadata.uid === victim.metadata.uid) &&
+                ready.length === before.length
+                ? true
+                : undefined;
+            },
+            180_000,
+          );
+          const recoveredMs = Date.now() - at;
+          kills.push({ deployment: d.name, pod: victim.metadata.name, at, recoveredMs });
+          log(
+            `${d.name}: ${victim.metadata.name} force-deleted, replacement Ready after ${seconds(recoveredMs)}`,
+          );
+          await w.advance(30);
+        }
+        await sleep(2000);
+      } finally {
+        r = await w.stop();
+      }
+      const ops = r.history.slice(0, r.recorded);
+      // Each victim was serving before it was killed (the kill took something away).
+      for (const k of kills) {
+        const served = ops.filter((o) => o.servedBy === k.pod && o.complete + r.timeOrigin < k.at).length;
+        assert.ok(served > 0, `${k.pod} served requests before it was killed`);
+      }
+      const f = figures(r);
+      const idempotent = ops.filter((o) => o.kind !== 'set-price');
+      const nonIdempotent = ops.filter((o) => o.kind === 'set-price');
+      const fi = figures(r, idempotent);
+      const fn = figures(r, nonIdempotent);
+      summary.push(
+        `forced delete: ${describeRun('forced deletes', r).split('\n')[0]}; idempotent failures ${fi.failed}, ` +
+          `price changes (not keyed) failed ${fn.failed}; ${kills.map((k) => `${k.deployment} back in ${seconds(k.recoveredMs)}`).join('; ')}`,
+      );
+      assertConsistent('forced deletes', r);
+      assert.deepEqual(fi.failures, {}, 'no idempotent request (read, keyed purchase or restock) failed');
+      log(
+        `price changes failed: ${fn.failed} ${JSON.stringify(fn.failures)}; connection failures resent: ${f.connFailures}`,
+      );
+    });
+
+    /** The service pods (not PostgreSQL) by name: uid and restarts, to prove nothing restarted. */
+    async function servicePodIdentities(): Promise<Map<string, string>> {
+      const pods = (await releasePods(tier().kube, NS, RELEASE)).filter(
+        (p) => p.metadata.labels?.['app.kubernetes.io/component'] !== 'postgresql',
+      );
+      return new Map(pods.map((p) => [p.metadata.name, `${p.metadata.uid} restarts=${restarts(p)}`]));
+    }
+
+    const isWrite = (o: Op): boolean => o.kind !== 'read';
+
+    it('the PostgreSQL primary pod deleted: writes 503 primary_unavailable fast, reads go on, writes resume on its volume, nothing restarts, no row lost', async () => {
+      const primary = 'bazar-postgresql-0';
+      const identities = await servicePodIdentities();
+      const old = (await podsOf('app.kubernetes.io/component=postgresql,role=primary'))[0]!;
+      const w = RecordedWorkload.start(tier().cluster, store, 'primary', { stock: { '3': 40 } });
+      let r: WorkloadResult;
+      let deletedAt = 0;
+      let readyAt = 0;
+      try {
+        await w.advance(100);
+        deletedAt = Date.now();
+        await tier().kube.kubectl(['delete', 'pod', '-n', NS, primary, '--wait=false']);
+        await until(
+          `${primary} back (a new pod, Ready)`,
+          async () => {
+            const p = (await podsOf('app.kubernetes.io/component=postgresql,role=primary'))[0];
+            return p && p.metadata.uid !== old.metadata.uid && podReady(p) ? p : undefined;
+          },
+          240_000,
+        );
+        readyAt = Date.now();
+        log(`${primary}: deleted, a new pod Ready ${seconds(readyAt - deletedAt)} later`);
+        await w.advance(150, 120_000);
+        await sleep(2000);
+      } finally {
+        r = await w.stop();
+      }
+      const ops = r.history.slice(0, r.recorded);
+      const at = (o: Op) => o.invoke + r.timeOrigin;
+      const outage = ops.filter((o) => at(o) >= deletedAt && at(o) < readyAt);
+      const writesDuring = outage.filter(isWrite);
+      const refused = writesDuring.filter((o) => o.status === 503 && o.error === 'primary_unavailable');
+      const latency = refused.map((o) => o.complete - o.invoke);
+      const readsDuring = outage.filter((o) => o.kind === 'read');
+      const firstOk = ops.find(
+        (o) =>
+          isWrite(o) && at(o) >= deletedAt && o.status === 200 && refused.some((x) => x.invoke < o.invoke),
+      );
+      const resumedMs = firstOk ? at(firstOk) - readyAt : NaN;
+      const after = ops.filter((o) => firstOk && o.invoke > firstOk.complete);
+      const fig = figures(r);
+      const line =
+        `primary deleted: ${describeRun('primary', r).split('\n')[0]}; during the outage (${seconds(readyAt - deletedAt)} until the new pod was Ready) ` +
+        `${writesDuring.length} writes, ${refused.length} × 503 primary_unavailable (p50 ${percentile(latency, 50).toFixed(0)} ms, max ${Math.max(...latency).toFixed(0)} ms), ` +
+        `other write answers ${JSON.stringify(
+          figures(
+            r,
+            writesDuring.filter((o) => !refused.includes(o)),
+          ).failures,
+        )}; ${readsDuring.length} reads, ` +
+        `${readsDuring.filter(failed).length} failed; first write ok ${(resumedMs / 1000).toFixed(1)} s after the pod was Ready`;
+      summary.push(line);
+      log(`${line}\n${failureLines(r, { deleted: deletedAt, ready: readyAt }, 60)}`);
+      assert.ok(refused.length > 0, 'writes were refused while the primary was away (the fault took effect)');
+      assert.ok(
+        Math.max(...latency) < 2500,
+        `503 primary_unavailable answered fast (max ${Math.max(...latency)} ms)`,
+      );
+      assert.deepEqual(
+        figures(
+          r,
+          writesDuring.filter(
+            (o) =>
+              !(
+                o.status === 503 && ['primary_unavailable', 'commit_outcome_unknown'].includes(o.error ?? '')
+              ),
+          ),
+        ).failures,
+        {},
+        'a write during the outage is answered 200 or 503 primary_unavailable (commit_outcome_unknown for one caught at COMMIT), nothing else',
+      );
+      assert.ok(readsDuring.length > 50, `${readsDuring.length} reads during the outage`);
+      assert.deepEqual(figures(r, readsDuring).failures, {}, 'reads keep working from the standby');
+      assert.ok(firstOk, 'writes resumed');
+      assert.deepEqual(
+        figures(r, after).failures,
+        {},
+        'every request after the first successful write is answered',
+      );
+      assert.deepEqual(await servicePodIdentities(), identities, 'no service pod restarted or was replaced');
+      // The pod came back on its volume: every order acknowledged before the deletion is still there
+      // (the checker's lost-order rule covers every acknowledged order, before and after).
+      assertConsistent('primary', r);
+      assert.equal(fig.failed, ops.filter(failed).length);
+    });
+
+    const STANDBY = 'bazar-postgresql-standby-0';
+    const standbySelector = 'app.kubernetes.io/component=postgresql,role=standby';
+
+    /** The writers (order pods and catalog origins): they degrade strict commits when the standby goes. */
+    async function writerPods(): Promise<string[]> {
+      return (await releasePods(tier().kube, NS, RELEASE))
+        .filter((p) => {
+          const c = p.metadata.labels?.['app.kubernetes.io/component'];
+          return c === 'order' || (c === 'catalog' && p.metadata.labels?.role === 'origin');
+        })
+        .map((p) => p.metadata.name);
+    }
+
+    /** A writer's `bazar_consistency_degraded` gauge and the degradation its /readyz shows. */
+    async function degradation(pod: string): Promise<{ gauge: number; reason: string | undefined }> {
+      const metrics = await tier().kube.podGet(NS, pod, 8080, '/metrics');
+      const gauge = /^bazar_consistency_degraded(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1];
+      const readyz = JSON.parse(await tier().kube.podGet(NS, pod, 8080, '/readyz')) as {
+        consistency?: { mode: string; degraded?: string };
+      };
+      return { gauge: Number(gauge), reason: readyz.consistency?.degraded };
+    }
+
+    /** Samples every writer until stopped: who was seen degraded (gauge 1 with a reason in /readyz). */
+    function sampleWriters(writers: string[]): { stop: () => Promise<Map<string, string>> } {
+      const seen = new Map<string, string>();
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          await Promise.all(
+            writers.map(async (pod) => {
+              const d = await degradation(pod).catch(() => undefined);
+              if (d && d.gauge === 1 && d.reason && !seen.has(pod)) seen.set(pod, d.reason);
+            }),
+          );
+          await sleep(200);
+        }
+      })();
+      return {
+        stop: async () => {
+          running = false;
+          await loop;
+          return seen;
+        },
+      };
+    }
+
+    async function replicationState(): Promise<string[][]> {
+      return tier().kube.psql(
+        NS,
+        'bazar-postgresql-0',
+        'SELECT application_name, state, sync_state FROM pg_stat_replication;',
+      );
+    }
+    const streamingInSync = async () =>
+      (await replicationState()).some(
+        (row) => row[0] === STANDBY && row[1] === 'streaming' && ['sync', 'quorum'].includes(row[2] ?? ''),
+      )
+        ? true
+        : undefined;
+
+    /** What each writer logged: [degraded, restored] line counts. */
+    async function degradationLogs(writers: string[], since: number): Promise<Map<string, [number, number]>> {
+      const out = new Map<string, [number, number]>();
+      for (const pod of writers) {
+        const text = (
+          await tier().kube.kubectl([
+            'logs',
+            '-n',
+            NS,
+            pod,
+            `--since=${Math.ceil((Date.now() - since) / 1000) + 5}s`,
+          ])
+        ).stdout;
+        const count = (what: string) => text.split('\n').filter((l) => l.includes(what)).length;
+        out.set(pod, [count('consistency degraded'), count('consistency restored')]);
+      }
+      return out;
+    }
+
+    it('the standby pod deleted: strict writes degrade visibly (readyz, metric, logs), never hang, nothing fails; it returns from its volume, streams again, the degradation clears', async () => {
+      const identities = await servicePodIdentities();
+      const old = (await podsOf(standbySelector))[0]!;
+      const writers = await writerPods();
+      for (const pod of writers)
+        assert.deepEqual(await degradation(pod), { gauge: 0, reason: undefined }, `${pod} starts strict`);
+      const w = RecordedWorkload.start(tier().cluster, store, 'standby', { stock: { '3': 40 } });
+      let r: WorkloadResult;
+      const times = { deletedAt: 0, readyAt: 0, streamingAt: 0, restoredAt: 0 };
+      let seen: Map<string, string> | undefined;
+      try {
+        await w.advance(100);
+        const sampler = sampleWriters(writers);
+        times.deletedAt = Date.now();
+        try {
+          await tier().kube.kubectl(['delete', 'pod', '-n', NS, STANDBY, '--wait=false']);
+          await until(
+            `${STANDBY} back (a new pod, Ready)`,
+            async () => {
+              const p = (await podsOf(standbySelector))[0];
+              return p && p.metadata.uid !== old.metadata.uid && podReady(p) ? p : undefined;
+            },
+            240_000,
+          );
+          times.readyAt = Date.now();
+          await until(
+            'the standby streaming in sync again (pg_stat_replication)',
+            streamingInSync,
+            120_000,
+            250,
+          );
+          times.streamingAt = Date.now();
+          await until(
+            'every writer restored (gauge 0, no degradation in /readyz)',
+            async () =>
+              (await Promise.all(writers.map(degradation))).every((d) => d.gauge === 0 && !d.reason)
+                ? true
+                : undefined,
+            60_000,
+            250,
+          );
+          times.restoredAt = Date.now();
+        } finally {
+          seen = await sampler.stop();
+        }
+        await w.advance(100);
+      } finally {
+        r = await w.stop();
+      }
+      const bootstrap = (await tier().kube.kubectl(['logs', '-n', NS, STANDBY, '-c', 'bootstrap'])).stdout;
+      const logs = await degradationLogs(writers, times.deletedAt);
+      const degradedWriters = [...logs].filter(([, [d]]) => d > 0).map(([pod]) => pod);
+      const ops = r.history.slice(0, r.recorded);
+      const at = (o: Op) => o.invoke + r.timeOrigin;
+      const during = ops.filter((o) => isWrite(o) && at(o) >= times.deletedAt && at(o) < times.restoredAt);
+      const latency = during.map((o) => o.complete - o.invoke);
+      seen ??= new Map();
+      const line =
+        `standby pod deleted: ${describeRun('standby', r).split('\n')[0]}; new standby Ready ${seconds(times.readyAt - times.deletedAt)} after the delete ` +
+        `(${/already holds a database/.test(bootstrap) ? 'from its volume' : 're-bootstrapped'}), streaming in sync ${seconds(times.streamingAt - times.readyAt)} later, ` +
+        `every writer strict again ${seconds(times.restoredAt - times.streamingAt)} after that; ${degradedWriters.length}/${writers.length} writers degraded ` +
+        `(seen in /readyz + metric: ${seen.size}); ${during.length} writes meanwhile, ${during.filter(failed).length} failed, ` +
+        `p50 ${percentile(latency, 50).toFixed(0)} ms, max ${Math.max(...latency).toFixed(0)} ms`;
+      summary.push(line);
+      log(
+        `${line}\n  seen: ${[...seen].map(([p, why]) => `${p}: ${why}`).join('\n  ')}\n  logs (degraded, restored): ${JSON.stringify([...logs])}`,
+      );
+      assert.ok(degradedWriters.length > 0, 'the standby loss took effect: a writer degraded');
+      assert.ok(
+        seen.size > 0,
+        'a degradation was seen in /readyz and bazar_consistency_degraded while it lasted',
+      );
+      for (const [pod, [degraded, restored]] of logs) {
+        assert.equal(
+          restored,
+          degraded,
+          `${pod} logged a recovery for each degradation (${degraded}/${restored})`,
+        );
+      }
+      assert.match(bootstrap, /already holds a database|bootstrap-standby: done/, 'the standby came back');
+      assert.ok(during.length > 20, `${during.length} writes while the standby was away`);
+      // §4.6: never blocks (the commit wait is cut at SYNC_COMMIT_TIMEOUT_MS, 2000 ms in the chart).
+      assert.ok(
+        Math.max(...latency) < 2 * 2000 + 1000,
+        `no write waited long (max ${Math.max(...latency)} ms)`,
+      );
+      assert.deepEqual(figures(r).failures, {}, 'no request failed: degraded writes are reported committed');
+      assert.deepEqual(await servicePodIdentities(), identities, 'no service pod restarted or was replaced');
+      assertConsistent('standby', r);
+    });
+
+    it('the standby held away (its StatefulSet scaled to 0, then back): every writer degrades visibly, nothing fails, then strict again once it streams from its volume', async () => {
+      const identities = await servicePodIdentities();
+      const writers = await writerPods();
+      const w = RecordedWorkload.start(tier().cluster, store, 'standby-away', { stock: { '3': 40 } });
+      let r: WorkloadResult;
+      const times = { awayAt: 0, degradedAt: 0, backAt: 0, streamingAt: 0, restoredAt: 0 };
+      const reasons: string[] = [];
+      try {
+        await w.advance(100);
+        times.awayAt = Date.now();
+        await tier().kube.kubectl([
+          'scale',
+          '-n',
+          NS,
+          'statefulset/bazar-postgresql-standby',
+          '--replicas=0',
+        ]);
+        await until(
+          'every writer degraded (gauge 1, /readyz says why)',
+          async () => {
+            const states = await Promise.all(writers.map(degradation));
+            if (!states.every((s) => s.gauge === 1 && s.reason)) return undefined;
+            reasons.push(...states.map((s, i) => `${writers[i]}: ${s.reason}`));
+            return true;
+          },
+          60_000,
+          250,
+        );
+        times.degradedAt = Date.now();
+        await w.advance(100);
+        await tier().kube.kubectl([
+          'scale',
+          '-n',
+          NS,
+          'statefulset/bazar-postgresql-standby',
+          '--replicas=1',
+        ]);
+        times.backAt = Date.now();
+        await until(
+          'the standby streaming in sync again (pg_stat_replication)',
+          streamingInSync,
+          240_000,
+          250,
+        );
+        times.streamingAt = Date.now();
+        await until(
+          'every writer restored (gauge 0, no degradation in /readyz)',
+          async () =>
+            (await Promise.all(writers.map(degradation))).every((d) => d.gauge === 0 && !d.reason)
+              ? true
+              : undefined,
+          60_000,
+          250,
+        );
+        times.restoredAt = Date.now();
+        await w.advance(100);
+      } finally {
+        r = await w.stop();
+      }
+      const bootstrap = (await tier().kube.kubectl(['logs', '-n', NS, STANDBY, '-c', 'bootstrap'])).stdout;
+      const logs = await degradationLogs(writers, times.awayAt);
+      const ops = r.history.slice(0, r.recorded);
+      const at = (o: Op) => o.invoke + r.timeOrigin;
+      const during = ops.filter((o) => isWrite(o) && at(o) >= times.awayAt && at(o) < times.restoredAt);
+      const latency = during.map((o) => o.complete - o.invoke);
+      const line =
+        `standby held away: ${describeRun('standby-away', r).split('\n')[0]}; every writer degraded ${seconds(times.degradedAt - times.awayAt)} after the scale-down; ` +
+        `back from its volume and streaming in sync ${seconds(times.streamingAt - times.backAt)} after the scale-up, every writer strict again ` +
+        `${seconds(times.restoredAt - times.streamingAt)} later; ${during.length} writes meanwhile, ${during.filter(failed).length} failed, ` +
+        `p50 ${percentile(latency, 50).toFixed(0)} ms, max ${Math.max(...latency).toFixed(0)} ms`;
+      summary.push(line);
+      log(`${line}\n  ${reasons.join('\n  ')}\n  logs (degraded, restored): ${JSON.stringify([...logs])}`);
+      for (const [pod, [degraded, restored]] of logs) {
+        assert.ok(
+          degraded >= 1 && restored === degraded,
+          `${pod} logged its degradation and its recovery (${degraded}/${restored})`,
+        );
+      }
+      assert.match(
+        bootstrap,
+        /already holds a database; streaming resumes from its slot/,
+        'the standby came back on its volume',
+      );
+      assert.ok(
+        Math.max(...latency) < 2 * 2000 + 1000,
+        `no write waited long (max ${Math.max(...latency)} ms)`,
+      );
+      assert.deepEqual(figures(r).failures, {}, 'no request failed while the standby was away');
+      assert.deepEqual(await servicePodIdentities(), identities, 'no service pod restarted or was replaced');
+      assertConsistent('standby-away', r);
+    });
+
+    it('kube-apiserver restarted: the store keeps serving, the watches recover (a StorePolicy patch reaches every pod, discovery follows a scale-out)', async () => {
+      const identities = await servicePodIdentities();
+      const pods = (await releasePods(tier().kube, NS, RELEASE)).filter(
+        (p) => p.metadata.labels?.['app.kubernetes.io/component'] !== 'postgresql',
+      );
+      const fronts = pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'front');
+      const watchRestarts = async (pod: string) => {
+        const metrics = await tier().kube.podGet(NS, pod, 8080, '/metrics');
+        return [...metrics.matchAll(/^bazar_kubernetes_watch_restarts_total\{[^}]*\} (\d+)/gm)].reduce(
+          (n, m) => n + Number(m[1]),
+          0,
+        );
+      };
+      const restartsBefore = new Map(
+        await Promise.all(
+          pods.map(async (p) => [p.metadata.name, await watchRestarts(p.metadata.name)] as const),
+        ),
+      );
+      const w = RecordedWorkload.start(tier().cluster, store, 'apiserver', { stock: { '3': 40 } });
+      let r: WorkloadResult;
+      const times = {
+        restart: { stoppedMs: 0, readyMs: 0 },
+        policyMs: 0,
+        scaleMs: 0,
+        restartedAt: 0,
+        patchedAt: 0,
+      };
+      try {
+        await w.advance(100);
+        times.restartedAt = Date.now();
+        times.restart = await tier().cluster.restartApiServer({ downMs: 5000 });
+        log(
+          `kube-apiserver stopped in ${times.restart.stoppedMs} ms, down 5 s, /readyz again ${seconds(times.restart.readyMs)} after the restart began`,
+        );
+        await w.advance(50);
+        // A policy change made after the restart reaches every service pod (its watch recovered).
+        const t0 = Date.now();
+        times.patchedAt = t0;
+        await tier().kube.kubectl([
+          'patch',
+          'storepolicy',
+          RELEASE,
+          '-n',
+          NS,
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { cache: { ttlMs: 45_000 } } }),
+        ]);
+        await until(
+          'every front applying cache.ttlMs 45000',
+          async () => {
+            const ttl = await Promise.all(
+              fronts.map(
+                async (p) =>
+                  (
+                    JSON.parse(await tier().kube.podGet(NS, p.metadata.name, 8080, '/readyz')) as {
+                      policy: { cacheTtlMs: number };
+                    }
+                  ).policy.cacheTtlMs,
+              ),
+            );
+            return ttl.every((v) => v === 45_000) ? true : undefined;
+          },
+          60_000,
+          250,
+        );
+        times.policyMs = Date.now() - t0;
+        // Discovery follows: one more catalog replica appears in every front's endpoints and serves.
+        const t1 = Date.now();
+        const endpointsOf = async () =>
+          Promise.all(
+            fronts.map(
+              async (p) =>
+                (
+                  JSON.parse(await tier().kube.podGet(NS, p.metadata.name, 8080, '/readyz')) as {
+                    endpoints: { catalog: number };
+                  }
+                ).endpoints.catalog,
+            ),
+          );
+        const catalogs = (await endpointsOf())[0]!;
+        await tier().kube.kubectl(['scale', '-n', NS, 'deployment/bazar-catalog-replica', '--replicas=3']);
+        await until(
+          'every front discovering the new catalog replica',
+          async () => ((await endpointsOf()).every((n) => n === catalogs + 1) ? true : undefined),
+          180_000,
+          500,
+        );
+        times.scaleMs = Date.now() - t1;
+        await w.advance(100);
+        await tier().kube.kubectl(['scale', '-n', NS, 'deployment/bazar-catalog-replica', '--replicas=2']);
+        await until(
+          'every front back to the catalog pods it had',
+          async () => ((await endpointsOf()).every((n) => n === catalogs) ? true : undefined),
+          120_000,
+          500,
+        );
+        await until(
+          'the scaled-down catalog replica gone',
+          async () => ((await servicePodIdentities()).size === identities.size ? true : undefined),
+          120_000,
+          500,
+        );
+        await tier().kube.kubectl([
+          'patch',
+          'storepolicy',
+          RELEASE,
+          '-n',
+          NS,
+          '--type=merge',
+          '-p',
+          JSON.stringify({ spec: { cache: { ttlMs: 60_000 } } }),
+        ]);
+        await w.advance(50);
+      } finally {
+        r = await w.stop();
+      }
+      const restartsAfter = new Map(
+        await Promise.all(
+          pods.map(async (p) => [p.metadata.name, await watchRestarts(p.metadata.name)] as const),
+        ),
+      );
+      const broke = pods
+        .filter((p) => (restartsAfter.get(p.metadata.name) ?? 0) > (restartsBefore.get(p.metadata.name) ?? 0))
+        .map((p) => p.metadata.name);
+      const line =
+        `kube-apiserver restarted (down ${seconds(times.restart.readyMs)} in all): ${describeRun('apiserver', r).split('\n')[0]}; ` +
+        `watch restarts on ${broke.length}/${pods.length} service pods; a StorePolicy patch after it reached every front in ${seconds(times.policyMs)}; ` +
+        `a new catalog replica discovered by every front ${seconds(times.scaleMs)} after kubectl scale`;
+      summary.push(line);
+      log(`${line}\n${failureLines(r, { restarted: times.restartedAt, patched: times.patchedAt })}`);
+      assert.deepEqual(figures(r).failures, {}, 'no request failed while the API server was away');
+      assert.equal(
+        broke.length,
+        pods.length,
+        `every service pod saw its watches break and restarted them (${broke.join(', ')})`,
+      );
+      assert.deepEqual(await servicePodIdentities(), identities, 'no service pod restarted or was replaced');
+      assertConsistent('apiserver', r);
     });
   },
 );
