@@ -82,10 +82,12 @@ export async function createDiscovery(opts: {
   return EndpointSliceDiscovery.start({
     service: opts.service,
     kubernetesService: kubernetesServiceName(opts.config, opts.service),
-    // Fronts are only ever discovered by writers, for their /internal/invalidate.
+    // Fronts are only ever discovered by writers, for their /internal/invalidate: every front pod
+    // with an address, Ready or not yet, or terminating (it may still answer from its cache).
     portName:
       (opts.service === 'front' ? opts.config.FRONT_INTERNAL_PORT_NAME : undefined) ??
       opts.config.DISCOVERY_PORT_NAME,
+    selection: opts.service === 'front' ? 'every' : 'ready',
     config: opts.config,
     logger: opts.logger,
     metrics: opts.metrics,

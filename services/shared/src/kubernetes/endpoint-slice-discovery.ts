@@ -13,7 +13,7 @@ import {
   type KubeConnection,
   type WatchTimings,
 } from './client.js';
-import { endpointsFromSlices, sameEndpoints } from './endpoints.js';
+import { endpointsFromSlices, sameEndpoints, type EndpointSelection } from './endpoints.js';
 import { kubeMetrics } from './kube-metrics.js';
 import { ResilientInformer, type InformerSource } from './resilient-informer.js';
 
@@ -39,6 +39,8 @@ export interface EndpointSliceDiscoveryOptions {
   service: LogicalService;
   kubernetesService: string;
   portName: string;
+  /** Ready endpoints (default), or every one with an address (see EndpointSelection). */
+  selection?: EndpointSelection;
   logger: Logger;
   metrics: Metrics;
   timings: WatchTimings;
@@ -46,7 +48,7 @@ export interface EndpointSliceDiscoveryOptions {
 }
 
 /**
- * Discovery from the EndpointSlices of a Kubernetes Service: the ready endpoints of all its slices,
+ * Discovery from the EndpointSlices of a Kubernetes Service: the ready (or every) endpoints of its slices,
  * in a stable order, announced with `change` only when that set changes. While the API is
  * unreachable the last known set stays in use.
  */
@@ -63,6 +65,7 @@ export class EndpointSliceDiscovery
     kubernetesService: string;
     /** The EndpointSlice port to use (default: the config's DISCOVERY_PORT_NAME). */
     portName?: string;
+    selection?: EndpointSelection;
     config: DiscoveryConfig;
     logger: Logger;
     metrics: Metrics;
@@ -73,6 +76,7 @@ export class EndpointSliceDiscovery
       service: opts.service,
       kubernetesService: opts.kubernetesService,
       portName: opts.portName ?? opts.config.DISCOVERY_PORT_NAME,
+      selection: opts.selection ?? 'ready',
       logger: opts.logger,
       metrics: opts.metrics,
       timings: watchTimings(opts.config),
@@ -125,7 +129,7 @@ export class EndpointSliceDiscovery
   }
 
   #update(slices: readonly V1EndpointSlice[]): void {
-    const next = endpointsFromSlices(slices, this.opts.portName);
+    const next = endpointsFromSlices(slices, this.opts.portName, this.opts.selection);
     if (sameEndpoints(next, this.#endpoints)) return;
     this.#endpoints = Object.freeze(next);
     kubeMetrics(this.opts.metrics).endpoints.set(

@@ -49,6 +49,27 @@ describe('endpointsFromSlices', () => {
     ]);
   });
 
+  test("'every': also the endpoints not ready yet and those terminating (invalidation targets)", () => {
+    const slices = [
+      slice('svc-a', [
+        pod('front-1', '10.0.0.11', { ready: true }),
+        pod('front-2', '10.0.0.12', { ready: false }),
+        pod('front-3', '10.0.0.13', { ready: false, serving: true, terminating: true }),
+      ]),
+      slice('svc-b', [{ addresses: [], targetRef: { kind: 'Pod', name: 'front-4' } }]),
+    ];
+    assert.deepEqual(
+      endpointsFromSlices(slices, 'http', 'every').map((e) => e.name),
+      ['front-1', 'front-2', 'front-3'],
+      'every pod with an address, whatever its conditions; none without one',
+    );
+    assert.deepEqual(
+      endpointsFromSlices(slices, 'http').map((e) => e.name),
+      ['front-1'],
+      'the default stays ready only',
+    );
+  });
+
   test('falls back to hostname, then the address, for the name', () => {
     const result = endpointsFromSlices(
       [slice('s', [{ addresses: ['10.0.0.5'], hostname: 'web-0' }, { addresses: ['10.0.0.4'] }])],

@@ -26,11 +26,23 @@ function hostPart(address: string, addressType: string): string {
 }
 
 /**
- * The ready endpoints of a Service, merged over all of its slices, deduplicated by URL (an endpoint
- * may sit in two slices while the controller moves it) and sorted by name then URL, so every process
- * sees the same order and round-robin is stable.
+ * Which endpoints of a Service are wanted: `ready` ones to send requests to, or `every` endpoint with
+ * an address, also one not ready yet or terminating (the fronts, as targets of invalidations: a front
+ * may answer from its cache before it is Ready in every watcher's eyes and after it is marked
+ * terminating, while clients still reach it, and it must not miss a write meanwhile).
  */
-export function endpointsFromSlices(slices: readonly V1EndpointSlice[], portName: string): Endpoint[] {
+export type EndpointSelection = 'ready' | 'every';
+
+/**
+ * The endpoints of a Service, merged over all of its slices, deduplicated by URL (an endpoint may sit
+ * in two slices while the controller moves it) and sorted by name then URL, so every process sees the
+ * same order and round-robin is stable.
+ */
+export function endpointsFromSlices(
+  slices: readonly V1EndpointSlice[],
+  portName: string,
+  selection: EndpointSelection = 'ready',
+): Endpoint[] {
   const byUrl = new Map<string, Endpoint>();
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue; // Deprecated and never written for pods.
@@ -38,7 +50,7 @@ export function endpointsFromSlices(slices: readonly V1EndpointSlice[], portName
     if (port === undefined) continue;
     for (const endpoint of slice.endpoints ?? []) {
       const address = endpoint.addresses?.[0]; // The API says consumers use the first address.
-      if (!address || !isReady(endpoint)) continue;
+      if (!address || (selection === 'ready' && !isReady(endpoint))) continue;
       const url = `http://${hostPart(address, slice.addressType)}:${port}`;
       const name = endpoint.targetRef?.name || endpoint.hostname || address;
       if (!byUrl.has(url)) byUrl.set(url, { name, url });
