@@ -150,7 +150,7 @@ export class CommitGuard {
     fn: (client: pg.PoolClient) => Promise<T>,
   ): Promise<{ done: true; result: T } | { done: false }> {
     if (level === 'local') return { done: true, result: await fn(client) };
-    const watch = this.#syncWatch(client, { onlyInSyncWait: true });
+    const watch = this.#syncWatch(client, {});
     try {
       return { done: true, result: await fn(client) };
     } catch (err) {
@@ -172,6 +172,9 @@ export class CommitGuard {
     const { primary } = this.opts;
     const client = await primary.connect();
     let broken = false;
+    // The standby's time runs from the start: a transaction that first waited for a row lock held by
+    // another writer's stalled commit must not then wait a whole timeout of its own.
+    const startedAt = performance.now();
     try {
       const level = this.commitLevel();
       // One round trip: a simple-protocol query may carry both statements.
@@ -192,7 +195,7 @@ export class CommitGuard {
         await client.query('SET LOCAL synchronous_commit = local');
       }
       try {
-        await this.#commit(client, commitLevel);
+        await this.#commit(client, commitLevel, startedAt);
       } catch (err) {
         broken = true;
         if (primary.mapError(err) instanceof HttpError) {
@@ -213,12 +216,12 @@ export class CommitGuard {
     }
   }
 
-  async #commit(client: pg.PoolClient, level: 'remote_apply' | 'local'): Promise<void> {
+  async #commit(client: pg.PoolClient, level: 'remote_apply' | 'local', startedAt: number): Promise<void> {
     if (level === 'local') {
       await client.query('COMMIT');
       return;
     }
-    const watch = this.#syncWatch(client, { onlyInSyncWait: false });
+    const watch = this.#syncWatch(client, { startedAt });
     try {
       await client.query('COMMIT');
     } finally {
@@ -227,26 +230,23 @@ export class CommitGuard {
   }
 
   /**
-   * Watches a write at remote_apply: if the standby has not confirmed within syncTimeoutMs, the
-   * backend's wait is cancelled (repeatedly: one that lands before the backend starts waiting is
-   * ignored by PostgreSQL). PostgreSQL answers a cancelled sync wait with a WARNING and the write *is*
-   * committed locally, so the guard degrades. `onlyInSyncWait`: cancel only while the backend is in
-   * its SyncRep wait, not while the statement still runs or waits for a lock (an autocommit statement).
+   * Watches a write at remote_apply: once `syncTimeoutMs` have passed since `startedAt` (default: now)
+   * and the standby has not confirmed, the backend's wait is cancelled. PostgreSQL answers a cancelled
+   * sync wait with a WARNING and the write *is* committed locally, so the guard degrades. The cancel
+   * is sent only while the backend is in its SyncRep wait (every 250 ms until it is), never while the
+   * statement still runs or waits for a row lock: a cancel there, or in a COMMIT before its commit
+   * record, would abort the write.
    */
   #syncWatch(
     client: pg.PoolClient,
-    opts: { onlyInSyncWait: boolean },
+    opts: { startedAt?: number },
   ): { cancelled(): boolean; end(): Promise<void> } {
     const pid = (client as unknown as { processID: number }).processID;
-    const sql = opts.onlyInSyncWait
-      ? `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
-          WHERE pid = $1 AND wait_event = 'SyncRep'`
-      : 'SELECT pg_cancel_backend($1) AS cancelled';
+    const sql = `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+      WHERE pid = $1 AND wait_event = 'SyncRep'`;
     let cancelled = false;
     const inFlight: Promise<unknown>[] = [];
     const cancel = () => {
-      // In a COMMIT the only wait left is the standby's: the write is committed whatever the cancel does.
-      if (!opts.onlyInSyncWait) cancelled = true;
       inFlight.push(
         this.opts.control.query<{ cancelled: boolean }>(sql, [pid]).then(
           (res) => {
@@ -262,10 +262,14 @@ export class CommitGuard {
       );
     };
     let repeat: NodeJS.Timeout | undefined;
+    const delay = Math.max(
+      0,
+      (opts.startedAt ?? performance.now()) + this.opts.syncTimeoutMs - performance.now(),
+    );
     const timer = setTimeout(() => {
       cancel();
       repeat = setInterval(cancel, 250);
-    }, this.opts.syncTimeoutMs);
+    }, delay);
     this.#waiting.add(cancel);
     return {
       cancelled: () => cancelled,
