@@ -18,7 +18,7 @@
  * (prerequisites.ts); without them it is NOT RUN, and under CI that is a failure.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -703,10 +703,59 @@ describe(
       assert.equal((patched.json as { price: number }).price, 120);
     });
 
-    it('the k6 smoke scenario (k6 stand-in) through the port-forward passes its thresholds', async () => {
+    it('the k6 smoke scenario (k6 stand-in) passes its thresholds: in the cluster at the Service, and through the port-forward', async () => {
       needInstall();
       const fwd = await forward();
-      // What the port-forward itself costs here: cached reads, one at a time, on one connection.
+      const script = path.join(repoRoot, 'load-tests', 'bazar.js');
+      const env = { ADMIN_TOKEN: adminToken, SCENARIO: 'smoke' };
+      const breached = (ts: Array<{ key: string; expression: string; ok: boolean; actual: unknown }>) =>
+        ts.filter((t) => !t.ok).map((t) => `${t.key}: ${t.expression} (${String(t.actual)})`);
+      const verdicts = (ts: Array<{ key: string; expression: string; ok: boolean; actual: unknown }>) =>
+        ts
+          .map((t) => `${t.key} ${t.expression} ${t.ok ? 'ok' : 'BREACHED'} (${String(t.actual)})`)
+          .join('; ');
+
+      // 1. As a k6 running in the cluster would: from the node's network namespace to the front
+      //    Service's ClusterIP, no tunnel in between. Every threshold holds.
+      const clusterIp = (
+        await k().json<{ spec: { clusterIP: string } }>(['get', 'svc', '-n', NS, 'bazar-front'])
+      ).spec.clusterIP;
+      const inNodeDir = path.join(work, 'k6-in-node');
+      mkdirSync(inNodeDir, { recursive: true });
+      const configFile = path.join(inNodeDir, 'config.json');
+      const outFile = path.join(inNodeDir, 'result.json');
+      writeFileSync(
+        configFile,
+        JSON.stringify({
+          script,
+          env: { ...env, BASE_URL: `http://${clusterIp}:80` },
+          cwd: inNodeDir,
+          out: outFile,
+        }),
+      );
+      await timings.time('k6 smoke (stand-in) in the node at the ClusterIP', () =>
+        cluster!.exec(
+          [process.execPath, path.join(repoRoot, 'dist', 'test', 'cluster', 'k6-in-node.js'), configFile],
+          {
+            timeoutMs: 180_000,
+          },
+        ),
+      );
+      const inNode = JSON.parse(readFileSync(outFile, 'utf8')) as {
+        thresholds: Array<{ key: string; expression: string; ok: boolean; actual: unknown }>;
+        failures: string[];
+        iterationRequests: number;
+        summary: string;
+      };
+      log(`k6 smoke at http://${clusterIp}:80 (in the node):\n${inNode.summary}`);
+      log(`k6 thresholds in the node: ${verdicts(inNode.thresholds)}`);
+      assert.deepEqual(inNode.failures, []);
+      assert.ok(inNode.thresholds.length > 0, 'the smoke scenario has thresholds');
+      assert.deepEqual(breached(inNode.thresholds), [], 'thresholds breached at the ClusterIP');
+      assert.ok(inNode.iterationRequests > 5, 'the iteration made its requests');
+
+      // 2. The README's way: through `kubectl port-forward`. What the tunnel itself costs here first:
+      //    cached reads, one at a time, on one connection (the store's share of a hit is under 1 ms).
       const hits: number[] = [];
       for (let i = 0; i < 20; i++) {
         const t0 = performance.now();
@@ -715,35 +764,51 @@ describe(
         assert.equal(a.status, 200);
       }
       hits.sort((a, b) => a - b);
-      const context = `cached GET /info/1 through the port-forward: p50 ${hits[9]!.toFixed(1)} ms, p95 ${hits[18]!.toFixed(1)} ms; load average ${os
+      const tunnelP95 = hits[18]!;
+      const context = `cached GET /info/1 through the port-forward: p50 ${hits[9]!.toFixed(1)} ms, p95 ${tunnelP95.toFixed(1)} ms; load average ${os
         .loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')} on ${os.cpus().length} CPUs`;
       log(context);
       const summaryDir = path.join(work, 'k6');
       const r = await timings.time('k6 smoke (stand-in) via port-forward', () =>
-        runK6Script({
-          script: path.join(repoRoot, 'load-tests', 'bazar.js'),
-          action: 'run',
-          env: { BASE_URL: fwd.base, ADMIN_TOKEN: adminToken, SCENARIO: 'smoke' },
-          cwd: summaryDir,
-        }),
+        runK6Script({ script, action: 'run', env: { ...env, BASE_URL: fwd.base }, cwd: summaryDir }),
       );
-      log(`k6 smoke summary:\n${r.summaryOutputs?.stdout ?? '(no summary)'}`);
-      log(
-        `k6 thresholds: ${r.thresholds.map((t) => `${t.key} ${t.expression} ${t.ok ? 'ok' : 'BREACHED'} (${t.actual})`).join('; ')}`,
-      );
+      log(`k6 smoke summary (port-forward):\n${r.summaryOutputs?.stdout ?? '(no summary)'}`);
+      log(`k6 thresholds through the port-forward: ${verdicts(r.thresholds)}`);
       assert.deepEqual(r.failures, []);
       assert.ok(r.thresholds.length > 0, 'the smoke scenario has thresholds');
-      assert.deepEqual(
-        r.thresholds.filter((t) => !t.ok).map((t) => `${t.key}: ${t.expression} (${t.actual})`),
-        [],
-        `thresholds breached (${context})`,
-      );
       assert.ok(
         r.requests.filter((q) => q.phase === 'iteration').length > 5,
         'the iteration made its requests',
       );
+      // Checks and failed requests are the store's, whatever the tunnel: always asserted.
+      const latency = (t: { key: string }) => t.key.startsWith('http_req_duration');
+      assert.deepEqual(
+        breached(r.thresholds.filter((t) => !latency(t))),
+        [],
+        `thresholds breached (${context})`,
+      );
+      // Latency: asserted when the tunnel alone stays under the tightest latency bound. On shared cores
+      // it may not (kubectl → kube-apiserver → kubelet → containerd, each a process to schedule): then
+      // the figures measure the tunnel, and the store's latency was judged at the ClusterIP above.
+      const tightest = Math.min(
+        ...r.thresholds
+          .filter(latency)
+          .map((t) => Number(/<\s*([\d.]+)/.exec(t.expression)?.[1] ?? Infinity)),
+      );
+      if (tunnelP95 < tightest) {
+        assert.deepEqual(
+          breached(r.thresholds.filter(latency)),
+          [],
+          `latency thresholds breached (${context})`,
+        );
+      } else {
+        log(
+          `port-forward: the tunnel alone (p95 ${tunnelP95.toFixed(1)} ms) exceeds the tightest latency bound (${tightest} ms); ` +
+            `latency judged at the ClusterIP; through the tunnel: ${breached(r.thresholds.filter(latency)).join('; ') || 'none breached'}`,
+        );
+      }
     });
 
     it('no service pod logged an error on the way (install, helm test, the curl walk, k6)', async () => {
