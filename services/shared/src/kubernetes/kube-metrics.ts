@@ -10,7 +10,7 @@ export interface SyncSource {
 export interface KubeMetrics {
   /** Restarts of a watch, by watch and reason (error, watchdog). */
   watchRestarts: Counter<'watch' | 'reason'>;
-  /** Ready endpoints discovered through EndpointSlices, by logical target service. */
+  /** Endpoints in use from EndpointSlices (ready ones; every one with an address for the fronts), by logical target. */
   endpoints: Gauge<'target' | 'kubernetes_service'>;
   track(source: SyncSource): () => void;
 }
@@ -46,7 +46,7 @@ export function kubeMetrics(metrics: Metrics): KubeMetrics {
     endpoints: gauge(
       metrics,
       'bazar_kubernetes_endpoints',
-      'Ready endpoints discovered from EndpointSlices, by target service',
+      'Endpoints in use from EndpointSlices, by target service (ready ones; for the fronts, every one with an address)',
       ['target', 'kubernetes_service'],
     ),
     track(source) {
