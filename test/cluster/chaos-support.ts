@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { formatOp, formatReport, measureStaleness, type CheckReport } from '../../tools/checker/src/check.js';
 import type { DbFacts, Op, RestockRow, OrderRow, BookState } from '../../tools/checker/src/history.js';
 import {
@@ -25,7 +25,18 @@ import {
 } from '../../tools/images/src/index.js';
 import type { ChaosProgress, ChaosWorkloadConfig } from './chaos-workload.js';
 import { clusterTierBlocker } from './prerequisites.js';
-import { Kube, log, podReady, releasePods, repoRoot, seconds, sleep, until, type Pod } from './support.js';
+import {
+  Kube,
+  log,
+  podReady,
+  releasePods,
+  repoRoot,
+  seconds,
+  sleep,
+  smallResources,
+  until,
+  type Pod,
+} from './support.js';
 
 export const NS = 'default';
 export const RELEASE = 'bazar';
@@ -51,37 +62,6 @@ export const DEPLOYMENTS: ReadonlyArray<{ name: string; selector: string }> = [
   { name: 'bazar-order-origin', selector: 'app.kubernetes.io/component=order,role=origin' },
   { name: 'bazar-order-replica', selector: 'app.kubernetes.io/component=order,role=replica' },
 ];
-
-/** How many pods the chart's defaults make (service pods, the primary and the standbys). */
-export function chartPodCount(): number {
-  const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
-    front: { replicas: number };
-    catalog: { origin: { replicas: number }; replica: { replicas: number } };
-    order: { origin: { replicas: number }; replica: { replicas: number } };
-    postgresql: { standby: { enabled: boolean; replicas: number } };
-  };
-  return (
-    v.front.replicas +
-    v.catalog.origin.replicas +
-    v.catalog.replica.replicas +
-    v.order.origin.replicas +
-    v.order.replica.replicas +
-    1 +
-    (v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0)
-  );
-}
-
-/** Smaller CPU requests for every pod (the node has 1.9 CPUs, shared), limits untouched; nothing else. */
-export function smallResources(): Record<string, unknown> {
-  const requests = { requests: { cpu: '10m' } };
-  return {
-    front: { resources: requests },
-    catalog: { origin: { resources: requests }, replica: { resources: requests } },
-    order: { origin: { resources: requests }, replica: { resources: requests } },
-    postgresql: { primary: { resources: requests }, standby: { resources: requests } },
-    tests: { resources: requests },
-  };
-}
 
 /** A cluster of the tier's own (name), the images loaded, and the values files for helm. */
 export interface TierCluster {
@@ -408,11 +388,3 @@ export function failureLines(r: WorkloadResult, marks: Record<string, number>, m
 
 /** The history's time of an epoch-ms instant of the test process. */
 export const historyTime = (r: WorkloadResult, epochMs: number): number => epochMs - r.timeOrigin;
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-export { sleep };

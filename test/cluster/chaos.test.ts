@@ -21,7 +21,6 @@ import { after, before, describe, it } from 'node:test';
 import { leftovers } from '../../tools/cluster/src/index.js';
 import {
   bringUp,
-  chartPodCount,
   DEPLOYMENTS,
   describeRun,
   failed,
@@ -29,7 +28,6 @@ import {
   figures,
   installStore,
   NS,
-  percentile,
   RecordedWorkload,
   RELEASE,
   releaseReady,
@@ -38,8 +36,20 @@ import {
   type TierCluster,
   type WorkloadResult,
 } from './chaos-support.js';
+import { percentile } from '../../tools/bench/src/stats.js';
 import type { Op } from '../../tools/checker/src/history.js';
-import { log, podReady, releasePods, restarts, seconds, sleep, until, type Pod } from './support.js';
+import {
+  chartPodCount,
+  log,
+  podReady,
+  releasePods,
+  releasePodsBy,
+  restarts,
+  seconds,
+  sleep,
+  until,
+  type Pod,
+} from './support.js';
 
 const CLUSTER_NAME = 'chaos';
 const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)');
@@ -59,17 +69,7 @@ describe(
       assert.ok(t, 'the cluster did not come up');
       return t;
     };
-    const podsOf = async (selector: string): Promise<Pod[]> =>
-      (
-        await tier().kube.json<{ items: Pod[] }>([
-          'get',
-          'pods',
-          '-n',
-          NS,
-          '-l',
-          `app.kubernetes.io/instance=${RELEASE},${selector}`,
-        ])
-      ).items;
+    const podsOf = (selector: string): Promise<Pod[]> => releasePodsBy(tier().kube, NS, RELEASE, selector);
 
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
@@ -371,6 +371,18 @@ describe(
         ? true
         : undefined;
 
+    /** Waits until every writer commits strictly again: gauge 0 and no degradation in /readyz. */
+    const untilWritersRestored = (writers: string[]) =>
+      until(
+        'every writer restored (gauge 0, no degradation in /readyz)',
+        async () =>
+          (await Promise.all(writers.map(degradation))).every((d) => d.gauge === 0 && !d.reason)
+            ? true
+            : undefined,
+        60_000,
+        250,
+      );
+
     /** What each writer logged: [degraded, restored] line counts. */
     async function degradationLogs(writers: string[], since: number): Promise<Map<string, [number, number]>> {
       const out = new Map<string, [number, number]>();
@@ -422,15 +434,7 @@ describe(
             250,
           );
           times.streamingAt = Date.now();
-          await until(
-            'every writer restored (gauge 0, no degradation in /readyz)',
-            async () =>
-              (await Promise.all(writers.map(degradation))).every((d) => d.gauge === 0 && !d.reason)
-                ? true
-                : undefined,
-            60_000,
-            250,
-          );
+          await untilWritersRestored(writers);
           times.restoredAt = Date.now();
         } finally {
           seen = await sampler.stop();
@@ -526,15 +530,7 @@ describe(
           250,
         );
         times.streamingAt = Date.now();
-        await until(
-          'every writer restored (gauge 0, no degradation in /readyz)',
-          async () =>
-            (await Promise.all(writers.map(degradation))).every((d) => d.gauge === 0 && !d.reason)
-              ? true
-              : undefined,
-          60_000,
-          250,
-        );
+        await untilWritersRestored(writers);
         times.restoredAt = Date.now();
         await w.advance(100);
       } finally {

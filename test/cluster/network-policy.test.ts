@@ -27,7 +27,6 @@ import { defaultToolsBinDir } from '../../tools/cluster/src/layout.js';
 import { run } from '../../tools/cluster/src/exec.js';
 import {
   bringUp,
-  chartPodCount,
   installStore,
   NS,
   RELEASE,
@@ -35,7 +34,7 @@ import {
   type Store,
   type TierCluster,
 } from './chaos-support.js';
-import { log, podReady, seconds, until, type Pod } from './support.js';
+import { chartPodCount, log, podReady, releasePodsBy, seconds, until, type Pod } from './support.js';
 
 const CLUSTER_NAME = 'netpol';
 const OTHER_NS = 'outsider';
@@ -92,16 +91,9 @@ describe(
     };
 
     async function podsOf(selector: string): Promise<Pod[]> {
-      return (
-        await tier().kube.json<{ items: Pod[] }>([
-          'get',
-          'pods',
-          '-n',
-          NS,
-          '-l',
-          `app.kubernetes.io/instance=${RELEASE},${selector}`,
-        ])
-      ).items.filter((p) => !p.metadata.deletionTimestamp);
+      return (await releasePodsBy(tier().kube, NS, RELEASE, selector)).filter(
+        (p) => !p.metadata.deletionTimestamp,
+      );
     }
 
     /** Runs a probe from the probe pod of `ns`: true when the target answered at all. */

@@ -3,8 +3,10 @@
  * pods and their readiness, psql inside the PostgreSQL pods, and step timings.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import type { Cluster } from '../../tools/cluster/src/index.js';
 
 /** The repository root, from dist/test/cluster/ (or test/cluster/). */
@@ -180,6 +182,50 @@ export function secondsToReady(p: Pod): number | undefined {
 export const label = (p: Pod, key: string): string | undefined => p.metadata.labels?.[key];
 
 /** The chart's pods of a release, the `helm test` pod left out. */
+/** The chart's default replica counts, read from charts/bazar/values.yaml. */
+export interface ChartDefaults {
+  fronts: number;
+  catalogOrigins: number;
+  catalogReplicas: number;
+  orderOrigins: number;
+  orderReplicas: number;
+  standbys: number;
+}
+
+export function chartDefaults(): ChartDefaults {
+  const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
+    front: { replicas: number };
+    catalog: { origin: { replicas: number }; replica: { replicas: number } };
+    order: { origin: { replicas: number }; replica: { replicas: number } };
+    postgresql: { standby: { enabled: boolean; replicas: number } };
+  };
+  return {
+    fronts: v.front.replicas,
+    catalogOrigins: v.catalog.origin.replicas,
+    catalogReplicas: v.catalog.replica.replicas,
+    orderOrigins: v.order.origin.replicas,
+    orderReplicas: v.order.replica.replicas,
+    standbys: v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0,
+  };
+}
+
+/** How many pods a release with these replica counts runs (service pods, the primary, the standbys). */
+export function chartPodCount(d: ChartDefaults = chartDefaults()): number {
+  return d.fronts + d.catalogOrigins + d.catalogReplicas + d.orderOrigins + d.orderReplicas + 1 + d.standbys;
+}
+
+/** Smaller CPU requests for every pod of the chart, limits untouched (stores share the node's 1.9 CPUs). */
+export function smallResources(): Record<string, unknown> {
+  const requests = { requests: { cpu: '10m' } };
+  return {
+    front: { resources: requests },
+    catalog: { origin: { resources: requests }, replica: { resources: requests } },
+    order: { origin: { resources: requests }, replica: { resources: requests } },
+    postgresql: { primary: { resources: requests }, standby: { resources: requests } },
+    tests: { resources: requests },
+  };
+}
+
 export async function releasePods(kube: Kube, ns: string, release: string): Promise<Pod[]> {
   const list = await kube.json<{ items: Pod[] }>([
     'get',
@@ -190,6 +236,25 @@ export async function releasePods(kube: Kube, ns: string, release: string): Prom
     `app.kubernetes.io/instance=${release},app.kubernetes.io/component!=test`,
   ]);
   return list.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** The pods of a release that match `selector` (e.g. `app.kubernetes.io/component=front`), terminating ones too. */
+export async function releasePodsBy(
+  kube: Kube,
+  ns: string,
+  release: string,
+  selector: string,
+): Promise<Pod[]> {
+  return (
+    await kube.json<{ items: Pod[] }>([
+      'get',
+      'pods',
+      '-n',
+      ns,
+      '-l',
+      `app.kubernetes.io/instance=${release},${selector}`,
+    ])
+  ).items;
 }
 
 /** `kubectl get pods` as a table, with how long each pod took from creation to Ready. */

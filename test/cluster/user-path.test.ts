@@ -22,7 +22,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { MIGRATIONS } from '../../services/shared/src/db/migrations.js';
 import { ClusterAlreadyUpError, down, leftovers, up, type Cluster } from '../../tools/cluster/src/index.js';
 import type { ImageRecord } from '../../tools/cluster/src/index.js';
@@ -44,19 +44,23 @@ import {
 import { clusterTierBlocker } from './prerequisites.js';
 import { ReadLoop, type ReadLoopReport } from './read-loop.js';
 import {
+  chartDefaults,
+  chartPodCount,
   Kube,
   label,
   log,
+  type Pod,
   podReady,
   podTable,
   releasePods,
+  releasePodsBy,
   repoRoot,
   restarts,
   seconds,
   secondsToReady,
+  smallResources,
   Timings,
   until,
-  type Pod,
 } from './support.js';
 
 const CLUSTER_NAME = 'tier';
@@ -77,47 +81,6 @@ async function skipReason(): Promise<string | false> {
 const skip = await skipReason();
 
 // ------------------------------------------------------------------ the chart's defaults
-
-interface Defaults {
-  fronts: number;
-  catalogOrigins: number;
-  catalogReplicas: number;
-  orderOrigins: number;
-  orderReplicas: number;
-  standbys: number;
-}
-
-function chartDefaults(): Defaults {
-  const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
-    front: { replicas: number };
-    catalog: { origin: { replicas: number }; replica: { replicas: number } };
-    order: { origin: { replicas: number }; replica: { replicas: number } };
-    postgresql: { standby: { enabled: boolean; replicas: number } };
-  };
-  return {
-    fronts: v.front.replicas,
-    catalogOrigins: v.catalog.origin.replicas,
-    catalogReplicas: v.catalog.replica.replicas,
-    orderOrigins: v.order.origin.replicas,
-    orderReplicas: v.order.replica.replicas,
-    standbys: v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0,
-  };
-}
-
-const podCount = (d: Defaults): number =>
-  d.fronts + d.catalogOrigins + d.catalogReplicas + d.orderOrigins + d.orderReplicas + 1 + d.standbys;
-
-/** Smaller CPU requests for every pod of the chart, limits untouched (three stores share 1.9 CPUs). */
-function smallResources(): Record<string, unknown> {
-  const requests = { requests: { cpu: '10m' } };
-  return {
-    front: { resources: requests },
-    catalog: { origin: { resources: requests }, replica: { resources: requests } },
-    order: { origin: { resources: requests }, replica: { resources: requests } },
-    postgresql: { primary: { resources: requests }, standby: { resources: requests } },
-    tests: { resources: requests },
-  };
-}
 
 // ------------------------------------------------------------------ small helpers
 
@@ -337,7 +300,7 @@ describe(
         k().helm(['install', RELEASE, 'charts/bazar', '-f', imagesValues, '-f', smallValues]),
       );
       const pods = await timings.time('  every pod Ready', () =>
-        waitReleaseReady(k(), NS, RELEASE, podCount(defaults)),
+        waitReleaseReady(k(), NS, RELEASE, chartPodCount(defaults)),
       );
       const slowest = Math.max(...pods.map((p) => secondsToReady(p) ?? 0));
       log(
@@ -942,7 +905,7 @@ describe(
             k(),
             NS,
             RELEASE,
-            podCount({ ...defaults, fronts, catalogReplicas: replicas }),
+            chartPodCount({ ...defaults, fronts, catalogReplicas: replicas }),
             120_000,
           );
         },
@@ -1035,17 +998,7 @@ describe(
       let report: ReadLoopReport;
       try {
         for (const [d, selector] of deployments) {
-          const podsOf = async () =>
-            (
-              await k().json<{ items: Pod[] }>([
-                'get',
-                'pods',
-                '-n',
-                NS,
-                '-l',
-                `app.kubernetes.io/instance=${RELEASE},${selector}`,
-              ])
-            ).items;
+          const podsOf = () => releasePodsBy(k(), NS, RELEASE, selector);
           const beforePods = (await podsOf()).filter((p) => !p.metadata.deletionTimestamp);
           const victim = beforePods[0]!;
           const t0 = Date.now();
@@ -1104,7 +1057,7 @@ describe(
           '5m',
         ]),
       );
-      const pods = await waitReleaseReady(k(), NS, RELEASE, podCount(defaults), 120_000);
+      const pods = await waitReleaseReady(k(), NS, RELEASE, chartPodCount(defaults), 120_000);
       log(`after the upgrade:\n${podTable(pods)}`);
       const oldUids = new Set(podsBefore.map((p) => p.metadata.uid));
       const survivors = servicePods(pods).filter((p) => oldUids.has(p.metadata.uid));
@@ -1316,8 +1269,8 @@ describe(
         }),
       ]);
       const [shopPods, plainPods] = await Promise.all([
-        waitReleaseReady(k(), 'books', 'shop', podCount(defaults)),
-        waitReleaseReady(k(), 'plain', 'bazar', podCount(defaults)),
+        waitReleaseReady(k(), 'books', 'shop', chartPodCount(defaults)),
+        waitReleaseReady(k(), 'plain', 'bazar', chartPodCount(defaults)),
       ]);
       log(
         `shop in books and bazar (plain manifests) in plain Ready ${seconds(Date.now() - t0)} after they started\n${podTable(shopPods)}\n${podTable(plainPods)}`,
