@@ -75,6 +75,14 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
 
   const pod = (name: string): Pod => kubelet.pod(name);
   const fronts = () => ['front-0', 'front-1', 'front-2'].map(pod);
+  /** Reads book `id` twice on every front: it is then a cache hit on each. */
+  const cacheOnEveryFront = async (id: number) => {
+    for (const front of fronts()) {
+      await call(`${front.url}/info/${id}`);
+      const again = await call(`${front.url}/info/${id}`);
+      assert.equal(again.headers.get('x-cache'), 'hit', `${front.name} has book ${id} cached`);
+    }
+  };
   const note = (t: TestContext, line: string) => {
     timings.push(line);
     t.diagnostic(line);
@@ -503,13 +511,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       const discoveredMs = Date.now() - start;
 
       const id = 2;
-      const warm = async () => {
-        for (const front of fronts()) {
-          await call(`${front.url}/info/${id}`);
-          const again = await call(`${front.url}/info/${id}`);
-          assert.equal(again.headers.get('x-cache'), 'hit', `${front.name} has book ${id} cached`);
-        }
-      };
+      const warm = () => cacheOnEveryFront(id);
       await warm();
       const bought = await call(`${pod('front-0').url}/purchase/${id}`, { method: 'POST' });
       assert.equal(bought.status, 200, JSON.stringify(bought.body));
@@ -559,13 +561,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       for (const writer of ['order-0', 'catalog-origin-0'])
         assert.equal(await endpointCount(pod(writer), 'front'), 3, `${writer} still pushes to all 3 fronts`);
       const id = 7;
-      const warm = async () => {
-        for (const front of fronts()) {
-          await call(`${front.url}/info/${id}`);
-          const again = await call(`${front.url}/info/${id}`);
-          assert.equal(again.headers.get('x-cache'), 'hit', `${front.name} has book ${id} cached`);
-        }
-      };
+      const warm = () => cacheOnEveryFront(id);
       await warm();
       const bought = await call(`${pod('front-0').url}/purchase/${id}`, { method: 'POST' });
       assert.equal(bought.status, 200, JSON.stringify(bought.body));
