@@ -57,6 +57,13 @@ const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)'
 /** One line per scenario for docs/reliability.md, printed again at the end. */
 const summary: string[] = [];
 
+/** What sampleWriters saw: the reason per writer seen degraded, answers per writer, last error per writer. */
+interface WriterSamples {
+  seen: Map<string, string>;
+  samples: Map<string, number>;
+  errors: Map<string, string>;
+}
+
 describe(
   'chaos on a real node: rollouts, pod kills, PostgreSQL and API-server loss under a recorded workload',
   { skip, timeout: 3_600_000 },
@@ -325,34 +332,40 @@ describe(
 
     /** A writer's `bazar_consistency_degraded` gauge and the degradation its /readyz shows. */
     async function degradation(pod: string): Promise<{ gauge: number; reason: string | undefined }> {
-      const metrics = await tier().kube.podGet(NS, pod, 8080, '/metrics');
+      const [metrics, readyzText] = await Promise.all([
+        tier().kube.podGet(NS, pod, 8080, '/metrics'),
+        tier().kube.podGet(NS, pod, 8080, '/readyz'),
+      ]);
       const gauge = /^bazar_consistency_degraded(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1];
-      const readyz = JSON.parse(await tier().kube.podGet(NS, pod, 8080, '/readyz')) as {
-        consistency?: { mode: string; degraded?: string };
-      };
+      const readyz = JSON.parse(readyzText) as { consistency?: { mode: string; degraded?: string } };
       return { gauge: Number(gauge), reason: readyz.consistency?.degraded };
     }
 
-    /** Samples every writer until stopped: who was seen degraded (gauge 1 with a reason in /readyz). */
-    function sampleWriters(writers: string[]): { stop: () => Promise<Map<string, string>> } {
-      const seen = new Map<string, string>();
+    /**
+     * Samples every writer, each in a loop of its own (a slow answer from one does not hold up the
+     * others), until it is seen degraded (gauge 1 with a reason in /readyz) or the sampler stops.
+     * `samples` and the last error per writer say what the sampler managed to see.
+     */
+    function sampleWriters(writers: string[]): { stop: () => Promise<WriterSamples> } {
+      const result: WriterSamples = { seen: new Map(), samples: new Map(), errors: new Map() };
       let running = true;
-      const loop = (async () => {
-        while (running) {
-          await Promise.all(
-            writers.map(async (pod) => {
-              const d = await degradation(pod).catch(() => undefined);
-              if (d && d.gauge === 1 && d.reason && !seen.has(pod)) seen.set(pod, d.reason);
-            }),
-          );
+      const loops = writers.map(async (pod) => {
+        while (running && !result.seen.has(pod)) {
+          try {
+            const d = await degradation(pod);
+            result.samples.set(pod, (result.samples.get(pod) ?? 0) + 1);
+            if (d.gauge === 1 && d.reason) result.seen.set(pod, d.reason);
+          } catch (err) {
+            result.errors.set(pod, String((err as Error).message).split('\n')[0] ?? '');
+          }
           await sleep(200);
         }
-      })();
+      });
       return {
         stop: async () => {
           running = false;
-          await loop;
-          return seen;
+          await Promise.all(loops);
+          return result;
         },
       };
     }
@@ -411,7 +424,7 @@ describe(
       const w = RecordedWorkload.start(tier().cluster, store, 'standby', { stock: { '3': 40 } });
       let r: WorkloadResult;
       const times = { deletedAt: 0, readyAt: 0, streamingAt: 0, restoredAt: 0 };
-      let seen: Map<string, string> | undefined;
+      let sampled: WriterSamples | undefined;
       try {
         await w.advance(100);
         const sampler = sampleWriters(writers);
@@ -437,7 +450,7 @@ describe(
           await untilWritersRestored(writers);
           times.restoredAt = Date.now();
         } finally {
-          seen = await sampler.stop();
+          sampled = await sampler.stop();
         }
         await w.advance(100);
       } finally {
@@ -450,7 +463,7 @@ describe(
       const at = (o: Op) => o.invoke + r.timeOrigin;
       const during = ops.filter((o) => isWrite(o) && at(o) >= times.deletedAt && at(o) < times.restoredAt);
       const latency = during.map((o) => o.complete - o.invoke);
-      seen ??= new Map();
+      const seen = sampled?.seen ?? new Map<string, string>();
       const line =
         `standby pod deleted: ${describeRun('standby', r).split('\n')[0]}; new standby Ready ${seconds(times.readyAt - times.deletedAt)} after the delete ` +
         `(${/already holds a database/.test(bootstrap) ? 'from its volume' : 're-bootstrapped'}), streaming in sync ${seconds(times.streamingAt - times.readyAt)} later, ` +
@@ -464,7 +477,7 @@ describe(
       assert.ok(degradedWriters.length > 0, 'the standby loss took effect: a writer degraded');
       assert.ok(
         seen.size > 0,
-        'a degradation was seen in /readyz and bazar_consistency_degraded while it lasted',
+        `a degradation was seen in /readyz and bazar_consistency_degraded while it lasted (samples per writer ${JSON.stringify([...(sampled?.samples ?? [])])}, last errors ${JSON.stringify([...(sampled?.errors ?? [])])})`,
       );
       for (const [pod, [degraded, restored]] of logs) {
         assert.equal(
