@@ -22,6 +22,60 @@ async function setStock(t: TestStack, id: number, stock: number): Promise<void> 
   }
 }
 
+/** The front's UPSTREAM_TIMEOUT_MS in the test stack (the devstack default): a fenced read's budget. */
+const READ_TIMEOUT_MS = 2000;
+
+function testHooks(t: TestStack, body: unknown) {
+  return call(t.front(0), 'POST', '/internal/test-hooks', { headers: bearer(t.stack.internalToken), body });
+}
+
+/** How many reads front-0 has sent to catalog pods (every outcome), from its own metrics. */
+async function catalogReads(t: TestStack): Promise<number> {
+  const text = (await call<string>(t.front(0), 'GET', '/metrics')).body;
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (
+      line.startsWith('bazar_upstream_request_duration_seconds_count{') &&
+      line.includes('service="catalog"')
+    )
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** Acknowledged purchases of one book through front-1, back to back, while something else runs. */
+class WriteStream {
+  acknowledged = 0;
+  lastAcknowledged = 0;
+
+  constructor(
+    private readonly t: TestStack,
+    private readonly bookId: number,
+  ) {}
+
+  async next(): Promise<{ version: number }> {
+    const res = await call<{ version: number }>(this.t.front(1), 'POST', `/purchase/${this.bookId}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    this.acknowledged++;
+    this.lastAcknowledged = Math.max(this.lastAcknowledged, res.body.version);
+    return res.body;
+  }
+
+  /** Runs `work` with writes going on until it settles (and the write in flight then is acknowledged). */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    let done = false;
+    const loop = (async () => {
+      while (!done) await this.next();
+    })();
+    try {
+      return await work();
+    } finally {
+      done = true;
+      await loop;
+    }
+  }
+}
+
 for (const mode of ['strict', 'session'] as const) {
   describe(`guarantees in ${mode} mode, two fronts`, () => {
     let t: TestStack;
@@ -135,6 +189,45 @@ for (const mode of ['strict', 'session'] as const) {
         cached.body.version >= write6.body.version,
         `cache holds version ${cached.body.version}, write produced ${write6.body.version}`,
       );
+    });
+
+    it('a read overtaken by a write on each of its first five flights is re-fetched until it is current', async () => {
+      await setStock(t, 3, 100_000);
+      const writes = new WriteStream(t, 3);
+      const before = await catalogReads(t);
+      await testHooks(t, { fillDelay: { bookId: 3, ms: 150, times: 5 } });
+      const startVersion = (await writes.next()).version;
+      const read = await writes.during(() => call<Book>(t.front(0), 'GET', '/info/3'));
+      assert.equal(read.status, 200, JSON.stringify(read.body));
+      assert.equal(read.headers.get('x-cache'), 'miss');
+      const fetches = (await catalogReads(t)) - before;
+      assert.ok(fetches >= 6, `${fetches} catalog reads: five overtaken flights and the one served`);
+      assert.ok(
+        read.body.version >= startVersion + 5,
+        `served version ${read.body.version}: a write landed in each of the 5 delayed flights after ${startVersion}`,
+      );
+      const cached = await call<Book>(t.front(0), 'GET', '/info/3');
+      assert.ok(cached.body.version >= writes.lastAcknowledged, 'the cache holds no superseded version');
+    });
+
+    it('a read overtaken on every flight is refused with 503 stale_read_refused once its time is spent, caching nothing', async () => {
+      await setStock(t, 5, 100_000);
+      const writes = new WriteStream(t, 5);
+      const before = await catalogReads(t);
+      await testHooks(t, { fillDelay: { bookId: 5, ms: 300, times: 1000 } });
+      const started = Date.now();
+      const read = await writes.during(() => call<{ error: { code: string } }>(t.front(0), 'GET', '/info/5'));
+      const elapsed = Date.now() - started;
+      await testHooks(t, { fillDelay: { bookId: 5, ms: 0, times: 1 } });
+      assert.equal(read.status, 503, JSON.stringify(read.body));
+      assert.equal(read.body.error.code, 'stale_read_refused');
+      assert.ok(elapsed >= READ_TIMEOUT_MS, `refused after ${elapsed} ms, before its ${READ_TIMEOUT_MS} ms`);
+      const fetches = (await catalogReads(t)) - before;
+      assert.ok(fetches >= 2 && fetches <= 32, `${fetches} catalog reads`);
+      assert.ok(writes.acknowledged >= fetches, `${writes.acknowledged} writes overtook ${fetches} flights`);
+      const after = await call<Book>(t.front(0), 'GET', '/info/5');
+      assert.equal(after.status, 200);
+      assert.ok(after.body.version >= writes.lastAcknowledged, 'nothing superseded was cached');
     });
 
     it('concurrent retries of one purchase under one Idempotency-Key buy exactly once', async () => {

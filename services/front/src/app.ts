@@ -26,6 +26,8 @@ export interface FrontDeps {
   internalToken: () => string;
   /** The timeout of a price change or restock sent to the catalog (UPSTREAM_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
+  /** How long a read re-fetches a book whose answers keep falling behind its fence (UPSTREAM_TIMEOUT_MS). */
+  readTimeoutMs?: number;
   /** Enables /internal/test-hooks (deterministic race tests). Never on in production. */
   testHooks: boolean;
   readiness: () => Promise<Record<string, string>>;
@@ -42,7 +44,7 @@ export type FrontSurface = 'all' | 'public' | 'internal';
 /** The front's Koa app, not listening: reads and the cache, writes, internal routes, the hit fast path. */
 export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
   const router = new Router();
-  const hooks = { fillDelays: new Map<number, number>() };
+  const hooks = { fillDelays: new Map<number, { ms: number; times: number }>() };
   const routes: FrontRoutes = { deps, hooks, books: new BookReader({ deps, hooks }) };
   const open = surface !== 'internal';
   const internal = surface !== 'public';

@@ -50,28 +50,41 @@ export function registerInternal(router: Router, routes: FrontRoutes): void {
   if (deps.testHooks) {
     router.post('/internal/test-hooks', internal, async (ctx) => {
       const { fillDelay, fencing } = parseTestHooks(await readJsonBody(ctx.req));
-      if (fillDelay) hooks.fillDelays.set(fillDelay.bookId, fillDelay.ms);
+      if (fillDelay) hooks.fillDelays.set(fillDelay.bookId, { ms: fillDelay.ms, times: fillDelay.times });
       if (fencing !== undefined) cache.fencing = fencing;
       ctx.body = { ok: true };
     });
   }
 }
 
+interface FillDelay {
+  bookId: number;
+  ms: number;
+  /** How many fills of the book it delays (1 unless given). */
+  times: number;
+}
+
 /** The test hooks' body, checked whole before anything is applied. */
-function parseTestHooks(body: unknown): { fillDelay?: { bookId: number; ms: number }; fencing?: boolean } {
+function parseTestHooks(body: unknown): { fillDelay?: FillDelay; fencing?: boolean } {
   const object = requireObject(body, ['fillDelay', 'fencing']);
-  const out: { fillDelay?: { bookId: number; ms: number }; fencing?: boolean } = {};
+  const out: { fillDelay?: FillDelay; fencing?: boolean } = {};
   if (object.fillDelay !== undefined) {
-    const { bookId, ms } = requireObject(object.fillDelay, ['bookId', 'ms']);
+    const { bookId, ms, times = 1 } = requireObject(object.fillDelay, ['bookId', 'ms', 'times']);
     if (
       !isPositiveInteger(bookId) ||
       !Number.isSafeInteger(ms) ||
       (ms as number) < 0 ||
-      (ms as number) > 60_000
+      (ms as number) > 60_000 ||
+      !isPositiveInteger(times) ||
+      (times as number) > 1000
     ) {
-      throw new HttpError(400, 'invalid_body', 'fillDelay needs a positive integer bookId and ms in 0-60000');
+      throw new HttpError(
+        400,
+        'invalid_body',
+        'fillDelay needs a positive integer bookId, ms in 0-60000 and optional times in 1-1000',
+      );
     }
-    out.fillDelay = { bookId: bookId as number, ms: ms as number };
+    out.fillDelay = { bookId: bookId as number, ms: ms as number, times: times as number };
   }
   if (object.fencing !== undefined) {
     if (typeof object.fencing !== 'boolean')

@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     adminToken: () => config.ADMIN_TOKEN,
     internalToken: () => config.INTERNAL_TOKEN,
     writeTimeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS,
+    readTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     testHooks: config.TEST_HOOKS,
     readiness,
     details: () => ({

@@ -13,8 +13,13 @@ import { JSON_TYPE, type FrontRoutes } from './routes.js';
 const NO_CACHE = /no-cache|no-store/i;
 const INFO_PREFIX = '/info/';
 const INFO_ROUTE = '/info/:id';
-/** How many times a read is re-issued when it comes back older than the book's fence. */
-const MAX_FENCED_REFETCHES = 3;
+/**
+ * At most this many upstream reads for one request whose answers keep coming back older than the
+ * book's fence (each time a write landed during the flight): a hot book under a stream of writes.
+ */
+const MAX_FENCED_FETCHES = 32;
+/** How long a fenced read keeps re-fetching when no FrontDeps.readTimeoutMs is given. */
+const DEFAULT_READ_TIMEOUT_MS = 2000;
 
 /** A book as this front serves it: from the cache (hit) or from a catalog pod (miss). */
 interface BookRead {
@@ -40,12 +45,20 @@ export class BookReader {
       if (hit) return { entry: hit, hit: true };
     }
     const fencing = policy.current.consistencyMode !== 'eventual' && cache.fencing;
-    for (let attempt = 0; attempt < MAX_FENCED_REFETCHES; attempt++) {
+    // Re-fetching is bounded in time, not only in count: under a stream of writes to one book each
+    // flight may be overtaken, and a slow path (a standby away, reads sent to the origin) makes that
+    // likelier. Serving the overtaken answer could return a version older than a write acknowledged
+    // meanwhile (DESIGN.md §4.2), so the read refuses instead once its time is spent.
+    const deadline = Date.now() + (this.routes.deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+    for (let attempt = 0; attempt < MAX_FENCED_FETCHES; attempt++) {
       const entry = await this.#readThrough(id, cache.fence(id), attempt === 0 && !bypass, attempt === 0);
       await this.#testFillDelay(id);
       // An invalidation may have raised the fence while this read was in flight: never serve or cache
       // what an acknowledged write has superseded.
-      if (fencing && entry.version < cache.fence(id)) continue;
+      if (fencing && entry.version < cache.fence(id)) {
+        if (Date.now() >= deadline) break;
+        continue;
+      }
       cache.offerBook(id, entry);
       return { entry, hit: false };
     }
@@ -87,8 +100,8 @@ export class BookReader {
     const { deps, hooks } = this.routes;
     const delay = deps.testHooks ? hooks.fillDelays.get(id) : undefined;
     if (delay === undefined) return;
-    hooks.fillDelays.delete(id);
-    await sleep(delay);
+    if (--delay.times <= 0) hooks.fillDelays.delete(id);
+    await sleep(delay.ms);
   }
 }
 

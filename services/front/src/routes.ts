@@ -10,8 +10,8 @@ export interface FrontRoutes {
 }
 
 export interface TestHooks {
-  /** Delay (ms) applied once to the next fill of a book, after its upstream answer, before caching. */
-  fillDelays: Map<number, number>;
+  /** A delay applied to the next `times` fills of a book, after the upstream answer, before caching. */
+  fillDelays: Map<number, { ms: number; times: number }>;
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
