@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createHttpClient, Upstream } from './http-client.js';
+import { RequestError } from 'got';
+import { createHttpClient, send, Upstream } from './http-client.js';
 import { StaticDiscovery } from './discovery.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -126,5 +127,85 @@ describe('Upstream (real HTTP servers on loopback)', () => {
       none.request({ method: 'GET', path: '/x', retry: 'idempotent' }),
       (err: unknown) => err instanceof HttpError && err.code === 'service_unavailable',
     );
+  });
+});
+
+describe('createHttpClient + send (a real server on loopback)', () => {
+  it('sends method, headers and body as given, over one kept-alive connection', async () => {
+    const seen: Array<{ method?: string; url?: string; headers: http.IncomingHttpHeaders; body: string }> =
+      [];
+    const sockets = new Set<net.Socket>();
+    const srv = http.createServer((req, res) => {
+      sockets.add(req.socket);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString(),
+        });
+        res.setHeader('content-type', 'application/json');
+        res.end('{"answer":42}');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const client = createHttpClient({ timeoutMs: 1000 });
+    try {
+      const got1 = await send(client, `${base}/books/7`, {
+        method: 'GET',
+        headers: { 'x-min-version': '3' },
+      });
+      const got2 = await send(client, `${base}/internal/invalidate`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t' },
+        body: '{"items":[]}',
+      });
+      assert.equal(got1.status, 200);
+      assert.equal(got1.raw.toString(), '{"answer":42}');
+      assert.equal(got2.status, 200);
+      assert.deepEqual(
+        seen.map((s) => [s.method, s.url, s.body]),
+        [
+          ['GET', '/books/7', ''],
+          ['POST', '/internal/invalidate', '{"items":[]}'],
+        ],
+      );
+      assert.equal(seen[0]!.headers['x-min-version'], '3');
+      assert.equal(seen[0]!.headers.host, base.slice('http://'.length));
+      assert.equal(seen[1]!.headers.authorization, 'Bearer t');
+      assert.equal(seen[1]!.headers['content-type'], 'application/json');
+      assert.equal(seen[1]!.headers['content-length'], '12');
+      assert.equal(sockets.size, 1, 'the second call reused the first one’s connection');
+    } finally {
+      (client.defaults.options.agent as { http?: http.Agent }).http?.destroy();
+      srv.close();
+    }
+  });
+
+  it('times a call out after timeoutMs with got’s ETIMEDOUT', async () => {
+    const srv = http.createServer(() => undefined);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const client = createHttpClient({ timeoutMs: 100 });
+    try {
+      await assert.rejects(
+        send(client, `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`, { method: 'GET' }),
+        (err: RequestError) => err.code === 'ETIMEDOUT',
+      );
+    } finally {
+      (client.defaults.options.agent as { http?: http.Agent }).http?.destroy();
+      srv.closeAllConnections();
+      srv.close();
+    }
+  });
+
+  it('keeps its defaults frozen, with no cache options for got to spread into every request', () => {
+    const client = createHttpClient({ timeoutMs: 1000 });
+    assert.deepEqual(client.defaults.options.cacheOptions, {});
+    assert.throws(() => {
+      client.defaults.options.timeout = { request: 1 };
+    }, TypeError);
   });
 });

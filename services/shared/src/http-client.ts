@@ -13,6 +13,13 @@ import type { LoadBalancingPolicy } from './policy.js';
  * One got instance per process: keep-alive agents (connection reuse is most of the latency budget on a
  * miss), a hard per-attempt timeout, and no retries of its own: retries go to the *next* endpoint,
  * which `Upstream` decides. Every call goes through `send`, got's cheapest form (see there).
+ *
+ * Two settings are there for CPU alone, each measured (docs/performance.md, "got per call"):
+ * - `cacheOptions` emptied. got builds node's request options as one object literal that spreads
+ *   `cacheOptions` before ~35 named properties; V8 in Node 20 then adds each property in its runtime,
+ *   about 80-120 µs per call with the four default keys against ~9 µs with none. No got cache is used.
+ * - `request`: plain-HTTP calls (every call between the services) hand node only the options such a
+ *   call can carry, not got's ~37-key object that `ClientRequest` and the agent each copy again.
  */
 export function createHttpClient(opts: { timeoutMs: number; maxSockets?: number }): Got {
   const agentOptions = {
@@ -21,14 +28,50 @@ export function createHttpClient(opts: { timeoutMs: number; maxSockets?: number 
     maxSockets: opts.maxSockets ?? 256,
     maxFreeSockets: 64,
   };
-  return got.extend({
+  const client = got.extend({
     agent: { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) },
     timeout: { request: opts.timeoutMs },
     retry: { limit: 0 },
     throwHttpErrors: false,
     followRedirect: false,
     decompress: false,
+    request: leanRequest,
+    // Left mutable only until cacheOptions is emptied (a merge cannot remove keys), then frozen.
+    mutableDefaults: true,
   });
+  client.defaults.options.cacheOptions = {};
+  client.defaults.options.freeze();
+  return client;
+}
+
+/** The native options a plain-HTTP call of got can carry; got sets the rest for TLS, HTTP/2 or caching. */
+const HTTP_REQUEST_KEYS = [
+  'method',
+  'headers',
+  'agent',
+  'setHost',
+  'localAddress',
+  'family',
+  'lookup',
+  'maxHeaderSize',
+  'createConnection',
+  'socketPath',
+  'path',
+  'host',
+] as const satisfies ReadonlyArray<keyof http.RequestOptions>;
+
+/** got's `request` option (its documented hook for the request function): http.request, leaner. */
+export function leanRequest(
+  url: URL,
+  options: https.RequestOptions,
+  callback?: (res: http.IncomingMessage) => void,
+): http.ClientRequest {
+  if (url.protocol !== 'http:') return https.request(url, options, callback);
+  const lean: http.RequestOptions = {};
+  const target = lean as Record<string, unknown>;
+  const source = options as Record<string, unknown>;
+  for (const key of HTTP_REQUEST_KEYS) if (source[key] !== undefined) target[key] = source[key];
+  return http.request(url, lean, callback);
 }
 
 /** An HTTP answer as it arrived: status, headers and the body's bytes. */
