@@ -14,7 +14,7 @@ import type { LoadBalancingPolicy } from './policy.js';
  * miss), a hard per-attempt timeout, and no retries of its own: retries go to the *next* endpoint,
  * which `Upstream` decides. Every call goes through `send`, got's cheapest form (see there).
  *
- * Two settings are there for CPU alone, each measured (docs/performance.md, "got per call"):
+ * Two settings are there for CPU alone, each measured (docs/performance.md, "What changed"):
  * - `cacheOptions` emptied. got builds node's request options as one object literal that spreads
  *   `cacheOptions` before ~35 named properties; V8 in Node 20 then adds each property in its runtime,
  *   about 80-120 µs per call with the four default keys against ~9 µs with none. No got cache is used.
