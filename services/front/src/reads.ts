@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { digitsAfter, offKoa, type AppContext, type FastPath } from '../../shared/src/server.js';
+import { digitsAfter, offKoa, rawHeader, type AppContext, type FastPath } from '../../shared/src/server.js';
 import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
@@ -162,7 +162,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     if (req.method !== 'GET') return false;
     const idText = digitsAfter(req.url, INFO_PREFIX);
     if (idText === undefined) return false;
-    const cacheControl = req.headers['cache-control'];
+    const cacheControl = rawHeader(req, 'cache-control');
     const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
     const entry = bypass ? undefined : cache.get(FrontCache.bookKey(Number(idText)));

@@ -235,6 +235,24 @@ export function digitsAfter(url: string | undefined, prefix: string): string | u
   return url.slice(prefix.length);
 }
 
+/**
+ * A request header's value read from `req.rawHeaders`, without building `req.headers`: Node builds
+ * that object on first access, one property per header the client sent (a per-request cost the
+ * cache-hit path need not pay). Several lines of the header are joined with ", ", as `req.headers`
+ * joins them for the headers a fast path reads (`cache-control`, say). `name` is in lower case.
+ */
+export function rawHeader(req: http.IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    const line = raw[i + 1] as string;
+    value = value === undefined ? line : `${value}, ${line}`;
+  }
+  return value;
+}
+
 /** Several fast paths, tried in turn. */
 export function fastPaths(...paths: FastPath[]): FastPath {
   return (req, res) => paths.some((path) => path(req, res));
