@@ -26,7 +26,10 @@ async function setStock(t: TestStack, id: number, stock: number): Promise<void> 
 const READ_TIMEOUT_MS = 2000;
 
 function testHooks(t: TestStack, body: unknown) {
-  return call(t.front(0), 'POST', '/internal/test-hooks', { headers: bearer(t.stack.internalToken), body });
+  return call(t.front(0), 'POST', '/internal/test-hooks', {
+    headers: bearer(t.stack.internalToken),
+    body,
+  });
 }
 
 /** How many reads front-0 has sent to catalog pods (every outcome), from its own metrics. */
@@ -153,12 +156,9 @@ for (const mode of ['strict', 'session'] as const) {
     });
 
     it('the stale-set race is defeated: a fill delayed past an invalidation does not resurrect the old version', async () => {
-      const hooks = (i: number, body: unknown) =>
-        call(t.front(i), 'POST', '/internal/test-hooks', { headers: bearer(t.stack.internalToken), body });
-
       // Control: with fencing switched off, the same interleaving does put the old version back.
       // This proves the test really produces the race.
-      await hooks(0, { fencing: false, fillDelay: { bookId: 7, ms: 600 } });
+      await testHooks(t, { fencing: false, fillDelay: { bookId: 7, ms: 600 } });
       const staleRead = call<Book>(t.front(0), 'GET', '/info/7');
       await sleep(200);
       const write7 = await call<{ version: number }>(t.front(1), 'POST', '/purchase/7');
@@ -170,10 +170,10 @@ for (const mode of ['strict', 'session'] as const) {
         resurrected.body.version < write7.body.version,
         'without fences the old value is back in the cache',
       );
-      await hooks(0, { fencing: true });
+      await testHooks(t, { fencing: true });
 
       // With fences (the product's behaviour).
-      await hooks(0, { fillDelay: { bookId: 6, ms: 600 } });
+      await testHooks(t, { fillDelay: { bookId: 6, ms: 600 } });
       const racingRead = call<Book>(t.front(0), 'GET', '/info/6');
       await sleep(200);
       const write6 = await call<{ version: number }>(t.front(1), 'POST', '/purchase/6');

@@ -10,7 +10,7 @@ import { BookReader, infoFastPath, registerReads } from './reads.js';
 import { purchaseFastPath, registerWrites } from './writes.js';
 import { invalidateFastPath, registerInternal } from './internal.js';
 import { registerOpenApi } from './openapi.js';
-import type { FrontRoutes } from './routes.js';
+import type { FillDelay, FrontRoutes } from './routes.js';
 import { strictQuery } from '../../shared/src/validate.js';
 
 export interface FrontDeps {
@@ -44,7 +44,7 @@ export type FrontSurface = 'all' | 'public' | 'internal';
 /** The front's Koa app, not listening: reads and the cache, writes, internal routes, the hit fast path. */
 export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
   const router = new Router();
-  const hooks = { fillDelays: new Map<number, { ms: number; times: number }>() };
+  const hooks = { fillDelays: new Map<number, FillDelay>() };
   const routes: FrontRoutes = { deps, hooks, books: new BookReader({ deps, hooks }) };
   const open = surface !== 'internal';
   const internal = surface !== 'public';

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { checkBearer, requireBearer } from '../../shared/src/auth.js';
 import { answerKoa, offKoa, type FastPath, type OffKoaAnswer } from '../../shared/src/server.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
-import { JSON_TYPE, type FrontRoutes } from './routes.js';
+import { JSON_TYPE, type FillDelay, type FrontRoutes } from './routes.js';
 import type { FrontDeps } from './app.js';
 
 const MAX_INVALIDATIONS = 1000;
@@ -57,17 +57,10 @@ export function registerInternal(router: Router, routes: FrontRoutes): void {
   }
 }
 
-interface FillDelay {
-  bookId: number;
-  ms: number;
-  /** How many fills of the book it delays (1 unless given). */
-  times: number;
-}
-
 /** The test hooks' body, checked whole before anything is applied. */
-function parseTestHooks(body: unknown): { fillDelay?: FillDelay; fencing?: boolean } {
+function parseTestHooks(body: unknown): { fillDelay?: FillDelay & { bookId: number }; fencing?: boolean } {
   const object = requireObject(body, ['fillDelay', 'fencing']);
-  const out: { fillDelay?: FillDelay; fencing?: boolean } = {};
+  const out: { fillDelay?: FillDelay & { bookId: number }; fencing?: boolean } = {};
   if (object.fillDelay !== undefined) {
     const { bookId, ms, times = 1 } = requireObject(object.fillDelay, ['bookId', 'ms', 'times']);
     if (

@@ -9,9 +9,15 @@ export interface FrontRoutes {
   books: BookReader;
 }
 
+/** A delay applied to the next `times` fills of a book, after the upstream answer, before caching. */
+export interface FillDelay {
+  ms: number;
+  times: number;
+}
+
 export interface TestHooks {
-  /** A delay applied to the next `times` fills of a book, after the upstream answer, before caching. */
-  fillDelays: Map<number, { ms: number; times: number }>;
+  /** By book id. */
+  fillDelays: Map<number, FillDelay>;
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';

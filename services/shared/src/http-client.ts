@@ -61,7 +61,7 @@ const HTTP_REQUEST_KEYS = [
 ] as const satisfies ReadonlyArray<keyof http.RequestOptions>;
 
 /** got's `request` option (its documented hook for the request function): http.request, leaner. */
-export function leanRequest(
+function leanRequest(
   url: URL,
   options: https.RequestOptions,
   callback?: (res: http.IncomingMessage) => void,
