@@ -9,7 +9,8 @@
  * interleaved rounds and prints every Bazar path as a ratio to its floor, CPU per request for every
  * process on the path, what `got` costs per call against node:http, the rest of the figures (read
  * after an invalidation, fan-out, replicas) and the targets of issue 11, with the load average. With
- * --profile it profiles one path instead (profile.ts). See docs/performance.md.
+ * --profile it profiles one path instead (profile.ts); with --ladder it splits a cached read's CPU into
+ * what each piece of a front adds (ladder.ts). See docs/performance.md.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import { diskSyncMs } from './disk.js';
 import { parseOptions, USAGE, UsageError, type BenchOptions } from './options.js';
 import { writeResults } from './output.js';
 import { plots } from './plots.js';
+import { runLadder } from './ladder.js';
 import { runProfile } from './profile.js';
 import { renderText, type Meta } from './report.js';
 import { BenchRun } from './run.js';
@@ -126,6 +128,7 @@ async function main(): Promise<number> {
   run.trapSignals();
   try {
     if (opts.profile) await runProfile(run, opts.profile, opts.out);
+    else if (opts.ladder) await runLadder(run, opts.ladder);
     else await bench(run, opts);
     return 0;
   } catch (err) {

@@ -40,6 +40,15 @@ describe('bench: options', () => {
     assert.equal(p.profile?.system, 'chain');
   });
 
+  it('the ladder: 8 rounds of 3 s unless told', () => {
+    assert.equal(parseOptions([]).ladder, undefined);
+    assert.deepEqual(parseOptions(['--ladder']).ladder, { rounds: 8, seconds: 3 });
+    assert.deepEqual(parseOptions(['--ladder', '--rounds', '4', '--seconds', '2']).ladder, {
+      rounds: 4,
+      seconds: 2,
+    });
+  });
+
   it('refuses what it cannot do', () => {
     for (const argv of [
       ['--fsync', 'maybe'],
@@ -47,6 +56,11 @@ describe('bench: options', () => {
       ['--profile', 'cached', '--seconds', '0'],
       ['--profile', 'cached', '--quick'],
       ['--seconds', '5'],
+      ['--rounds', '5'],
+      ['--ladder', '--rounds', '0'],
+      ['--ladder', '--profile', 'cached'],
+      ['--ladder', '--quick'],
+      ['--ladder', '--top', '3'],
       ['--no-such-option'],
       ['stray'],
     ]) {

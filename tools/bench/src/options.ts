@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--fsync on|off|both]
        npm run bench -- --profile cached|uncached|purchase [--seconds N] [--connections N]
                         [--mode strict|session|eventual] [--system bazar|chain] [--top N] [--out DIR]
+       npm run bench -- --ladder [--rounds N] [--seconds N]
 
 Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
 bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
@@ -15,6 +16,8 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
               default: adds a strict purchase row with fsync off, on a pair of its own)
   --profile   drive one path for --seconds (default 20) with every service under V8's CPU profiler and
               print each process's top self-time items and time by package, beside its /proc CPU
+  --ladder    where a cached read's CPU goes: servers from bare node:http up to a real front, one piece
+              more each, against the bare server on the same CPU at the same time (needs wrk, taskset)
 `;
 
 export type ProfilePath = 'cached' | 'uncached' | 'purchase';
@@ -93,6 +96,8 @@ export interface BenchOptions {
   durations: Durations;
   /** Set: run the profiler instead of the bench. */
   profile: ProfileOptions | undefined;
+  /** Set: run the cached-read ladder (ladder.ts) instead of the bench. */
+  ladder: { rounds: number; seconds: number } | undefined;
 }
 
 export class UsageError extends Error {}
@@ -130,6 +135,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         mode: { type: 'string' },
         system: { type: 'string' },
         top: { type: 'string' },
+        ladder: { type: 'boolean', default: false },
+        rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -140,7 +147,19 @@ export function parseOptions(argv: string[]): BenchOptions {
   const fsync = oneOf(v.fsync, '--fsync', ['on', 'off', 'both'] as const, quick ? 'on' : 'both');
   const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top'] as const;
   let profile: ProfileOptions | undefined;
-  if (v.profile !== undefined) {
+  let ladder: BenchOptions['ladder'];
+  if (v.ladder === true) {
+    if (v.profile !== undefined || v.docs || quick)
+      throw new UsageError('--ladder runs on its own: no --profile, --quick or --docs with it');
+    const stray = profileOnly.find((k) => k !== 'seconds' && v[k] !== undefined);
+    if (stray) throw new UsageError(`--${stray} goes with --profile`);
+    ladder = {
+      rounds: positive(v.rounds, '--rounds', 8, 100) as number,
+      seconds: positive(v.seconds, '--seconds', 3, 60) as number,
+    };
+  } else if (v.rounds !== undefined) {
+    throw new UsageError('--rounds goes with --ladder');
+  } else if (v.profile !== undefined) {
     if (v.docs || quick) throw new UsageError('--profile runs on its own: no --quick or --docs with it');
     profile = {
       path: oneOf(v.profile, '--profile', PROFILE_PATHS, 'cached'),
@@ -162,5 +181,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     fsync,
     durations: quick ? QUICK : FULL,
     profile,
+    ladder,
   };
 }

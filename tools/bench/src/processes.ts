@@ -49,17 +49,26 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 /** The ceiling for any Node front: node:http answering every request with the same JSON bytes. */
 export async function startBaseline(body: string): Promise<Spawned> {
-  const main = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
+  return forkServer('baseline', './baseline-server.js', { BASELINE_BODY: body });
+}
+
+/** A server script of the bench (beside this file), forked; it reports its port over IPC. */
+export async function forkServer(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+): Promise<Spawned> {
+  const main = fileURLToPath(new URL(script, import.meta.url));
   const child = fork(main, [], {
-    env: { ...process.env, BASELINE_BODY: body },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     detached: DETACHED,
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`baseline server exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`${name} server exited (${code})`)));
   });
-  return { name: 'baseline', url: `http://127.0.0.1:${port}`, pid: child.pid, stop: stopper(child) };
+  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid, stop: stopper(child) };
 }
 
 async function waitReady(url: string, timeoutMs: number): Promise<void> {

@@ -1,0 +1,100 @@
+/**
+ * One rung of the cached-read ladder (ladder.ts): a server answering GET /info/1 with the same JSON
+ * bytes as the bench's bare baseline, with one more piece of a real front each rung (LADDER_RUNG):
+ *
+ *   bare            the baseline's handler again, in a process of its own (checks the method: ≈ 1.00x)
+ *   got-loaded      the same handler after loading got through the product's http-client module
+ *   front-process   the same handler in a process that has built a front's whole Koa app (not served)
+ *   hit-path        the front's app itself serving hits (its cache filled directly: no got call ever)
+ *   after-got       the same, after got calls like a front's misses and reconciliation rounds
+ *
+ * Started by the ladder (fork); reports its port over IPC and exits when the ladder goes away.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { RUNGS, type ServerRung } from './ladder-rungs.js';
+
+/** got calls made before serving on the after-got rung: each a GET and a POST with a JSON body. */
+const GOT_CALLS = 200;
+
+const body = Buffer.from(process.env['LADDER_BODY'] ?? '{}');
+const rung = process.env['LADDER_RUNG'] as ServerRung;
+const bareHeaders = {
+  'Content-Type': 'application/json; charset=utf-8',
+  'Content-Length': String(body.length),
+};
+const bareHandler = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  res.writeHead(200, bareHeaders);
+  res.end(body);
+};
+
+async function frontApp() {
+  const { createLogger } = await import('../../../services/shared/src/logger.js');
+  const { createMetrics } = await import('../../../services/shared/src/metrics.js');
+  const { policyFromConfig } = await import('../../../services/shared/src/service-config.js');
+  const { Lifecycle } = await import('../../../services/shared/src/server.js');
+  const { createApp } = await import('../../../services/front/src/app.js');
+  const { FrontCache } = await import('../../../services/front/src/cache.js');
+  type Deps = Parameters<typeof createApp>[0];
+  const cache = new FrontCache({ maxEntries: 10_000, ttlMs: 3_600_000 });
+  cache.offerBook(1, { body, version: 1, servedBy: 'catalog-ladder' });
+  const none = { request: () => Promise.reject(new Error('no upstream on the ladder')) };
+  const deps: Deps = {
+    podName: 'front-ladder',
+    logger: createLogger({ name: 'front-ladder', level: 'warn' }),
+    metrics: createMetrics({ service: 'front', podName: 'front-ladder' }),
+    lifecycle: new Lifecycle(),
+    policy: policyFromConfig({
+      LOAD_BALANCING: 'round-robin',
+      CONSISTENCY_MODE: 'strict',
+      INVALIDATION_TIMEOUT_MS: 1000,
+    }),
+    cache,
+    catalog: none as unknown as Deps['catalog'],
+    order: none as unknown as Deps['order'],
+    adminToken: () => 'ladder-admin-token',
+    internalToken: () => 'ladder-internal-token',
+    testHooks: false,
+    readiness: async () => ({}),
+  };
+  return createApp(deps);
+}
+
+/** Calls the server through got as a front calls its upstreams (a GET, a POST with a JSON body). */
+async function gotCalls(url: string, n: number): Promise<void> {
+  const { createHttpClient } = await import('../../../services/shared/src/http-client.js');
+  const client = createHttpClient({ timeoutMs: 2000 });
+  for (let i = 0; i < n; i++) {
+    await client.get(`${url}/livez`).text();
+    await client.post(`${url}/livez`, { json: { ids: [1, 2, 3] }, throwHttpErrors: false }).text();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!(RUNGS as readonly string[]).includes(rung))
+    throw new Error(`LADDER_RUNG must be one of ${RUNGS.join(', ')}`);
+  if (rung === 'got-loaded') await import('../../../services/shared/src/http-client.js');
+  const app = rung === 'bare' || rung === 'got-loaded' ? undefined : await frontApp();
+  let server: http.Server;
+  if (app && (rung === 'hit-path' || rung === 'after-got')) {
+    // As a front listens (server.ts), with the services' default request and header timeouts.
+    const { listen } = await import('../../../services/shared/src/server.js');
+    const timeouts = { HTTP_REQUEST_TIMEOUT_MS: 15_000, HTTP_HEADERS_TIMEOUT_MS: 10_000 };
+    server = await listen(app, { HOST: '127.0.0.1', PORT: 0, ...timeouts });
+  } else {
+    server = http.createServer(bareHandler);
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  }
+  const port = (server.address() as AddressInfo).port;
+  if (rung === 'after-got') await gotCalls(`http://127.0.0.1:${port}`, GOT_CALLS);
+  process.send?.({ port });
+}
+
+process.once('SIGTERM', () => process.exit(0));
+process.once('disconnect', () => process.exit(0));
+main().catch((err: unknown) => {
+  process.stderr.write(`ladder server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
