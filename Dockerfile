@@ -6,8 +6,9 @@
 # three builds share their layer cache. Plain Dockerfile syntax: builds with BuildKit and the legacy
 # builder alike (minikube's docker-env, `minikube image build`, kaniko, buildah).
 #
-# The container runs `node dist/services/<service>/src/main.js`, the same command the tests use; the
-# Helm chart sets that command explicitly too. node is PID 1 and handles SIGTERM itself (readiness
+# The container runs `node --no-memory-reducer dist/services/<service>/src/main.js`, the command the
+# devstack uses (the flags: services/shared/src/node-flags.ts); the Helm chart sets that command
+# explicitly too (value nodeFlags). node is PID 1 and handles SIGTERM itself (readiness
 # off, SHUTDOWN_DELAY_MS, drain, close pools).
 
 # Keep the major in step with package.json "engines" and the Node the test suite runs on.
@@ -55,4 +56,4 @@ USER 1000:1000
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # exec: node replaces the shell and receives SIGTERM directly.
-CMD ["/bin/sh", "-c", "exec node dist/services/${SERVICE}/src/main.js"]
+CMD ["/bin/sh", "-c", "exec node --no-memory-reducer dist/services/${SERVICE}/src/main.js"]

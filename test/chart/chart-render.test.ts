@@ -17,6 +17,7 @@ import {
   type PodTemplate,
   type Render,
 } from './tools.js';
+import { SERVICE_NODE_FLAGS } from '../../services/shared/src/node-flags.js';
 
 const SERVICE_COMPONENTS = ['front', 'catalog', 'order'];
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'Pod'];
@@ -97,7 +98,12 @@ test('service pods: the tested start command, port http, httpGet probes, gracefu
       const c = tpl.spec.containers[0]!;
       const where = `${r.name}: ${d.metadata.name}`;
       assert.equal(tpl.spec.containers.length, 1, where);
-      assert.deepEqual(c.command, ['node', `dist/services/${component}/src/main.js`], `${where}: command`);
+      // The devstack's command: node's flags (SERVICE_NODE_FLAGS) before the service's main.js.
+      assert.deepEqual(
+        c.command,
+        ['node', ...SERVICE_NODE_FLAGS, `dist/services/${component}/src/main.js`],
+        `${where}: command`,
+      );
       assert.deepEqual(
         c.ports,
         [

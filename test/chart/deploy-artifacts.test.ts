@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, byKind, parseManifests, podTemplate, renderChart, requireTools, run, runOk } from './tools.js';
+import { SERVICE_NODE_FLAGS } from '../../services/shared/src/node-flags.js';
 
 test('k8s/ is up to date with the chart (scripts/render-k8s.mjs --check)', (t) => {
   const tools = requireTools(t, 'helm');
@@ -87,9 +88,11 @@ test('Dockerfile: multi-stage, npm ci + tsc, prod deps only, numeric non-root US
   assert.notEqual(user[1], '0');
   const values = readFileSync(path.join(ROOT, 'charts', 'bazar', 'values.yaml'), 'utf8');
   assert.match(values, new RegExp(`runAsUser: ${user[1]}\\b`), 'the chart runs the pods as the image user');
-  assert.match(
-    all(runtime),
-    /CMD \["\/bin\/sh", "-c", "exec node dist\/services\/\$\{SERVICE\}\/src\/main\.js"\]/,
+  // The devstack's and the chart's command: node's flags (SERVICE_NODE_FLAGS), then main.js.
+  const start = ['node', ...SERVICE_NODE_FLAGS, 'dist/services/${SERVICE}/src/main.js'].join(' ');
+  assert.ok(
+    all(runtime).includes(`CMD ["/bin/sh", "-c", "exec ${start}"]`),
+    `the runtime stage's CMD runs ${start}`,
   );
   assert.doesNotMatch(dockerfile, /:latest\b/, 'no floating latest tags');
 });

@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { ControlPlane } from './control-plane.js';
 import { repoRoot } from './toolchain.js';
+import { SERVICE_NODE_FLAGS } from '../../services/shared/src/node-flags.js';
 
 export type App = 'front' | 'catalog' | 'order';
 export type EndpointState = 'ready' | 'unready' | 'terminating';
@@ -114,7 +115,8 @@ export class Kubelet {
     const port = await freePort(this.podIp);
     const logFile = path.join(this.logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'services', app, 'src', 'main.js')], {
+    const main = path.join(repoRoot, 'dist', 'services', app, 'src', 'main.js');
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], {
       cwd: repoRoot,
       env: childEnv({ ...env, SERVICE_NAME: name, HOST: this.podIp, PORT: String(port) }),
       // The IPC slot ties the child's life to this test process.

@@ -118,9 +118,12 @@ spec:
         - name: {{ $component }}
           image: {{ include "bazar.image" (dict "root" $root "image" .service.image) | quote }}
           imagePullPolicy: {{ $v.image.pullPolicy }}
-          # The same start command the tests use (see the Dockerfile's CMD).
+          # The same start command the devstack uses (see the Dockerfile's CMD).
           command:
             - node
+            {{- range $root.Values.nodeFlags }}
+            - {{ . | quote }}
+            {{- end }}
             - dist/services/{{ $component }}/src/main.js
           ports:
             - name: http

@@ -1,12 +1,13 @@
 /**
  * One rung of the cached-read ladder (ladder.ts): a server answering GET /info/1 with the same JSON
- * bytes as the bench's bare baseline, with one more piece of a real front each rung (LADDER_RUNG):
+ * bytes as the bench's bare baseline, with one more piece of a real front each rung (LADDER_RUNG), and
+ * everything of the rungs below:
  *
  *   bare            the baseline's handler again, in a process of its own (checks the method: ≈ 1.00x)
- *   got-loaded      the same handler after loading got through the product's http-client module
- *   front-process   the same handler in a process that has built a front's whole Koa app (not served)
- *   hit-path        the front's app itself serving hits (its cache filled directly: no got call ever)
- *   after-got       the same, after got calls like a front's misses and reconciliation rounds
+ *   got-loaded      got loaded through the product's http-client module
+ *   got-used        got calls made before serving, as a front makes for misses and reconciliation
+ *   front-process   a front's whole Koa app built in the process (still the bare handler serving)
+ *   hit-path        the front's app itself serving the hits (its cache filled directly)
  *
  * Started by the ladder (fork); reports its port over IPC and exits when the ladder goes away.
  */
@@ -15,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 
 import { RUNGS, type ServerRung } from './ladder-rungs.js';
 
-/** got calls made before serving on the after-got rung: each a GET and a POST with a JSON body. */
+/** got calls made before serving from the got-used rung up: each a GET and a POST with a JSON body. */
 const GOT_CALLS = 200;
 
 const body = Buffer.from(process.env['LADDER_BODY'] ?? '{}');
@@ -72,12 +73,13 @@ async function gotCalls(url: string, n: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!(RUNGS as readonly string[]).includes(rung))
-    throw new Error(`LADDER_RUNG must be one of ${RUNGS.join(', ')}`);
-  if (rung === 'got-loaded') await import('../../../services/shared/src/http-client.js');
-  const app = rung === 'bare' || rung === 'got-loaded' ? undefined : await frontApp();
+  const level = RUNGS.indexOf(rung);
+  if (level < 0) throw new Error(`LADDER_RUNG must be one of ${RUNGS.join(', ')}`);
+  const has = (r: ServerRung) => level >= RUNGS.indexOf(r);
+  if (has('got-loaded')) await import('../../../services/shared/src/http-client.js');
+  const app = has('front-process') ? await frontApp() : undefined;
   let server: http.Server;
-  if (app && (rung === 'hit-path' || rung === 'after-got')) {
+  if (app && has('hit-path')) {
     // As a front listens (server.ts), with the services' default request and header timeouts.
     const { listen } = await import('../../../services/shared/src/server.js');
     const timeouts = { HTTP_REQUEST_TIMEOUT_MS: 15_000, HTTP_HEADERS_TIMEOUT_MS: 10_000 };
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   }
   const port = (server.address() as AddressInfo).port;
-  if (rung === 'after-got') await gotCalls(`http://127.0.0.1:${port}`, GOT_CALLS);
+  if (has('got-used')) await gotCalls(`http://127.0.0.1:${port}`, GOT_CALLS);
   process.send?.({ port });
 }
 

@@ -1,8 +1,10 @@
 /**
  * `npm run bench -- --ladder`: where a cached read's CPU goes, beyond what bare node:http spends.
  *
- * Each rung is a server answering GET /info/1 with the same bytes as the bare baseline, one piece of
- * a real front more than the rung below (ladder-server.ts), and last a real front of a running stack.
+ * Each rung is a server answering GET /info/1 with the same bytes as the bare baseline, with one piece
+ * of a real front more than the rung below (ladder-server.ts), and last a real front of a running
+ * stack. Up to front-process the bare handler still serves: those rungs are what any Node front that
+ * calls its upstreams with got pays before its own hit path runs.
  * A rung and the baseline are pinned to the same CPU and loaded at once by two wrk processes on the
  * other CPUs, so both see the same machine at the same moment: the ratio of their CPU time per request
  * (from /proc) then drifts by a few per cent where a throughput round on this shared machine drifts by
@@ -28,9 +30,9 @@ export interface LadderOptions {
 const ADDS: Record<ServerRung | 'real-front', string> = {
   bare: 'nothing: another bare server (the method itself)',
   'got-loaded': 'got and its dependencies loaded',
-  'front-process': "a front's whole app built in the process (not serving)",
-  'hit-path': "the front's app serving hits (fast path, cache lookup, headers, metric)",
-  'after-got': '200 got GETs and JSON POSTs made first (as misses and reconciliation do)',
+  'got-used': '200 got GETs and JSON POSTs made before serving (as misses and reconciliation do)',
+  'front-process': "a front's whole app built in the process (the bare handler still serving)",
+  'hit-path': "the front's app serving the hits (fast path, cache lookup, headers, metric)",
   'real-front': 'a real front of a running stack (reconciliation every 2 s, discovery, probes)',
 };
 
@@ -142,7 +144,10 @@ function wrk(url: string, seconds: number, cpus: string): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`))));
+    // 'close', not 'exit': the output may still be in the pipe when the process has exited.
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`)),
+    );
   });
 }
 

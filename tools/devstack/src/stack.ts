@@ -25,6 +25,7 @@ import {
   type ProcessSpec,
   type StackPlan,
 } from './stack-plan.js';
+import { SERVICE_NODE_FLAGS } from '../../../services/shared/src/node-flags.js';
 
 export type ServiceKind = 'front' | 'catalog' | 'order';
 export type ServiceRole = 'origin' | 'replica' | 'front';
@@ -178,7 +179,7 @@ class ChildService implements ServiceProcess {
       this.poller.unref();
     }
     const out = this.fd ?? 'pipe';
-    const child = spawn(process.execPath, [this.main], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, this.main], {
       env: this.env,
       // The IPC channel lets the services exit when this launcher dies (no orphans).
       stdio: ['ignore', out, out, 'ipc'],
