@@ -3,7 +3,7 @@
  * bytes as the bench's bare baseline, with one more piece of a real front each rung (LADDER_RUNG), and
  * everything of the rungs below:
  *
- *   bare            the baseline's handler again, in a process of its own (checks the method: ≈ 1.00x)
+ *   bare            the baseline's server (bare-server.ts) in a process of its own (checks the method)
  *   got-loaded      got loaded through the product's http-client module
  *   got-used        got calls made before serving, as a front makes for misses and reconciliation
  *   front-process   a front's whole Koa app built in the process (still the bare handler serving)
@@ -11,9 +11,8 @@
  *
  * Started by the ladder (fork); reports its port over IPC and exits when the ladder goes away.
  */
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-
+import { listenBare } from './bare-server.js';
 import { RUNGS, type ServerRung } from './ladder-rungs.js';
 
 /** got calls made before serving from the got-used rung up: each a GET and a POST with a JSON body. */
@@ -21,14 +20,6 @@ const GOT_CALLS = 200;
 
 const body = Buffer.from(process.env['LADDER_BODY'] ?? '{}');
 const rung = process.env['LADDER_RUNG'] as ServerRung;
-const bareHeaders = {
-  'Content-Type': 'application/json; charset=utf-8',
-  'Content-Length': String(body.length),
-};
-const bareHandler = (_req: http.IncomingMessage, res: http.ServerResponse) => {
-  res.writeHead(200, bareHeaders);
-  res.end(body);
-};
 
 async function frontApp() {
   const { createLogger } = await import('../../../services/shared/src/logger.js');
@@ -78,18 +69,16 @@ async function main(): Promise<void> {
   const has = (r: ServerRung) => level >= RUNGS.indexOf(r);
   if (has('got-loaded')) await import('../../../services/shared/src/http-client.js');
   const app = has('front-process') ? await frontApp() : undefined;
-  let server: http.Server;
+  let port: number;
   if (app && has('hit-path')) {
     // As a front listens (server.ts), with the services' default request and header timeouts.
     const { listen } = await import('../../../services/shared/src/server.js');
     const timeouts = { HTTP_REQUEST_TIMEOUT_MS: 15_000, HTTP_HEADERS_TIMEOUT_MS: 10_000 };
-    server = await listen(app, { HOST: '127.0.0.1', PORT: 0, ...timeouts });
+    const server = await listen(app, { HOST: '127.0.0.1', PORT: 0, ...timeouts });
+    port = (server.address() as AddressInfo).port;
   } else {
-    server = http.createServer(bareHandler);
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = await listenBare(body);
   }
-  const port = (server.address() as AddressInfo).port;
   if (has('got-used')) await gotCalls(`http://127.0.0.1:${port}`, GOT_CALLS);
   process.send?.({ port });
 }

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { processCpuMs } from './cpu.js';
 import { forkServer, startBaseline, type Spawned } from './processes.js';
+import type { LadderOptions } from './options.js';
 import type { BenchRun } from './run.js';
 import { CACHED_CONNECTIONS } from './scenarios/cached.js';
 import { warmCache } from './scenarios/common.js';
@@ -22,12 +23,10 @@ import { startBenchStack } from './stacks.js';
 import { RUNGS, type ServerRung } from './ladder-rungs.js';
 import { percentile } from './stats.js';
 
-export interface LadderOptions {
-  rounds: number;
-  seconds: number;
-}
+/** A ladder server's rung, or the real front of a running stack on top. */
+export type LadderRung = ServerRung | 'real-front';
 
-const ADDS: Record<ServerRung | 'real-front', string> = {
+const ADDS: Record<LadderRung, string> = {
   bare: 'nothing: another bare server (the method itself)',
   'got-loaded': 'got and its dependencies loaded',
   'got-used': '200 got GETs and JSON POSTs made before serving (as misses and reconciliation do)',
@@ -62,7 +61,7 @@ export function cpuRatio(round: RoundCpu): number {
 }
 
 export interface RungResult {
-  rung: ServerRung | 'real-front';
+  rung: LadderRung;
   adds: string;
   ratio: number;
   lo: number;
@@ -75,7 +74,7 @@ export interface RungResult {
 
 /** Median and range of a rung's rounds; CPU µs per request are medians too. */
 export function summarise(
-  rung: ServerRung | 'real-front',
+  rung: LadderRung,
   rounds: RoundCpu[],
   failures: number,
   rssMiB?: number,
@@ -153,7 +152,7 @@ function wrk(url: string, seconds: number, cpus: string): Promise<string> {
 
 async function measureRung(
   run: BenchRun,
-  target: { rung: ServerRung | 'real-front'; url: string; pid: number },
+  target: { rung: LadderRung; url: string; pid: number },
   baseline: Spawned & { pid: number },
   opts: LadderOptions & { serverCpu: number; loadCpus: string },
 ): Promise<RungResult> {

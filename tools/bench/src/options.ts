@@ -87,6 +87,12 @@ export interface ProfileOptions {
   top: number;
 }
 
+export interface LadderOptions {
+  rounds: number;
+  /** Seconds per round. */
+  seconds: number;
+}
+
 export interface BenchOptions {
   help: boolean;
   quick: boolean;
@@ -97,7 +103,7 @@ export interface BenchOptions {
   /** Set: run the profiler instead of the bench. */
   profile: ProfileOptions | undefined;
   /** Set: run the cached-read ladder (ladder.ts) instead of the bench. */
-  ladder: { rounds: number; seconds: number } | undefined;
+  ladder: LadderOptions | undefined;
 }
 
 export class UsageError extends Error {}
@@ -147,7 +153,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const fsync = oneOf(v.fsync, '--fsync', ['on', 'off', 'both'] as const, quick ? 'on' : 'both');
   const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top'] as const;
   let profile: ProfileOptions | undefined;
-  let ladder: BenchOptions['ladder'];
+  let ladder: LadderOptions | undefined;
   if (v.ladder === true) {
     if (v.profile !== undefined || v.docs || quick)
       throw new UsageError('--ladder runs on its own: no --profile, --quick or --docs with it');
