@@ -5,8 +5,9 @@
  *
  * The tier needs: root (network and mount namespaces, cgroups, mounts, buildah), the Kubernetes binaries
  * and helm from scripts/k8s-tools.sh, the host packages of the node (containerd, runc, CNI plugins, ...:
- * tools/cluster) and of the image builds (buildah, debootstrap, ...: tools/images).
- * `npm run cluster -- prepare --all-images` installs the packages and builds the images ahead.
+ * tools/cluster), those of the NetworkPolicy scenarios (ipset, kube-router) and of the image builds
+ * (buildah, debootstrap, ...: tools/images). `npm run cluster -- prepare --all-images --network-policy`
+ * installs the packages and builds the images ahead; .ci/run calls it.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -26,16 +27,17 @@ export async function clusterTierBlocker(): Promise<string | undefined> {
     return 'it needs root (network and mount namespaces, cgroups, mounts, image builds with buildah)';
   }
   const kube = missingKubeBinaries();
-  if (!existsSync(path.join(toolsBinDir(), 'helm'))) kube.push('helm');
+  for (const tool of ['helm', 'kube-router'])
+    if (!existsSync(path.join(toolsBinDir(), tool))) kube.push(tool);
   if (kube.length > 0) {
     return `missing ${kube.join(', ')} in ${toolsBinDir()}: build them with \`bash scripts/k8s-tools.sh\``;
   }
-  const node = missingHostRequirements().map((r) => `${r.file} (${r.pkg})`);
+  const node = missingHostRequirements({ networkPolicy: true }).map((r) => `${r.file} (${r.pkg})`);
   const images = await missingPackages(HOST_PACKAGES).catch(() => [...HOST_PACKAGES]);
   if (node.length > 0 || images.length > 0) {
     return (
       `missing host packages: ${[...node, ...images].join(', ')}; ` +
-      '`npm run cluster -- prepare --all-images` installs them (apt-get) and builds the images'
+      '`npm run cluster -- prepare --all-images --network-policy` installs them (apt-get) and builds the images'
     );
   }
   return undefined;

@@ -8,7 +8,14 @@ import { parseArgs } from 'node:util';
 import { attach, ClusterAlreadyUpError, down, up, type Cluster } from './cluster.js';
 import { status } from './status.js';
 import { nsenterArgs, cleanEnv } from './exec.js';
-import { buildImages, clusterImages, importArchives, podImages, type ImageRecord } from './images.js';
+import {
+  buildImages,
+  clusterImages,
+  ensureImageBuildPackages,
+  importArchives,
+  podImages,
+  type ImageRecord,
+} from './images.js';
 import { ensurePackages, locateToolchain } from './toolchain.js';
 import { clusterLayout, defaultToolsBinDir } from './layout.js';
 
@@ -19,11 +26,13 @@ controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and loca
 (default StorageClass "standard"), inside a network + mount namespace of its own.
 
 Commands:
-  prepare [--all-images] [--network-policy]
+  prepare [--all-images] [--network-policy] [--packages-only]
                            what up needs from the network, done ahead: apt-get the missing host
-                           packages, check the Kubernetes binaries, build the cluster's images
-                           (--all-images: every pod image: our services and the stand-ins too;
-                           --network-policy: also ipset, for up --network-policy)
+                           packages (the node's and the image builds'), check the Kubernetes
+                           binaries, build the cluster's images (--all-images: every pod image: our
+                           services and the stand-ins too; --network-policy: also ipset, for up
+                           --network-policy; --packages-only: the packages and nothing else, so it
+                           can run before scripts/k8s-tools.sh has built the binaries)
   up [--network-policy]    start the cluster (builds missing images with tools/images);
                            --network-policy: enforce NetworkPolicies with kube-router's firewall
                            (a TEST enforcer: kube-router v2.1.0 is flagged for reported security
@@ -93,11 +102,22 @@ async function cmdUp(name: string, apiPort: number | undefined, networkPolicy: b
 }
 
 /** Everything that needs the network, so that `up` can then run where there is none (a test netns). */
-async function cmdPrepare(allImages: boolean, networkPolicy: boolean): Promise<number> {
+async function cmdPrepare(
+  allImages: boolean,
+  networkPolicy: boolean,
+  packagesOnly: boolean,
+): Promise<number> {
   const t0 = Date.now();
-  const installed = await ensurePackages((line) => process.stderr.write(`[cluster] ${line}\n`), {
-    networkPolicy,
-  });
+  const log = (line: string): void => void process.stderr.write(`[cluster] ${line}\n`);
+  const installed = await ensurePackages(log, { networkPolicy });
+  await ensureImageBuildPackages(log);
+  if (packagesOnly) {
+    process.stdout.write(
+      `packages: ${installed.length > 0 ? `installed ${installed.join(' ')}` : 'all present'} (and the image builds' packages)\n` +
+        `prepared in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+    return 0;
+  }
   const tools = await locateToolchain();
   const images = allImages ? await podImages() : Object.values(await clusterImages());
   process.stdout.write(
@@ -193,6 +213,7 @@ async function main(argv: string[]): Promise<number> {
       purge: { type: 'boolean', default: false },
       'all-images': { type: 'boolean', default: false },
       'network-policy': { type: 'boolean', default: false },
+      'packages-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -203,7 +224,11 @@ async function main(argv: string[]): Promise<number> {
   const name = values.name ?? 'bazar';
   switch (command) {
     case 'prepare':
-      return cmdPrepare(values['all-images'] ?? false, values['network-policy'] ?? false);
+      return cmdPrepare(
+        values['all-images'] ?? false,
+        values['network-policy'] ?? false,
+        values['packages-only'] ?? false,
+      );
     case 'up':
       return cmdUp(
         name,

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { BUILD_ONLY_IMAGES, buildImages, type ImageRecord } from '../../images/src/index.js';
+export { ensureImageBuildPackages } from '../../images/src/index.js';
 import type { ClusterLayout } from './layout.js';
 import { ctrArgv } from './containerd.js';
 import { runIn } from './exec.js';

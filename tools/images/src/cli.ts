@@ -3,7 +3,9 @@
  *                  list                 the images of the last build: name, ref, size, archive
  *                  values               the helm values that make the chart use them
  *                  clean                remove our buildah storage and the cached images
- * Options of build: --rebuild NAME (repeatable) builds NAME even if its archive is current.
+ * Options of build: --rebuild NAME (repeatable) builds NAME even if its archive is current;
+ * --without-toolchain skips the images made from scripts/k8s-tools.sh's binaries (CoreDNS,
+ * local-path-provisioner), so the rest can be built while that toolchain compiles.
  */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -11,7 +13,10 @@ import { buildImages, cacheLayout, cleanImages, readIndex, type ImageRecord } fr
 import { chartValuesYaml } from './values.js';
 
 const USAGE = `Usage: npm run images -- <command>
-  build [name...] [--rebuild name]   build the images (all, or the named ones and their bases)
+  build [name...] [--rebuild name] [--without-toolchain]
+                                     build the images (all, or the named ones and their bases);
+                                     --without-toolchain: not those made from scripts/k8s-tools.sh's
+                                     binaries (CoreDNS, local-path-provisioner)
   list                               the images of the last build
   values                             helm values for them (a values file; pass it with -f)
   clean                              remove the buildah storage and the cached images
@@ -35,7 +40,11 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { rebuild: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      rebuild: { type: 'string', multiple: true },
+      'without-toolchain': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...names] = positionals;
   if (values.help || !command) {
@@ -45,7 +54,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'build': {
       const t0 = Date.now();
-      const records = await buildImages({ only: names, rebuild: values.rebuild ?? [] });
+      const records = await buildImages({
+        only: names,
+        rebuild: values.rebuild ?? [],
+        withoutToolchain: values['without-toolchain'] ?? false,
+      });
       console.log(table(records));
       console.log(
         `${records.length} images in ${((Date.now() - t0) / 1000).toFixed(1)} s; index ${cacheLayout().index}`,

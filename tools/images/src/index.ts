@@ -30,6 +30,10 @@ export type { ImageRecord } from './types.js';
 export { BUILD_ONLY_IMAGES } from './types.js';
 export { chartImageValues, chartValuesYaml, helmSetArgs, splitRef } from './values.js';
 export { cacheLayout } from './paths.js';
+export {
+  ensurePackages as ensureImageBuildPackages,
+  HOST_PACKAGES as IMAGE_BUILD_PACKAGES,
+} from './packages.js';
 
 export interface BuildOptions {
   /** Build only these images (and what they are built on); default: all. */
@@ -37,6 +41,11 @@ export interface BuildOptions {
   log?: (line: string) => void;
   /** Rebuild these even if their archive is current (the suites' packages moved on, say). */
   rebuild?: string[];
+  /**
+   * Only the images that need nothing from scripts/k8s-tools.sh, so CI can build them while that
+   * toolchain compiles (the rest follow once it is there).
+   */
+  withoutToolchain?: boolean;
 }
 
 export interface ImageIndex {
@@ -317,7 +326,10 @@ export async function buildImages(opts: BuildOptions = {}): Promise<ImageRecord[
     const state: RunState = { cache, buildah, log, done: new Map(), layerBuilds: new Set() };
     const runStart = Date.now();
     try {
-      for (const recipe of selectRecipes(recipes, opts.only)) {
+      const selected = selectRecipes(recipes, opts.only).filter(
+        (r) => !opts.withoutToolchain || !r.needsToolchain,
+      );
+      for (const recipe of selected) {
         await ensureImage(recipe, state, opts.rebuild?.includes(recipe.name) ?? false);
       }
       const layered = recipes.filter((r) => r.layerCache).map((r) => r.name);

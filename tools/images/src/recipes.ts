@@ -40,6 +40,8 @@ export interface Recipe {
   build(ctx: BuildContext): Promise<void>;
   /** Built with `bud --layers`: its log names the layer-cache images the build used. */
   layerCache?: boolean;
+  /** Made from a binary of scripts/k8s-tools.sh, so it cannot be built before that toolchain is. */
+  needsToolchain?: boolean;
 }
 
 const STANDIN = 'localhost/bazar-standin';
@@ -416,6 +418,7 @@ function corednsRecipe(): Recipe {
   return {
     name: 'coredns',
     deps: [],
+    needsToolchain: true,
     ref: () => `${LOCAL}/coredns:${binary?.version ?? 'unknown'}`,
     inputs: async () => {
       const b = await bin();
@@ -469,6 +472,7 @@ function localPathRecipe(): Recipe {
   return {
     name: 'local-path-provisioner',
     deps: ['busybox-standin'],
+    needsToolchain: true,
     ref: () => `${LOCAL}/local-path-provisioner:${binary?.version ?? 'unknown'}`,
     inputs: async () => {
       const b = await bin();
