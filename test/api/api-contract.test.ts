@@ -20,6 +20,139 @@ function assertErrorBody(body: unknown, code: string): void {
   assert.deepEqual(Object.keys(body as object), ['error']);
 }
 
+/**
+ * Writes whose body is not sent as application/json, through the front and to the pods' own routes:
+ * each must be refused with 415 `unsupported_media_type` and change nothing. The same bodies as
+ * `application/json; charset=utf-8` are carried out (the control below).
+ */
+const MEDIA_TYPE_CASES: Array<{
+  name: string;
+  method: string;
+  path: string;
+  headers?: 'admin' | 'internal';
+  raw: string;
+  contentType: string | null;
+  to?: string;
+}> = [
+  // The reported defect: a JSON restock sent as text/plain was carried out.
+  {
+    name: 'restock',
+    method: 'POST',
+    path: '/books/2/restock',
+    headers: 'admin',
+    raw: '{"quantity":10}',
+    contentType: 'text/plain',
+  },
+  {
+    name: 'restock',
+    method: 'POST',
+    path: '/books/2/restock',
+    headers: 'admin',
+    raw: '{"quantity":10}',
+    contentType: null,
+  },
+  {
+    name: 'restock',
+    method: 'POST',
+    path: '/books/2/restock',
+    headers: 'admin',
+    raw: 'quantity=10',
+    contentType: 'application/x-www-form-urlencoded',
+  },
+  {
+    name: 'restock',
+    method: 'POST',
+    path: '/books/2/restock',
+    headers: 'admin',
+    raw: '{"quantity":10}',
+    contentType: 'application/jsonx',
+  },
+  {
+    name: 'price update',
+    method: 'PATCH',
+    path: '/books/2',
+    headers: 'admin',
+    raw: '{"price":1}',
+    contentType: 'TEXT/PLAIN; charset=utf-8',
+  },
+  {
+    name: 'price update',
+    method: 'PATCH',
+    path: '/books/2',
+    headers: 'admin',
+    raw: '{"price":1}',
+    contentType: null,
+  },
+  {
+    name: 'price update',
+    method: 'PATCH',
+    path: '/books/2',
+    headers: 'admin',
+    raw: 'price=1',
+    contentType: 'application/x-www-form-urlencoded',
+  },
+  { name: 'purchase with a body', method: 'POST', path: '/purchase/2', raw: '{}', contentType: 'text/plain' },
+  { name: 'PUT purchase with a body', method: 'PUT', path: '/purchase/2', raw: '{}', contentType: null },
+  {
+    name: 'purchase with a form body',
+    method: 'POST',
+    path: '/purchase/2',
+    raw: 'x=1',
+    contentType: 'application/x-www-form-urlencoded',
+  },
+  {
+    name: 'invalidation',
+    method: 'POST',
+    path: '/internal/invalidate',
+    headers: 'internal',
+    raw: '{"items":[{"bookId":2,"version":99}]}',
+    contentType: 'text/plain',
+  },
+  {
+    name: 'test hook',
+    method: 'POST',
+    path: '/internal/test-hooks',
+    headers: 'internal',
+    raw: '{"fencing":false}',
+    contentType: null,
+  },
+  {
+    name: 'order pod: purchase with a body',
+    method: 'POST',
+    path: '/purchase/2',
+    raw: '{}',
+    contentType: 'text/plain',
+    to: 'order-origin-0',
+  },
+  {
+    name: 'catalog origin: restock',
+    method: 'POST',
+    path: '/books/2/restock',
+    headers: 'admin',
+    raw: '{"quantity":10}',
+    contentType: 'text/plain',
+    to: 'catalog-origin-0',
+  },
+  {
+    name: 'catalog replica: price update',
+    method: 'PATCH',
+    path: '/books/2',
+    headers: 'admin',
+    raw: '{"price":1}',
+    contentType: null,
+    to: 'catalog-replica-0',
+  },
+  {
+    name: 'catalog replica: versions',
+    method: 'POST',
+    path: '/internal/versions',
+    headers: 'internal',
+    raw: '{"ids":[2]}',
+    contentType: 'application/x-www-form-urlencoded',
+    to: 'catalog-replica-0',
+  },
+];
+
 describe('public API contract (DESIGN.md §2) through the front', () => {
   let t: TestStack;
   let front: string;
@@ -294,6 +427,8 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
       headers?: 'admin' | 'internal' | 'wrong-token' | Record<string, string>;
       body?: unknown;
       raw?: string;
+      /** The Content-Type of `raw`: null sends it with none (fetch would call a string text/plain). */
+      contentType?: string | null;
       idempotencyKey?: string;
       /** Sent to this process instead of the first front (a catalog or order pod's own routes). */
       to?: string;
@@ -356,6 +491,7 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         status: 400,
         code: 'invalid_json',
         raw: '{"a":',
+        contentType: 'application/json',
       },
       {
         name: 'purchase oversized body',
@@ -481,6 +617,7 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         code: 'invalid_json',
         headers: 'admin',
         raw: '{price: 1}',
+        contentType: 'application/json',
       },
       {
         name: 'price oversized body',
@@ -736,6 +873,13 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         body: { price: 1 },
         to: 'catalog-replica-0',
       },
+      // Bodies are JSON or refused: the type is checked before the body is read (415, nothing done).
+      ...MEDIA_TYPE_CASES.map((c) => ({
+        ...c,
+        name: `${c.name} (${c.contentType === null ? 'no Content-Type' : c.contentType})`,
+        status: 415,
+        code: 'unsupported_media_type',
+      })),
       {
         name: 'invalidate without token',
         method: 'POST',
@@ -769,7 +913,10 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
         if (c.idempotencyKey !== undefined) headers = { ...headers, 'idempotency-key': c.idempotencyKey };
         const base = c.to ? t.stack.all.find((p) => p.name === c.to)!.url : front;
         const cacheBefore = await cacheStats();
-        const res = await call(base, c.method, c.path, { headers, body: c.body, raw: c.raw });
+        let raw: string | Buffer | undefined = c.raw;
+        if (c.contentType === null) raw = raw === undefined ? undefined : Buffer.from(raw);
+        else if (c.contentType !== undefined) headers = { ...headers, 'content-type': c.contentType };
+        const res = await call(base, c.method, c.path, { headers, body: c.body, raw });
         assert.equal(res.status, c.status, JSON.stringify(res.body));
         assertErrorBody(res.body, c.code);
         assert.deepEqual(await snapshot(t.db), before, 'a rejected request changed nothing');
@@ -785,6 +932,64 @@ describe('public API contract (DESIGN.md §2) through the front', () => {
       assert.equal(res.status, 401);
       const again = await call(front, 'GET', '/info/7');
       assert.equal(again.headers.get('x-cache'), 'hit');
+    });
+
+    it('control: the same bodies as application/json; charset=utf-8 (any case) are carried out', async () => {
+      const book = async () =>
+        (
+          await t.db.query<{ stock: number; price: string }>(
+            'SELECT stock, price::text FROM books WHERE id = 2',
+          )
+        ).rows[0]!;
+      const before = await book();
+      const internal = bearer(t.stack.internalToken);
+      const sent: Array<[string, string, string, Record<string, string>, string, string?]> = [
+        ['POST', '/books/2/restock', '{"quantity":10}', admin, 'application/json; charset=utf-8'],
+        ['PATCH', '/books/2', `{"price":${Number(before.price)}}`, admin, 'Application/JSON;charset=UTF-8'],
+        ['POST', '/purchase/2', '{}', {}, 'application/json; charset=utf-8'],
+        ['PUT', '/purchase/2', '{}', {}, 'application/json ; charset="utf-8"'],
+        ['POST', '/purchase/2', '{}', {}, 'application/json; charset=utf-8', 'order-origin-0'],
+        [
+          'POST',
+          '/books/2/restock',
+          '{"quantity":10}',
+          admin,
+          'application/json; charset=utf-8',
+          'catalog-origin-0',
+        ],
+        [
+          'PATCH',
+          '/books/2',
+          `{"price":${Number(before.price)}}`,
+          admin,
+          'application/json; charset=utf-8',
+          'catalog-replica-0',
+        ],
+        [
+          'POST',
+          '/internal/versions',
+          '{"ids":[2]}',
+          internal,
+          'application/json; charset=utf-8',
+          'catalog-replica-0',
+        ],
+        ['POST', '/internal/test-hooks', '{"fencing":true}', internal, 'application/json; charset=utf-8'],
+      ];
+      for (const [method, path, raw, headers, contentType, to] of sent) {
+        const base = to ? t.stack.all.find((p) => p.name === to)!.url : front;
+        const res = await call(base, method, path, {
+          headers: { ...headers, 'content-type': contentType },
+          raw,
+        });
+        assert.equal(
+          res.status,
+          200,
+          `${to ?? 'front'} ${method} ${path} ${contentType}: ${JSON.stringify(res.body)}`,
+        );
+      }
+      const after = await book();
+      assert.equal(after.stock, before.stock + 10 + 10 - 3, 'two restocks of 10 and three purchases applied');
+      assert.equal(after.price, before.price);
     });
   });
 });

@@ -105,6 +105,31 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(JSON.parse(onDisk.toString('utf8')), openApiDocument);
   });
 
+  it('documents 415 unsupported_media_type on every operation that takes a request body', () => {
+    const ops = Object.values(doc.paths).flatMap((item) => Object.values(item));
+    const withBody = ops.filter((op) => (op as { requestBody?: unknown }).requestBody !== undefined);
+    assert.deepEqual(withBody.map((op) => op.operationId).sort(), [
+      'purchase',
+      'purchasePut',
+      'restock',
+      'setPrice',
+    ]);
+    for (const op of ops) {
+      const res = op.responses['415'];
+      if (!withBody.includes(op)) {
+        assert.equal(res, undefined, `${op.operationId} takes no body and documents no 415`);
+        continue;
+      }
+      const schema = res?.content?.['application/json']?.schema as
+        { properties: { error: { properties: { code: { enum: string[] } } } } } | undefined;
+      assert.deepEqual(
+        schema?.properties.error.properties.code.enum,
+        ['unsupported_media_type'],
+        op.operationId,
+      );
+    }
+  });
+
   it('documents every public route of the front and the error body on every error', () => {
     const ops = Object.values(doc.paths).flatMap((item) => Object.values(item));
     assert.deepEqual(ops.map((o) => o.operationId).sort(), [
@@ -239,6 +264,17 @@ describe('real responses of every route match the OpenAPI document', () => {
       headers: { 'content-type': 'application/json' },
     });
     await conforms('POST', '/purchase/1', 413, { raw: 'x'.repeat(20_000) });
+    // A body not sent as application/json (fetch sends a string as text/plain, a Buffer with none).
+    await conforms('POST', '/purchase/1', 415, { raw: '{}' });
+    await conforms('PUT', '/purchase/1', 415, { raw: Buffer.from('{}') });
+    await conforms('POST', '/purchase/1', 415, {
+      raw: 'qty=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    await conforms('POST', '/purchase/2', 200, {
+      raw: '{}',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    });
     await conforms('POST', '/purchase/999', 404);
     await t.db.query('UPDATE books SET stock = 0 WHERE id = 6');
     await conforms('POST', '/purchase/6', 409);
@@ -254,7 +290,12 @@ describe('real responses of every route match the OpenAPI document', () => {
     await conforms('PATCH', '/books/3', 401, { body: { price: 42.5 } });
     await conforms('PATCH', '/books/3', 400, { headers: admin, body: { price: 1.234 } });
     await conforms('PATCH', '/books/3', 400, { headers: admin, body: { price: 1, stock: 2 } });
-    await conforms('PATCH', '/books/3', 400, { headers: admin, raw: '{' });
+    await conforms('PATCH', '/books/3', 400, {
+      headers: { ...admin, 'content-type': 'application/json' },
+      raw: '{',
+    });
+    await conforms('PATCH', '/books/3', 415, { headers: admin, raw: '{"price":42.5}' });
+    await conforms('PATCH', '/books/3', 415, { headers: admin, raw: Buffer.from('{"price":42.5}') });
     await conforms('PATCH', '/books/3?price=1', 400, { headers: admin, body: { price: 1 } });
     await conforms('PATCH', '/books/x', 400, { headers: admin, body: { price: 1 } });
     await conforms('PATCH', '/books/999', 404, { headers: admin, body: { price: 1 } });
@@ -280,6 +321,11 @@ describe('real responses of every route match the OpenAPI document', () => {
     await conforms('POST', '/books/4/restock?quantity=5', 400, { headers: admin, body: { quantity: 5 } });
     await conforms('POST', '/books/999/restock', 404, { headers: admin, body: { quantity: 5 } });
     await conforms('POST', '/books/4/restock', 413, { headers: admin, raw: 'x'.repeat(20_000) });
+    await conforms('POST', '/books/4/restock', 415, { headers: admin, raw: '{"quantity":5}' });
+    await conforms('POST', '/books/4/restock', 415, {
+      headers: { ...admin, 'content-type': 'application/x-www-form-urlencoded' },
+      raw: 'quantity=5',
+    });
     await t.db.query('UPDATE books SET stock = 2147483000 WHERE id = 7');
     await conforms('POST', '/books/7/restock', 409, { headers: admin, body: { quantity: 1000 } });
   });

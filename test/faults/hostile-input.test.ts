@@ -2,7 +2,8 @@
  * Hostile input (fast-check) over every public, admin and internal route of the front, and the
  * catalog and order pods' own routes: never a 5xx, never a state change on a rejected request (the
  * database snapshot, and the front's cache counters for /internal/*), error bodies always in the
- * DESIGN.md shape; oversized bodies 413; methods a route does not serve 405; slow clients (slowloris)
+ * DESIGN.md shape; oversized bodies 413; a body not sent as application/json 415, whatever the
+ * type (or none); methods a route does not serve 405; slow clients (slowloris)
  * cut off by the server timeouts; locked-down internals whose tokens never reach the logs.
  */
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { bearer, call, snapshot, startTestStack, type TestStack } from '../api/harness.js';
 import { tokenMatches } from '../../services/shared/src/auth.js';
+import { isJsonMediaType } from '../../services/shared/src/body.js';
 import { rawRequest, type RawRequest, type RawResponse } from './rawhttp.js';
 import { LogSink, ms, now, percentile, sleep } from './support.js';
 
@@ -203,14 +205,34 @@ describe('hostile input and locked-down internals', () => {
       arbitrary: fc.constantFrom('{"price":1', '{"price":1}}', '\u0000', '{"price":1e999}', '"', '{}'),
     },
   );
-  const contentType = fc.constantFrom(
-    undefined,
+  /** Content types that are application/json: any case, any parameters. */
+  const jsonType = fc.constantFrom(
     'application/json',
-    'text/plain',
-    'application/x-www-form-urlencoded',
-    'multipart/form-data; boundary=x',
     'application/json; charset=utf-16',
+    'Application/JSON; charset=UTF-8',
+    'APPLICATION/JSON',
+    'application/json ;charset="utf-8"; q=1',
   );
+  /** Content types that are not: none, the usual others, near misses, and any printable string. */
+  const notJsonType = fc.oneof(
+    fc.constantFrom(
+      undefined,
+      '',
+      'text/plain',
+      'text/plain; charset=utf-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'multipart/form-data',
+      'application/jsonx',
+      'application/json-patch+json',
+      'application/vnd.api+json',
+      'text/json',
+      '*/*',
+      'application/ json',
+    ),
+    fc.stringMatching(/^[!-~][ -~]{0,60}$/).filter((t) => !isJsonMediaType(t)),
+  );
+  const contentType = fc.oneof(jsonType, notJsonType);
   const auth = (realm: 'admin' | 'internal') =>
     fc
       .constantFrom(
@@ -340,7 +362,8 @@ describe('hostile input and locked-down internals', () => {
         headerValue,
         auth('admin'),
         body,
-        async (port, route, seg, minVersion, authorization, b) => {
+        contentType,
+        async (port, route, seg, minVersion, authorization, b, ct) => {
           const [method, prefix] = route.split(' ') as [string, string];
           const p = prefix === '/restock' ? `/books/${seg}/restock` : prefix + seg;
           await probe(port, {
@@ -349,6 +372,7 @@ describe('hostile input and locked-down internals', () => {
             headers: headersOf([
               ['X-Min-Version', minVersion],
               ['Authorization', authorization],
+              ['Content-Type', ct],
             ]),
             body: method === 'GET' ? undefined : b,
           });
@@ -363,17 +387,83 @@ describe('hostile input and locked-down internals', () => {
         segment,
         fc.option(headerValue),
         body,
-        async (port, route, seg, key, b) => {
+        contentType,
+        async (port, route, seg, key, b, ct) => {
           const [method, prefix] = route.split(' ') as [string, string];
           await probe(port, {
             method,
             path: prefix + seg,
-            headers: headersOf([['Idempotency-Key', key ?? undefined]]),
+            headers: headersOf([
+              ['Idempotency-Key', key ?? undefined],
+              ['Content-Type', ct],
+            ]),
             body: method === 'GET' ? undefined : b,
           });
         },
       ),
       opts,
+    );
+  });
+
+  it(`fuzz: a non-empty body not sent as application/json is 415 on every body route and changes nothing; as JSON, never 415 (${RUNS} runs)`, async () => {
+    const admin = `Bearer ${t.stack.adminToken}`;
+    const internal = `Bearer ${t.stack.internalToken}`;
+    // Routes whose auth and path are right, so that the body is what decides; [port, method, path, auth].
+    const routes = (id: number): [number, string, string, string | undefined][] => [
+      [front(), 'PATCH', `/books/${id}`, admin],
+      [front(), 'POST', `/books/${id}/restock`, admin],
+      [front(), 'POST', `/purchase/${id}`, undefined],
+      [front(), 'PUT', `/purchase/${id}`, undefined],
+      // front-1: an authorised, valid invalidation legitimately raises its fences.
+      [front(1), 'POST', '/internal/invalidate', internal],
+      [service('catalog-origin-0'), 'PATCH', `/books/${id}`, admin],
+      [service('catalog-replica-0'), 'POST', `/books/${id}/restock`, admin],
+      [service('catalog-replica-0'), 'POST', '/internal/versions', internal],
+      [service('order-origin-0'), 'POST', `/purchase/${id}`, undefined],
+    ];
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 8 }),
+        fc.integer({ min: 1, max: 7 }),
+        body.filter((b): b is string => typeof b === 'string' && b.length > 0),
+        fc.boolean(),
+        fc.oneof(
+          notJsonType.map((type) => ({ json: false, type })),
+          jsonType.map((type) => ({ json: true, type })),
+        ),
+        async (route, id, b, chunked, { json, type }) => {
+          const [port, method, p, authorization] = routes(id)[route]!;
+          const res = await probe(
+            port,
+            {
+              method,
+              path: p,
+              headers: headersOf([
+                ['Authorization', authorization],
+                ['Content-Type', type],
+              ]),
+              body: b,
+              chunked,
+            },
+            p === '/internal/invalidate'
+              ? async () => ({ db: await snapshot(t.db), invalidations: (await cacheStats(1)).invalidations })
+              : undefined,
+          );
+          const what = `${method} ${p} Content-Type: ${String(type)} → ${res.status} ${res.body.slice(0, 200)}`;
+          if (json) {
+            assert.notEqual(res.status, 415, what);
+            return;
+          }
+          assert.equal(res.status, 415, what);
+          assert.equal((res.json as { error: { code: string } }).error.code, 'unsupported_media_type', what);
+          refused++;
+        },
+      ),
+      opts,
+    );
+    console.log(
+      `hostile: ${refused} bodies not sent as application/json → 415 unsupported_media_type, state unchanged`,
     );
   });
 
@@ -501,7 +591,12 @@ describe('hostile input and locked-down internals', () => {
       for (const variant of [
         { body: big },
         { body: bigJson, headers: [['Content-Type', 'application/json']] as [string, string][] },
-        { body: Buffer.alloc(64 * 1024, '{'), chunked: true },
+        // Chunked, so its size is known only as it arrives (as JSON: any other type is 415 at its first byte).
+        {
+          body: Buffer.alloc(64 * 1024, '{'),
+          chunked: true,
+          headers: [['Content-Type', 'application/json']] as [string, string][],
+        },
         // Declares 50 MB and sends 10 bytes: refused on the header, without waiting for the rest.
         { body: '{"price":1', contentLength: 50 * 1024 * 1024 },
       ]) {

@@ -185,6 +185,42 @@ describe('createHttpClient + send (a real server on loopback)', () => {
     }
   });
 
+  it('sends a body as application/json unless the caller names a Content-Type (any case)', async () => {
+    const types: Array<string | undefined> = [];
+    const srv = http.createServer((req, res) => {
+      types.push(req.headers['content-type']);
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/internal/invalidate`;
+    const client = createHttpClient({ timeoutMs: 1000 });
+    try {
+      const body = '{"items":[]}';
+      // The invalidation push: a body and only the authorization header.
+      await send(client, url, { method: 'POST', headers: { authorization: 'Bearer t' }, body });
+      await send(client, url, { method: 'PATCH', body });
+      await send(client, url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json; charset=utf-8' },
+        body,
+      });
+      await send(client, url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body });
+      // No body, no Content-Type.
+      await send(client, url, { method: 'POST' });
+      assert.deepEqual(types, [
+        'application/json',
+        'application/json',
+        'application/json; charset=utf-8',
+        'text/plain',
+        undefined,
+      ]);
+    } finally {
+      (client.defaults.options.agent as { http?: http.Agent }).http?.destroy();
+      srv.close();
+    }
+  });
+
   it('times a call out after timeoutMs with got’s ETIMEDOUT', async () => {
     const srv = http.createServer(() => undefined);
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

@@ -84,7 +84,11 @@ export interface RawResponse {
 export interface SendOptions {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   headers?: Record<string, string>;
-  /** A body already serialised (JSON): sent with its Content-Type and Content-Length. */
+  /**
+   * A body already serialised (JSON): sent with its Content-Length, and `content-type:
+   * application/json` unless `headers` name a Content-Type of their own (the services refuse a body
+   * of any other type, or of none, with 415).
+   */
   body?: string;
   timeoutMs?: number;
 }
@@ -102,7 +106,10 @@ export function send(client: Got, url: string, opts: SendOptions): Promise<RawRe
   const options: Record<string, unknown> = { method: opts.method };
   if (opts.body !== undefined) {
     options.body = opts.body;
-    options.headers = { ...opts.headers, 'content-type': 'application/json' };
+    options.headers =
+      opts.headers !== undefined && hasContentType(opts.headers)
+        ? opts.headers
+        : { ...opts.headers, 'content-type': 'application/json' };
   } else if (opts.method !== 'GET') {
     // A stream with a method that may carry a body waits for one: send an empty one.
     options.body = '';
@@ -129,6 +136,12 @@ export function send(client: Got, url: string, opts: SendOptions): Promise<RawRe
     });
     stream.once('error', reject);
   });
+}
+
+/** Whether `headers` name a Content-Type (header names are case-insensitive). */
+function hasContentType(headers: Record<string, string>): boolean {
+  for (const name in headers) if (name.toLowerCase() === 'content-type') return true;
+  return false;
 }
 
 export type RetryPolicy =
