@@ -5,7 +5,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { check, formatReport, VIOLATION_KINDS, type ViolationKind } from './check.js';
+import {
+  check,
+  DEFAULT_KINDS,
+  formatOp,
+  formatReport,
+  kindsFor,
+  VIOLATION_KINDS,
+  type CheckOptions,
+  type ConsistencyMode,
+  type ViolationKind,
+} from './check.js';
 import type { BookState, DbFacts, Op, OrderRow, RestockRow } from './history.js';
 
 let nextId = 0;
@@ -130,8 +140,30 @@ function cleanHistory(): { history: Op[]; db: DbFacts } {
   return { history, db };
 }
 
-function kindsOf(history: Op[], db: DbFacts): ViolationKind[] {
-  return [...new Set(check(history, db).violations.map((v) => v.kind))].sort();
+function kindsOf(history: Op[], db: DbFacts, options: CheckOptions = {}): ViolationKind[] {
+  return [...new Set(check(history, db, options).violations.map((v) => v.kind))].sort();
+}
+
+/** An operation at exact times (ms). */
+const at = (invoke: number, complete: number): Partial<Op> => ({ invoke, complete });
+/** A read answered from a front's cache. */
+const hit = (front: string): Partial<Op> => ({ front, cache: 'hit', servedBy: front });
+/** A read the front answered from a catalog pod: a miss, or (noCache) a read that bypassed the cache. */
+const miss = (front: string, servedBy: string, noCache = false): Partial<Op> => ({
+  front,
+  cache: 'miss',
+  servedBy,
+  ...(noCache ? { noCache: true } : {}),
+});
+
+/**
+ * Book 1 at version 10 (stock 5); client a buys a copy (version 11) over [100, 200]: a long write,
+ * so reads of both versions overlap it. Nothing is acknowledged before 200.
+ */
+function slowWrite(): { write: Op; db: DbFacts } {
+  const write = buy('a', 1, 'k1', 'o1', 11, 4);
+  Object.assign(write, at(100, 200));
+  return { write, db: facts([[1, state(5, 10)]], [[1, state(4, 11)]], [row('o1', 1, 'k1', 11, 4)]) };
 }
 
 describe('consistency checker (hand-made histories)', () => {
@@ -276,6 +308,205 @@ describe('consistency checker (hand-made histories)', () => {
     assert.equal(check([write, stale], db, { kinds: ['oversell', 'lost-order'] }).ok, true);
   });
 
+  it("catches a read that goes back in time after another client's read completed, across fronts, with no write acknowledged in between (strict)", () => {
+    const { write, db } = slowWrite();
+    // b sees the new version through front-0, bypassing its cache; after b's read completed, c reads
+    // the old version from front-1's cache. The purchase is still unacknowledged: no stale-read, no
+    // session rule (two clients), yet no linearization exists.
+    const fresh = read('b', 1, 11, 4, 30, { ...at(110, 120), ...miss('front-0', 'catalog-origin-0', true) });
+    const old = read('c', 1, 10, 5, 30, { ...at(121.2, 125), ...hit('front-1') });
+    const history = [write, fresh, old];
+    const report = check(history, db, { mode: 'strict' });
+    assert.deepEqual(
+      report.violations.map((v) => v.kind),
+      ['real-time-read'],
+      formatReport(report),
+    );
+    const v = report.violations[0]!;
+    assert.equal(v.relation, 'cross-front');
+    assert.equal(
+      v.message,
+      "client c read book 1 at version 10 invoked 1.2 ms after client b's read of version 11 completed " +
+        '(cross-front: front-1 hit / front-0 bypass served by catalog-origin-0); the purchase that made ' +
+        'version 11 was acknowledged to client a only 78.8 ms after this read was invoked',
+    );
+    assert.deepEqual(
+      v.ops.map((o) => o.id),
+      [write.id, fresh.id, old.id],
+      'slice: the write, the read that saw it, the read that went back',
+    );
+    assert.deepEqual(report.byFront, { 'real-time-read': { 'same-front': 0, 'cross-front': 1 } });
+    assert.match(formatReport(report), /\n {2}real-time-read: 1 \(0 same-front, 1 cross-front\)\n/);
+    assert.match(
+      formatReport(report),
+      /read\(book=1\) → 200 v=11 stock=4 price=30 via front-0\/bypass\/catalog-origin-0/,
+    );
+    // The same two reads overlapping (c invoked before b's read completed) may take effect in either order.
+    assert.deepEqual(kindsOf([write, fresh, { ...old, ...at(119.9, 125) }], db, { mode: 'strict' }), []);
+    // Read order is strict mode's promise only; and without a mode check() keeps its default set.
+    assert.deepEqual(kindsOf(history, db, { mode: 'session' }), []);
+    assert.deepEqual(kindsOf(history, db, { mode: 'eventual' }), []);
+    assert.deepEqual(kindsOf(history, db), []);
+    assert.deepEqual(kindsOf(history, db, { kinds: ['real-time-read'] }), ['real-time-read']);
+  });
+
+  it('catches a read that goes back in time on the same front (a miss, then an older cached copy)', () => {
+    const { write, db } = slowWrite();
+    const fresh = read('b', 1, 11, 4, 30, { ...at(110, 120), ...miss('front-0', 'catalog-replica-0') });
+    const old = read('c', 1, 10, 5, 30, { ...at(130, 131), ...hit('front-0') });
+    const report = check([write, fresh, old], db, { mode: 'strict' });
+    assert.deepEqual(
+      report.violations.map((v) => [v.kind, v.relation]),
+      [['real-time-read', 'same-front']],
+      formatReport(report),
+    );
+    assert.match(
+      report.violations[0]!.message,
+      /invoked 10\.0 ms after client b's read of version 11 completed \(same-front: front-0 hit \/ front-0 miss served by catalog-replica-0\)/,
+    );
+    assert.match(formatReport(report), /real-time-read: 1 \(1 same-front, 0 cross-front\)/);
+  });
+
+  it('compares a read with the newest version completed before it, not the last read to complete', () => {
+    const { write, db } = slowWrite();
+    // b saw 11 and completed first; c, overlapping b, saw 10 (allowed) and completed later; d, invoked
+    // after both, saw 10: behind b's read, although it agrees with the last read to complete.
+    const b = read('b', 1, 11, 4, 30, { ...at(110, 120), ...miss('front-0', 'catalog-origin-0') });
+    const c = read('c', 1, 10, 5, 30, { ...at(115, 125), ...hit('front-1') });
+    const d = read('d', 1, 10, 5, 30, { ...at(130, 140), ...hit('front-1') });
+    const report = check([write, b, c, d], db, { mode: 'strict' });
+    assert.deepEqual(
+      report.violations.map((v) => v.ops.map((o) => o.id)),
+      [[write.id, b.id, d.id]],
+      formatReport(report),
+    );
+    assert.equal(report.stats.compared.realTimeRead, 1, 'only d was invoked after a read had completed');
+  });
+
+  it('passes a linearizable history whose overlapping reads see either version', () => {
+    const { write, db } = slowWrite();
+    const history = [
+      read('b', 1, 10, 5, 30, { ...at(50, 60), ...hit('front-0') }),
+      write,
+      // Concurrent with the write: 11 (it took effect) or 10 (not yet), and concurrent with each other.
+      read('b', 1, 11, 4, 30, { ...at(110, 130), ...miss('front-0', 'catalog-origin-0', true) }),
+      read('c', 1, 10, 5, 30, { ...at(120, 140), ...hit('front-1') }),
+      read('d', 1, 10, 5, 30, { ...at(125, 150), ...hit('front-1') }),
+      // Invoked after b's read of 11 completed: 11.
+      read('c', 1, 11, 4, 30, { ...at(141, 145), ...miss('front-1', 'catalog-replica-0') }),
+      read('e', 1, 11, 4, 30, { ...at(146, 148), ...hit('front-1') }),
+      read('d', 1, 11, 4, 30, { ...at(210, 212), ...hit('front-0') }),
+    ];
+    const report = check(history, db, { mode: 'strict' });
+    assert.equal(report.ok, true, formatReport(report));
+    assert.equal(report.stats.compared.realTimeRead, 6);
+    assert.deepEqual(report.stats.readPaths, { hit: 5, miss: 1, bypass: 1 });
+    // Shift one overlapping read of 10 to start after b's read of 11 completed: now it is caught.
+    const shifted = history.map((o) => (o === history[3] ? { ...o, ...at(131, 140) } : o));
+    assert.deepEqual(kindsOf(shifted, db, { mode: 'strict' }), ['real-time-read']);
+  });
+
+  it('session: monotonic reads and read-your-writes hold across a failover between fronts', () => {
+    const db = facts([[1, state(5, 10)]], [[1, state(5, 10)]], []);
+    const down = { connFailures: [{ front: 'front-0', code: 'ECONNREFUSED', at: 0 }] };
+    // Client a reads 12 on its home front-0; front-0 dies; a's next read is answered by front-1.
+    const before = read('a', 1, 12, 4, 30, { ...hit('front-0') });
+    const clean = [
+      before,
+      read('a', 1, 12, 4, 30, { ...miss('front-1', 'catalog-replica-0'), minVersion: 12, ...down }),
+    ];
+    assert.deepEqual(kindsOf(clean, db, { mode: 'session' }), []);
+    const back = [
+      before,
+      read('a', 1, 11, 4, 30, { ...miss('front-1', 'catalog-replica-0'), minVersion: 12, ...down }),
+    ];
+    const report = check(back, db, { mode: 'session' });
+    assert.deepEqual(
+      report.violations.map((v) => [v.kind, v.relation]),
+      [['monotonic-reads', 'cross-front']],
+      formatReport(report),
+    );
+    assert.match(
+      report.violations[0]!.message,
+      /^client a: read book 1 at version 11 after reading version 12 \(cross-front: front-1 miss served by catalog-replica-0 \/ front-0 hit\)$/,
+    );
+    assert.match(formatReport(report), /monotonic-reads: 1 \(0 same-front, 1 cross-front\)/);
+    assert.match(
+      formatReport(report),
+      /read\(book=1 min-version=12\) .* via front-1\/miss\/catalog-replica-0 after front-0:ECONNREFUSED/,
+    );
+    // Its own purchase through front-0 (version 13), then, after the failover, 12 from front-1.
+    const ryw = [
+      buy('a', 1, 'k1', 'o1', 13, 4),
+      read('a', 1, 12, 5, 30, { ...miss('front-1', 'catalog-replica-0'), minVersion: 13, ...down }),
+    ];
+    const bought = facts([[1, state(5, 10)]], [[1, state(4, 13)]], [row('o1', 1, 'k1', 13, 4)]);
+    const rywReport = check(ryw, bought, { mode: 'session' });
+    assert.deepEqual(
+      rywReport.violations.map((v) => v.kind),
+      ['read-your-writes', 'stale-read'],
+      formatReport(rywReport),
+    );
+    assert.match(
+      rywReport.violations[0]!.message,
+      /\(read: front-1 miss served by catalog-replica-0; purchase through front-0\)/,
+    );
+    // Same front, same rule: the relation says which.
+    const sameFront = [before, read('a', 1, 11, 4, 30, { ...hit('front-0') })];
+    assert.equal(check(sameFront, db, { mode: 'session' }).violations[0]!.relation, 'same-front');
+  });
+
+  it('session: another client may read an older version after this one read a newer (no write acknowledged)', () => {
+    const { write, db } = slowWrite();
+    const history = [
+      write,
+      read('b', 1, 11, 4, 30, { ...at(110, 120), ...miss('front-0', 'catalog-origin-0') }),
+      read('c', 1, 10, 5, 30, { ...at(130, 140), ...miss('front-1', 'catalog-replica-0') }),
+      // After the purchase was acknowledged, though, even session mode owes the new version.
+      read('c', 1, 10, 5, 30, { ...at(201, 202), ...hit('front-1') }),
+    ];
+    assert.deepEqual(kindsOf(history, db, { mode: 'session' }), ['stale-read']);
+    assert.deepEqual(kindsOf(history, db, { mode: 'strict' }), ['real-time-read', 'stale-read']);
+    assert.deepEqual(kindsOf(history, db, { mode: 'eventual' }), []);
+  });
+
+  it('each mode checks its own rules: kindsFor', () => {
+    const without = (kinds: readonly ViolationKind[]) => VIOLATION_KINDS.filter((k) => !kinds.includes(k));
+    assert.deepEqual(kindsFor('strict'), [...VIOLATION_KINDS]);
+    assert.deepEqual(without(kindsFor('session')), ['real-time-read']);
+    assert.deepEqual(without(kindsFor('eventual')), [
+      'read-your-writes',
+      'monotonic-reads',
+      'stale-read',
+      'real-time-read',
+    ]);
+    assert.deepEqual(without(DEFAULT_KINDS), ['real-time-read']);
+    assert.throws(
+      () => kindsFor('linearizable' as ConsistencyMode),
+      /unknown consistency mode: linearizable/,
+    );
+    // `kinds` wins over `mode`.
+    const { write, db } = slowWrite();
+    const stale = read('b', 1, 10, 5, 30, { ...at(201, 202), ...hit('front-1') });
+    assert.deepEqual(kindsOf([write, stale], db, { mode: 'eventual', kinds: ['stale-read'] }), [
+      'stale-read',
+    ]);
+  });
+
+  it('formats a read with what it sent and where it went', () => {
+    const o = read('a', 1, 12, 4, 30, {
+      ...at(10, 12.5),
+      ...miss('bazar-front-x2lqp', 'bazar-catalog-replica-k7m2n', true),
+      clientFront: 'svc',
+      minVersion: 11,
+    });
+    assert.equal(
+      formatOp(o, 10),
+      `#${o.id} a [0.0 → 2.5 ms] read(book=1 min-version=11) → 200 v=12 stock=4 price=30 ` +
+        'via bazar-front-x2lqp/bypass/bazar-catalog-replica-k7m2n (sent to svc)',
+    );
+  });
+
   it('catches two different states shown under one version', () => {
     const history = [read('a', 1, 10, 5, 30), read('b', 1, 10, 4, 30)];
     assert.deepEqual(kindsOf(history, facts([[1, state(5, 10)]], [[1, state(5, 10)]], [])), [
@@ -374,6 +605,6 @@ describe('consistency checker (hand-made histories)', () => {
   });
 
   it('every kind is covered by one of the cases above', () => {
-    assert.equal(VIOLATION_KINDS.length, 13);
+    assert.equal(VIOLATION_KINDS.length, 14);
   });
 });

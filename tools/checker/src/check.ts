@@ -10,13 +10,20 @@
  * - read-your-writes, monotonic-reads: per client (session), by book version (§4.2);
  * - stale-read: real time across clients: a read invoked after a write was acknowledged to anyone
  *   never shows an older version (§4.2, §4.3);
+ * - real-time-read: real time between reads (strict mode's linearizable reads): a read invoked after
+ *   another read completed, whichever client, front or pod served either, never shows an older version;
  * - version-conflict: one version of a book always shows the same stock and price;
  * - lost-restock, duplicate-restock, phantom-restock: a keyed restock is applied exactly once when it
  *   was acknowledged, never when it was rejected, and never under a key nobody sent.
  *
+ * Which of these a store promises depends on its consistency mode: kindsFor(mode) below.
+ *
  * The run must own its books: no writers but its clients while it runs (restocks only under keys).
  */
 import { outcome, type BookState, type DbFacts, type Op, type OrderRow, type RestockRow } from './history.js';
+
+/** The store's consistency modes (the same union as the devstack's and the services' config). */
+export type ConsistencyMode = 'strict' | 'session' | 'eventual';
 
 export const VIOLATION_KINDS = [
   'oversell',
@@ -28,6 +35,7 @@ export const VIOLATION_KINDS = [
   'read-your-writes',
   'monotonic-reads',
   'stale-read',
+  'real-time-read',
   'version-conflict',
   'lost-restock',
   'duplicate-restock',
@@ -35,11 +43,50 @@ export const VIOLATION_KINDS = [
 ] as const;
 export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
+export const CONSISTENCY_MODES: readonly ConsistencyMode[] = ['strict', 'session', 'eventual'];
+
+/**
+ * The read rules and the modes that promise them: the one table of what each mode is checked for.
+ * Every kind not listed here (stock, orders, restocks, one state per version) holds in every mode.
+ *
+ * - strict: linearizable reads and writes of a book: after a write was acknowledged, and after a read
+ *   completed, no read shows an older version (stale-read, real-time-read), whoever issued either;
+ * - session: per client, across fronts (the client carries its session in X-Min-Version): its own
+ *   writes (read-your-writes), never older than it read before (monotonic-reads); and no read invoked
+ *   after an acknowledged write shows an older version (stale-read, the writer's fence);
+ * - eventual: none of the read rules.
+ */
+export const READ_RULES = {
+  'read-your-writes': ['strict', 'session'],
+  'monotonic-reads': ['strict', 'session'],
+  'stale-read': ['strict', 'session'],
+  'real-time-read': ['strict'],
+} as const satisfies Partial<Record<ViolationKind, readonly ConsistencyMode[]>>;
+
+/** The kinds a store in this mode promises never to show (in VIOLATION_KINDS order). */
+export function kindsFor(mode: ConsistencyMode): ViolationKind[] {
+  if (!CONSISTENCY_MODES.includes(mode)) throw new Error(`unknown consistency mode: ${String(mode)}`);
+  const rules: Partial<Record<ViolationKind, readonly ConsistencyMode[]>> = READ_RULES;
+  return VIOLATION_KINDS.filter((k) => rules[k]?.includes(mode) ?? true);
+}
+
+/**
+ * What check() checks when given neither `kinds` nor `mode`: every kind but real-time-read (the rule
+ * only strict mode promises), the set it checked before the modes were explicit. A caller that
+ * knows its store's mode passes `mode`.
+ */
+export const DEFAULT_KINDS: readonly ViolationKind[] = VIOLATION_KINDS.filter((k) => k !== 'real-time-read');
+
+/** Where two reads were answered: by the same front (X-Front) or by two different ones. */
+export type FrontRelation = 'same-front' | 'cross-front';
+
 export interface Violation {
   kind: ViolationKind;
   message: string;
   /** The operations that show it, in invoke order. */
   ops: Op[];
+  /** Read-order violations (monotonic-reads, real-time-read): were both reads answered by one front? */
+  relation?: FrontRelation;
 }
 
 export interface CheckStats {
@@ -51,8 +98,19 @@ export interface CheckStats {
   restocks: { ok: number; failed: number; unknown: number };
   orderRows: number;
   restockRows: number;
-  /** How many (earlier op, later read) pairs each session/real-time rule compared. */
-  compared: { readYourWrites: number; monotonicReads: number; staleRead: number; versions: number };
+  /** Successful reads by how the front answered: from its cache, a miss, or bypassing it (no-cache). */
+  readPaths: { hit: number; miss: number; bypass: number };
+  /**
+   * How many (earlier op, later read) pairs each session/real-time rule compared (staleRead: the
+   * newest write acknowledged before the read; realTimeRead: the newest read completed before it).
+   */
+  compared: {
+    readYourWrites: number;
+    monotonicReads: number;
+    staleRead: number;
+    realTimeRead: number;
+    versions: number;
+  };
   connFailures: number;
 }
 
@@ -62,11 +120,18 @@ export interface CheckReport {
   violations: Violation[];
   /** Violations per kind. */
   counts: Partial<Record<ViolationKind, number>>;
+  /** Read-order violations per kind, split by whether both reads were answered by the same front. */
+  byFront: Partial<Record<ViolationKind, Record<FrontRelation, number>>>;
 }
 
 export interface CheckOptions {
-  /** Kinds to check (default: all). `eventual` mode promises none of the read rules. */
+  /**
+   * Kinds to check. Default: kindsFor(mode) when `mode` is given, otherwise DEFAULT_KINDS (all but
+   * real-time-read). `eventual` mode promises none of the read rules.
+   */
   kinds?: readonly ViolationKind[];
+  /** The store's consistency mode: the rules it promises (kindsFor), unless `kinds` is given. */
+  mode?: ConsistencyMode;
   /** At most this many violations kept per kind (all are counted). Default 20. */
   maxPerKind?: number;
   /** At most this many operations in one violation's slice. Default 12. */
@@ -76,14 +141,19 @@ export interface CheckOptions {
 const isWrite = (op: Op) => op.kind === 'purchase' || op.kind === 'set-price' || op.kind === 'restock';
 
 export function check(history: readonly Op[], db: DbFacts, options: CheckOptions = {}): CheckReport {
-  const kinds = new Set(options.kinds ?? VIOLATION_KINDS);
+  const kinds = new Set(options.kinds ?? (options.mode ? kindsFor(options.mode) : DEFAULT_KINDS));
   const maxPerKind = options.maxPerKind ?? 20;
   const maxSlice = options.maxSlice ?? 12;
   const violations: Violation[] = [];
   const counts: Partial<Record<ViolationKind, number>> = {};
-  const report = (kind: ViolationKind, message: string, ops: Op[]) => {
+  const byFront: Partial<Record<ViolationKind, Record<FrontRelation, number>>> = {};
+  const report: Report = (kind, message, ops, relation) => {
     if (!kinds.has(kind)) return;
     counts[kind] = (counts[kind] ?? 0) + 1;
+    if (relation) {
+      const split = (byFront[kind] ??= { 'same-front': 0, 'cross-front': 0 });
+      split[relation]++;
+    }
     if ((counts[kind] ?? 0) > maxPerKind) return;
     const unique = [...new Map(ops.map((o) => [o.id, o])).values()].sort(byInvoke);
     const slice =
@@ -92,7 +162,7 @@ export function check(history: readonly Op[], db: DbFacts, options: CheckOptions
             (o, i, a) => a.findIndex((x) => x.id === o.id) === i,
           )
         : unique;
-    violations.push({ kind, message, ops: slice });
+    violations.push({ kind, message, ops: slice, ...(relation ? { relation } : {}) });
   };
 
   const ops = [...history].sort(byInvoke);
@@ -102,11 +172,37 @@ export function check(history: readonly Op[], db: DbFacts, options: CheckOptions
   checkRestocks(ops, db, report);
   checkSessions(ops, stats, report, maxSlice);
   checkRealTime(ops, stats, report);
+  checkRealTimeReads(ops, stats, report);
   checkVersions(ops, stats, report);
-  return { ok: violations.length === 0 && Object.keys(counts).length === 0, stats, violations, counts };
+  return {
+    ok: violations.length === 0 && Object.keys(counts).length === 0,
+    stats,
+    violations,
+    counts,
+    byFront,
+  };
 }
 
-type Report = (kind: ViolationKind, message: string, ops: Op[]) => void;
+type Report = (kind: ViolationKind, message: string, ops: Op[], relation?: FrontRelation) => void;
+
+/** How a read was answered: from the front's cache (hit), a miss, or bypassing the cache (no-cache). */
+export function readPath(op: Op): 'hit' | 'miss' | 'bypass' | '?' {
+  if (op.noCache) return 'bypass';
+  return op.cache === 'hit' || op.cache === 'miss' ? op.cache : '?';
+}
+
+/** "front-1 miss served by catalog-origin-0", "front-0 hit", "front-0 bypass served by catalog-replica-0". */
+export function describeRead(op: Op): string {
+  const path = readPath(op);
+  const served = path !== 'hit' && op.servedBy ? ` served by ${op.servedBy}` : '';
+  const sentTo = op.clientFront ? ` (sent to ${op.clientFront})` : '';
+  return `${op.front ?? '?'}${sentTo} ${path}${served}`;
+}
+
+/** Same front when both answers name the same front (X-Front); otherwise cross-front. */
+export function frontRelation(a: Op, b: Op): FrontRelation {
+  return a.front !== undefined && a.front === b.front ? 'same-front' : 'cross-front';
+}
 
 function byInvoke(a: Op, b: Op): number {
   return a.invoke - b.invoke || a.id - b.id;
@@ -122,7 +218,8 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
     restocks: { ok: 0, failed: 0, unknown: 0 },
     orderRows: db.orders.length,
     restockRows: db.restocks?.length ?? 0,
-    compared: { readYourWrites: 0, monotonicReads: 0, staleRead: 0, versions: 0 },
+    readPaths: { hit: 0, miss: 0, bypass: 0 },
+    compared: { readYourWrites: 0, monotonicReads: 0, staleRead: 0, realTimeRead: 0, versions: 0 },
     connFailures: 0,
   };
   for (const op of ops) {
@@ -130,7 +227,11 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
     const o = outcome(op);
     if (op.kind === 'read') {
       stats.reads++;
-      if (o === 'ok') stats.readsOk++;
+      if (o === 'ok') {
+        stats.readsOk++;
+        const path = readPath(op);
+        if (path !== '?') stats.readPaths[path]++;
+      }
     } else if (op.kind === 'purchase') {
       stats.purchases[o]++;
       if (op.error === 'out_of_stock') stats.purchases.soldOut++;
@@ -391,7 +492,8 @@ function checkSessions(ops: Op[], stats: CheckStats, report: Report, maxSlice: n
           if (op.version < (write.version ?? 0)) {
             report(
               'read-your-writes',
-              `client ${op.client}: read book ${op.bookId} at version ${op.version} after its own ${write.kind} was acknowledged at version ${write.version}`,
+              `client ${op.client}: read book ${op.bookId} at version ${op.version} after its own ${write.kind} was acknowledged at version ${write.version} ` +
+                `(read: ${describeRead(op)}; ${write.kind} through ${write.front ?? '?'})`,
               between(clientOps, write, op, maxSlice),
             );
           }
@@ -400,10 +502,13 @@ function checkSessions(ops: Op[], stats: CheckStats, report: Report, maxSlice: n
         if (previous) {
           stats.compared.monotonicReads++;
           if (op.version < (previous.version ?? 0)) {
+            const relation = frontRelation(op, previous);
             report(
               'monotonic-reads',
-              `client ${op.client}: read book ${op.bookId} at version ${op.version} after reading version ${previous.version}`,
+              `client ${op.client}: read book ${op.bookId} at version ${op.version} after reading version ${previous.version} ` +
+                `(${relation}: ${describeRead(op)} / ${describeRead(previous)})`,
               between(clientOps, previous, op, maxSlice),
+              relation,
             );
           }
         }
@@ -452,10 +557,63 @@ function checkRealTime(ops: Op[], stats: CheckStats, report: Report): void {
     if (op.version < (write.version ?? 0)) {
       report(
         'stale-read',
-        `client ${op.client} read book ${op.bookId} at version ${op.version} from ${op.front ?? '?'} ` +
-          `(${op.cache ?? '?'}, served by ${op.servedBy ?? '?'}), invoked ${(op.invoke - write.complete).toFixed(1)} ms ` +
-          `after version ${write.version} was acknowledged to client ${write.client}`,
+        `client ${op.client} read book ${op.bookId} at version ${op.version} (${describeRead(op)}), ` +
+          `invoked ${(op.invoke - write.complete).toFixed(1)} ms after version ${write.version} was acknowledged ` +
+          `to client ${write.client} (${write.kind} through ${write.front ?? '?'})`,
         [write, op],
+      );
+    }
+  }
+}
+
+/**
+ * Linearizable reads (strict): a read invoked after another read of the book completed shows at least
+ * the version that one showed, whichever clients, fronts, catalog pods or database servers answered
+ * them. Reads that overlapped may show either version (either may take effect first). Per book:
+ * reads sorted by completion, the newest version completed so far (prefix maximum), and for each read
+ * a binary search for the last read completed strictly before it was invoked: O(n log n).
+ */
+function checkRealTimeReads(ops: Op[], stats: CheckStats, report: Report): void {
+  const reads = ops.filter((o) => o.kind === 'read' && outcome(o) === 'ok' && o.version !== undefined);
+  // The acknowledged write that made each version, to show in the slice (when it is in the history).
+  const writeOf = new Map<string, Op>();
+  for (const o of ops) {
+    if (isWrite(o) && outcome(o) === 'ok' && o.version !== undefined) {
+      const key = `${o.bookId}@${o.version}`;
+      if (!writeOf.has(key)) writeOf.set(key, o);
+    }
+  }
+  for (const [bookId, bookReads] of groupBy(reads, (o) => o.bookId)) {
+    const byComplete = [...bookReads].sort((a, b) => a.complete - b.complete || a.id - b.id);
+    const complete = byComplete.map((r) => r.complete);
+    // best[i]: among the first i+1 reads to complete, the one that showed the newest version (the
+    // earliest to complete of those that showed it).
+    const best: Op[] = [];
+    let max: Op | undefined;
+    for (const r of byComplete) {
+      if (!max || (r.version as number) > (max.version as number)) max = r;
+      best.push(max);
+    }
+    for (const op of bookReads) {
+      const i = lastBefore(complete, op.invoke);
+      if (i < 0) continue;
+      const prior = best[i] as Op;
+      stats.compared.realTimeRead++;
+      if ((op.version as number) >= (prior.version as number)) continue;
+      const relation = frontRelation(op, prior);
+      const write = writeOf.get(`${bookId}@${prior.version}`);
+      const pending =
+        write && write.complete >= op.invoke
+          ? `; the ${write.kind} that made version ${prior.version} was acknowledged to client ${write.client} only ` +
+            `${(write.complete - op.invoke).toFixed(1)} ms after this read was invoked`
+          : '';
+      report(
+        'real-time-read',
+        `client ${op.client} read book ${bookId} at version ${op.version} invoked ${(op.invoke - prior.complete).toFixed(1)} ms ` +
+          `after client ${prior.client}'s read of version ${prior.version} completed ` +
+          `(${relation}: ${describeRead(op)} / ${describeRead(prior)})${pending}`,
+        write ? [write, prior, op] : [prior, op],
+        relation,
       );
     }
   }
@@ -559,20 +717,25 @@ export function formatOp(op: Op, t0 = 0): string {
         ? `order=${op.orderId} v=${op.version} remaining=${op.remainingStock}`
         : `v=${op.version} stock=${op.stock} price=${op.resultPrice}`
       : `${op.error ?? ''}`;
-  const via = [op.front, op.cache, op.servedBy].filter(Boolean).join('/');
+  const path = op.kind === 'read' ? readPath(op) : op.cache;
+  const via =
+    [op.front, path === '?' ? undefined : path, op.servedBy].filter(Boolean).join('/') +
+    (op.clientFront ? ` (sent to ${op.clientFront})` : '');
+  const session = op.minVersion !== undefined ? ` min-version=${op.minVersion}` : '';
   const failovers = op.connFailures?.length
     ? ` after ${op.connFailures.map((f) => `${f.front}:${f.code}`).join(',')}`
     : '';
   return (
     `#${op.id} ${op.client} [${(op.invoke - t0).toFixed(1)} → ${(op.complete - t0).toFixed(1)} ms] ` +
-    `${op.kind}(${args}) → ${op.status} ${result}${via ? ` via ${via}` : ''}${failovers}`
+    `${op.kind}(${args}${session}) → ${op.status} ${result}${via ? ` via ${via}` : ''}${failovers}`
   );
 }
 
 export function formatReport(report: CheckReport, t0 = 0): string {
   const s = report.stats;
   const lines = [
-    `checker: ${report.ok ? 'OK' : 'VIOLATIONS'}: ${s.ops} ops (${s.readsOk}/${s.reads} reads ok; purchases ${s.purchases.ok} ok, ` +
+    `checker: ${report.ok ? 'OK' : 'VIOLATIONS'}: ${s.ops} ops (${s.readsOk}/${s.reads} reads ok: ` +
+      `${s.readPaths.hit} hit, ${s.readPaths.miss} miss, ${s.readPaths.bypass} bypass; purchases ${s.purchases.ok} ok, ` +
       `${s.purchases.failed} rejected (${s.purchases.soldOut} sold out), ${s.purchases.unknown} unknown; set-price ${s.setPrices.ok} ok, ` +
       `${s.setPrices.unknown} unknown; ` +
       (s.restocks.ok + s.restocks.failed + s.restocks.unknown + s.restockRows > 0
@@ -580,9 +743,15 @@ export function formatReport(report: CheckReport, t0 = 0): string {
         : '') +
       `${s.orderRows} order rows; ${s.connFailures} front connection failures); compared ` +
       `${s.compared.readYourWrites} read-your-writes, ${s.compared.monotonicReads} monotonic, ${s.compared.staleRead} real-time, ` +
-      `${s.compared.versions} version pairs`,
+      `${s.compared.realTimeRead} read-after-read, ${s.compared.versions} version pairs`,
   ];
-  for (const [kind, n] of Object.entries(report.counts)) lines.push(`  ${kind}: ${n}`);
+  for (const [kind, n] of Object.entries(report.counts)) {
+    const split = report.byFront?.[kind as ViolationKind];
+    lines.push(
+      `  ${kind}: ${n}` +
+        (split ? ` (${split['same-front']} same-front, ${split['cross-front']} cross-front)` : ''),
+    );
+  }
   for (const v of report.violations) {
     lines.push(`- ${v.kind}: ${v.message}`);
     for (const op of v.ops) lines.push(`    ${formatOp(op, t0)}`);

@@ -1,6 +1,7 @@
 /**
  * The checker's CI-sized run: a few seconds of concurrent clients against the real store (strict
- * mode, two fronts, real PostgreSQL replication), with a book that sells out, then the full check.
+ * mode, two fronts, real PostgreSQL replication), with a book that sells out, then the full check
+ * with strict mode's rules (kindsFor('strict'): linearizable reads included).
  * The long mode is the CLI (cli.ts; docs/reliability.md).
  */
 import { after, before, describe, it } from 'node:test';
@@ -32,6 +33,7 @@ describe('history checker, CI-sized run on a live store', () => {
     const run = await checkedRun(
       {
         db: t.db,
+        mode: 'strict',
         workload: {
           fronts: t.stack.fronts.map((f) => ({ name: f.name, url: f.url })),
           clients: 6,
@@ -57,6 +59,15 @@ describe('history checker, CI-sized run on a live store', () => {
     assert.ok(s.purchases.ok > 50, `${s.purchases.ok} purchases`);
     assert.ok(s.setPrices.ok > 5, `${s.setPrices.ok} price changes`);
     assert.ok(s.compared.staleRead > 200, `${s.compared.staleRead} real-time comparisons`);
+    assert.ok(s.compared.realTimeRead > 200, `${s.compared.realTimeRead} read-after-read comparisons`);
+    assert.ok(s.readPaths.bypass > 50, `${s.readPaths.bypass} reads bypassed the cache`);
+    assert.ok(s.readPaths.hit > 50, `${s.readPaths.hit} reads answered from a cache`);
+    const fronts = new Set(run.recorded.filter((o) => o.kind === 'read').map((o) => o.front));
+    assert.deepEqual([...fronts].sort(), ['front-0', 'front-1'], 'reads answered by both fronts (X-Front)');
+    assert.ok(
+      run.recorded.every((o) => o.minVersion === undefined),
+      'no X-Min-Version outside session mode',
+    );
     assert.ok(s.compared.readYourWrites > 50, `${s.compared.readYourWrites} read-your-writes comparisons`);
     assert.ok(s.compared.monotonicReads > 50, `${s.compared.monotonicReads} monotonic comparisons`);
     assert.equal(

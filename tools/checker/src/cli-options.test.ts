@@ -1,7 +1,7 @@
 /** The checker CLI's command line and what follows from it, without starting anything. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { VIOLATION_KINDS } from './check.js';
+import { kindsFor, VIOLATION_KINDS } from './check.js';
 import {
   duration,
   kindsToCheck,
@@ -44,6 +44,7 @@ describe('checker CLI: command line', () => {
       selloutStock: 40,
       mode: 'strict',
       noCacheRatio: 0.3,
+      minVersionHeader: undefined,
       chaos: undefined,
       externalFronts: [],
       databaseUrl: undefined,
@@ -79,6 +80,7 @@ describe('checker CLI: command line', () => {
     refused(['--bogus'], `Unknown option '--bogus'\n${USAGE}`);
     refused(['--duration', 'bad', '--mode', 'x'], 'not a duration: bad');
     refused(['--mode', 'x', '--clients', '0'], '--mode: x');
+    refused(['--min-version', 'yes'], '--min-version: yes');
     refused(['--clients', '0'], USAGE);
     refused(['--clients', '1.5'], USAGE);
     refused(['--books', '1,a'], USAGE);
@@ -92,14 +94,31 @@ describe('checker CLI: command line', () => {
 });
 
 describe('checker CLI: what follows from the options', () => {
-  test('every rule is checked, but the read rules in eventual mode on a store started here', () => {
+  test("the rules are the mode's (kindsFor), for a store started here or given by --front", () => {
     assert.deepEqual(kindsToCheck(parse([])), VIOLATION_KINDS);
-    assert.deepEqual(kindsToCheck(parse([...external, '--mode', 'eventual'])), VIOLATION_KINDS);
-    const eventual = kindsToCheck(parse(['--mode', 'eventual']));
+    assert.deepEqual(kindsToCheck(parse([...external])), VIOLATION_KINDS);
+    const session = kindsToCheck(parse(['--mode', 'session']));
     assert.deepEqual(
-      VIOLATION_KINDS.filter((k) => !eventual.includes(k)),
-      ['read-your-writes', 'monotonic-reads', 'stale-read'],
+      VIOLATION_KINDS.filter((k) => !session.includes(k)),
+      ['real-time-read'],
     );
+    for (const argv of [
+      ['--mode', 'eventual'],
+      [...external, '--mode', 'eventual'],
+    ]) {
+      const eventual = kindsToCheck(parse(argv));
+      assert.deepEqual(
+        VIOLATION_KINDS.filter((k) => !eventual.includes(k)),
+        ['read-your-writes', 'monotonic-reads', 'stale-read', 'real-time-read'],
+      );
+    }
+    assert.deepEqual(kindsToCheck(parse(['--mode', 'session'])), kindsFor('session'));
+  });
+
+  test('--min-version: auto (the workload decides by mode), on, off', () => {
+    assert.equal(parse(['--mode', 'session']).minVersionHeader, undefined);
+    assert.equal(parse(['--min-version', 'on']).minVersionHeader, true);
+    assert.equal(parse(['--mode', 'session', '--min-version', 'off']).minVersionHeader, false);
   });
 
   test('the last book sells out; a store not started here only with --set-stock', () => {

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ConsistencyMode } from '../../devstack/src/stack.js';
-import { VIOLATION_KINDS, type ViolationKind } from './check.js';
+import { kindsFor, type ViolationKind } from './check.js';
 import type { FrontEndpoint } from './client.js';
 
 export const USAGE = `usage: cli.js [options]
@@ -12,8 +12,12 @@ export const USAGE = `usage: cli.js [options]
   --clients <n>         concurrent clients (default 8)
   --books <ids>         books the run owns, comma-separated (default 1,2,3)
   --sellout-stock <n>   stock the last book starts with, so it sells out (default 40; 0 = leave stocks)
-  --mode <m>            strict | session | eventual, for a store this command starts (default strict)
+  --mode <m>            strict | session | eventual (default strict): the mode of a store this command
+                        starts, or the mode of the store given by --front; it decides the rules checked
+                        (kindsFor in check.ts) and whether clients send X-Min-Version
   --no-cache-ratio <r>  fraction of reads that bypass the front cache (default 0.3)
+  --min-version <w>     auto | on | off: send X-Min-Version (the newest version of the book the client
+                        has seen) on every read; auto (default) = on in session mode only
   --chaos <d>           every <d>, inject a fault into the store this command starts: kill and restart a
                         catalog replica, an order pod or a front, or pause standby replay for a second
   --front <url>         check a running store through this front (repeat for several) instead of
@@ -36,6 +40,8 @@ export interface CheckerOptions {
   selloutStock: number;
   mode: ConsistencyMode;
   noCacheRatio: number;
+  /** --min-version: on / off, or undefined for auto (on in session mode). */
+  minVersionHeader: boolean | undefined;
   /** --chaos as given; read as a duration when the first fault is due. */
   chaos: string | undefined;
   /** --front: check this running store instead of starting one (empty: start one). */
@@ -67,6 +73,7 @@ export function parseCheckerArgs(argv: string[]): CheckerOptions | 'help' {
         'sellout-stock': { type: 'string', default: '40' },
         mode: { type: 'string', default: 'strict' },
         'no-cache-ratio': { type: 'string', default: '0.3' },
+        'min-version': { type: 'string', default: 'auto' },
         chaos: { type: 'string' },
         front: { type: 'string', multiple: true },
         'database-url': { type: 'string' },
@@ -91,6 +98,8 @@ export function parseCheckerArgs(argv: string[]): CheckerOptions | 'help' {
   const books = args.books.split(',').map((b) => Number(b.trim()));
   const mode = args.mode as ConsistencyMode;
   if (!['strict', 'session', 'eventual'].includes(mode)) throw new UsageError(`--mode: ${mode}`);
+  const minVersion = args['min-version'];
+  if (!['auto', 'on', 'off'].includes(minVersion)) throw new UsageError(`--min-version: ${minVersion}`);
   if (!Number.isInteger(clients) || clients < 1 || books.some((b) => !Number.isInteger(b) || b < 1)) {
     throw new UsageError(USAGE);
   }
@@ -112,6 +121,7 @@ export function parseCheckerArgs(argv: string[]): CheckerOptions | 'help' {
     selloutStock: Number(args['sellout-stock']),
     mode,
     noCacheRatio: Number(args['no-cache-ratio']),
+    minVersionHeader: minVersion === 'auto' ? undefined : minVersion === 'on',
     chaos: args.chaos,
     externalFronts,
     databaseUrl: args['database-url'],
@@ -122,11 +132,12 @@ export function parseCheckerArgs(argv: string[]): CheckerOptions | 'help' {
   };
 }
 
-/** Eventual mode on a store started here promises none of the read rules; otherwise all are checked. */
+/**
+ * The rules the store's mode promises (kindsFor): strict all, session all but real-time-read,
+ * eventual none of the read rules. For a store given by --front, --mode says which mode it runs in.
+ */
 export function kindsToCheck(options: CheckerOptions): readonly ViolationKind[] {
-  return options.mode === 'eventual' && options.externalFronts.length === 0
-    ? VIOLATION_KINDS.filter((k) => !['read-your-writes', 'monotonic-reads', 'stale-read'].includes(k))
-    : VIOLATION_KINDS;
+  return kindsFor(options.mode);
 }
 
 /**

@@ -31,11 +31,23 @@ export interface Op {
   status: number;
   /** The error code of a 4xx/5xx body, or a network error code when status is 0. */
   error?: string;
-  /** Front that gave the final answer. */
+  /**
+   * Front that gave the final answer: its `X-Front` header (the process or pod name), or, on an answer
+   * without one (writes, errors), the name of the front endpoint the client sent the request to.
+   */
   front?: string;
+  /**
+   * The client-side name of the front endpoint the final attempt was sent to, when it differs from
+   * `front` (a Service address answered by some pod; a failover).
+   */
+  clientFront?: string;
   /** X-Served-By / X-Cache of the final answer (for reports). */
   servedBy?: string;
   cache?: string;
+  /** Read: sent with `Cache-Control: no-cache` (it bypassed the front's cache; it answers X-Cache: miss). */
+  noCache?: boolean;
+  /** Read: the `X-Min-Version` header sent (session mode: the newest version of the book this client had seen). */
+  minVersion?: number;
   /** The book version the answer shows (read, purchase, set-price). */
   version?: number;
   /** Read, set-price, restock: the stock and price shown. */

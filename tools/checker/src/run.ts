@@ -5,7 +5,7 @@
  * history against the database.
  */
 import type pg from 'pg';
-import { check, type CheckOptions, type CheckReport } from './check.js';
+import { check, type CheckOptions, type CheckReport, type ConsistencyMode } from './check.js';
 import { StoreClient, type FrontEndpoint } from './client.js';
 import { collectFacts, dbNow, readBooks } from './db-facts.js';
 import { outcome, type DbFacts, type Op } from './history.js';
@@ -37,6 +37,12 @@ export async function checkedRun(
     db: pg.Pool;
     workload: WorkloadOptions;
     check?: CheckOptions;
+    /**
+     * The store's consistency mode: the rules checked (kindsFor(mode), unless check.kinds is given)
+     * and the workload's defaults (X-Min-Version in session mode), unless they are set there.
+     * Without it: check()'s default kinds and no X-Min-Version.
+     */
+    mode?: ConsistencyMode;
     /** Retry unknown-outcome purchases and restocks under their key after the run (default true). */
     settle?: boolean;
   },
@@ -45,7 +51,9 @@ export async function checkedRun(
   const initial = await readBooks(opts.db, opts.workload.books);
   const since = await dbNow(opts.db);
   const t0 = now();
-  const workload = startWorkload(opts.workload);
+  const mode = opts.mode ?? opts.workload.mode;
+  const workloadMode = opts.workload.mode ?? opts.mode;
+  const workload = startWorkload({ ...opts.workload, ...(workloadMode ? { mode: workloadMode } : {}) });
   try {
     await during(workload);
   } finally {
@@ -68,7 +76,7 @@ export async function checkedRun(
     history,
     recorded,
     facts,
-    report: check(history, facts, opts.check),
+    report: check(history, facts, { ...(mode ? { mode } : {}), ...opts.check }),
     t0,
     settled,
     settledReplayed,

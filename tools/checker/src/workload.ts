@@ -2,12 +2,19 @@
  * Concurrent clients that drive the store through its fronts and record every operation (history.ts).
  * Each client is a session: it issues one operation at a time against its home front (failing over to
  * another front when its own cannot be reached) and mixes reads, keyed purchases and, with an admin
- * token, price changes and keyed restocks.
+ * token, price changes and keyed restocks. A share of the reads is sent with `Cache-Control: no-cache`
+ * (they bypass the front's cache). In session mode a client carries its session itself: every
+ * `GET /info/:id` sends `X-Min-Version`, the newest version of that book it has seen (from its reads
+ * and its acknowledged writes), so a front it fails over to knows how fresh an answer it owes.
  */
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import type { ConsistencyMode } from './check.js';
 import { StoreClient, type FrontEndpoint, type ClientReply } from './client.js';
-import type { Op, OpKind } from './history.js';
+import { outcome, type Op, type OpKind } from './history.js';
+
+/** Default share of reads sent with Cache-Control: no-cache. */
+export const DEFAULT_NO_CACHE_RATIO = 0.25;
 
 export interface WorkloadOptions {
   fronts: readonly FrontEndpoint[];
@@ -17,8 +24,15 @@ export interface WorkloadOptions {
   books: readonly number[];
   /** Relative weights of the operations. set-price and restock need adminToken (restock: default 0). */
   mix?: { read?: number; purchase?: number; setPrice?: number; restock?: number };
-  /** Fraction of reads sent with Cache-Control: no-cache (they reach the catalog pods). */
+  /** Fraction of reads sent with Cache-Control: no-cache (they reach the catalog pods). Default 0.25. */
   noCacheRatio?: number;
+  /** The store's consistency mode (for the defaults below; the run's). */
+  mode?: ConsistencyMode;
+  /**
+   * Send `X-Min-Version` (the newest version of the book the client has seen) on every read, once
+   * the client has seen one. Default: on in session mode, off otherwise.
+   */
+  minVersionHeader?: boolean;
   adminToken?: string;
   /** Prefix of every Idempotency-Key of the run (default: a random one). */
   keyPrefix?: string;
@@ -53,6 +67,8 @@ export function startWorkload(opts: WorkloadOptions): Workload {
     mix.restock = 0;
   }
   const total = mix.read + mix.purchase + mix.setPrice + mix.restock;
+  const noCacheRatio = opts.noCacheRatio ?? DEFAULT_NO_CACHE_RATIO;
+  const sendMinVersion = opts.minVersionHeader ?? opts.mode === 'session';
   let stopped = false;
   let nextId = 0;
   const clients: StoreClient[] = [];
@@ -62,6 +78,8 @@ export function startWorkload(opts: WorkloadOptions): Workload {
     const client = new StoreClient({ fronts: opts.fronts, home: c, timeoutMs: opts.timeoutMs ?? 5000, now });
     clients.push(client);
     let seq = 0;
+    // The client's session: book → the newest version it has seen (its reads, its acknowledged writes).
+    const seen = new Map<number, number>();
     let rng = hashSeed(`${keyPrefix}-${c}`);
     const random = () => {
       // mulberry32: each client's choices are reproducible from the key prefix
@@ -85,8 +103,16 @@ export function startWorkload(opts: WorkloadOptions): Workload {
       const op: Op = { id: nextId++, client: name, kind, bookId, invoke: 0, complete: 0, status: 0 };
       let reply: ClientReply;
       if (kind === 'read') {
-        const headers: Record<string, string> =
-          random() < (opts.noCacheRatio ?? 0) ? { 'cache-control': 'no-cache' } : {};
+        const headers: Record<string, string> = {};
+        if (random() < noCacheRatio) {
+          headers['cache-control'] = 'no-cache';
+          op.noCache = true;
+        }
+        const min = seen.get(bookId);
+        if (sendMinVersion && min !== undefined) {
+          headers['x-min-version'] = String(min);
+          op.minVersion = min;
+        }
         op.invoke = now();
         reply = await client.request('GET', `/info/${bookId}`, { headers });
       } else if (kind === 'purchase') {
@@ -110,6 +136,9 @@ export function startWorkload(opts: WorkloadOptions): Workload {
       }
       op.complete = now();
       record(op, reply);
+      if (outcome(op) === 'ok' && op.version !== undefined && op.version > (seen.get(bookId) ?? -Infinity)) {
+        seen.set(bookId, op.version);
+      }
       seq++;
       history.push(op);
       opts.onOp?.(op);
@@ -143,10 +172,18 @@ export function restockRequest(
   };
 }
 
-/** Copies what a reply proves into the operation. */
+/**
+ * Copies what a reply proves into the operation. `front` is the answer's X-Front (the front that
+ * answered), or the endpoint the client sent it to when the answer names none; that endpoint is kept
+ * as `clientFront` when it differs.
+ */
 export function record(op: Op, reply: ClientReply): void {
   op.status = reply.status;
-  if (reply.front) op.front = reply.front;
+  const xFront = reply.headers['x-front'];
+  if (typeof xFront === 'string' && xFront !== '') {
+    op.front = xFront;
+    if (reply.front && reply.front !== xFront) op.clientFront = reply.front;
+  } else if (reply.front) op.front = reply.front;
   if (reply.connFailures.length > 0) op.connFailures = reply.connFailures;
   const servedBy = reply.headers['x-served-by'];
   if (typeof servedBy === 'string') op.servedBy = servedBy;
