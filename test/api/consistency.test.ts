@@ -22,9 +22,6 @@ async function setStock(t: TestStack, id: number, stock: number): Promise<void> 
   }
 }
 
-/** The front's UPSTREAM_TIMEOUT_MS in the test stack (the devstack default): a fenced read's budget. */
-const READ_TIMEOUT_MS = 2000;
-
 function testHooks(t: TestStack, body: unknown) {
   return call(t.front(0), 'POST', '/internal/test-hooks', {
     headers: bearer(t.stack.internalToken),
@@ -180,10 +177,8 @@ for (const mode of ['strict', 'session'] as const) {
       assert.equal(write6.status, 200);
       assert.equal(write6.headers.get('x-invalidated'), '2/2', 'both fronts acknowledged the invalidation');
       const raced = await racingRead;
-      assert.ok(
-        raced.body.version >= write6.body.version,
-        'the racing read itself was re-issued past the fence',
-      );
+      // It began before the write: either version is linearizable; what matters is the cache.
+      assert.equal(raced.status, 200);
       const cached = await call<Book>(t.front(0), 'GET', '/info/6');
       assert.ok(
         cached.body.version >= write6.body.version,
@@ -191,43 +186,59 @@ for (const mode of ['strict', 'session'] as const) {
       );
     });
 
-    it('a read overtaken by a write on each of its first five flights is re-fetched until it is current', async () => {
+    it('a read overtaken by writes on every flight is still served: at least the version acknowledged before it began, nothing superseded cached', async () => {
       await setStock(t, 3, 100_000);
       const writes = new WriteStream(t, 3);
       const before = await catalogReads(t);
-      await testHooks(t, { fillDelay: { bookId: 3, ms: 150, times: 5 } });
-      const startVersion = (await writes.next()).version;
-      const read = await writes.during(() => call<Book>(t.front(0), 'GET', '/info/3'));
-      assert.equal(read.status, 200, JSON.stringify(read.body));
-      assert.equal(read.headers.get('x-cache'), 'miss');
-      const fetches = (await catalogReads(t)) - before;
-      assert.ok(fetches >= 6, `${fetches} catalog reads: five overtaken flights and the one served`);
-      assert.ok(
-        read.body.version >= startVersion + 5,
-        `served version ${read.body.version}: a write landed in each of the 5 delayed flights after ${startVersion}`,
-      );
+      // Every flight of front-0's reads of book 3 is held 150 ms after its answer, while writes land.
+      await testHooks(t, { fillDelay: { bookId: 3, ms: 150, times: 1000 } });
+      try {
+        const startVersion = (await writes.next()).version;
+        const reads = await writes.during(async () => {
+          const out = [];
+          for (let i = 0; i < 5; i++) out.push(await call<Book>(t.front(0), 'GET', '/info/3'));
+          return out;
+        });
+        for (const read of reads) {
+          assert.equal(read.status, 200, JSON.stringify(read.body));
+          assert.ok(
+            read.body.version >= startVersion,
+            `served version ${read.body.version} < ${startVersion}`,
+          );
+        }
+        assert.ok(writes.acknowledged >= 5, `${writes.acknowledged} writes overtook the reads`);
+        const fetches = (await catalogReads(t)) - before;
+        assert.ok(
+          fetches <= 10,
+          `${fetches} catalog reads for 5 reads: a bar fixed at the start needs no chase`,
+        );
+      } finally {
+        await testHooks(t, { fillDelay: { bookId: 3, ms: 0, times: 1 } });
+      }
       const cached = await call<Book>(t.front(0), 'GET', '/info/3');
       assert.ok(cached.body.version >= writes.lastAcknowledged, 'the cache holds no superseded version');
     });
 
-    it('a read overtaken on every flight is refused with 503 stale_read_refused once its time is spent, caching nothing', async () => {
-      await setStock(t, 5, 100_000);
-      const writes = new WriteStream(t, 5);
-      const before = await catalogReads(t);
-      await testHooks(t, { fillDelay: { bookId: 5, ms: 300, times: 1000 } });
-      const started = Date.now();
-      const read = await writes.during(() => call<{ error: { code: string } }>(t.front(0), 'GET', '/info/5'));
-      const elapsed = Date.now() - started;
-      await testHooks(t, { fillDelay: { bookId: 5, ms: 0, times: 1 } });
-      assert.equal(read.status, 503, JSON.stringify(read.body));
-      assert.equal(read.body.error.code, 'stale_read_refused');
-      assert.ok(elapsed >= READ_TIMEOUT_MS, `refused after ${elapsed} ms, before its ${READ_TIMEOUT_MS} ms`);
-      const fetches = (await catalogReads(t)) - before;
-      assert.ok(fetches >= 2 && fetches <= 32, `${fetches} catalog reads`);
-      assert.ok(writes.acknowledged >= fetches, `${writes.acknowledged} writes overtook ${fetches} flights`);
-      const after = await call<Book>(t.front(0), 'GET', '/info/5');
-      assert.equal(after.status, 200);
-      assert.ok(after.body.version >= writes.lastAcknowledged, 'nothing superseded was cached');
+    it('X-Min-Version: a session token is honoured by every front; a version that does not exist is 412, a bad one 400', async () => {
+      const bought = await call<{ version: number }>(t.front(0), 'POST', '/purchase/5');
+      assert.equal(bought.status, 200);
+      for (const i of [0, 1]) {
+        const info = await call<Book>(t.front(i), 'GET', '/info/5', {
+          headers: { 'x-min-version': String(bought.body.version) },
+        });
+        assert.equal(info.status, 200);
+        assert.ok(info.body.version >= bought.body.version, `front-${i}: v${info.body.version}`);
+      }
+      const ahead = await call<{ error: { code: string } }>(t.front(1), 'GET', '/info/5', {
+        headers: { 'x-min-version': String(bought.body.version + 1000) },
+      });
+      assert.equal(ahead.status, 412, JSON.stringify(ahead.body));
+      assert.equal(ahead.body.error.code, 'unknown_version');
+      const bad = await call<{ error: { code: string } }>(t.front(1), 'GET', '/info/5', {
+        headers: { 'x-min-version': 'latest' },
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'invalid_min_version');
     });
 
     it('concurrent retries of one purchase under one Idempotency-Key buy exactly once', async () => {

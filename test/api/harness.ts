@@ -52,7 +52,7 @@ export async function call<T = Record<string, unknown>>(
   base: string,
   method: string,
   path: string,
-  opts: { headers?: Record<string, string>; body?: unknown; raw?: string | Buffer } = {},
+  opts: { headers?: Record<string, string>; body?: unknown; raw?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   let body: string | Buffer | undefined;
@@ -61,7 +61,12 @@ export async function call<T = Record<string, unknown>>(
     body = JSON.stringify(opts.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {

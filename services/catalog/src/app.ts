@@ -7,6 +7,7 @@ import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src
 import type { Database } from '../../shared/src/db/database.js';
 import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
+import { writeBook, writesInFlightAnswer } from '../../shared/src/writer.js';
 import { errorFromResponse, type Upstream, type UpstreamResponse } from '../../shared/src/http-client.js';
 import { HttpError, notFound, conflict } from '../../shared/src/errors.js';
 import { requireBearer } from '../../shared/src/auth.js';
@@ -22,7 +23,7 @@ import {
   originFront,
   ORIGIN_FRONT_HEADER,
 } from '../../shared/src/validate.js';
-import { bookFastPath, readBook, versionsAnswer } from './book-reads.js';
+import { bookFastPath, bookHeaders, readBook, versionsAnswer } from './book-reads.js';
 import {
   DuplicateKey,
   findRestock,
@@ -64,6 +65,10 @@ export function createApp(deps: CatalogDeps): Koa {
   const admin = requireBearer('admin', deps.adminToken);
   const internal = requireBearer('internal', deps.internalToken);
 
+  router.post('/internal/writes', internal, async (ctx) => {
+    ctx.body = await writesInFlightAnswer(deps.writer?.publisher, await readJsonBody(ctx.req));
+  });
+
   router.post('/internal/versions', internal, async (ctx) => {
     ctx.body = { versions: await versionsAnswer(deps, await readJsonBody(ctx.req)) };
   });
@@ -71,8 +76,8 @@ export function createApp(deps: CatalogDeps): Koa {
   router.get('/books/:id', async (ctx) => {
     const id = parseBookId(ctx.params.id);
     const book = await readBook(deps, id, parseMinVersion(ctx.get('X-Min-Version') || undefined));
-    if (book.servedBy) ctx.set('X-Served-By', book.servedBy);
-    ctx.type = 'application/json';
+    const headers = bookHeaders(book);
+    for (let i = 0; i + 1 < headers.length; i += 2) ctx.set(headers[i]!, headers[i + 1]!);
     ctx.body = book.body;
   });
 
@@ -91,7 +96,7 @@ export function createApp(deps: CatalogDeps): Koa {
     const body = requireObject(await readJsonBody(ctx.req), ['price']);
     if (!('price' in body)) throw new HttpError(400, 'invalid_body', 'field "price" is required');
     const price = parsePrice(body.price);
-    await write(deps, ctx, { price }, undefined, (writer) =>
+    await write(deps, ctx, id, { price }, undefined, (writer) =>
       writer.guard.run((client) => setPrice(client, id, price)).then((book) => book ?? missing(id)),
     );
   });
@@ -102,7 +107,7 @@ export function createApp(deps: CatalogDeps): Koa {
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);
-    await write(deps, ctx, { quantity }, key, async (writer) => {
+    await write(deps, ctx, id, { quantity }, key, async (writer) => {
       let outcome: RestockOutcome;
       try {
         outcome = await writer.guard.run((client) => restock(client, id, quantity, key));
@@ -143,23 +148,27 @@ function relay(ctx: AppContext, res: UpstreamResponse): void {
 }
 
 /**
- * Origin: commit, push the invalidation to every front and wait, then answer. Replica: forward to the
+ * Origin: commit and tell the fronts (writeBook), then answer. Replica: forward to the
  * origin with the caller's credentials (and idempotency key: a keyed write may be resent to another
  * origin endpoint, an unkeyed one only when it provably never left).
  */
 async function write(
   deps: CatalogDeps,
   ctx: AppContext,
+  bookId: number,
   json: Record<string, unknown>,
   idempotencyKey: string | undefined,
   commit: (writer: NonNullable<CatalogDeps['writer']>) => Promise<Book>,
 ): Promise<void> {
   if (deps.writer) {
-    const book = await commit(deps.writer);
-    // Also on a replay: the first attempt may have committed and died before invalidating.
-    const fanout = await deps.writer.publisher.publish(
-      [{ bookId: book.id, version: book.version }],
+    const writer = deps.writer;
+    // Also on a replay the fronts hear of the version: the first attempt may have committed and died
+    // before invalidating.
+    const { result: book, fanout } = await writeBook(
+      writer,
+      bookId,
       originFront(ctx.headers[ORIGIN_FRONT_HEADER]),
+      () => commit(writer),
     );
     ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
     ctx.body = book;

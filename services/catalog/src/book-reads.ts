@@ -5,7 +5,7 @@ import { HttpError, notFound } from '../../shared/src/errors.js';
 import { requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
-import { bookVersions, findBook, findBookOnStandby } from './books.js';
+import { bookVersions, findBook, findBookOnPrimary, findBookOnStandby } from './books.js';
 import type { CatalogDeps } from './app.js';
 
 /** One book as this catalog pod answers it: its JSON bytes, and who produced them if not this pod. */
@@ -13,7 +13,15 @@ export interface BookAnswer {
   body: Buffer;
   /** The origin's pod name when a replica had to ask it. */
   servedBy?: string;
+  /**
+   * Read on the primary with no write of the book in flight: the book's current version, however old
+   * against the reader's X-Min-Version (sent as `X-Bazar-Settled: 1`).
+   */
+  settled?: boolean;
 }
+
+/** The header by which a catalog pod says its answer is the primary's settled truth (see BookAnswer). */
+export const SETTLED_HEADER = 'X-Bazar-Settled';
 
 const BOOKS_PREFIX = '/books/';
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -24,7 +32,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * `session` mode). A standby that is down also sends the read to the origin.
  */
 export async function readBook(deps: CatalogDeps, id: number, minVersion: number): Promise<BookAnswer> {
-  if (!deps.origin) return fromRow(id, await findBook(deps.reads, id));
+  if (!deps.origin) return { ...fromRow(id, await readOnPrimary(deps, id)), settled: true };
   const deadline = Date.now() + deps.replicaWaitMs;
   // No version to wait for: the front has heard of no write to this book (it started after the last
   // one). A standby that holds WAL it has not applied yet is then known to be behind: wait for it too,
@@ -51,7 +59,45 @@ export async function readBook(deps: CatalogDeps, id: number, minVersion: number
   });
   if (res.status !== 200) throw errorFromResponse(res);
   const servedBy = res.headers['x-served-by'];
-  return { body: Buffer.from(res.raw), ...(typeof servedBy === 'string' ? { servedBy } : {}) };
+  return {
+    body: Buffer.from(res.raw),
+    ...(typeof servedBy === 'string' ? { servedBy } : {}),
+    ...(res.headers[SETTLED_HEADER.toLowerCase()] === '1' ? { settled: true } : {}),
+  };
+}
+
+/**
+ * The origin's read. In `strict` mode a row whose writer is still in flight is not answered (its new
+ * version may already show on the standby): the read polls until the writer is done, then answers
+ * with what it committed, for at most REPLICA_WAIT_MS; then 503 `write_in_flight`, and the front asks
+ * another catalog pod. The origin answers what the primary has even when it is older than the
+ * reader's X-Min-Version (no write of it is in flight: that is the truth); the front judges it.
+ */
+async function readOnPrimary(deps: CatalogDeps, id: number): Promise<object | undefined> {
+  if (deps.policy.current.consistencyMode !== 'strict') return findBook(deps.reads, id);
+  const deadline = Date.now() + deps.replicaWaitMs;
+  for (;;) {
+    const { book, writing } = await findBookOnPrimary(deps.reads, id);
+    if (!writing) return book;
+    if (Date.now() >= deadline) {
+      throw new HttpError(
+        503,
+        'write_in_flight',
+        `a write of book ${id} is waiting for the standby; ask another catalog pod`,
+      );
+    }
+    await sleep(1);
+  }
+}
+
+/** The headers of a GET /books/:id answer (the fast path and the Koa route alike). */
+export function bookHeaders(book: BookAnswer): string[] {
+  return [
+    ...(book.servedBy ? ['X-Served-By', book.servedBy] : []),
+    ...(book.settled ? [SETTLED_HEADER, '1'] : []),
+    'Content-Type',
+    JSON_TYPE,
+  ];
 }
 
 function fromRow(id: number, book: object | undefined): BookAnswer {
@@ -76,7 +122,7 @@ export function bookFastPath(deps: CatalogDeps): FastPath {
       const book = await readBook(deps, parseBookId(rest), minVersion);
       return {
         status: 200,
-        headers: [...(book.servedBy ? ['X-Served-By', book.servedBy] : []), 'Content-Type', JSON_TYPE],
+        headers: bookHeaders(book),
         body: book.body,
       };
     });

@@ -28,9 +28,46 @@ export async function findBook(db: Queryable, id: number): Promise<Book | undefi
 }
 
 /**
- * On a standby: the book, and whether the standby has applied all the WAL it has received (false while
- * its replay is paused or behind, i.e. it is known to miss committed writes). On a primary the LSN
- * functions are NULL, which counts as caught up.
+ * Whether the transaction in the row's `xmax` (the one updating it, if any) is still running as far
+ * as this statement's snapshot goes. `xmax` is a 32-bit xid; pg_visible_in_snapshot wants the 64-bit
+ * one, rebuilt from the snapshot's own xmax (a running xid is within 2^31 of it). Our writes take no
+ * row locks but their UPDATEs, so xmax is a plain xid, never a MultiXact.
+ */
+const WRITER_IN_FLIGHT = `(b.xmax::text <> '0' AND NOT pg_visible_in_snapshot(
+    (SELECT CASE WHEN n.x < 0 THEN NULL ELSE n.x::text::xid8 END FROM (SELECT
+       CASE WHEN c.x - s.top > 2147483648 THEN c.x - 4294967296
+            WHEN s.top - c.x > 2147483648 THEN c.x + 4294967296 ELSE c.x END AS x
+       FROM (SELECT (s.top & ~4294967295::bigint) | b.xmax::text::bigint AS x) c) n), s.snap) IS TRUE)`;
+
+/**
+ * On the primary: the book, and whether a write of it is still in flight. With `synchronous_commit =
+ * remote_apply` a committing backend waits for the standby *after* its commit record is written and
+ * while it still counts as running: the standby already shows the new version, a snapshot here still
+ * the old one. A read that saw `writing` must not answer with this row (it would go back in time
+ * against a read served by the standby): it waits for the writer instead.
+ */
+export async function findBookOnPrimary(
+  db: Queryable,
+  id: number,
+): Promise<{ book: Book | undefined; writing: boolean }> {
+  const res = await db.query<Book & { writing: boolean | null }>(
+    `SELECT b.id, b.title, b.topic, b.price, b.stock, b.version, ${WRITER_IN_FLIGHT} AS writing
+       FROM (SELECT snap, pg_snapshot_xmax(snap)::text::bigint AS top
+               FROM (SELECT pg_current_snapshot() AS snap) z) s
+       LEFT JOIN books b ON b.id = $1`,
+    [id],
+  );
+  const row = res.rows[0];
+  if (!row || row.id === null) return { book: undefined, writing: false };
+  const { writing, ...book } = row;
+  return { book, writing: writing === true };
+}
+
+/**
+ * On a standby: the book, and whether the standby is known to hold every committed write: it streams
+ * from a primary and has applied all the WAL it has received (false while it is not connected, e.g.
+ * back from its volume before it streams, or while its replay is paused or behind). On a primary (not
+ * in recovery) it is always caught up.
  */
 export async function findBookOnStandby(
   db: Queryable,
@@ -38,12 +75,14 @@ export async function findBookOnStandby(
 ): Promise<{ book: Book | undefined; caughtUp: boolean }> {
   const res = await db.query<Book & { caught_up: boolean | null }>(
     `SELECT b.id, b.title, b.topic, b.price, b.stock, b.version, s.caught_up
-       FROM (SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() AS caught_up) s
+       FROM (SELECT NOT pg_is_in_recovery() OR (
+               EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+               AND pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()) AS caught_up) s
        LEFT JOIN books b ON b.id = $1`,
     [id],
   );
   const row = res.rows[0];
-  const caughtUp = row?.caught_up !== false;
+  const caughtUp = row?.caught_up === true;
   if (!row || row.id === null) return { book: undefined, caughtUp };
   const { caught_up: _caughtUp, ...book } = row;
   return { book, caughtUp };

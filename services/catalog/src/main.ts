@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     {
       applicationName: podName,
       max: config.DB_POOL_MAX,
+      ...(origin ? { commitWaitMs: config.SYNC_COMMIT_TIMEOUT_MS } : {}),
     },
   );
   const gate = new SchemaGate(reads, logger, origin ? 'migrate' : 'wait');

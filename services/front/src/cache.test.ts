@@ -82,4 +82,67 @@ describe('FrontCache', () => {
     assert.ok(cache.get(FrontCache.bookKey(4)));
     assert.equal(cache.get(FrontCache.bookKey(2)), undefined);
   });
+
+  it('an announced write drops the entry and blocks fills until it is settled', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.offerBook(1, entry(3));
+    cache.prepare(1, 'w1', 60_000);
+    assert.equal(cache.get(FrontCache.bookKey(1)), undefined, 'the cached copy is gone before the commit');
+    assert.equal(
+      cache.offerBook(1, entry(3)),
+      false,
+      'the old version is not cached while the write is in flight',
+    );
+    assert.equal(cache.offerBook(1, entry(4)), false, 'nor any other: the front does not know which is new');
+    cache.settle(1, 'w1', 4);
+    assert.equal(cache.fence(1), 4, 'settled with the committed version: fenced');
+    assert.equal(cache.offerBook(1, entry(3)), false);
+    assert.ok(cache.offerBook(1, entry(4)));
+    assert.equal(cache.get(FrontCache.bookKey(1))?.version, 4);
+  });
+
+  it('a write settled as not done lets the book be cached again; two writes in flight need both settled', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.prepare(1, 'a', 60_000);
+    cache.prepare(1, 'b', 60_000);
+    cache.settle(1, 'a');
+    assert.equal(cache.offerBook(1, entry(2)), false, 'b is still in flight');
+    cache.settle(1, 'b');
+    assert.ok(cache.offerBook(1, entry(2)), 'nothing in flight: cached');
+    assert.equal(cache.fence(1), 0, 'a write that did not happen raises no fence');
+  });
+
+  it('an announcement that expires unsettled refuses fills from reads that began before it expired', async () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    const before = performance.now();
+    cache.prepare(1, 'lost', 30);
+    assert.equal(cache.writing(1), true);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(cache.writing(1), false, 'expired');
+    assert.equal(cache.offerBook(1, entry(2), before), false, 'that read may have seen the pre-write row');
+    assert.ok(
+      cache.offerBook(1, entry(2), performance.now()),
+      'a read that began after the expiry is cached',
+    );
+    assert.equal(cache.stats().expiredPrepares, 1);
+  });
+
+  it('fills wait for the start-up hold: reads that began before it ends are not cached', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.holdFillsUntil(Number.POSITIVE_INFINITY);
+    assert.equal(cache.holdingFills(), true);
+    assert.equal(cache.offerBook(1, entry(1)), false);
+    const until = performance.now() + 1000;
+    cache.holdFillsUntil(until);
+    assert.equal(cache.offerBook(1, entry(1), until - 1), false);
+    assert.ok(cache.offerBook(1, entry(1), until + 1));
+  });
+
+  it('raiseFence: a front never serves older than it served', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.raiseFence(1, 5);
+    cache.raiseFence(1, 3);
+    assert.equal(cache.fence(1), 5);
+    assert.equal(cache.offerBook(1, entry(4)), false);
+  });
 });

@@ -16,18 +16,31 @@ export interface CacheStats {
   evictions: number;
   invalidations: number;
   rejectedFills: number;
+  /** Writes announced before their commit (strict mode). */
+  prepares: number;
+  /** Announcements that expired before their writer settled them. */
+  expiredPrepares: number;
 }
 
 const BOOK_PREFIX = 'book:';
 
 /**
- * The front's read cache, bounded by entry count and TTL, with per-book *fences*.
+ * The front's read cache, bounded by entry count and TTL, with per-book *fences* and *pending writes*.
  *
  * An invalidation for (book, v) raises the book's fence to v and drops any entry older than v. A fill
  * is accepted only if its version is at least the fence and not older than what is cached, so a read
  * that raced with a write cannot put the pre-write value back after the invalidation (the stale-set
  * race). Fences outlive entries (a separate, larger LRU) because they matter most when nothing is
- * cached.
+ * cached. The front also raises a book's fence to every version it serves, so it never answers with
+ * a version older than one it already gave (docs/guarantees.md).
+ *
+ * In `strict` mode a writer announces a write to every front *before* it commits (`prepare`): the
+ * book's entry is dropped and nothing is cached for that book until the writer settles the write
+ * (its invalidation, after the commit) or the announcement expires. That is what keeps a cached copy
+ * from being served once the new version is visible anywhere (PostgreSQL shows a remote_apply commit
+ * on the standby before the primary). A fill from a read that began before an announcement expired
+ * unsettled, or before the front knew which writes were in flight when it started (`holdFillsUntil`),
+ * is refused: that write may have committed after the read.
  *
  * A front that is shutting down retires its cache: writers stop pushing invalidations to a pod the
  * moment its EndpointSlice says it is terminating, while clients with a connection to it may still be
@@ -38,17 +51,32 @@ export class FrontCache {
   readonly #fences: LRUCache<number, number>;
   #maxEntries: number;
   #ttlMs: number;
-  readonly #stats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, rejectedFills: 0 };
+  readonly #stats = {
+    hits: 0,
+    misses: 0,
+    evictions: 0,
+    invalidations: 0,
+    rejectedFills: 0,
+    prepares: 0,
+    expiredPrepares: 0,
+  };
   /** Test hook only: with fencing off, the stale-set race is allowed to happen. */
   fencing = true;
   /** Retired (the front is shutting down): nothing is served from or stored in the cache. */
   #retired = false;
+  /** Book id → announced writes not settled yet (write id → when the announcement expires). */
+  readonly #pending = new Map<number, Map<string, number>>();
+  /** Book id → the latest expiry of an announcement that was never settled (performance.now()). */
+  readonly #unsettled: LRUCache<number, number>;
+  /** No fill from a read that began before this (performance.now()): writes in flight at start. */
+  #holdUntil = 0;
 
   constructor(opts: { maxEntries: number; ttlMs: number; maxFences?: number }) {
     this.#maxEntries = opts.maxEntries;
     this.#ttlMs = opts.ttlMs;
     this.#entries = this.#create(opts.maxEntries, opts.ttlMs);
     this.#fences = new LRUCache({ max: opts.maxFences ?? 100_000 });
+    this.#unsettled = new LRUCache({ max: opts.maxFences ?? 100_000 });
   }
 
   #create(max: number, ttl: number): LRUCache<string, CacheEntry> {
@@ -84,19 +112,79 @@ export class FrontCache {
 
   invalidate(bookId: number, version: number): void {
     this.#stats.invalidations++;
-    if (version > this.fence(bookId)) this.#fences.set(bookId, version);
+    this.raiseFence(bookId, version);
     const key = FrontCache.bookKey(bookId);
     const cached = this.#entries.peek(key);
     if (cached && cached.version < version) this.#entries.delete(key);
   }
 
-  /** Offers a fill; returns false when it is older than the fence or the cached entry. */
-  offerBook(bookId: number, entry: CacheEntry): boolean {
+  /** No answer about this book older than `version` from now on (an invalidation, or a version served). */
+  raiseFence(bookId: number, version: number): void {
+    if (version > this.fence(bookId)) this.#fences.set(bookId, version);
+  }
+
+  /**
+   * A write to this book is about to commit (strict mode): drop its entry and cache nothing for it
+   * until `settle(bookId, writeId)` or `ttlMs` from now, whichever comes first.
+   */
+  prepare(bookId: number, writeId: string, ttlMs: number): void {
+    this.#stats.prepares++;
+    let writes = this.#pending.get(bookId);
+    if (!writes) this.#pending.set(bookId, (writes = new Map()));
+    writes.set(writeId, performance.now() + ttlMs);
+    this.#entries.delete(FrontCache.bookKey(bookId));
+  }
+
+  /** The write announced as `writeId` is over: committed at `version`, or (no version) not done. */
+  settle(bookId: number, writeId: string, version?: number): void {
+    const writes = this.#pending.get(bookId);
+    if (writes?.delete(writeId) && writes.size === 0) this.#pending.delete(bookId);
+    if (version !== undefined) this.invalidate(bookId, version);
+  }
+
+  /** Whether an announced write to this book is still unsettled (expired announcements are dropped). */
+  writing(bookId: number): boolean {
+    const writes = this.#pending.get(bookId);
+    if (!writes) return false;
+    const now = performance.now();
+    for (const [writeId, expires] of writes) {
+      if (expires > now) continue;
+      writes.delete(writeId);
+      this.#stats.expiredPrepares++;
+      if (expires > (this.#unsettled.get(bookId) ?? 0)) this.#unsettled.set(bookId, expires);
+    }
+    if (writes.size > 0) return true;
+    this.#pending.delete(bookId);
+    return false;
+  }
+
+  /** Refuse fills from reads that began before `until` (performance.now()): see the class comment. */
+  holdFillsUntil(until: number): void {
+    this.#holdUntil = until;
+  }
+
+  /** Whether fills are held for writes that were in flight when this front started. */
+  holdingFills(): boolean {
+    return this.#holdUntil > performance.now();
+  }
+
+  /**
+   * Offers a fill from a read that began at `readStartedAt` (performance.now()); returns false when it
+   * is older than the fence or the cached entry, when a write to the book is announced and unsettled,
+   * or when the read began before an unsettled announcement expired (or before the start-up hold).
+   */
+  offerBook(bookId: number, entry: CacheEntry, readStartedAt = performance.now()): boolean {
     const key = FrontCache.bookKey(bookId);
     if (this.#retired) return false;
     if (this.fencing) {
       const cached = this.#entries.peek(key);
-      if (entry.version < this.fence(bookId) || (cached && cached.version > entry.version)) {
+      if (
+        entry.version < this.fence(bookId) ||
+        (cached && cached.version > entry.version) ||
+        this.writing(bookId) ||
+        readStartedAt <= this.#holdUntil ||
+        readStartedAt <= (this.#unsettled.get(bookId) ?? 0)
+      ) {
         this.#stats.rejectedFills++;
         return false;
       }

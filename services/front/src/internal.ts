@@ -10,12 +10,21 @@ import type { FrontDeps } from './app.js';
 const MAX_INVALIDATIONS = 1000;
 
 const INVALIDATE_PATH = '/internal/invalidate';
+const PREPARE_PATH = '/internal/prepare';
+/** The longest a writer may announce a write for (its invalidation timeout, statement and commit). */
+const MAX_PREPARE_TTL_MS = 600_000;
 
-/** POST /internal/invalidate, for the Koa route and the fast path alike: fence and drop the books. */
+/**
+ * POST /internal/invalidate, for the Koa route and the fast path alike: fence and drop the books. With
+ * a `writeId` it also settles that announced write (an item without a version: it did not happen).
+ */
 async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<OffKoaAnswer> {
   checkBearer('internal', req.headers.authorization, deps.internalToken());
-  const items = parseInvalidations(await readJsonBody(req));
-  for (const { bookId, version } of items) deps.cache.invalidate(bookId, version);
+  const { items, writeId } = parseInvalidations(await readJsonBody(req));
+  for (const { bookId, version } of items) {
+    if (writeId !== undefined) deps.cache.settle(bookId, writeId, version);
+    else if (version !== undefined) deps.cache.invalidate(bookId, version);
+  }
   return {
     status: 200,
     headers: ['Content-Type', JSON_TYPE],
@@ -23,12 +32,29 @@ async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<
   };
 }
 
-/** POST /internal/invalidate before Koa: every write pushes one to every front. */
+/**
+ * POST /internal/prepare `{"bookIds":[…],"writeId":"…","ttlMs":N}`: a strict writer announces a write
+ * before it commits; this front drops those books and caches nothing of them until it is settled.
+ */
+async function prepareAnswer(deps: FrontDeps, req: IncomingMessage): Promise<OffKoaAnswer> {
+  checkBearer('internal', req.headers.authorization, deps.internalToken());
+  const { bookIds, writeId, ttlMs } = parsePrepare(await readJsonBody(req));
+  for (const bookId of bookIds) deps.cache.prepare(bookId, writeId, ttlMs);
+  return {
+    status: 200,
+    headers: ['Content-Type', JSON_TYPE],
+    body: Buffer.from(`{"prepared":${bookIds.length}}`),
+  };
+}
+
+/** POST /internal/invalidate and /internal/prepare before Koa: every write sends one to every front. */
 export function invalidateFastPath(deps: FrontDeps): FastPath {
   const answer = offKoa(deps);
   return (req, res) => {
-    if (req.method !== 'POST' || req.url !== INVALIDATE_PATH) return false;
-    answer(req, res, INVALIDATE_PATH, () => invalidateAnswer(deps, req));
+    if (req.method !== 'POST') return false;
+    if (req.url === INVALIDATE_PATH) answer(req, res, INVALIDATE_PATH, () => invalidateAnswer(deps, req));
+    else if (req.url === PREPARE_PATH) answer(req, res, PREPARE_PATH, () => prepareAnswer(deps, req));
+    else return false;
     return true;
   };
 }
@@ -41,6 +67,9 @@ export function registerInternal(router: Router, routes: FrontRoutes): void {
 
   router.post(INVALIDATE_PATH, async (ctx) => {
     answerKoa(ctx, await invalidateAnswer(deps, ctx.req));
+  });
+  router.post(PREPARE_PATH, async (ctx) => {
+    answerKoa(ctx, await prepareAnswer(deps, ctx.req));
   });
 
   router.get('/internal/cache', internal, (ctx) => {
@@ -89,8 +118,43 @@ function parseTestHooks(body: unknown): { fillDelay?: FillDelay & { bookId: numb
 
 const isPositiveInteger = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1;
 
-export function parseInvalidations(body: unknown): Array<{ bookId: number; version: number }> {
-  const object = requireObject(body, ['items', 'origin']);
+/** A writer's id for one write: what its prepare and its invalidation share. */
+function parseWriteId(value: unknown): string {
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(value)) {
+    throw new HttpError(400, 'invalid_body', 'writeId must be 1-100 printable ASCII characters');
+  }
+  return value;
+}
+
+function parseOrigin(value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || value.length > 253)) {
+    throw new HttpError(400, 'invalid_body', 'origin must be a string of at most 253 characters');
+  }
+}
+
+export function parsePrepare(body: unknown): { bookIds: number[]; writeId: string; ttlMs: number } {
+  const object = requireObject(body, ['bookIds', 'writeId', 'ttlMs', 'origin']);
+  const { bookIds, ttlMs } = object;
+  if (
+    !Array.isArray(bookIds) ||
+    bookIds.length === 0 ||
+    bookIds.length > MAX_INVALIDATIONS ||
+    !bookIds.every(isPositiveInteger)
+  ) {
+    throw new HttpError(400, 'invalid_body', `bookIds must be an array of 1-${MAX_INVALIDATIONS} book ids`);
+  }
+  if (!isPositiveInteger(ttlMs) || (ttlMs as number) > MAX_PREPARE_TTL_MS) {
+    throw new HttpError(400, 'invalid_body', `ttlMs must be an integer in 1-${MAX_PREPARE_TTL_MS}`);
+  }
+  parseOrigin(object.origin);
+  return { bookIds: bookIds as number[], writeId: parseWriteId(object.writeId), ttlMs: ttlMs as number };
+}
+
+export function parseInvalidations(body: unknown): {
+  items: Array<{ bookId: number; version?: number }>;
+  writeId?: string;
+} {
+  const object = requireObject(body, ['items', 'origin', 'writeId']);
   const items = object.items;
   if (!Array.isArray(items) || items.length === 0 || items.length > MAX_INVALIDATIONS) {
     throw new HttpError(
@@ -99,18 +163,26 @@ export function parseInvalidations(body: unknown): Array<{ bookId: number; versi
       `items must be an array of 1-${MAX_INVALIDATIONS} invalidations`,
     );
   }
-  if (object.origin !== undefined && (typeof object.origin !== 'string' || object.origin.length > 253)) {
-    throw new HttpError(400, 'invalid_body', 'origin must be a string of at most 253 characters');
-  }
-  return items.map((item: unknown) => {
-    const { bookId, version } = requireObject(item, ['bookId', 'version']);
-    if (!isPositiveInteger(bookId) || !isPositiveInteger(version)) {
-      throw new HttpError(
-        400,
-        'invalid_body',
-        'each invalidation needs a positive integer bookId and version',
-      );
-    }
-    return { bookId: bookId as number, version: version as number };
-  });
+  parseOrigin(object.origin);
+  const writeId = object.writeId === undefined ? undefined : parseWriteId(object.writeId);
+  return {
+    ...(writeId !== undefined ? { writeId } : {}),
+    items: items.map((item: unknown) => {
+      const { bookId, version } = requireObject(item, ['bookId', 'version']);
+      // Without a version an item only settles an announced write that did not happen.
+      if (
+        !isPositiveInteger(bookId) ||
+        (version !== undefined || writeId === undefined ? !isPositiveInteger(version) : false)
+      ) {
+        throw new HttpError(
+          400,
+          'invalid_body',
+          'each invalidation needs a positive integer bookId and version (a version may be left out only with a writeId)',
+        );
+      }
+      return version === undefined
+        ? { bookId: bookId as number }
+        : { bookId: bookId as number, version: version as number };
+    }),
+  };
 }

@@ -13,6 +13,7 @@ import type { Server } from 'node:http';
 import { createApp, type FrontDeps } from './app.js';
 import { startStatusReporter } from './status.js';
 import { CacheReconciler } from './reconcile.js';
+import { holdForWritersInFlight } from './writers-check.js';
 
 export const frontSchema = {
   ...commonSchema,
@@ -95,8 +96,20 @@ async function main(): Promise<void> {
   catalogs.on('change', (eps) => endpointsGauge.set({ target: 'catalog' }, eps.length));
   orders.on('change', (eps) => endpointsGauge.set({ target: 'order' }, eps.length));
 
+  let writersAsked = false;
+  void holdForWritersInFlight({
+    cache,
+    discoveries: [catalogs, orders],
+    http,
+    podName,
+    internalToken: () => config.INTERNAL_TOKEN,
+    logger,
+    maxHoldMs: config.UPSTREAM_WRITE_TIMEOUT_MS + policy.current.invalidationTimeoutMs,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  }).then(() => (writersAsked = true));
   const readiness = async () => ({
     discovery: catalogs.synced() && orders.synced() ? 'ok' : 'discovery not synced',
+    writers: writersAsked ? 'ok' : 'asking the writers which writes are in flight',
     policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
   });
   const catalog = upstream('catalog', catalogs);

@@ -89,6 +89,10 @@ const unauthorized = error('The admin bearer token is missing or wrong', ['unaut
   'WWW-Authenticate': header('WWW-Authenticate'),
 });
 const tooLarge = error(`The body is larger than ${DEFAULT_BODY_LIMIT} bytes`, ['payload_too_large']);
+const unsupportedMediaType = error(
+  'A body sent with a Content-Type other than `application/json`, or with none',
+  ['unsupported_media_type'],
+);
 
 const purchase = (method: 'POST' | 'PUT') => ({
   operationId: method === 'POST' ? 'purchase' : 'purchasePut',
@@ -133,6 +137,7 @@ const purchase = (method: 'POST' | 'PUT') => ({
     '404': error('No such book', ['book_not_found']),
     '409': error('The book is sold out', ['out_of_stock']),
     '413': tooLarge,
+    '415': unsupportedMediaType,
     '422': error('The key was already used to buy another book', ['idempotency_key_reused']),
     ...serverErrors(['commit_outcome_unknown']),
   },
@@ -146,7 +151,9 @@ export const openApiDocument = {
     summary: "The world's smallest book store, built the way a large one would be.",
     description:
       'The public API of the front. Inputs come in the path, the headers and a JSON body, never in the ' +
-      'query: every route refuses a query string with 400 `unknown_parameter`. Every error body is ' +
+      'query: every route refuses a query string with 400 `unknown_parameter`. A body must be sent as ' +
+      '`Content-Type: application/json` (parameters such as `charset` allowed): a body of any other type, ' +
+      'or of none, is 415 `unsupported_media_type`; an empty body needs no Content-Type. Every error body is ' +
       '`{"error":{"code","message"}}`. Unknown routes answer 404 `not_found`, a method a route does not ' +
       'serve 405 `method_not_allowed` with `Allow`.',
     license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
@@ -181,13 +188,19 @@ export const openApiDocument = {
         summary: 'One book',
         description:
           "Served from the front's cache when it holds the current version (`X-Cache: hit`); never older " +
-          'than a write acknowledged to anyone.',
+          'than a write acknowledged to anyone, nor (strict mode) than an answer any front completed ' +
+          'before this read began (docs/guarantees.md). A client session sends `X-Min-Version`.',
         tags: ['books'],
-        parameters: [param('BookId'), param('CacheControl')],
+        parameters: [param('BookId'), param('CacheControl'), param('MinVersion')],
         responses: {
           '200': ok('The book', ref('Book'), readHeaders),
-          '400': error('Bad id or a query parameter', ['invalid_id', 'unknown_parameter']),
+          '400': error('Bad id, X-Min-Version or a query parameter', [
+            'invalid_id',
+            'invalid_min_version',
+            'unknown_parameter',
+          ]),
           '404': error('No such book', ['book_not_found']),
+          '412': error('X-Min-Version is newer than any version of the book', ['unknown_version']),
           ...serverErrors(['stale_read_refused']),
         },
       },
@@ -230,6 +243,7 @@ export const openApiDocument = {
           '401': unauthorized,
           '404': error('No such book', ['book_not_found']),
           '413': tooLarge,
+          '415': unsupportedMediaType,
           ...serverErrors(['commit_outcome_unknown']),
         },
       },
@@ -263,6 +277,7 @@ export const openApiDocument = {
           '404': error('No such book', ['book_not_found']),
           '409': error('The stock would exceed 2147483647', ['stock_overflow']),
           '413': tooLarge,
+          '415': unsupportedMediaType,
           '422': error('The key was already used for another restock', ['idempotency_key_reused']),
           ...serverErrors(['commit_outcome_unknown']),
         },
@@ -365,6 +380,16 @@ export const openApiDocument = {
           maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
           pattern: '^[\\x21-\\x7e]+$',
         },
+      },
+      MinVersion: {
+        name: 'X-Min-Version',
+        in: 'header',
+        required: false,
+        description:
+          "A client session's token: the highest version of this book the client has seen (from a read's " +
+          "or a write's `version`). The answer shows at least that version, whichever front serves it " +
+          '(read-your-writes and monotonic reads across fronts); a version that does not exist is 412.',
+        schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
       },
       CacheControl: {
         name: 'Cache-Control',

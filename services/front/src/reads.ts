@@ -3,7 +3,7 @@ import { digitsAfter, offKoa, rawHeader, type AppContext, type FastPath } from '
 import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
-import { normalizeTopic, parseBookId } from '../../shared/src/validate.js';
+import { normalizeTopic, parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheEntry } from './cache.js';
 import { servedBy } from './relay.js';
@@ -15,11 +15,17 @@ const INFO_PREFIX = '/info/';
 const INFO_ROUTE = '/info/:id';
 /**
  * At most this many upstream reads for one request whose answers keep coming back older than the
- * book's fence (each time a write landed during the flight): a hot book under a stream of writes.
+ * read's bar (a catalog pod that could not yet show the version the read must return).
  */
 const MAX_FENCED_FETCHES = 32;
 /** How long a fenced read keeps re-fetching when no FrontDeps.readTimeoutMs is given. */
 const DEFAULT_READ_TIMEOUT_MS = 2000;
+
+/** One upstream answer: the entry, and whether it is the primary's settled truth (X-Bazar-Settled). */
+interface Fetched {
+  entry: CacheEntry;
+  settled: boolean;
+}
 
 /** A book as this front serves it: from the cache (hit) or from a catalog pod (miss). */
 interface BookRead {
@@ -28,38 +34,62 @@ interface BookRead {
 }
 
 /**
- * GET /info/:id behind the cache: a hit, or one upstream read shared with concurrent misses, fenced so
- * that nothing an acknowledged write has superseded is ever served or cached (the stale-set race).
- * One instance per app; both the Koa route and the fast path use it.
+ * GET /info/:id behind the cache: a hit, or an upstream read, fenced so that nothing an acknowledged
+ * write has superseded is ever served or cached (the stale-set race), and so that this front never
+ * serves a version older than one it served before (docs/guarantees.md). One instance per app; both
+ * the Koa route and the fast path use it.
  */
 export class BookReader {
-  /** Coalesces concurrent misses for the same book into one upstream read. */
-  readonly #inflight = new Map<number, Promise<CacheEntry>>();
+  /** Coalesces concurrent misses for the same book into one upstream read (not in strict mode). */
+  readonly #inflight = new Map<number, Promise<Fetched>>();
 
   constructor(private readonly routes: Pick<FrontRoutes, 'deps' | 'hooks'>) {}
 
-  async read(id: number, bypass: boolean): Promise<BookRead> {
+  /**
+   * `minVersion`: the client's own bar (its session's X-Min-Version): the answer shows at least it.
+   */
+  async read(id: number, bypass: boolean, minVersion = 0): Promise<BookRead> {
     const { cache, policy } = this.routes.deps;
     if (!bypass) {
       const hit = cache.get(FrontCache.bookKey(id));
-      if (hit) return { entry: hit, hit: true };
+      if (hit && hit.version >= minVersion) return { entry: hit, hit: true };
     }
-    const fencing = policy.current.consistencyMode !== 'eventual' && cache.fencing;
-    // Re-fetching is bounded in time, not only in count: under a stream of writes to one book each
-    // flight may be overtaken, and a slow path (a standby away, reads sent to the origin) makes that
-    // likelier. Serving the overtaken answer could return a version older than a write acknowledged
-    // meanwhile (DESIGN.md §4.2), so the read refuses instead once its time is spent.
+    const mode = policy.current.consistencyMode;
+    const fencing = mode !== 'eventual' && cache.fencing;
+    // The bar is fixed when the read begins: any answer at least this new is at least as new as every
+    // write acknowledged (and every version this front served) before the read began. Judging a
+    // re-fetch against the fence at its arrival instead would let a stream of writes starve the read.
+    const fence = fencing ? cache.fence(id) : 0;
+    const bar = Math.max(fence, minVersion);
+    const startedAt = performance.now();
+    // A strict read must not take an answer fetched before it began: joining a flight already under
+    // way could return what the database showed before another front's read completed with a newer
+    // version. Other modes coalesce concurrent misses.
+    const mayJoin = !bypass && mode !== 'strict';
     const deadline = Date.now() + (this.routes.deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
     for (let attempt = 0; attempt < MAX_FENCED_FETCHES; attempt++) {
-      const entry = await this.#readThrough(id, cache.fence(id), attempt === 0 && !bypass, attempt === 0);
+      const { entry, settled } = await this.#readThrough(
+        id,
+        bar,
+        attempt === 0 && mayJoin,
+        attempt === 0 && mode !== 'strict',
+      );
       await this.#testFillDelay(id);
-      // An invalidation may have raised the fence while this read was in flight: never serve or cache
-      // what an acknowledged write has superseded.
-      if (fencing && entry.version < cache.fence(id)) {
+      if (entry.version < bar) {
+        // The primary's own answer, no write of the book in flight: the client asked for a version
+        // that does not exist (yet); nothing to wait for.
+        if (settled && entry.version >= fence) {
+          throw new HttpError(
+            412,
+            'unknown_version',
+            `X-Min-Version ${minVersion} is newer than book ${id}'s current version ${entry.version}`,
+          );
+        }
         if (Date.now() >= deadline) break;
         continue;
       }
-      cache.offerBook(id, entry);
+      if (fencing) cache.raiseFence(id, entry.version);
+      cache.offerBook(id, entry, startedAt);
       return { entry, hit: false };
     }
     throw new HttpError(503, 'stale_read_refused', 'no catalog endpoint could serve the current version');
@@ -69,7 +99,7 @@ export class BookReader {
    * One upstream read of a book: `join` shares a read already in flight, `share` lets later misses
    * join this one. A cache-bypassing read goes upstream itself but may still be joined.
    */
-  #readThrough(id: number, fence: number, join: boolean, share: boolean): Promise<CacheEntry> {
+  #readThrough(id: number, fence: number, join: boolean, share: boolean): Promise<Fetched> {
     const pending = join ? this.#inflight.get(id) : undefined;
     if (pending) return pending;
     const read = this.#fetch(id, fence);
@@ -80,20 +110,22 @@ export class BookReader {
     return read;
   }
 
-  async #fetch(id: number, minVersion: number): Promise<CacheEntry> {
-    const { catalog, policy } = this.routes.deps;
-    const fenced = policy.current.consistencyMode !== 'eventual' && minVersion > 0;
+  async #fetch(id: number, minVersion: number): Promise<Fetched> {
+    const { catalog } = this.routes.deps;
     const res = await catalog.request({
       method: 'GET',
       path: `/books/${id}`,
-      ...(fenced ? { headers: { 'x-min-version': String(minVersion) } } : {}),
+      ...(minVersion > 0 ? { headers: { 'x-min-version': String(minVersion) } } : {}),
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);
     // The catalog's bytes are served and cached as they are (a copy: a slice would pin the socket's
     // read buffer for the entry's lifetime); only the version is read from them.
     const book = res.body as { version: number };
-    return { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) };
+    return {
+      entry: { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) },
+      settled: res.headers['x-bazar-settled'] === '1',
+    };
   }
 
   async #testFillDelay(id: number): Promise<void> {
@@ -122,7 +154,9 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
 
   // What the fast path leaves to Koa: HEAD, and ids it cannot take (parseBookId answers those).
   router.get(INFO_ROUTE, async (ctx) => {
-    serve(ctx, await routes.books.read(parseBookId(ctx.params.id), bypassCache(ctx)));
+    const id = parseBookId(ctx.params.id);
+    const minVersion = parseMinVersion(ctx.get('X-Min-Version') || undefined);
+    serve(ctx, await routes.books.read(id, bypassCache(ctx), minVersion));
   });
 
   router.get('/search/:topic', async (ctx) => {
@@ -163,9 +197,11 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     const idText = digitsAfter(req.url, INFO_PREFIX);
     if (idText === undefined) return false;
     const cacheControl = rawHeader(req, 'cache-control');
+    const minVersion = rawHeader(req, 'x-min-version');
     const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
-    const entry = bypass ? undefined : cache.get(FrontCache.bookKey(Number(idText)));
+    const entry =
+      bypass || minVersion !== undefined ? undefined : cache.get(FrontCache.bookKey(Number(idText)));
     if (entry) {
       res.writeHead(200, [
         'X-Served-By',
@@ -185,7 +221,8 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     }
     req.resume();
     answer(req, res, INFO_ROUTE, async () => {
-      const read = await routes.books.read(parseBookId(idText), bypass);
+      const id = parseBookId(idText);
+      const read = await routes.books.read(id, bypass, parseMinVersion(minVersion));
       return {
         status: 200,
         headers: [

@@ -26,6 +26,30 @@ import { JSON_TYPE, type FrontRoutes } from './routes.js';
 import type { FrontDeps } from './app.js';
 
 const PURCHASE_PREFIX = '/purchase/';
+/** The life of this front's own announcement of a write when no write timeout is configured. */
+const DEFAULT_WRITE_TIMEOUT_MS = 5000;
+
+/**
+ * A write through this front, which the writer does not announce to it (it sends no push to the front
+ * a write came through): in strict mode the front announces it to its own cache before forwarding it,
+ * and settles it with the answer: the new version, or (a 4xx: nothing was written) none. Without an
+ * answer the outcome is unknown and the announcement expires after the write timeout.
+ */
+function announceHere(deps: FrontDeps, bookId: number): (res: UpstreamResponse) => void {
+  if (deps.policy.current.consistencyMode !== 'strict') {
+    return (res) => {
+      const version = res.status === 200 ? (res.body as { version?: unknown }).version : undefined;
+      if (typeof version === 'number') deps.cache.invalidate(bookId, version);
+    };
+  }
+  const writeId = `here:${randomUUID()}`;
+  deps.cache.prepare(bookId, writeId, deps.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS);
+  return (res) => {
+    if (res.status >= 500) return;
+    const version = res.status === 200 ? (res.body as { version?: unknown }).version : undefined;
+    deps.cache.settle(bookId, writeId, typeof version === 'number' ? version : undefined);
+  };
+}
 
 /**
  * POST|PUT /purchase/:id, for the Koa route and the fast path alike: forwarded to an order pod under
@@ -42,6 +66,7 @@ export async function purchaseAnswer(
   const key = parseIdempotencyKey(req.headers['idempotency-key']) ?? `front:${randomUUID()}`;
   const body = await readJsonBody(req);
   if (body !== undefined) requireObject(body, []);
+  const settle = announceHere(deps, id);
   const res = await deps.order.request({
     method: 'POST',
     path: `/purchase/${id}`,
@@ -49,11 +74,10 @@ export async function purchaseAnswer(
     headers: { 'idempotency-key': key, [ORIGIN_FRONT_HEADER]: deps.podName },
     retry: 'idempotent',
   });
+  settle(res);
   if (res.status >= 400) throw relayedError(res);
   const headers = ['X-Served-By', servedBy(res), 'Content-Type', JSON_TYPE];
   if (res.status === 200) {
-    const version = (res.body as { version?: unknown }).version;
-    if (typeof version === 'number') deps.cache.invalidate(id, version);
     for (const name of ['X-Invalidated', 'Idempotent-Replayed']) {
       const value = res.headers[name.toLowerCase()];
       if (typeof value === 'string') headers.push(name, value);
@@ -79,11 +103,10 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
   const { deps } = routes;
   const admin = requireBearer('admin', deps.adminToken);
 
-  /** Relays a write's answer and makes this front's own cache honour it at once. */
-  const relayWrite = (ctx: AppContext, res: UpstreamResponse, bookId: number) => {
+  /** Relays a write's answer; `settle` makes this front's own cache honour it at once. */
+  const relayWrite = (ctx: AppContext, res: UpstreamResponse, settle: (res: UpstreamResponse) => void) => {
+    settle(res);
     if (res.status === 200) {
-      const version = (res.body as { version?: unknown }).version;
-      if (typeof version === 'number') deps.cache.invalidate(bookId, version);
       const invalidated = res.headers['x-invalidated'];
       if (typeof invalidated === 'string') ctx.set('X-Invalidated', invalidated);
       const replayed = res.headers['idempotent-replayed'];
@@ -109,6 +132,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     const body = requireObject(await readJsonBody(ctx.req), ['price']);
     if (!('price' in body)) throw new HttpError(400, 'invalid_body', 'field "price" is required');
     const price = parsePrice(body.price);
+    const settle = announceHere(deps, id);
     const res = await deps.catalog.request({
       method: 'PATCH',
       path: `/books/${id}`,
@@ -118,7 +142,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
       ...(deps.writeTimeoutMs !== undefined ? { timeoutMs: deps.writeTimeoutMs } : {}),
     });
-    relayWrite(ctx, res, id);
+    relayWrite(ctx, res, settle);
   });
 
   router.post('/books/:id/restock', admin, async (ctx) => {
@@ -130,6 +154,7 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
     const body = requireObject(await readJsonBody(ctx.req), ['quantity']);
     if (!('quantity' in body)) throw new HttpError(400, 'invalid_body', 'field "quantity" is required');
     const quantity = parseQuantity(body.quantity);
+    const settle = announceHere(deps, id);
     const res = await deps.catalog.request({
       method: 'POST',
       path: `/books/${id}/restock`,
@@ -142,6 +167,6 @@ export function registerWrites(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
       ...(deps.writeTimeoutMs !== undefined ? { timeoutMs: deps.writeTimeoutMs } : {}),
     });
-    relayWrite(ctx, res, id);
+    relayWrite(ctx, res, settle);
   });
 }

@@ -15,11 +15,11 @@ import {
   type OffKoaAnswer,
 } from '../../shared/src/server.js';
 import type { Database } from '../../shared/src/db/database.js';
-import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
-import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
+import { writeBook, writesInFlightAnswer, type Writer } from '../../shared/src/writer.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import { requireBearer } from '../../shared/src/auth.js';
 import { badRequest } from '../../shared/src/errors.js';
+import { sleep } from '../../shared/src/main-helpers.js';
 import {
   ORIGIN_FRONT_HEADER,
   originFront,
@@ -40,8 +40,8 @@ export interface OrderDeps {
   primary: Database;
   /** A hot standby (DATABASE_REPLICA_URL): order lookups read it first, so they survive the primary. */
   standby?: Database;
-  guard: CommitGuard;
-  publisher: InvalidationPublisher;
+  /** Commits on the primary and tells the fronts (writeBook). */
+  writer: Pick<Writer, 'guard' | 'publisher'>;
   purchases: Counter<'result'>;
   internalToken: () => string;
   /**
@@ -55,7 +55,7 @@ export interface OrderDeps {
 
 /**
  * POST|PUT /purchase/:id, for the Koa route and the fast path alike: one statement on the primary,
- * then the invalidation pushed to every front and awaited, then the answer.
+ * with the fronts told as writeBook says (before the commit in strict mode, after it otherwise).
  */
 async function purchaseAnswer(
   deps: OrderDeps,
@@ -67,29 +67,34 @@ async function purchaseAnswer(
   // A purchase takes no body; one that is sent must be small, well-formed and an empty object.
   const body = await readJsonBody(req);
   if (body !== undefined) requireObject(body, []);
-  let outcome;
-  try {
-    outcome = await deps.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
-  } catch (err) {
-    if (!(err instanceof DuplicateKey) || key === undefined) {
-      deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
-      throw err;
+  const origin = originFront(req.headers[ORIGIN_FRONT_HEADER]);
+  let replayed = false;
+  // Also on a replay the fronts hear of the version: the first attempt may have committed and died
+  // before invalidating.
+  const { result: purchase, fanout } = await writeBook(deps.writer, bookId, origin, async () => {
+    const hold = holdBeforeCommit.get(deps);
+    if (hold !== undefined) await sleep(hold);
+    let outcome;
+    try {
+      outcome = await deps.writer.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
+    } catch (err) {
+      if (!(err instanceof DuplicateKey) || key === undefined) {
+        deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
+        throw err;
+      }
+      // A concurrent request with the same key won the race and has committed: return its result.
+      const previous = await findByKey(deps.primary, key);
+      if (!previous) throw err;
+      outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
     }
-    // A concurrent request with the same key won the race and has committed: return its result.
-    const previous = await findByKey(deps.primary, key);
-    if (!previous) throw err;
-    outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
-  }
-  deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
-  if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
-  // Also on a replay: the first attempt may have committed and died before invalidating.
-  const fanout = await deps.publisher.publish(
-    [{ bookId, version: outcome.purchase.version }],
-    originFront(req.headers[ORIGIN_FRONT_HEADER]),
-  );
+    deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
+    if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
+    replayed = outcome.replayed;
+    return outcome.purchase;
+  });
   const headers = ['X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`, 'Content-Type', JSON_TYPE];
-  if (outcome.replayed) headers.push('Idempotent-Replayed', 'true');
-  return { status: 200, headers, body: Buffer.from(JSON.stringify(outcome.purchase)) };
+  if (replayed) headers.push('Idempotent-Replayed', 'true');
+  return { status: 200, headers, body: Buffer.from(JSON.stringify(purchase)) };
 }
 
 /** POST|PUT /purchase/:id before Koa (no query string, an id of digits); the rest goes to Koa. */
@@ -108,6 +113,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The apps armed (by the test hook) to die between a purchase's COMMIT and its invalidation push. */
 const crashAfterCommit = new WeakSet<OrderDeps>();
+/** Test hook: each purchase waits this long after the fronts were told and before it commits (ms). */
+const holdBeforeCommit = new WeakMap<OrderDeps, number>();
 
 export function createApp(deps: OrderDeps): Koa {
   const router = new Router();
@@ -121,13 +128,28 @@ export function createApp(deps: OrderDeps): Koa {
 
   if (deps.testHooks) {
     router.post('/internal/test-hooks', requireBearer('internal', deps.internalToken), async (ctx) => {
-      const { crashAfterCommit: crash } = requireObject(await readJsonBody(ctx.req), ['crashAfterCommit']);
-      if (typeof crash !== 'boolean') throw badRequest('invalid_body', 'crashAfterCommit must be a boolean');
-      if (crash) crashAfterCommit.add(deps);
-      else crashAfterCommit.delete(deps);
+      const { crashAfterCommit: crash, holdBeforeCommitMs: hold } = requireObject(
+        await readJsonBody(ctx.req),
+        ['crashAfterCommit', 'holdBeforeCommitMs'],
+      );
+      if (crash !== undefined && typeof crash !== 'boolean')
+        throw badRequest('invalid_body', 'crashAfterCommit must be a boolean');
+      if (
+        hold !== undefined &&
+        (!Number.isSafeInteger(hold) || (hold as number) < 0 || (hold as number) > 60_000)
+      )
+        throw badRequest('invalid_body', 'holdBeforeCommitMs must be an integer in 0-60000');
+      if (crash === true) crashAfterCommit.add(deps);
+      else if (crash === false) crashAfterCommit.delete(deps);
+      if (hold === 0) holdBeforeCommit.delete(deps);
+      else if (hold !== undefined) holdBeforeCommit.set(deps, hold as number);
       ctx.body = { ok: true };
     });
   }
+
+  router.post('/internal/writes', requireBearer('internal', deps.internalToken), async (ctx) => {
+    ctx.body = await writesInFlightAnswer(deps.writer.publisher, await readJsonBody(ctx.req));
+  });
 
   router.get('/orders/:orderId', async (ctx) => {
     ctx.body = await lookupOrder(deps, parseOrderId(ctx.params.orderId));

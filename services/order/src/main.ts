@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const primary = new Database('primary', config.DATABASE_URL, logger, {
     applicationName: podName,
     max: config.DB_POOL_MAX,
+    commitWaitMs: config.SYNC_COMMIT_TIMEOUT_MS,
   });
   const standby = config.DATABASE_REPLICA_URL
     ? new Database('standby', config.DATABASE_REPLICA_URL, logger, {
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     policy,
     http,
   });
-  const { guard, publisher, fronts } = writer;
+  const { guard, fronts } = writer;
   const policyWatch = await startPolicyWatch({ config, policy, logger, metrics });
 
   const app = createApp({
@@ -68,8 +69,7 @@ async function main(): Promise<void> {
     policy,
     primary,
     standby,
-    guard,
-    publisher,
+    writer,
     purchases: counter(metrics, 'bazar_purchases_total', 'Purchases by result', ['result']),
     internalToken: () => config.INTERNAL_TOKEN,
     testHooks: config.TEST_HOOKS,

@@ -46,6 +46,7 @@ describe('InvalidationPublisher (real HTTP fronts on loopback)', () => {
       logger: createLogger({ name: 'test', level: 'silent' }),
       metrics: createMetrics({ service: 'test', podName: 'test', defaultMetrics: false }),
       podName: 'order-0',
+      writeBudgetMs: () => 1000,
     });
   const counts = () => fronts.map((f) => f.pushes.length);
 

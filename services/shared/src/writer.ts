@@ -4,7 +4,9 @@ import { Database } from './db/database.js';
 import { CommitGuard } from './db/write-transaction.js';
 import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
 import type { Discovery } from './discovery.js';
-import { InvalidationPublisher } from './invalidation.js';
+import { HttpError } from './errors.js';
+import { requireObject } from './body.js';
+import { InvalidationPublisher, type FanoutResult } from './invalidation.js';
 import type { Logger } from './logger.js';
 import { counter, gauge, type Metrics } from './metrics.js';
 import type { PolicyStore } from './policy.js';
@@ -23,6 +25,50 @@ export interface Writer {
   publisher: InvalidationPublisher;
   fronts: Discovery;
   close(): Promise<void>;
+}
+
+/** See createWriter's writeBudgetMs. */
+const WRITE_SLACK_MS = 1000;
+
+/**
+ * One write of one book, under the promise of docs/guarantees.md, for order pods and the catalog
+ * origin alike:
+ * - `strict` (the standby confirming commits): the write is announced to every front before it
+ *   commits (they stop caching the book), committed at remote_apply, then settled with its version
+ *   without waiting for the fronts: no front can serve a cached copy once the new version is visible
+ *   anywhere, and every read that reaches the database after the commit sees it;
+ * - a strict write whose commit the standby did not confirm in time, and `session`: committed, then
+ *   the fronts are told its version and the answer waits for them (reads are fenced by version);
+ * - `eventual`: committed, the push goes out in the background.
+ * `originFront` is the front the write came through: it fences its own cache and gets no push.
+ */
+export async function writeBook<T extends { version: number }>(
+  writer: Pick<Writer, 'guard' | 'publisher'>,
+  bookId: number,
+  originFront: string | undefined,
+  commit: () => Promise<T>,
+): Promise<{ result: T; fanout: FanoutResult }> {
+  const { guard, publisher } = writer;
+  const announcement = guard.announcesWrites() ? await publisher.prepare([bookId], originFront) : undefined;
+  let result: T;
+  try {
+    result = await commit();
+  } catch (err) {
+    // A 4xx proves nothing was written: the fronts may cache the book again at once. Anything else
+    // may have committed: the announcement expires at the fronts instead.
+    if (announcement && err instanceof HttpError && err.status < 500) {
+      void publisher.settle(announcement, [{ bookId }], originFront);
+    }
+    throw err;
+  }
+  const items = [{ bookId, version: result.version }];
+  if (!announcement) return { result, fanout: await publisher.publish(items, originFront) };
+  if (guard.commitLevel() === 'remote_apply') {
+    void publisher.settle(announcement, items, originFront);
+    return { result, fanout: announcement.fanout };
+  }
+  // Degraded during this write: the standby may not have it, so readers must be fenced before the ack.
+  return { result, fanout: await publisher.settle(announcement, items, originFront) };
 }
 
 /**
@@ -81,6 +127,9 @@ export async function createWriter(opts: {
     logger,
     metrics,
     podName,
+    // The statement, its wait for the standby (cut at SYNC_COMMIT_TIMEOUT_MS) and a second for row
+    // locks held by other writes of the same book and for scheduling.
+    writeBudgetMs: () => config.SYNC_COMMIT_TIMEOUT_MS + WRITE_SLACK_MS,
   });
   return {
     guard,
@@ -92,4 +141,21 @@ export async function createWriter(opts: {
       await control.close();
     },
   };
+}
+
+/**
+ * POST /internal/writes `{"front":"<name>"}` → `{"settleWithinMs":N,"knowsFront":bool}`: what a
+ * starting front asks every catalog and order pod before it caches anything (docs/guarantees.md). A
+ * pod that does not write (a catalog replica) has nothing in flight and sends every front its writes
+ * through no one.
+ */
+export async function writesInFlightAnswer(
+  publisher: InvalidationPublisher | undefined,
+  body: unknown,
+): Promise<{ settleWithinMs: number; knowsFront: boolean }> {
+  const { front } = requireObject(body, ['front']);
+  if (typeof front !== 'string' || front.length === 0 || front.length > 253) {
+    throw new HttpError(400, 'invalid_body', 'front must be a string of 1-253 characters');
+  }
+  return publisher ? publisher.writesInFlight(front) : { settleWithinMs: 0, knowsFront: true };
 }

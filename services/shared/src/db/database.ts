@@ -58,6 +58,12 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
+/** The server cancelled a statement at its statement_timeout (57014 is also a cancel by request). */
+export function isStatementTimeout(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '57014' && typeof e.message === 'string' && /statement timeout/i.test(e.message);
+}
+
 /**
  * A pg pool bound to one server role. Connection failures become a 503 naming that role
  * (`primary_unavailable`) quickly: connect timeout 1 s, statements bounded, so no request hangs on a
@@ -78,7 +84,18 @@ export class Database {
     readonly role: Role,
     url: string,
     private readonly logger: Logger,
-    opts: { applicationName: string; max?: number; statementTimeoutMs?: number; connectTimeoutMs?: number },
+    opts: {
+      applicationName: string;
+      max?: number;
+      statementTimeoutMs?: number;
+      connectTimeoutMs?: number;
+      /**
+       * A writer's pool: how long a COMMIT may wait for the standby (SYNC_COMMIT_TIMEOUT_MS) before
+       * CommitGuard cancels the wait. The client-side query timeout must outlast it, or a commit that
+       * is still waiting (and will commit) is cut off as a lost connection.
+       */
+      commitWaitMs?: number;
+    },
   ) {
     this.pool = new pg.Pool({
       connectionString: url,
@@ -86,7 +103,7 @@ export class Database {
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 1000,
       idleTimeoutMillis: 30_000,
       statement_timeout: opts.statementTimeoutMs ?? 5000,
-      query_timeout: (opts.statementTimeoutMs ?? 5000) + 1000,
+      query_timeout: (opts.statementTimeoutMs ?? 5000) + (opts.commitWaitMs ?? 0) + 1000,
       application_name: opts.applicationName,
       keepAlive: true,
     });
@@ -109,10 +126,21 @@ export class Database {
     return new HttpError(503, `${this.role}_unavailable`, `the ${this.role} database is unavailable`);
   }
 
-  /** Maps connection failures to 503 `<role>_unavailable`; other errors pass through. */
+  /**
+   * Maps connection failures to 503 `<role>_unavailable`, and so a statement the server cut at its
+   * statement_timeout (e.g. a write queued on a row lock behind a commit that waits for the standby):
+   * it did nothing. Other errors pass through.
+   */
   mapError(err: unknown): unknown {
     if (err instanceof HttpError) return err;
     if (isConnectionError(err)) return this.unavailable();
+    if (isStatementTimeout(err)) {
+      return new HttpError(
+        503,
+        `${this.role}_unavailable`,
+        `the ${this.role} database did not finish the statement in time`,
+      );
+    }
     return err;
   }
 

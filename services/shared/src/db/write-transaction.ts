@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { Database } from './database.js';
+import { isConnectionError, type Database } from './database.js';
 import { HttpError } from '../errors.js';
 import type { PolicyStore } from '../policy.js';
 import type { Gauge, Counter } from 'prom-client';
@@ -52,6 +52,11 @@ export class CommitGuard {
     return this.opts.policy.current.consistencyMode === 'strict' && this.#degradedReason === undefined
       ? 'remote_apply'
       : 'local';
+  }
+
+  /** Whether writes are announced to the fronts before they commit: strict mode, not degraded. */
+  announcesWrites(): boolean {
+    return this.commitLevel() === 'remote_apply';
   }
 
   degrade(reason: string): void {
@@ -127,7 +132,7 @@ export class CommitGuard {
       }
     } catch (err) {
       const mapped = primary.mapError(err);
-      if (mapped instanceof HttpError && !(err instanceof HttpError)) {
+      if (isConnectionError(err)) {
         broken = true;
         if (sent) {
           throw new HttpError(
@@ -209,7 +214,7 @@ export class CommitGuard {
       }
       return result;
     } catch (err) {
-      if (!(err instanceof HttpError)) broken ||= primary.mapError(err) instanceof HttpError;
+      if (!(err instanceof HttpError)) broken ||= isConnectionError(err);
       throw primary.mapError(err);
     } finally {
       client.release(broken);
