@@ -7,7 +7,7 @@ import { Counter, Rate, Trend } from 'k6/metrics';
 import { SharedArray } from 'k6/data';
 import { ADMIN_TOKEN, BASE_URL } from './config.js';
 
-/** The seed catalogue (DESIGN.md §3): what the scripts read and buy. */
+/** The seed catalogue (the lab's seven books, migration 2 in services/shared/src/db/migrations.ts): what the scripts read and buy. */
 export const BOOKS = new SharedArray('books', () => [
   { id: 1, topic: 'distributed systems' },
   { id: 2, topic: 'distributed systems' },

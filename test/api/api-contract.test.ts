@@ -153,7 +153,7 @@ const MEDIA_TYPE_CASES: Array<{
   },
 ];
 
-describe('public API contract (DESIGN.md §2) through the front', () => {
+describe('public API contract (README "API", docs/openapi.json) through the front', () => {
   let t: TestStack;
   let front: string;
   let admin: Record<string, string>;

@@ -1,5 +1,5 @@
 /**
- * GET /orders/:id while the primary is down: served from the standby (DESIGN.md §4.5 for reads),
+ * GET /orders/:id while the primary is down: served from the standby (docs/guarantees.md G5 for reads),
  * and never a 404 for an order that was acknowledged. In `strict` mode the standby has applied every
  * acknowledged order; in `session` mode it may lag, and then the lookup asks the primary, and says
  * 503 primary_unavailable (not 404) when the primary is down too.
@@ -66,7 +66,7 @@ describe('order lookup while the primary is down, strict mode', () => {
       // An order the standby does not have cannot be ruled out without the primary: 503, the truth.
       const unknown = await call(t.front(), 'GET', `/orders/${UNKNOWN}`);
       assertError(unknown, 503, 'primary_unavailable');
-      // Purchases fail fast meanwhile (§4.5), and the order pods stay ready to serve lookups.
+      // Purchases fail fast meanwhile (guarantees.md G5), and the order pods stay ready to serve lookups.
       assertError(await call(t.front(), 'POST', '/purchase/5'), 503, 'primary_unavailable');
       for (const o of t.stack.orders) {
         assert.equal((await call(o.url, 'GET', '/readyz')).status, 200, `${o.name} ready on the standby`);

@@ -20,7 +20,7 @@ async function stream<T>(
   return out;
 }
 
-describe('replica loss is masked (DESIGN.md §4.4)', () => {
+describe('replica loss is masked (docs/guarantees.md G4)', () => {
   let t: TestStack;
 
   before(async () => {

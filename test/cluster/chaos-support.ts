@@ -201,6 +201,8 @@ export interface WorkloadOptions {
   clients?: number;
   mix?: ChaosWorkloadConfig['mix'];
   noCacheRatio?: number;
+  /** The rules the checker holds the run to (default strict, the chart's mode). */
+  mode?: ChaosWorkloadConfig['mode'];
   thinkMs?: number;
   timeoutMs?: number;
 }
@@ -241,6 +243,7 @@ export class RecordedWorkload {
       clients: opts.clients ?? 6,
       mix: opts.mix ?? { read: 6, purchase: 3, setPrice: 1, restock: 1 },
       noCacheRatio: opts.noCacheRatio ?? 0.3,
+      mode: opts.mode ?? 'strict',
       thinkMs: opts.thinkMs ?? 20,
       timeoutMs: opts.timeoutMs ?? 5000,
       keyPrefix: `chaos-${name}-${Date.now().toString(36)}`,

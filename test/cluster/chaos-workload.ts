@@ -15,6 +15,7 @@ import { jsonReport } from '../../tools/checker/src/cli-output.js';
 import { setStock } from '../../tools/checker/src/db-facts.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import { checkedRun } from '../../tools/checker/src/run.js';
+import type { ConsistencyMode } from '../../tools/checker/src/check.js';
 
 export interface ChaosWorkloadConfig {
   /** http://<ClusterIP>:<port> of the front Service. */
@@ -27,6 +28,11 @@ export interface ChaosWorkloadConfig {
   clients: number;
   mix: { read: number; purchase: number; setPrice: number; restock: number };
   noCacheRatio: number;
+  /**
+   * The store's mode as far as this run's promise goes (docs/guarantees.md): the checker's rules. A
+   * scenario that degrades strict writes (the standby away) is held to the session rules.
+   */
+  mode: ConsistencyMode;
   thinkMs: number;
   /** Per attempt. */
   timeoutMs: number;
@@ -69,6 +75,7 @@ async function main(): Promise<void> {
     const run = await checkedRun(
       {
         db,
+        mode: config.mode,
         workload: {
           // One address, the Service, listed three times: a client that loses its connection (a
           // reset, a refusal, no answer in time) resends the same request (reads, keyed writes and

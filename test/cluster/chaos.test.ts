@@ -9,7 +9,7 @@
  *      idempotent requests;
  *   3. the PostgreSQL primary pod deleted: writes 503 `primary_unavailable` fast, reads go on, writes
  *      resume once it is back on its volume, no service pod restarted, no acknowledged row lost;
- *   4. the standby pod deleted: strict writes degrade visibly (§4.6) and recover once it streams again;
+ *   4. the standby pod deleted: strict writes degrade visibly (guarantees.md G6) and recover once it streams again;
  *   5. kube-apiserver restarted: the store keeps serving, the watches recover.
  * Values given to the chart: tools/images' image values and small CPU requests, nothing else.
  * Needs root, the toolchain and the host packages (prerequisites.ts); without them NOT RUN, and under
@@ -421,7 +421,11 @@ describe(
       const writers = await writerPods();
       for (const pod of writers)
         assert.deepEqual(await degradation(pod), { gauge: 0, reason: undefined }, `${pod} starts strict`);
-      const w = RecordedWorkload.start(tier().cluster, store, 'standby', { stock: { '3': 40 } });
+      const w = RecordedWorkload.start(tier().cluster, store, 'standby', {
+        stock: { '3': 40 },
+        // Strict writes degrade while the standby is away: the session rules (docs/guarantees.md G2).
+        mode: 'session',
+      });
       let r: WorkloadResult;
       const times = { deletedAt: 0, readyAt: 0, streamingAt: 0, restoredAt: 0 };
       let sampled: WriterSamples | undefined;
@@ -488,7 +492,7 @@ describe(
       }
       assert.match(bootstrap, /already holds a database|bootstrap-standby: done/, 'the standby came back');
       assert.ok(during.length > 20, `${during.length} writes while the standby was away`);
-      // §4.6: never blocks (the commit wait is cut at SYNC_COMMIT_TIMEOUT_MS, 2000 ms in the chart).
+      // guarantees.md G6: never blocks (the commit wait is cut at SYNC_COMMIT_TIMEOUT_MS, 2000 ms in the chart).
       assert.ok(
         Math.max(...latency) < 2 * 2000 + 1000,
         `no write waited long (max ${Math.max(...latency)} ms)`,
@@ -501,7 +505,11 @@ describe(
     it('the standby held away (its StatefulSet scaled to 0, then back): every writer degrades visibly, nothing fails, then strict again once it streams from its volume', async () => {
       const identities = await servicePodIdentities();
       const writers = await writerPods();
-      const w = RecordedWorkload.start(tier().cluster, store, 'standby-away', { stock: { '3': 40 } });
+      const w = RecordedWorkload.start(tier().cluster, store, 'standby-away', {
+        stock: { '3': 40 },
+        // Strict writes degrade while the standby is away: the session rules (docs/guarantees.md G2).
+        mode: 'session',
+      });
       let r: WorkloadResult;
       const times = { awayAt: 0, degradedAt: 0, backAt: 0, streamingAt: 0, restoredAt: 0 };
       const reasons: string[] = [];

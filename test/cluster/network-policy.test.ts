@@ -1,5 +1,5 @@
 /**
- * NetworkPolicies enforced on a real node (issue 12, item 6; DESIGN.md §4.7). The chart ships
+ * NetworkPolicies enforced on a real node (issue 12, item 6; docs/guarantees.md G7). The chart ships
  * NetworkPolicies; the bridge CNI of tools/cluster enforces none, so this file brings up a cluster of
  * its own (`netpol`) with `up({ networkPolicy: true })`: kube-router v2.1.0's firewall as a node
  * daemon. kube-router v2.1.0 is flagged for reported security flaws: it is used here as a TEST

@@ -2,7 +2,7 @@
  * Hostile input (fast-check) over every public, admin and internal route of the front, and the
  * catalog and order pods' own routes: never a 5xx, never a state change on a rejected request (the
  * database snapshot, and the front's cache counters for /internal/*), error bodies always in the
- * DESIGN.md shape; oversized bodies 413; a body not sent as application/json 415, whatever the
+ * documented shape (`{"error":{"code","message"}}`); oversized bodies 413; a body not sent as application/json 415, whatever the
  * type (or none); methods a route does not serve 405; slow clients (slowloris)
  * cut off by the server timeouts; locked-down internals whose tokens never reach the logs.
  */

@@ -1,8 +1,8 @@
 /**
  * Fault scenarios on one session-mode stack with TCP proxies spliced into chosen paths:
- *   (c) pause replay on the standby, session mode (§4.2);
+ *   (c) pause replay on the standby, session mode (guarantees.md G2);
  *   (d) a front that the writers cannot reach for an invalidation: frozen (SIGSTOP), then reachable by
- *       clients but not by writers (blackholed / reset invalidation path) (§4.2 TTL bound);
+ *       clients but not by writers (blackholed / reset invalidation path) (guarantees.md G2 TTL bound);
  *   (e) connection resets and slow upstreams between a front and the catalog/order pods: timeouts
  *       (UPSTREAM_TIMEOUT_MS) and retries (UPSTREAM_MAX_ATTEMPTS) behave as configured.
  *
@@ -125,6 +125,7 @@ describe('fault injection, session mode, with proxies', () => {
     const run = await checkedRun(
       {
         db: t.db,
+        mode: 'session',
         workload: mixedWorkload(t.stack, fronts()),
       },
       async () => {

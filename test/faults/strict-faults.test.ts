@@ -2,10 +2,10 @@
  * Fault scenarios on one strict-mode stack (2 fronts, catalog origin + replica, order origin +
  * replica, PostgreSQL primary + synchronous standby), each under a steady stream of recorded client
  * operations through both fronts, checked by the history checker:
- *   (a) kill a catalog replica, then an order pod, then a front (DESIGN.md §4.4);
- *   (b) stop the primary (§4.5);
- *   (c) pause replay on the standby, strict mode (§4.2, §4.6 degradation);
- *   (f) lose the standby, strict mode (§4.6).
+ *   (a) kill a catalog replica, then an order pod, then a front (docs/guarantees.md G4);
+ *   (b) stop the primary (guarantees.md G5);
+ *   (c) pause replay on the standby, strict mode (guarantees.md G2, guarantees.md G6 degradation);
+ *   (f) lose the standby, strict mode (guarantees.md G6).
  * Scenarios run in this order on one stack; each one restores what it broke.
  */
 import { after, before, describe, it } from 'node:test';
@@ -75,6 +75,7 @@ describe('fault injection, strict mode', () => {
     const run = await checkedRun(
       {
         db: t.db,
+        mode: 'strict',
         workload: {
           fronts: fronts(),
           clients: 6,
@@ -151,6 +152,7 @@ describe('fault injection, strict mode', () => {
     const run = await checkedRun(
       {
         db: t.db,
+        mode: 'strict',
         workload: {
           fronts: fronts(),
           clients: 4,
@@ -281,7 +283,7 @@ describe('fault injection, strict mode', () => {
       assert.equal(again.status, 200, `settling ${key}: ${again.status}`);
       if (again.headers.get('idempotent-replayed') === 'true') {
         replayed++;
-        // It had committed: its first answer must not have said that nothing was done (§4.6).
+        // It had committed: its first answer must not have said that nothing was done (guarantees.md G6).
         assert.notEqual(
           codes[i],
           '503 primary_unavailable',
@@ -338,6 +340,8 @@ describe('fault injection, strict mode', () => {
     const run = await checkedRun(
       {
         db: t.db,
+        // Replay paused: strict writes degrade (docs/guarantees.md G2, 'while writes are degraded').
+        mode: 'session',
         workload: mixedWorkload(t.stack, fronts()),
       },
       async () => {

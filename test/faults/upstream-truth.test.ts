@@ -1,5 +1,5 @@
 /**
- * A retried write reports the truthful outcome (DESIGN.md §4.6): when one attempt may have taken effect
+ * A retried write reports the truthful outcome (docs/guarantees.md G6): when one attempt may have taken effect
  * (its answer was lost, or the order pod said commit_outcome_unknown) and a later attempt only says
  * "unavailable", the caller must hear "unknown", never the later "nothing was done".
  * Found by fault (b2): a purchase that had committed was reported as 503 primary_unavailable.

@@ -1,5 +1,5 @@
 /**
- * A writer that dies between COMMIT and its invalidation push (DESIGN.md §4.2): the write is committed,
+ * A writer that dies between COMMIT and its invalidation push (docs/guarantees.md G2): the write is committed,
  * no front heard of it, and nobody retries. The fronts' reconciliation (CACHE_RECONCILE_INTERVAL_MS)
  * must bring every front to the new version within one interval plus the standby's lag, although the
  * cache TTL (60 s here) is far longer. And the keyed retry of such a write must push again before it

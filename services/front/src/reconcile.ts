@@ -11,7 +11,7 @@ const CHUNK = 500;
  * current version of every book it has cached and drops (and fences) each entry that is older. A write
  * whose writer died after COMMIT and before pushing its invalidation, or a push that never arrived,
  * therefore leaves this front stale for at most one interval plus the standby's replay lag, however
- * long the cache TTL is (DESIGN.md §4.2). Costs one small request per interval per front.
+ * long the cache TTL is (docs/guarantees.md G2). Costs one small request per interval per front.
  */
 export class CacheReconciler {
   #timer: NodeJS.Timeout | undefined;

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
 
 /**
  * An order pod serves while either database answers: without the primary it still looks orders up on
- * the standby and refuses purchases fast with 503 `primary_unavailable` (DESIGN.md §4.5), which it can
+ * the standby and refuses purchases fast with 503 `primary_unavailable` (docs/guarantees.md G5), which it can
  * only do while it stays in its Service's endpoints.
  */
 async function databaseReadiness(primary: Database, standby: Database | undefined): Promise<string> {

@@ -1,4 +1,4 @@
-/** The one error type a route throws; the error middleware turns it into the DESIGN.md error body. */
+/** The one error type a route throws; the error middleware turns it into the documented error body (`{"error":{"code","message"}}`). */
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -245,7 +245,7 @@ export class Upstream {
     let lastError: RequestError | undefined;
     // A write attempt that may have taken effect (its answer was lost, or it says so itself). Unless a
     // later attempt succeeds, that is the truthful outcome, not a later endpoint's "unavailable", which
-    // would read as "nothing was done" (DESIGN.md §4.6).
+    // would read as "nothing was done" (docs/guarantees.md G6).
     let uncertain: { response?: UpstreamResponse; error?: RequestError } | undefined;
     const write = req.method !== 'GET';
     const body = req.json === undefined ? undefined : JSON.stringify(req.json);

@@ -68,7 +68,7 @@ const STATUS_CODES: Record<number, [string, string]> = {
 };
 
 /**
- * The Koa app every service shares: one error middleware (DESIGN.md error body, never a stack), the
+ * The Koa app every service shares: one error middleware (the documented error body, never a stack), the
  * X-Served-By header, request metrics, /livez, /readyz and /metrics. Services add their routes.
  */
 export function createBaseApp(opts: BaseAppOptions): Koa {
@@ -80,7 +80,7 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
     logger.error({ err, method: ctx?.method, path: ctx?.path }, 'unhandled error');
   });
 
-  // Outermost: every error becomes the DESIGN.md body; unknown ones are 500 and logged, not shown.
+  // Outermost: every error becomes the documented error body; unknown ones are 500 and logged, not shown.
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -166,7 +166,7 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * Serves the hottest routes without Koa (its per-request context, middleware chain and two router
  * dispatches cost about as much again as node:http itself): `answer(req, res, route, work)` sends what
  * `work` resolves to, under the contract the Koa app keeps for every route — `X-Served-By` (unless the
- * answer names who served it), an HttpError as its status and DESIGN.md body, anything else logged and
+ * answer names who served it), an HttpError as its status and documented error body, anything else logged and
  * answered 500 `internal_error`, and the request-duration metric under the route's pattern.
  */
 export function offKoa(opts: {

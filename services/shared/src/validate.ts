@@ -71,7 +71,7 @@ export function parseIdempotencyKey(raw: string | string[] | undefined): string 
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Order ids are UUIDs; anything else cannot name an order (404, as DESIGN.md lists for this route). */
+/** Order ids are UUIDs; anything else cannot name an order (404, as the OpenAPI document lists for this route). */
 export function parseOrderId(raw: string | undefined): string {
   if (raw === undefined || !UUID.test(raw)) throw new HttpError(404, 'order_not_found', 'no such order');
   return raw.toLowerCase();

@@ -1,15 +1,15 @@
 /**
  * The history-based consistency checker. It reads a recorded history (history.ts) and the database's
- * facts, and reports every violation of DESIGN.md §4 it can prove, each with the slice of history
+ * facts, and reports every violation of docs/guarantees.md it can prove, each with the slice of history
  * that shows it:
  *
  * - oversell, stock-mismatch, spurious-sold-out: no copy sold twice, stock never below zero, stock
- *   changed by exactly the order rows and keyed restocks written, and "sold out" only when it was (§4.1);
+ *   changed by exactly the order rows and keyed restocks written, and "sold out" only when it was (guarantees.md G1);
  * - lost-order, duplicate-order, phantom-order: exactly one order row per successful purchase, none
- *   for a rejected one, none that no client asked for (§4.1, idempotency keys);
- * - read-your-writes, monotonic-reads: per client (session), by book version (§4.2);
+ *   for a rejected one, none that no client asked for (guarantees.md G1, idempotency keys);
+ * - read-your-writes, monotonic-reads: per client (session), by book version (guarantees.md G2);
  * - stale-read: real time across clients: a read invoked after a write was acknowledged to anyone
- *   never shows an older version (§4.2, §4.3);
+ *   never shows an older version (guarantees.md G2, guarantees.md G3);
  * - real-time-read: real time between reads (strict mode's linearizable reads): a read invoked after
  *   another read completed, whichever client, front or pod served either, never shows an older version;
  * - version-conflict: one version of a book always shows the same stock and price;
@@ -245,7 +245,7 @@ function statsOf(ops: Op[], db: DbFacts): CheckStats {
 }
 
 /**
- * §4.1 on the stock: no copy sold twice, never below zero, stock accounted for by order rows and
+ * guarantees.md G1 on the stock: no copy sold twice, never below zero, stock accounted for by order rows and
  * keyed restocks (the `restocks` rows: what was really added, whatever the clients were told).
  */
 function checkStock(ops: Op[], db: DbFacts, report: Report): void {

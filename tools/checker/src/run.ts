@@ -86,7 +86,7 @@ export async function checkedRun(
 /**
  * Resends every purchase and restock whose outcome is unknown (5xx, no answer) under its
  * Idempotency-Key, as the same client, until it gets a definite answer (bounded). The store promises
- * that such a retry returns the committed result when there is one (DESIGN.md §4.6).
+ * that such a retry returns the committed result when there is one (docs/guarantees.md G6).
  */
 export async function settleUnknownPurchases(
   history: Op[],

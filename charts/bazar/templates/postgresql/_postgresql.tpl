@@ -166,7 +166,7 @@ spec:
             # every session to end, and the services' pools keep theirs open, so a deleted pod went on
             # serving (a standby went on acknowledging strict commits) until the grace period ran out
             # and it was killed. A fast shutdown instead: sessions end at once (the services answer
-            # 503 or degrade, as DESIGN.md §4.5/§4.6 say), a shutdown checkpoint, a clean stop.
+            # 503 or degrade, as docs/guarantees.md G5/G6 say), a shutdown checkpoint, a clean stop.
             # pg_ctl finds the data directory in PGDATA, which the image sets. It does not wait: the
             # container ends when PostgreSQL has stopped, and the SIGTERM that follows the hook cannot
             # turn a fast shutdown back into a smart one.

@@ -6,7 +6,7 @@ import type { PolicyStore } from '../policy.js';
 import type { Gauge, Counter } from 'prom-client';
 
 /**
- * Decides how a write commits and keeps the promise of DESIGN.md §4.6:
+ * Decides how a write commits and keeps the promise of docs/guarantees.md G6:
  * - strict: `synchronous_commit = remote_apply`, so the standby has applied the write before we ack it;
  * - session / eventual: `local`; readers are fenced by version instead (or not at all, for eventual).
  * If the standby does not confirm within `syncTimeoutMs`, the wait is cancelled: PostgreSQL has already
