@@ -1,9 +1,14 @@
 /**
- * A writer that dies between COMMIT and its invalidation push (docs/guarantees.md G2): the write is committed,
- * no front heard of it, and nobody retries. The fronts' reconciliation (CACHE_RECONCILE_INTERVAL_MS)
- * must bring every front to the new version within one interval plus the standby's lag, although the
- * cache TTL (60 s here) is far longer. And the keyed retry of such a write must push again before it
- * answers, so a client that does retry sees every front fresh at once.
+ * A writer that dies between COMMIT and its invalidation push (docs/guarantees.md G2, G3).
+ *
+ * In `session` mode the write is committed, no front heard of it, and nobody retries. The fronts'
+ * reconciliation (CACHE_RECONCILE_INTERVAL_MS) must bring every front to the new version within one
+ * interval plus the standby's lag, although the cache TTL (60 s here) is far longer. And the keyed
+ * retry of such a write must push again before it answers, so a client that does retry sees every
+ * front fresh at once.
+ *
+ * In `strict` mode the write was announced to every front before it committed: no front serves the
+ * old version at all, and each caches the book again once the announcement expired.
  *
  * The crash is real: the order pod's test hook SIGKILLs the process right after its statement
  * committed and before it pushed anything.
@@ -56,11 +61,12 @@ async function committedVersion(t: TestStack, key: string): Promise<number> {
   return Number(res.rows[0]!.book_version);
 }
 
-describe('a writer dies after COMMIT, nobody retries: reconciliation bounds the staleness', () => {
+describe('session: a writer dies after COMMIT, nobody retries: reconciliation bounds the staleness', () => {
   const INTERVAL_MS = 500;
   let t: TestStack;
   before(async () => {
     t = await startTestStack({
+      consistencyMode: 'session',
       cacheTtlMs: TTL_MS,
       env: { CACHE_RECONCILE_INTERVAL_MS: String(INTERVAL_MS) },
     });
@@ -112,11 +118,15 @@ describe('a writer dies after COMMIT, nobody retries: reconciliation bounds the 
   });
 });
 
-describe('a writer dies after COMMIT, the client retries under its key: the retry pushes first', () => {
+describe('session: a writer dies after COMMIT, the client retries under its key: the retry pushes first', () => {
   let t: TestStack;
   before(async () => {
     // A reconciliation far slower than the test: only the retry's own push can refresh the fronts.
-    t = await startTestStack({ cacheTtlMs: TTL_MS, env: { CACHE_RECONCILE_INTERVAL_MS: '600000' } });
+    t = await startTestStack({
+      consistencyMode: 'session',
+      cacheTtlMs: TTL_MS,
+      env: { CACHE_RECONCILE_INTERVAL_MS: '600000' },
+    });
   });
   after(async () => t?.stop());
 
@@ -139,6 +149,54 @@ describe('a writer dies after COMMIT, the client retries under its key: the retr
     for (const front of fronts) {
       const res = await call<Book>(front, 'GET', `/info/${BOOK}`);
       assert.ok(res.body.version >= version, `${front} served version ${res.body.version} after the replay`);
+    }
+    await t.stack.orders[0]!.start();
+  });
+});
+
+describe('strict: a writer dies after COMMIT: the fronts had dropped the book when the write was announced', () => {
+  const SYNC_COMMIT_TIMEOUT_MS = 1000;
+  let t: TestStack;
+  before(async () => {
+    // No reconciliation during the test: what keeps the fronts fresh is the announcement alone.
+    t = await startTestStack({
+      consistencyMode: 'strict',
+      cacheTtlMs: TTL_MS,
+      env: {
+        CACHE_RECONCILE_INTERVAL_MS: '600000',
+        SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS),
+      },
+    });
+  });
+  after(async () => t?.stop());
+
+  it('no front serves the old version, and each caches the book again once the announcement expires', async () => {
+    const fronts = t.stack.fronts.map((f) => f.url);
+    await Promise.all(fronts.map(cachedOn));
+    const expiredBefore = await Promise.all(
+      fronts.map(async (f) => metric(await scrape(f), 'bazar_cache_write_announcements_expired_total')),
+    );
+    const key = `writer-crash-strict-${Date.now()}`;
+    const crashed = now();
+    await purchaseThatKillsItsWriter(t, key);
+    const version = await committedVersion(t, key);
+    // Cached reads (no Cache-Control) at once: the announcement dropped the entries before the commit.
+    for (const front of fronts) {
+      const res = await call<Book>(front, 'GET', `/info/${BOOK}`);
+      assert.equal(res.status, 200);
+      assert.ok(res.body.version >= version, `${front} served version ${res.body.version} < ${version}`);
+      assert.equal(res.headers.get('x-cache'), 'miss', 'nothing was cached while the write was unsettled');
+    }
+    // The announcement lives the invalidation timeout (1 s) + SYNC_COMMIT_TIMEOUT_MS + 1 s.
+    const ttl = 1000 + SYNC_COMMIT_TIMEOUT_MS + 1000;
+    await sleep(Math.max(0, ttl - (now() - crashed)) + 200);
+    for (const [i, front] of fronts.entries()) {
+      await call<Book>(front, 'GET', `/info/${BOOK}`);
+      const again = await call<Book>(front, 'GET', `/info/${BOOK}`);
+      assert.equal(again.headers.get('x-cache'), 'hit', `${front} caches the book again`);
+      assert.ok(again.body.version >= version);
+      const expired = metric(await scrape(front), 'bazar_cache_write_announcements_expired_total');
+      assert.ok(expired > expiredBefore[i]!, `${front}: the unsettled announcement expired (metric)`);
     }
     await t.stack.orders[0]!.start();
   });

@@ -218,6 +218,20 @@ function registerCacheMetrics(metrics: Metrics, cache: FrontCache): void {
     'Fills refused: older than the fence',
     stat('rejectedFills'),
   );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_write_announcements_total',
+    'Strict writes announced to this front before their commit',
+    stat('prepares'),
+  );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_write_announcements_expired_total',
+    'Announced writes that expired here before their writer settled them (a writer died or was cut off)',
+    stat('expiredPrepares'),
+  );
   observed(metrics, 'gauge', 'bazar_cache_entries', 'Entries in the cache', stat('size'));
 }
 
