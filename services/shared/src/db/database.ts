@@ -204,10 +204,17 @@ export class Database {
     }
   }
 
-  /** A cheap reachability probe for /readyz; never throws. */
+  /**
+   * A cheap reachability probe for /readyz; never throws. A ping that gets through also ends the
+   * fail-fast period at once: a pod must not say it is ready while it still refuses requests.
+   */
   async ping(sql = 'SELECT 1'): Promise<string> {
     try {
       await this.pool.query({ text: sql, query_timeout: 1000 } as pg.QueryConfig);
+      if (this.#unreachableUntil !== 0) {
+        this.#unreachableUntil = 0;
+        this.logger.info({ role: this.role }, 'database reachable again');
+      }
       return 'ok';
     } catch (err) {
       return `${this.role} unreachable: ${(err as Error).message}`;
