@@ -3,7 +3,7 @@
  * what a cluster admin would set up for Bazar: the CRD, a namespace, the services' ServiceAccount,
  * exactly the chart's Role, a RoleBinding, and a TokenRequest token for the services.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -28,7 +28,8 @@ export interface LocalApiServer {
   dataDir: string;
   logs: { apiserver: string; etcd: string };
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /** Restarts kube-apiserver only: SIGTERM (open watches end cleanly), or SIGKILL with `hard`. */
+  restart(opts?: { hard?: boolean }): Promise<void>;
 }
 
 interface LocalApiServerModule {
@@ -134,15 +135,18 @@ export class ControlPlane {
     return token;
   }
 
-  /** A kubeconfig for a bearer token, verifying the API server's self-signed serving certificate. */
-  writeKubeconfig(file: string, token: string, namespace: string): string {
+  /**
+   * A kubeconfig for a bearer token, verifying the API server's self-signed serving certificate; `server`
+   * (default: the API server itself) may be a proxy on the same address.
+   */
+  writeKubeconfig(file: string, token: string, namespace: string, server = this.server.url): string {
     const yaml = [
       'apiVersion: v1',
       'kind: Config',
       'clusters:',
       '- name: local',
       '  cluster:',
-      `    server: ${this.server.url}`,
+      `    server: ${server}`,
       `    certificate-authority: ${this.server.caCertPath}`,
       'users:',
       '- name: bazar',
@@ -159,6 +163,21 @@ export class ControlPlane {
     ].join('\n');
     writeFileSync(file, yaml, { mode: 0o600 });
     return file;
+  }
+
+  /** The kube-apiserver process (found by its data directory), to freeze it as a node-level fault would. */
+  apiServerPid(): number {
+    const certDir = `--cert-dir=${path.join(this.server.dataDir, 'certs')}`;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (argv[0]?.endsWith('kube-apiserver') && argv.includes(certDir)) return Number(entry);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    throw new Error(`no kube-apiserver process with ${certDir}`);
   }
 
   static kubeConfigFrom(file: string): KubeConfig {

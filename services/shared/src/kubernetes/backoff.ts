@@ -9,11 +9,15 @@ export class Backoff {
     private readonly opts: { initialMs: number; maxMs: number; factor?: number; random?: () => number },
   ) {}
 
-  /** The delay before the next attempt; each call grows the step until `maxMs`. */
-  next(): number {
+  /**
+   * The delay before the next attempt; each call grows the step until `maxMs`. `capMs` bounds this one
+   * delay (the step still grows), e.g. to retry sooner while a server does not answer at all.
+   */
+  next(capMs = this.opts.maxMs): number {
     const factor = this.opts.factor ?? 2;
-    const step = Math.min(this.opts.maxMs, this.opts.initialMs * factor ** this.#attempt);
-    if (step < this.opts.maxMs) this.#attempt++;
+    const grown = Math.min(this.opts.maxMs, this.opts.initialMs * factor ** this.#attempt);
+    if (grown < this.opts.maxMs) this.#attempt++;
+    const step = Math.min(grown, capMs);
     const random = this.opts.random ?? Math.random;
     return Math.round(step / 2 + random() * (step / 2));
   }

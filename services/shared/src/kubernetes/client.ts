@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
 import type { DiscoveryConfig } from '../discovery-factory.js';
 import type { Logger } from '../logger.js';
 
@@ -85,24 +92,69 @@ export function describeError(err: unknown): { status?: number; message: string 
 }
 
 export class TimeoutError extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} did not answer within ${ms} ms`);
+  constructor(what: string, ms: number, outcome = 'did not answer') {
+    super(`${what} ${outcome} within ${ms} ms`);
     this.name = 'TimeoutError';
   }
 }
 
 /**
  * Bounds a call the client library cannot bound itself (its requests have no timeout). The late
- * answer, if any, is ignored.
+ * answer, if any, is ignored. Pass `abort` (the controller whose signal the call was given through
+ * `abortable`) to also end the request itself, so that it does not hold a socket to a server that
+ * stopped answering.
  */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  abort?: AbortController,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
+    timer = setTimeout(() => {
+      const err = new TimeoutError(what, ms);
+      reject(err);
+      abort?.abort(err);
+    }, ms);
     timer.unref();
   });
   promise.catch(() => undefined); // A late rejection after the timeout must not go unhandled.
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Settles like `promise`, or rejects with the signal's reason as soon as it aborts (whether or not the
+ * call behind `promise` honours the signal). A late rejection is ignored.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Per-call options that make a generated API client call abortable: the request (and the reading of
+ * its body) ends when `signal` aborts. Combine with other options, e.g.
+ * `setHeaderOptions(name, value, abortable(signal))`.
+ */
+export function abortable(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (request: RequestContext) => {
+          request.setSignal(signal);
+          return new Observable(Promise.resolve(request));
+        },
+        post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 export function logConnection(logger: Logger, conn: KubeConnection, what: string): void {
@@ -131,21 +183,4 @@ export function watchTimings(config: DiscoveryConfig): WatchTimings {
     idleRestartMs: config.KUBE_WATCH_IDLE_RESTART_MS,
     syncGraceMs: config.KUBE_SYNC_GRACE_MS,
   };
-}
-
-/**
- * A Watch whose failures always reach `done`. In 1.4.0, when building the request fails (no cluster,
- * an unreadable token file while it rotates) `watch()` rejects instead; on the informer's own
- * reconnect after a clean close nobody awaits that promise, so it would be an unhandled rejection
- * (a crash) and the informer would stop without an `error` event.
- */
-export class SafeWatch extends Watch {
-  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
-    try {
-      return await super.watch(...args);
-    } catch (err) {
-      args[3](err);
-      return new AbortController();
-    }
-  }
 }

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { DiscoveryV1Api, ListWatch, type V1EndpointSlice } from '@kubernetes/client-node';
+import { DiscoveryV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Discovery, Endpoint } from '../discovery.js';
 import type { DiscoveryConfig, LogicalService } from '../discovery-factory.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { BoundedListWatch, BoundedWatch } from './bounded-watch.js';
 import {
+  abortable,
   connect,
-  SafeWatch,
   INITIAL_SYNC_WAIT_MS,
   logConnection,
   watchTimings,
@@ -20,7 +21,10 @@ import { ResilientInformer, type InformerSource } from './resilient-informer.js'
 /** The label the EndpointSlice controller puts on every slice of a Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
-/** List + watch of one Service's EndpointSlices in one namespace (one informer per Service). */
+/**
+ * List + watch of one Service's EndpointSlices in one namespace (one informer per Service), every
+ * request bounded (the list is aborted on its signal, the watch is a BoundedWatch).
+ */
 export function sliceSource(
   conn: KubeConnection,
   kubernetesService: string,
@@ -29,9 +33,15 @@ export function sliceSource(
   const labelSelector = `${SERVICE_NAME_LABEL}=${kubernetesService}`;
   const path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/endpointslices`;
   return {
-    list: () => api.listNamespacedEndpointSlice({ namespace: conn.namespace, labelSelector }),
-    create: (list) =>
-      new ListWatch<V1EndpointSlice>(path, new SafeWatch(conn.kubeConfig), list, false, labelSelector),
+    list: (signal) =>
+      api.listNamespacedEndpointSlice({ namespace: conn.namespace, labelSelector }, abortable(signal)),
+    create: (list, hooks) =>
+      new BoundedListWatch<V1EndpointSlice>(
+        path,
+        new BoundedWatch(conn.kubeConfig, hooks.bounds, hooks.onAnswer),
+        list,
+        { labelSelector },
+      ),
   };
 }
 

@@ -5,10 +5,15 @@ import { counter, gauge, type Metrics } from '../metrics.js';
 export interface SyncSource {
   readonly watchName: string;
   synced(): boolean;
+  /** Milliseconds since the API server last answered this watch. */
+  silenceMs?(): number;
 }
 
 export interface KubeMetrics {
-  /** Restarts of a watch, by watch and reason (error, watchdog). */
+  /**
+   * Restarts of a watch, by watch and reason: error (a failed request), timeout (a request past its
+   * deadline), watchdog (neither an answer nor a failure for the watchdog's bound).
+   */
   watchRestarts: Counter<'watch' | 'reason'>;
   /** Endpoints in use from EndpointSlices (ready ones; every one with an address for the fronts), by logical target. */
   endpoints: Gauge<'target' | 'kubernetes_service'>;
@@ -36,11 +41,23 @@ export function kubeMetrics(metrics: Metrics): KubeMetrics {
       for (const source of sources) this.set({ watch: source.watchName }, source.synced() ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'bazar_kubernetes_watch_silence_seconds',
+    help: 'Seconds since the API server last answered a Kubernetes watch (a list, a watch response, an event or bookmark, the end of a watch); a healthy watch stays below its timeout (10 s by default)',
+    labelNames: ['watch'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const source of sources) {
+        if (source.silenceMs) this.set({ watch: source.watchName }, Math.round(source.silenceMs()) / 1000);
+      }
+    },
+  });
   const created: KubeMetrics = {
     watchRestarts: counter(
       metrics,
       'bazar_kubernetes_watch_restarts_total',
-      'Kubernetes watch restarts, by watch and reason',
+      'Kubernetes watch restarts, by watch and reason (error, timeout, watchdog)',
       ['watch', 'reason'],
     ),
     endpoints: gauge(

@@ -5,6 +5,7 @@ import type { DiscoveryConfig } from '../discovery-factory.js';
 import type { Logger } from '../logger.js';
 import type { PolicyStore } from '../policy.js';
 import {
+  abortable,
   connect,
   describeError,
   logConnection,
@@ -34,14 +35,16 @@ export interface StatusApi {
 export function statusApi(conn: KubeConnection, name: string): StatusApi {
   const api = conn.kubeConfig.makeApiClient(CustomObjectsApi);
   const target = { ...STORE_POLICY, namespace: conn.namespace, name };
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   return {
     async get() {
+      // Aborted at the deadline: a request to an API server that stopped answering must not keep a socket.
+      const abort = new AbortController();
       try {
         return (await withTimeout(
-          api.getNamespacedCustomObjectStatus(target),
+          api.getNamespacedCustomObjectStatus(target, abortable(abort.signal)),
           API_TIMEOUT_MS,
           'get StorePolicy',
+          abort,
         )) as StorePolicyObject;
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
@@ -49,10 +52,15 @@ export function statusApi(conn: KubeConnection, name: string): StatusApi {
       }
     },
     async patch(body) {
+      const abort = new AbortController();
       await withTimeout(
-        api.patchNamespacedCustomObjectStatus({ ...target, body }, mergePatch),
+        api.patchNamespacedCustomObjectStatus(
+          { ...target, body },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, abortable(abort.signal)),
+        ),
         API_TIMEOUT_MS,
         'patch StorePolicy status',
+        abort,
       );
     },
   };

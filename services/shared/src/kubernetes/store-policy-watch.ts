@@ -1,12 +1,13 @@
-import { CustomObjectsApi, ListWatch, type KubernetesListObject } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubernetesListObject } from '@kubernetes/client-node';
 import type { DiscoveryConfig } from '../discovery-factory.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PolicyStore } from '../policy.js';
 import type { PolicyWatch } from '../policy-watch.js';
+import { BoundedListWatch, BoundedWatch } from './bounded-watch.js';
 import {
+  abortable,
   connect,
-  SafeWatch,
   INITIAL_SYNC_WAIT_MS,
   logConnection,
   watchTimings,
@@ -23,31 +24,29 @@ import {
   type StorePolicyObject,
 } from './store-policy.js';
 
-/** List + watch of one StorePolicy, selected by name (RBAC grants list/watch on the namespace's policies). */
+/**
+ * List + watch of one StorePolicy, selected by name (RBAC grants list/watch on the namespace's policies),
+ * every request bounded.
+ */
 export function storePolicySource(conn: KubeConnection, name: string): InformerSource<StorePolicyObject> {
   const api = conn.kubeConfig.makeApiClient(CustomObjectsApi);
   const fieldSelector = `metadata.name=${name}`;
   const { group, version, plural } = STORE_POLICY;
   const path = `/apis/${group}/${version}/namespaces/${encodeURIComponent(conn.namespace)}/${plural}`;
   return {
-    list: async () =>
+    list: async (signal) =>
       asList(
-        await api.listNamespacedCustomObject({
-          group,
-          version,
-          namespace: conn.namespace,
-          plural,
-          fieldSelector,
-        }),
+        await api.listNamespacedCustomObject(
+          { group, version, namespace: conn.namespace, plural, fieldSelector },
+          abortable(signal),
+        ),
       ),
-    create: (list) =>
-      new ListWatch<StorePolicyObject>(
+    create: (list, hooks) =>
+      new BoundedListWatch<StorePolicyObject>(
         path,
-        new SafeWatch(conn.kubeConfig),
+        new BoundedWatch(conn.kubeConfig, hooks.bounds, hooks.onAnswer),
         list,
-        false,
-        undefined,
-        fieldSelector,
+        { fieldSelector },
       ),
   };
 }

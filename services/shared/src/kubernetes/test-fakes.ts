@@ -1,7 +1,9 @@
 /**
  * In-memory stand-ins for the API server and @kubernetes/client-node's ListWatch, with the 1.4.0
  * behaviour that matters: list then watch, callbacks per object, and on an error: emit `error` and stop.
- * Used by the unit tests beside this file; the API-server tier tests the real thing.
+ * The server can also stop answering without failing (`hang`): lists then wait until aborted and
+ * watches until stopped, as against a frozen API server. Used by the unit tests beside this file;
+ * list-watch.test.ts runs the real ListWatch over HTTP, and the API-server tier the real thing.
  */
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -9,13 +11,21 @@ import type { Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import type { InformerLike, InformerSource, ListFn } from './resilient-informer.js';
 
+type ListPromise<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+
 type ObjectCb<T> = (obj: T) => void;
 type ErrorCb = (err?: unknown) => void;
 
 export class FakeApiServer<T extends KubernetesObject> {
   readonly objects = new Map<string, T>();
   down = false;
+  /** Requests get no answer at all (and no error): lists wait for their abort signal, watches forever. */
+  hang = false;
+  /** Requests are refused with this HTTP status (the server answers, with an error). */
+  refuse: number | undefined;
   lists = 0;
+  /** Lists aborted while waiting for an answer (a list deadline, or an informer replaced). */
+  abortedLists = 0;
   #rv = 1;
   readonly watchers = new Set<FakeInformer<T>>();
   readonly informers: FakeInformer<T>[] = [];
@@ -40,9 +50,18 @@ export class FakeApiServer<T extends KubernetesObject> {
     for (const w of [...this.watchers]) w.fail(err);
   }
 
-  list: ListFn<T> = async () => {
+  list: ListFn<T> = async (signal) => {
     this.lists++;
+    if (this.hang) {
+      await new Promise<void>((_, reject) =>
+        signal.addEventListener('abort', () => {
+          this.abortedLists++;
+          reject(signal.reason as Error);
+        }),
+      );
+    }
     if (this.down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    if (this.refuse) throw refusal(this.refuse);
     return {
       items: [...this.objects.values()],
       metadata: { resourceVersion: String(this.#rv) },
@@ -61,6 +80,11 @@ export class FakeApiServer<T extends KubernetesObject> {
   }
 }
 
+/** An error answer from the API server, shaped like the library's watch errors. */
+function refusal(statusCode: number): Error {
+  return Object.assign(new Error(`HTTP ${statusCode}`), { statusCode });
+}
+
 export class FakeInformer<T extends KubernetesObject> implements InformerLike<T> {
   readonly #cbs: Record<string, Array<ObjectCb<T> | ErrorCb>> = {
     add: [],
@@ -76,7 +100,7 @@ export class FakeInformer<T extends KubernetesObject> implements InformerLike<T>
 
   constructor(
     private readonly server: FakeApiServer<T>,
-    private readonly listFn: ListFn<T>,
+    private readonly listFn: ListPromise<T>,
   ) {}
 
   on(verb: 'add' | 'update' | 'delete', cb: ObjectCb<T>): void;
@@ -105,6 +129,12 @@ export class FakeInformer<T extends KubernetesObject> implements InformerLike<T>
       this.#fire('error', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
       return;
     }
+    if (this.server.refuse) {
+      this.#fire('error', refusal(this.server.refuse));
+      return;
+    }
+    // A watch request that gets no response: start() never settles (a real one would, at its deadline).
+    if (this.server.hang) await new Promise(() => undefined);
     // Resuming from its resourceVersion, a real watch replays what happened meanwhile.
     if (resumed) this.#applyList([...this.server.objects.values()]);
     this.server.watchers.add(this);
