@@ -722,72 +722,152 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     }),
   );
 
+  /** The processes that are not fronts: they apply the StorePolicy's consistency mode. */
+  const nonFronts = () => [...kubelet.pods.values()].filter((p) => p.app !== 'front');
+  const writers = () => ['order-0', 'catalog-origin-0'].map(pod);
+
+  function requireProxy(): ApiProxy {
+    if (!proxy) throw new Error('API proxy not started');
+    return proxy;
+  }
+
+  /** Polls a pod's /readyz every 100 ms until stopped; returns the statuses seen (0: no answer). */
+  function readinessProbe(p: Pod): { seen: number[]; stop: () => Promise<number[]> } {
+    const seen: number[] = [];
+    let probing = true;
+    const loop = (async () => {
+      while (probing) {
+        seen.push(
+          await call(`${p.url}/readyz`, { timeoutMs: 1000 }).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        );
+        await sleep(100);
+      }
+    })();
+    return {
+      seen,
+      stop: async () => {
+        probing = false;
+        await loop;
+        return seen;
+      },
+    };
+  }
+
+  /**
+   * Makes the changes of `state` through the API server and measures how long after `since` (when the
+   * API server was reachable again) every process has them: the EndpointSlice changes (the fronts'
+   * catalog endpoints, the writers' front endpoints) and the StorePolicy (all seven processes).
+   * Fails PROPAGATION_MS after `since`.
+   */
+  async function changesReachEveryProcess(
+    state: WatchedState,
+    since: number,
+    what: string,
+  ): Promise<{ discoveryMs: number; policyMs: number; generation: number }> {
+    await kubelet.setEndpoints(
+      'bazar-catalog',
+      state.catalog.map((name): [string] => [name]),
+    );
+    await kubelet.setEndpoints(
+      'bazar-front',
+      state.fronts.map((name): [string] => [name]),
+    );
+    const generation = await patchSpec({ cache: { ttlMs: state.ttlMs }, consistencyMode: state.mode });
+    const within = async (label: string, check: () => Promise<boolean>): Promise<number> => {
+      let last = '';
+      for (;;) {
+        try {
+          if (await check()) return Date.now() - since;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        if (Date.now() - since > PROPAGATION_MS)
+          throw new Error(
+            `${what}: ${label} not in every process ${PROPAGATION_MS} ms after the API server was back${last ? ` (last error: ${last})` : ''}`,
+          );
+        await sleep(50);
+      }
+    };
+    const [discoveryMs, policyMs] = await Promise.all([
+      within('the EndpointSlice changes', async () => {
+        const catalog = await Promise.all(fronts().map((f) => endpointCount(f, 'catalog')));
+        const frontsSeen = await Promise.all(writers().map((w) => endpointCount(w, 'front')));
+        return (
+          catalog.every((n) => n === state.catalog.length) && frontsSeen.every((n) => n === state.fronts.length)
+        );
+      }),
+      within('the StorePolicy change', async () => {
+        const ttl = await Promise.all(fronts().map(frontPolicy));
+        const modes = await Promise.all(nonFronts().map(serviceMode));
+        return ttl.every((p) => p.cacheTtlMs === state.ttlMs) && modes.every((m) => m === state.mode);
+      }),
+    ]);
+    return { discoveryMs, policyMs, generation };
+  }
+
+  /**
+   * The longest any watch of any process has gone without hearing from the API server (its
+   * bazar_kubernetes_watch_silence_seconds): below a watch's lifetime, every watch is alive, the
+   * catalog replicas' watch of the catalog origin included.
+   */
+  async function longestWatchSilenceMs(): Promise<number> {
+    let longest = 0;
+    for (const p of kubelet.pods.values()) {
+      const text = String((await call(`${p.url}/metrics`)).body);
+      const silences = [
+        ...text.matchAll(/^bazar_kubernetes_watch_silence_seconds\{[^}]*\} (\S+)$/gm),
+      ].map((m) => Number(m[1]) * 1000);
+      assert.ok(silences.length >= 2, `${p.name} reports the silence of each of its watches`);
+      longest = Math.max(longest, ...silences);
+    }
+    return longest;
+  }
+
+  const pidsOf = () => [...kubelet.pods.values()].map((p) => p.pid);
+  const watchRestarts = async (p: Pod) =>
+    metricValue(String((await call(`${p.url}/metrics`)).body), 'bazar_kubernetes_watch_restarts_total');
+
   test(
-    'watch recovery: restarting the API server breaks every watch; they recover with no service restarted',
+    'watch recovery: the API server restarted twice in a row (stopped, then killed): readiness drops, changes made once it is back reach every process within 10 s, no service restarted',
     withLogs(async (t) => {
       const cpl = requireCp();
-      const pids = [...kubelet.pods.values()].map((p) => p.pid);
-      const restartsBefore = await metric(pod('front-0').url, 'bazar_kubernetes_watch_restarts_total', {
-        reason: 'error',
-      });
-      // Watch front-0's readiness through the outage.
-      const seen: number[] = [];
-      let probing = true;
-      const probe = (async () => {
-        while (probing) {
-          seen.push(
-            await call(`${pod('front-0').url}/readyz`, { timeoutMs: 1000 }).then(
-              (r) => r.status,
-              () => 0,
-            ),
-          );
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
+      const pids = pidsOf();
+      const restartsBefore = await watchRestarts(pod('front-0'));
+      const probe = readinessProbe(pod('front-0'));
       const restartStart = Date.now();
-      await cpl.server.restart();
-      const downMs = Date.now() - restartStart;
+      await cpl.server.restart(); // SIGTERM: open watches end cleanly, new connections are refused.
+      await cpl.server.restart({ hard: true }); // Killed as soon as it was back: connections reset.
+      const readyAt = Date.now();
+      const downMs = readyAt - restartStart;
 
-      // After the restart, changes made through the new API server must reach the processes.
-      const changeStart = Date.now();
-      await kubelet.setEndpoints('bazar-catalog', [
-        ['catalog-origin-0'],
-        ['catalog-replica-0'],
-        ['catalog-replica-1'],
-        ['catalog-replica-2'],
-      ]);
-      const generation = await patchSpec({ cache: { ttlMs: 1500 } });
+      const { discoveryMs, policyMs, generation } = await changesReachEveryProcess(
+        {
+          catalog: ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1', 'catalog-replica-2'],
+          fronts: ['front-0', 'front-1'],
+          ttlMs: 1500,
+          mode: 'session',
+        },
+        readyAt,
+        'after two API server restarts',
+      );
       await waitForServedSet(
         ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1', 'catalog-replica-2'],
-        'discovery after the API restart',
-      );
-      await poll(
-        async () =>
-          (await Promise.all(fronts().map(frontPolicy))).every((p) => p.cacheTtlMs === 1500)
-            ? true
-            : undefined,
-        PROPAGATION_MS,
-        'policy after the API restart',
+        'the fronts to use the new catalog set',
       );
       await poll(
         async () => ((await readPolicy()).status?.observedGeneration === generation ? true : undefined),
         PROPAGATION_MS,
         'status after the API restart',
       );
-      const recoveredMs = Date.now() - changeStart;
       await Promise.all([...kubelet.pods.values()].map((p) => p.waitReady(PROPAGATION_MS)));
-      probing = false;
-      await probe;
+      const seen = await probe.stop();
 
-      assert.deepEqual(
-        [...kubelet.pods.values()].map((p) => p.pid),
-        pids,
-        'no process restarted',
-      );
+      assert.deepEqual(pidsOf(), pids, 'no process restarted');
       assert.ok([...kubelet.pods.values()].every((p) => p.alive));
-      const restartsAfter = await metric(pod('front-0').url, 'bazar_kubernetes_watch_restarts_total', {
-        reason: 'error',
-      });
+      const restartsAfter = await watchRestarts(pod('front-0'));
       assert.ok(restartsAfter > restartsBefore, 'the broken watches were restarted (metric)');
       // Readiness: false once the API was gone longer than the grace period, true again after.
       if (downMs > SYNC_GRACE_MS + 1500)
@@ -795,7 +875,103 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       assert.equal(seen.at(-1), 200);
       note(
         t,
-        `watch recovery: API server down ${downMs} ms; readiness 503 seen ${seen.filter((s) => s === 503).length}x; changes after restart applied in ${recoveredMs} ms; watch restarts ${restartsBefore} → ${restartsAfter}`,
+        `watch recovery, 2 restarts in a row: API server away ${downMs} ms; readiness 503 seen ${seen.filter((s) => s === 503).length}x; once it was back, EndpointSlice changes in every process after ${discoveryMs} ms, the StorePolicy after ${policyMs} ms; front-0's watch restarts ${restartsBefore} → ${restartsAfter}`,
+      );
+    }),
+  );
+
+  test(
+    'watch recovery: a frozen API server (SIGSTOP: connections stay open, nothing answers) costs deadlines, not silent watches: readiness drops, and once it is killed and restarted, changes reach every process within 10 s',
+    withLogs(async (t) => {
+      const cpl = requireCp();
+      const pids = pidsOf();
+      const pid = cpl.apiServerPid();
+      const probe = readinessProbe(pod('front-0'));
+      const frozenAt = Date.now();
+      process.kill(pid, 'SIGSTOP');
+      let notReadyAfterMs = -1;
+      try {
+        // Every request to it now waits for an answer that never comes (the kernel still accepts and
+        // acknowledges): only a deadline ends one. Within a watch's lifetime every watch has hit one.
+        await poll(
+          async () => (probe.seen.includes(503) ? true : undefined),
+          WATCH_LIFETIME_MS + SYNC_GRACE_MS + 3000,
+          'front-0 to report not ready while the API server is frozen (its watches must notice)',
+        );
+        notReadyAfterMs = Date.now() - frozenAt;
+      } finally {
+        await cpl.server.restart({ hard: true }); // SIGKILL ends a stopped process too; then it starts.
+      }
+      const readyAt = Date.now();
+      const frozenMs = readyAt - frozenAt;
+
+      const { discoveryMs, policyMs } = await changesReachEveryProcess(
+        {
+          catalog: ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1'],
+          fronts: ['front-0', 'front-1', 'front-2'],
+          ttlMs: 1600,
+          mode: 'strict',
+        },
+        readyAt,
+        'after the frozen API server was replaced',
+      );
+      await Promise.all([...kubelet.pods.values()].map((p) => p.waitReady(PROPAGATION_MS)));
+      const seen = await probe.stop();
+      const silenceMs = await longestWatchSilenceMs();
+      assert.ok(silenceMs < WATCH_LIFETIME_MS, `every watch is alive (longest silence ${silenceMs} ms)`);
+      const timeouts = await metric(pod('front-0').url, 'bazar_kubernetes_watch_restarts_total', {
+        reason: 'timeout',
+      });
+      assert.ok(timeouts > 0, 'front-0 restarted watches whose requests ran past their deadline (metric)');
+      assert.deepEqual(pidsOf(), pids, 'no process restarted');
+      assert.equal(seen.at(-1), 200);
+      note(
+        t,
+        `watch recovery, frozen API server: front-0 not ready ${notReadyAfterMs} ms into the freeze (deadlines: watch response ${WATCH.responseTimeoutMs} ms, watch lifetime ${WATCH_LIFETIME_MS} ms); frozen then replaced in ${frozenMs} ms; once it was back, EndpointSlice changes in every process after ${discoveryMs} ms, the StorePolicy after ${policyMs} ms; longest watch silence then ${silenceMs} ms`,
+      );
+    }),
+  );
+
+  test(
+    'watch recovery: the API server restarted behind a network partition (its FIN and RST never reach the services): once the path heals, changes reach every process within 10 s',
+    withLogs(async (t) => {
+      const cpl = requireCp();
+      const network = requireProxy();
+      const pids = pidsOf();
+      // Long enough for the API server to restart inside it, and for every watch opened before it to be
+      // close to its deadline: the services cannot tell a dead connection from a quiet one sooner.
+      const partitionMs = WATCH.timeoutSeconds * 1000;
+      const cutAt = Date.now();
+      network.partition();
+      let dead = 0;
+      try {
+        await cpl.server.restart(); // The end of each watch and the FINs are lost in the partition.
+        await sleep(Math.max(0, cutAt + partitionMs - Date.now()));
+      } finally {
+        network.heal();
+        dead = network.counts().dead;
+      }
+      const healedAt = Date.now();
+      assert.ok(dead > 0, 'connections open across the partition are dead (half-open) once it heals');
+
+      const { discoveryMs, policyMs } = await changesReachEveryProcess(
+        {
+          catalog: ['catalog-origin-0', 'catalog-replica-0', 'catalog-replica-1', 'catalog-replica-2'],
+          fronts: ['front-0', 'front-1'],
+          ttlMs: 1700,
+          mode: 'session',
+        },
+        healedAt,
+        'after the partition healed',
+      );
+      const silenceMs = await longestWatchSilenceMs();
+      assert.ok(silenceMs < WATCH_LIFETIME_MS, `every watch is alive (longest silence ${silenceMs} ms)`);
+      await Promise.all([...kubelet.pods.values()].map((p) => p.waitReady(PROPAGATION_MS)));
+      assert.deepEqual(pidsOf(), pids, 'no process restarted');
+      await kubelet.setEndpoints('bazar-front', [['front-0'], ['front-1'], ['front-2']]);
+      note(
+        t,
+        `watch recovery, partition: cut ${healedAt - cutAt} ms with the API server restarted inside; ${dead} connections left half-open; once healed, EndpointSlice changes in every process after ${discoveryMs} ms, the StorePolicy after ${policyMs} ms; longest watch silence then ${silenceMs} ms`,
       );
     }),
   );
@@ -804,6 +980,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     'a deleted StorePolicy leaves the last good policy in force; a re-created one applies',
     withLogs(async (t) => {
       const cpl = requireCp();
+      const lastGood = (await frontPolicy(pod('front-0'))).cacheTtlMs;
       await cpl.custom.deleteNamespacedCustomObject({ ...SP, name: POLICY });
       await poll(
         async () =>
@@ -816,7 +993,11 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         'front-0 to log the deletion',
       );
       for (const front of fronts()) {
-        assert.equal((await frontPolicy(front)).cacheTtlMs, 1500, `${front.name} keeps the last good policy`);
+        assert.equal(
+          (await frontPolicy(front)).cacheTtlMs,
+          lastGood,
+          `${front.name} keeps the last good policy`,
+        );
         assert.equal((await readyz(front)).status, 200, `${front.name} stays ready`);
       }
       await cpl.custom.createNamespacedCustomObject({

@@ -140,7 +140,9 @@ describe('FrontCache', () => {
 
   it('raiseFence: a front never serves older than it served', () => {
     const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.offerBook(1, entry(2));
     cache.raiseFence(1, 5);
+    assert.equal(cache.get(FrontCache.bookKey(1)), undefined, 'an older cached copy goes with it');
     cache.raiseFence(1, 3);
     assert.equal(cache.fence(1), 5);
     assert.equal(cache.offerBook(1, entry(4)), false);

@@ -113,14 +113,18 @@ export class FrontCache {
   invalidate(bookId: number, version: number): void {
     this.#stats.invalidations++;
     this.raiseFence(bookId, version);
+  }
+
+  /**
+   * No answer about this book older than `version` from now on (an invalidation, or a version this
+   * front served): the fence rises and an older cached copy goes.
+   */
+  raiseFence(bookId: number, version: number): void {
+    if (version <= this.fence(bookId)) return;
+    this.#fences.set(bookId, version);
     const key = FrontCache.bookKey(bookId);
     const cached = this.#entries.peek(key);
     if (cached && cached.version < version) this.#entries.delete(key);
-  }
-
-  /** No answer about this book older than `version` from now on (an invalidation, or a version served). */
-  raiseFence(bookId: number, version: number): void {
-    if (version > this.fence(bookId)) this.#fences.set(bookId, version);
   }
 
   /**
