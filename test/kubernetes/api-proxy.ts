@@ -41,9 +41,9 @@ export class ApiProxy {
 
   /** Listens on `target.host`, on a port of its own. */
   static async start(target: { host: string; port: number }): Promise<ApiProxy> {
-    let proxy: ApiProxy | undefined;
-    const server = net.createServer((client) => proxy?.accept(client));
-    proxy = new ApiProxy(target, server);
+    const server = net.createServer();
+    const proxy = new ApiProxy(target, server);
+    server.on('connection', (client: net.Socket) => proxy.accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, target.host, () => resolve());

@@ -889,7 +889,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       const probe = readinessProbe(pod('front-0'));
       const frozenAt = Date.now();
       process.kill(pid, 'SIGSTOP');
-      let notReadyAfterMs = -1;
+      let notReadyAfterMs: number | undefined;
       try {
         // Every request to it now waits for an answer that never comes (the kernel still accepts and
         // acknowledges): only a deadline ends one. Within a watch's lifetime every watch has hit one.
@@ -943,7 +943,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       const partitionMs = WATCH.timeoutSeconds * 1000;
       const cutAt = Date.now();
       network.partition();
-      let dead = 0;
+      let dead: number | undefined;
       try {
         await cpl.server.restart(); // The end of each watch and the FINs are lost in the partition.
         await sleep(Math.max(0, cutAt + partitionMs - Date.now()));
@@ -952,7 +952,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         dead = network.counts().dead;
       }
       const healedAt = Date.now();
-      assert.ok(dead > 0, 'connections open across the partition are dead (half-open) once it heals');
+      assert.ok(dead && dead > 0, 'connections open across the partition are dead (half-open) once it heals');
 
       const { discoveryMs, policyMs } = await changesReachEveryProcess(
         {

@@ -201,7 +201,7 @@ export const openApiDocument = {
           ]),
           '404': error('No such book', ['book_not_found']),
           '412': error('X-Min-Version is newer than any version of the book', ['unknown_version']),
-          ...serverErrors(['stale_read_refused']),
+          ...serverErrors(['stale_read_refused', 'write_in_flight']),
         },
       },
     },
