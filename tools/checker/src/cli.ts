@@ -169,10 +169,18 @@ function progressDots(): () => void {
 async function runFor(session: Session, stack: Stack | undefined, faults: string[]): Promise<void> {
   const { options, abort } = session;
   const end = Date.now() + options.durationMs;
+  // Each wait takes its abort listener away again: a long --chaos run waits hundreds of times.
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, ms));
-      abort.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const onAbort = () => (clearTimeout(timer), resolve());
+      const timer = setTimeout(
+        () => {
+          abort.signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
+      abort.signal.addEventListener('abort', onAbort, { once: true });
     });
   if (!options.chaos || !stack) return wait(options.durationMs);
   const every = duration(options.chaos);
