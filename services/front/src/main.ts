@@ -47,6 +47,8 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
   const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
+  // Nothing is cached until the writers have said which writes they have in flight (writers-check.ts).
+  cache.holdFillsUntil(Number.POSITIVE_INFINITY);
   // Writers stop pushing invalidations here as soon as the pod is terminating; clients may still reach
   // it for the shutdown delay: from then on, only fresh reads.
   lifecycle.onShutdown(() => cache.retire());
@@ -97,16 +99,6 @@ async function main(): Promise<void> {
   orders.on('change', (eps) => endpointsGauge.set({ target: 'order' }, eps.length));
 
   let writersAsked = false;
-  void holdForWritersInFlight({
-    cache,
-    discoveries: [catalogs, orders],
-    http,
-    podName,
-    internalToken: () => config.INTERNAL_TOKEN,
-    logger,
-    maxHoldMs: config.UPSTREAM_WRITE_TIMEOUT_MS + policy.current.invalidationTimeoutMs,
-    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-  }).then(() => (writersAsked = true));
   const readiness = async () => ({
     discovery: catalogs.synced() && orders.synced() ? 'ok' : 'discovery not synced',
     writers: writersAsked ? 'ok' : 'asking the writers which writes are in flight',
@@ -148,6 +140,17 @@ async function main(): Promise<void> {
   const internalServer = split
     ? await listen(createApp(deps, 'internal'), { ...config, PORT: config.INTERNAL_PORT })
     : undefined;
+  // Only once this front listens: an announcement sent after a writer answered must reach it.
+  void holdForWritersInFlight({
+    cache,
+    discoveries: [catalogs, orders],
+    http,
+    podName,
+    internalToken: () => config.INTERNAL_TOKEN,
+    logger,
+    maxHoldMs: config.UPSTREAM_WRITE_TIMEOUT_MS + policy.current.invalidationTimeoutMs,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  }).then(() => (writersAsked = true));
   const status = await startStatusReporter({
     config,
     logger,
