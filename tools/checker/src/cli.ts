@@ -28,6 +28,7 @@ import { availabilityLine, jsonReport, runningLine, stalenessLine } from './cli-
 import type { FrontEndpoint } from './client.js';
 import { setStock } from './db-facts.js';
 import { checkedRun, type CheckedRun } from './run.js';
+import { watchDegradation } from './degradation.js';
 
 /** One run of the command; what it started is recorded here as it goes, so that it is cleaned up. */
 interface Session {
@@ -102,7 +103,7 @@ async function openTarget(session: Session): Promise<Target> {
     fsync: false,
     logLevel: 'warn',
     logDir: path.join(session.dataDir, 'logs'),
-    env: { SYNC_COMMIT_TIMEOUT_MS: '500' },
+    env: { SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS) },
     signal: session.abort.signal,
   });
   session.stack = stack;
@@ -125,6 +126,11 @@ async function checkStore(session: Session, target: Target): Promise<number> {
     const kinds = kindsToCheck(options);
     const faults: string[] = [];
     console.log(runningLine(options, target.fronts));
+    // A store started here: record when its strict writes were degraded (the checker's nemesis).
+    const writers = target.stack
+      ? [...target.stack.orders, ...target.stack.catalogs.filter((c) => c.role === 'origin')]
+      : [];
+    const degradation = watchDegradation(writers, SYNC_COMMIT_TIMEOUT_MS);
     const run = await checkedRun(
       {
         db,
@@ -138,10 +144,22 @@ async function checkStore(session: Session, target: Target): Promise<number> {
           onOp: progressDots(),
         },
         mode: options.mode,
-        check: { kinds },
+        check: { kinds, degraded: degradation.intervals },
       },
-      () => runFor(session, target.stack, faults),
+      async () => {
+        try {
+          await runFor(session, target.stack, faults);
+        } finally {
+          await degradation.stop();
+        }
+      },
     );
+    if (degradation.intervals.length > 0) {
+      const total = degradation.intervals.reduce((sum, d) => sum + (d.to - d.from), 0);
+      console.log(
+        `strict writes degraded ${degradation.intervals.length} times, ${(total / 1000).toFixed(1)} s in all (reads across those stretches are not held to real-time-read)`,
+      );
+    }
     process.stdout.write('\n');
     printReport(run, kinds, faults);
     if (options.json) {
@@ -164,6 +182,12 @@ function progressDots(): () => void {
     }
   };
 }
+
+/**
+ * The store this command starts commits strictly for at most this long before a write degrades: the
+ * 1 s replay pause of --chaos degrades strict writes on purpose (watchDegradation records when).
+ */
+const SYNC_COMMIT_TIMEOUT_MS = 500;
 
 /** The run's length (cut short by a signal), with a fault every --chaos into a store started here. */
 async function runFor(session: Session, stack: Stack | undefined, faults: string[]): Promise<void> {
