@@ -183,10 +183,22 @@ describe('strict reads never go back in time (linearizable), on loopback with re
           before,
           'the window is open: the primary still shows the old version',
         );
+        const opened = Date.now();
         const seen = await readInTurn(t, id, 4);
         assert.ok(
           seen.some((s) => s.version !== undefined && s.version > before),
           'some read saw the new version (else the window was never exercised)',
+        );
+        const byPath = new Map<string, string[]>();
+        for (const r of seen)
+          byPath.set(r.via, [
+            ...(byPath.get(r.via) ?? []),
+            r.status === 200 ? `v${r.version}` : `${r.status}`,
+          ]);
+        console.log(
+          `window held open ${Date.now() - opened} ms, price change through front-${writer}: ${seen.length} reads in turn, ` +
+            `${seen.filter((r) => (r.version ?? 0) > before).length} saw the new version, none went back; ` +
+            [...byPath].map(([via, vs]) => `${via}: ${vs.join(' ')}`).join('; '),
         );
       } finally {
         await closeWindow(t);
