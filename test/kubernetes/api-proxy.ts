@@ -95,7 +95,14 @@ export class ApiProxy {
   }
 
   private accept(client: net.Socket): void {
-    const link: Link = { client, upstream: undefined, upstreamGone: false, dead: false, toUpstream: [], toClient: [] };
+    const link: Link = {
+      client,
+      upstream: undefined,
+      upstreamGone: false,
+      dead: false,
+      toUpstream: [],
+      toClient: [],
+    };
     this.#links.add(link);
     client.on('data', (chunk: Buffer) => {
       if (link.dead) {

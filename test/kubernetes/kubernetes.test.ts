@@ -135,12 +135,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     const token = await cp.serviceAccountToken(NAMESPACE, SA, SERVICE_ROLE_RULES);
     const api = new URL(cp.server.url);
     proxy = await ApiProxy.start({ host: api.hostname, port: Number(api.port) });
-    saKubeconfig = cp.writeKubeconfig(
-      path.join(workDir, 'bazar-sa.kubeconfig'),
-      token,
-      NAMESPACE,
-      proxy.url,
-    );
+    saKubeconfig = cp.writeKubeconfig(path.join(workDir, 'bazar-sa.kubeconfig'), token, NAMESPACE, proxy.url);
     await cp.core.createNamespacedSecret({
       namespace: NAMESPACE,
       body: { metadata: { name: 'bazar-tokens' }, stringData: { admin: ADMIN_TOKEN } },
@@ -225,6 +220,9 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     else if (workDir) process.stderr.write(`# tier: logs kept in ${workDir}\n`);
   });
 
+  /** Readiness probes still running (see readinessProbe): a failed test must not leave one behind. */
+  const probes = new Set<() => Promise<unknown>>();
+
   /** Runs a test body; on failure, appends the pods' log tails to the error. */
   const withLogs = (fn: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
     try {
@@ -232,6 +230,8 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     } catch (err) {
       if (err instanceof Error) err.message += `\n${kubelet?.logs() ?? ''}`;
       throw err;
+    } finally {
+      for (const stop of [...probes]) await stop();
     }
   };
 
@@ -746,14 +746,14 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         await sleep(100);
       }
     })();
-    return {
-      seen,
-      stop: async () => {
-        probing = false;
-        await loop;
-        return seen;
-      },
+    const stop = async () => {
+      probing = false;
+      probes.delete(stop);
+      await loop;
+      return seen;
     };
+    probes.add(stop);
+    return { seen, stop };
   }
 
   /**
@@ -776,35 +776,51 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       state.fronts.map((name): [string] => [name]),
     );
     const generation = await patchSpec({ cache: { ttlMs: state.ttlMs }, consistencyMode: state.mode });
-    const within = async (label: string, check: () => Promise<boolean>): Promise<number> => {
-      let last = '';
+    /** Polls `lagging` (the processes without the change yet) until none is left; fails at the deadline. */
+    const within = async (label: string, lagging: () => Promise<string[]>): Promise<number> => {
       for (;;) {
+        let last: string;
         try {
-          if (await check()) return Date.now() - since;
+          const missing = await lagging();
+          if (missing.length === 0) return Date.now() - since;
+          last = `missing in ${missing.join(', ')}`;
         } catch (err) {
-          last = (err as Error).message;
+          last = `error: ${(err as Error).message}`;
         }
         if (Date.now() - since > PROPAGATION_MS)
           throw new Error(
-            `${what}: ${label} not in every process ${PROPAGATION_MS} ms after the API server was back${last ? ` (last error: ${last})` : ''}`,
+            `${what}: ${label} not in every process ${PROPAGATION_MS} ms after the API server was back (${last})`,
           );
         await sleep(50);
       }
     };
-    const [discoveryMs, policyMs] = await Promise.all([
-      within('the EndpointSlice changes', async () => {
-        const catalog = await Promise.all(fronts().map((f) => endpointCount(f, 'catalog')));
-        const frontsSeen = await Promise.all(writers().map((w) => endpointCount(w, 'front')));
-        return (
-          catalog.every((n) => n === state.catalog.length) && frontsSeen.every((n) => n === state.fronts.length)
-        );
-      }),
-      within('the StorePolicy change', async () => {
-        const ttl = await Promise.all(fronts().map(frontPolicy));
-        const modes = await Promise.all(nonFronts().map(serviceMode));
-        return ttl.every((p) => p.cacheTtlMs === state.ttlMs) && modes.every((m) => m === state.mode);
-      }),
+    const unequal = <T>(pods: Pod[], values: T[], want: T) =>
+      pods.flatMap((p, i) => (values[i] === want ? [] : [`${p.name} (${String(values[i])})`]));
+    const outcomes = await Promise.allSettled([
+      within('the EndpointSlice changes', async () => [
+        ...unequal(
+          fronts(),
+          await Promise.all(fronts().map((f) => endpointCount(f, 'catalog'))),
+          state.catalog.length,
+        ),
+        ...unequal(
+          writers(),
+          await Promise.all(writers().map((w) => endpointCount(w, 'front'))),
+          state.fronts.length,
+        ),
+      ]),
+      within('the StorePolicy change', async () => [
+        ...unequal(
+          fronts(),
+          (await Promise.all(fronts().map(frontPolicy))).map((p) => p.cacheTtlMs),
+          state.ttlMs,
+        ),
+        ...unequal(nonFronts(), await Promise.all(nonFronts().map(serviceMode)), state.mode),
+      ]),
     ]);
+    const failed = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : []));
+    if (failed.length > 0) throw new Error(failed.join('; '));
+    const [discoveryMs = -1, policyMs = -1] = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : -1));
     return { discoveryMs, policyMs, generation };
   }
 
@@ -817,13 +833,13 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     let longest = 0;
     for (const p of kubelet.pods.values()) {
       const text = String((await call(`${p.url}/metrics`)).body);
-      const silences = [
-        ...text.matchAll(/^bazar_kubernetes_watch_silence_seconds\{[^}]*\} (\S+)$/gm),
-      ].map((m) => Number(m[1]) * 1000);
+      const silences = [...text.matchAll(/^bazar_kubernetes_watch_silence_seconds\{[^}]*\} (\S+)$/gm)].map(
+        (m) => Number(m[1]) * 1000,
+      );
       assert.ok(silences.length >= 2, `${p.name} reports the silence of each of its watches`);
       longest = Math.max(longest, ...silences);
     }
-    return longest;
+    return Math.round(longest);
   }
 
   const pidsOf = () => [...kubelet.pods.values()].map((p) => p.pid);
@@ -939,8 +955,9 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       const network = requireProxy();
       const pids = pidsOf();
       // Long enough for the API server to restart inside it, and for every watch opened before it to be
-      // close to its deadline: the services cannot tell a dead connection from a quiet one sooner.
-      const partitionMs = WATCH.timeoutSeconds * 1000;
+      // within 3 s of its deadline (WATCH_LIFETIME_MS after it began): a dead connection cannot be told
+      // from a quiet one sooner. The services reopen their watches every 10 s, so none is older than that.
+      const partitionMs = WATCH_LIFETIME_MS - 3000;
       const cutAt = Date.now();
       network.partition();
       let dead: number | undefined;

@@ -139,10 +139,7 @@ export class BoundedWatch extends Watch {
     const { timeoutSeconds, responseTimeoutMs } = this.#bounds;
     const lifetimeMs = watchLifetimeMs(this.#bounds);
     timers.push(
-      setTimeout(
-        () => finish(new TimeoutError(`watch ${path}`, responseTimeoutMs)),
-        responseTimeoutMs,
-      ),
+      setTimeout(() => finish(new TimeoutError(`watch ${path}`, responseTimeoutMs)), responseTimeoutMs),
       setTimeout(
         () =>
           finish(
@@ -251,7 +248,8 @@ export class BoundedWatch extends Watch {
           finish(streamError ?? null);
         });
         response.on('close', () => {
-          if (!ended) finish(streamError ?? new Error('watch connection closed before the end of the stream'));
+          if (!ended)
+            finish(streamError ?? new Error('watch connection closed before the end of the stream'));
         });
       });
       request.end();

@@ -212,7 +212,10 @@ describe('ResilientInformer with the real client-node ListWatch', () => {
       const text = await metrics.registry.metrics();
       assert.doesNotMatch(text, /bazar_kubernetes_watch_restarts_total\{/, 'no restart');
       const silence = /bazar_kubernetes_watch_silence_seconds\{[^}]*\} ([\d.]+)/.exec(text);
-      assert.ok(silence && Number(silence[1]) < 1.2, `heard from the server within a watch timeout (${silence?.[1]} s)`);
+      assert.ok(
+        silence && Number(silence[1]) < 1.2,
+        `heard from the server within a watch timeout (${silence?.[1]} s)`,
+      );
     } finally {
       await informer.close();
     }

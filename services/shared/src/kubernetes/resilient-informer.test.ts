@@ -98,7 +98,12 @@ describe('BoundedWatch', () => {
     });
     const watch = new BoundedWatch(kc, { timeoutSeconds: 1, responseTimeoutMs: 1000 });
     watch.close();
-    await watch.watch('/api/v1/pods', {}, () => undefined, (err: unknown) => errors.push(err));
+    await watch.watch(
+      '/api/v1/pods',
+      {},
+      () => undefined,
+      (err: unknown) => errors.push(err),
+    );
     assert.match(String(errors[0]), /watch closed/);
   });
 });
@@ -302,7 +307,11 @@ describe('ResilientInformer', () => {
     server.refuse = 500;
     server.down = false;
     await until(() => delays(records).length >= before + 4, 3000, 'four restarts after answers');
-    assert.deepEqual(delays(records).slice(before, before + 4), [10, 20, 40, 80], 'from the first step, growing');
+    assert.deepEqual(
+      delays(records).slice(before, before + 4),
+      [10, 20, 40, 80],
+      'from the first step, growing',
+    );
     assert.ok(server.informers.length > informers, 'an answered failure restarts with a fresh list');
     server.refuse = undefined;
     server.put(slice('b', [['p2', '10.0.0.2']]));
@@ -311,10 +320,36 @@ describe('ResilientInformer', () => {
     assert.ok(recovered && (recovered.failures as number) >= 9 && (recovered.downMs as number) > 0);
   });
 
+  test('after an outage without answers, the first answer starts the backoff over (a 429 right after a relist waits little)', async () => {
+    const server = new FakeApiServer<V1EndpointSlice>();
+    server.put(slice('a', [['p1', '10.0.0.1']]));
+    const { informer, records } = make(server, {
+      backoffInitialMs: 10,
+      backoffMaxMs: 10_000,
+      unreachableBackoffMaxMs: 20,
+      random: () => 1,
+    });
+    informer.start();
+    await informer.waitForSync(1000);
+    server.down = true;
+    server.breakWatches();
+    await until(() => delays(records).length >= 6, 2000, 'six restarts while unreachable');
+    server.down = false;
+    await until(() => records.some((r) => r.msg === 'Kubernetes watch recovered'), 2000, 'an answer');
+    const before = delays(records).length;
+    // Answered, then refused at once (as a starting API server's watch cache does with 429).
+    server.breakWatches(Object.assign(new Error('Too Many Requests'), { statusCode: 429 }));
+    await until(() => delays(records).length > before, 1000, 'the restart');
+    assert.equal(delays(records)[before], 10, 'from the first step, not from where the outage left it');
+  });
+
   test('a failure while a restart is already due is covered by it: one restart, a relist if either asked for one', async () => {
     const server = new FakeApiServer<V1EndpointSlice>();
     server.put(slice('a', [['p1', '10.0.0.1']]));
-    const { informer, records, metrics } = make(server, { backoffInitialMs: 100, unreachableBackoffMaxMs: 100 });
+    const { informer, records, metrics } = make(server, {
+      backoffInitialMs: 100,
+      unreachableBackoffMaxMs: 100,
+    });
     informer.start();
     await informer.waitForSync(1000);
     const first = server.informers[0];

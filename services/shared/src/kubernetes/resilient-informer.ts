@@ -300,6 +300,9 @@ export class ResilientInformer<T extends KubernetesObject>
     const now = this.#now();
     this.#lastAnswer = now;
     this.#lastProgress = now;
+    // The first answer after the server did not answer at all: it is (re)starting, and may still refuse
+    // for a moment (403 until its RBAC caches are loaded, 429 until its watch cache is): retry soon.
+    if (this.#unreachable) this.#backoff.reset();
     this.#unreachable = false;
     if (this.#unhealthySince === undefined) return;
     const downMs = now - this.#unhealthySince;
@@ -375,7 +378,13 @@ export class ResilientInformer<T extends KubernetesObject>
     this.#unhealthySince ??= this.#lastAnswer;
     this.#outageFailures++;
     this.#opts.logger.warn(
-      { watch: this.watchName, quietMs, silentMs: now - this.#lastAnswer, stallMs: this.bounds.stallMs, firstInOutage },
+      {
+        watch: this.watchName,
+        quietMs,
+        silentMs: now - this.#lastAnswer,
+        stallMs: this.bounds.stallMs,
+        firstInOutage,
+      },
       'Kubernetes watch stalled (no answer and no error from the API server); replacing it with a fresh informer and a full list',
     );
     this.#scheduleRestart('watchdog', true);
