@@ -9,19 +9,21 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { PolicyStore, type ConsistencyMode } from './policy.js';
 
-/** A front on loopback that records the invalidations pushed to it. */
+/** A front on loopback that records the invalidations (and announcements) pushed to it. */
 async function front(name: string) {
   const pushes: unknown[] = [];
+  const paths: string[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       pushes.push(JSON.parse(Buffer.concat(chunks).toString()));
+      paths.push(req.url ?? '');
       res.end('{"invalidated":1}');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { name, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pushes, server };
+  return { name, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pushes, paths, server };
 }
 
 describe('InvalidationPublisher (real HTTP fronts on loopback)', () => {
@@ -78,5 +80,42 @@ describe('InvalidationPublisher (real HTTP fronts on loopback)', () => {
       counts().map((n, i) => n - before[i]!),
       [1, 1, 1],
     );
+  });
+
+  it('announces a write before its commit and settles it after, under one write id', async () => {
+    const p = publisher();
+    const announcement = await p.prepare([7], 'front-0');
+    assert.deepEqual(announcement.fanout, { fronts: 3, acknowledged: 3, failed: [] });
+    assert.equal(announcement.ttlMs, 500 + 1000, 'the invalidation timeout + the write budget');
+    for (const f of fronts.slice(1)) {
+      assert.equal(f.paths.at(-1), '/internal/prepare');
+      assert.deepEqual(f.pushes.at(-1), {
+        bookIds: [7],
+        writeId: announcement.writeId,
+        ttlMs: 1500,
+        origin: 'order-0',
+      });
+    }
+    assert.notEqual(fronts[0]!.paths.at(-1), '/internal/prepare', 'the front the write came through');
+    await p.settle(announcement, [{ bookId: 7, version: 9 }], 'front-0');
+    for (const f of fronts.slice(1)) {
+      assert.equal(f.paths.at(-1), '/internal/invalidate');
+      assert.deepEqual(f.pushes.at(-1), {
+        items: [{ bookId: 7, version: 9 }],
+        writeId: announcement.writeId,
+        origin: 'order-0',
+      });
+    }
+  });
+
+  it('tells a starting front how long its announced writes may still take, and whether it knows that front', async () => {
+    const p = publisher();
+    assert.deepEqual(p.writesInFlight('front-2'), { settleWithinMs: 0, knowsFront: true });
+    assert.equal(p.writesInFlight('front-9').knowsFront, false);
+    const announcement = await p.prepare([1]);
+    const during = p.writesInFlight('front-2').settleWithinMs;
+    assert.ok(during > 0 && during <= 1500, `settle within ${during} ms`);
+    await p.settle(announcement, [{ bookId: 1 }]);
+    assert.equal(p.writesInFlight('front-2').settleWithinMs, 0, 'settled: nothing in flight');
   });
 });

@@ -74,7 +74,7 @@ export class InvalidationPublisher {
     this.#fanout = histogram(
       opts.metrics,
       'bazar_invalidation_fanout_seconds',
-      'Time from commit to every front acknowledging an invalidation',
+      'Time for every front to answer an invalidation or (strict) an announcement',
       ['mode'],
     );
     this.#expiredBeforeSettled = counter(
@@ -100,9 +100,9 @@ export class InvalidationPublisher {
   }
 
   /**
-   * Ends an announced write: committed (`items` carry versions) or not done (no versions). `await`:
-   * whether the caller waits for the fronts (a strict write whose commit the standby confirmed need
-   * not: the fronts cache nothing of the book meanwhile, and its readers get the new version).
+   * Ends an announced write: committed (`items` carry versions) or not done (no versions). Whether
+   * the caller waits for the fronts is its choice: a strict write whose commit the standby confirmed
+   * need not (the fronts cache nothing of the book meanwhile, and its readers get the new version).
    */
   async settle(
     announcement: Announcement,
