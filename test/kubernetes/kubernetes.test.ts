@@ -52,7 +52,7 @@ const PROPAGATION_MS = 10_000;
  * server to end it after WATCH.timeoutSeconds, and one still open WATCH_LIFETIME_MS after it began is
  * dead.
  */
-const WATCH = watchBounds(300_000); // KUBE_WATCH_IDLE_RESTART_MS's default.
+const WATCH = watchBounds(30_000); // KUBE_WATCH_IDLE_RESTART_MS's default.
 const WATCH_LIFETIME_MS = watchLifetimeMs(WATCH);
 
 /** What the watch-recovery tests change once the API server is back, and check in every process. */

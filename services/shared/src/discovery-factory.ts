@@ -24,8 +24,12 @@ export const discoverySchema = {
   FRONT_INTERNAL_PORT_NAME: optionalStr(),
   /** The StorePolicy custom resource whose spec is the live runtime policy (empty: none). */
   POLICY_NAME: optionalStr(),
-  /** A Kubernetes watch with no event and no successful list for this long is restarted with a fresh list. */
-  KUBE_WATCH_IDLE_RESTART_MS: int({ default: 300_000, min: 1_000, max: 86_400_000 }),
+  /**
+   * The watchdog: a watch whose API server has neither answered nor failed for this long is restarted
+   * (at most 30 s whatever is set: bounded-watch.ts; watches end every 10 s and bookmark, so a healthy
+   * quiet one is heard from well within it).
+   */
+  KUBE_WATCH_IDLE_RESTART_MS: int({ default: 30_000, min: 1_000, max: 86_400_000 }),
   /** Ceiling of the exponential backoff between watch restarts after errors. */
   KUBE_WATCH_BACKOFF_MAX_MS: int({ default: 10_000, min: 100, max: 600_000 }),
   /** How long the API may be unreachable before discovery reports not synced (readiness goes false). */
