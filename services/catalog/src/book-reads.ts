@@ -5,7 +5,7 @@ import { HttpError, notFound } from '../../shared/src/errors.js';
 import { requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
-import { bookVersions, findBook, findBookOnPrimary, findBookOnStandby } from './books.js';
+import { bookVersions, findBook, findBookOnPrimary, findBookOnStandby, standbyStreaming } from './books.js';
 import type { CatalogDeps } from './app.js';
 
 /** One book as this catalog pod answers it: its JSON bytes, and who produced them if not this pod. */
@@ -69,8 +69,9 @@ export async function readBook(deps: CatalogDeps, id: number, minVersion: number
 /**
  * The origin's read. In `strict` mode a row whose writer is still in flight is not answered (its new
  * version may already show on the standby): the read polls until the writer is done, then answers
- * with what it committed, for at most REPLICA_WAIT_MS; then 503 `write_in_flight`, and the front asks
- * another catalog pod. The origin answers what the primary has even when it is older than the
+ * with what it committed, for at most REPLICA_WAIT_MS; then, while a standby streams (one that may
+ * already show the new version), 503 `write_in_flight`, and the front asks another catalog pod; with
+ * no standby streaming, the row as it is. The origin answers what the primary has even when it is older than the
  * reader's X-Min-Version (no write of it is in flight: that is the truth); the front judges it.
  */
 async function readOnPrimary(deps: CatalogDeps, id: number): Promise<object | undefined> {
@@ -80,6 +81,11 @@ async function readOnPrimary(deps: CatalogDeps, id: number): Promise<object | un
     const { book, writing } = await findBookOnPrimary(deps.reads, id);
     if (!writing) return book;
     if (Date.now() >= deadline) {
+      // No standby streams (it is gone, or not back yet): none can show the new version, so the old
+      // row is still the truth for every reader, and writes waiting for a confirmation must not make
+      // reads fail. (Not covered: a standby that replayed the commit, served it and vanished before
+      // confirming, docs/guarantees.md.)
+      if (!(await standbyStreaming(deps.reads))) return book;
       throw new HttpError(
         503,
         'write_in_flight',

@@ -73,6 +73,14 @@ export async function findBookOnPrimary(
   return { book, writing: writerInFlight(rowXmax, snap) };
 }
 
+/** On the primary: whether any standby streams from it (one that may show a commit before it does). */
+export async function standbyStreaming(db: Queryable): Promise<boolean> {
+  const res = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
+  );
+  return (res.rows[0]?.n ?? 0) > 0;
+}
+
 /**
  * On a standby: the book, and whether the standby is known to hold every committed write: it streams
  * from a primary and has applied all the WAL it has received (false while it is not connected, e.g.
