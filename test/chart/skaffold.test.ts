@@ -109,12 +109,27 @@ test('skaffold.yaml and every profile validate against the skaffold/v4beta14 sch
 test('one artifact per service image, each built from the Dockerfile with its SERVICE build arg', () => {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   assert.match(dockerfile, /^ARG SERVICE$/m);
-  const images = config.build.artifacts.map((a) => a.image).sort();
-  assert.deepEqual(images, ['bazar-catalog', 'bazar-front', 'bazar-order']);
-  for (const a of config.build.artifacts) {
+  const services = config.build.artifacts.filter((a) => (a.context ?? '.') === '.');
+  assert.deepEqual(services.map((a) => a.image).sort(), ['bazar-catalog', 'bazar-front', 'bazar-order']);
+  for (const a of services) {
     assert.equal(a.docker?.dockerfile ?? 'Dockerfile', 'Dockerfile', a.image);
     assert.equal(a.docker?.buildArgs?.SERVICE, a.image.replace(/^bazar-/, ''), a.image);
   }
+});
+
+test('the Postgres + Patroni image: its own folder and Dockerfile, on the official postgres:18', () => {
+  const others = config.build.artifacts.filter((a) => (a.context ?? '.') !== '.');
+  assert.deepEqual(
+    others.map((a) => [a.image, a.context, a.docker?.dockerfile ?? 'Dockerfile', a.docker?.buildArgs ?? {}]),
+    [['bazar-postgres-patroni', 'images/postgres-patroni', 'Dockerfile', {}]],
+  );
+  const dir = path.join(ROOT, 'images', 'postgres-patroni');
+  const dockerfile = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  // The official image by default; a build without a registry passes a stand-in for it.
+  assert.match(dockerfile, /^ARG POSTGRES_IMAGE=postgres:18$/m);
+  assert.match(dockerfile, /^FROM \$\{POSTGRES_IMAGE\}$/m);
+  assert.match(readFileSync(path.join(dir, 'requirements.txt'), 'utf8'), /^patroni\[psycopg3\]==4\.1\.5$/m);
+  for (const f of ['entrypoint.py', 'requirements.txt']) assert.ok(existsSync(path.join(dir, f)), f);
 });
 
 test('the Helm release feeds each built image into the chart values that exist', () => {

@@ -6,6 +6,7 @@
  *   node-standin          localhost/bazar-standin/node:20-bookworm-slim    base of our Dockerfile
  *   front|catalog|order   docker.io/library/bazar-<svc>:<input digest>     our Dockerfile, as skaffold.yaml says
  *   postgres-standin      localhost/bazar-standin/postgres:18              Debian's postgresql-18 + our entrypoint
+ *   postgres-patroni      docker.io/library/bazar-postgres-patroni:<digest> images/postgres-patroni/Dockerfile, on it
  *   curl-standin          localhost/bazar-standin/curl:8.11.1              the chart's helm test image
  *   busybox-standin       localhost/bazar-standin/busybox:1.37             local-path-provisioner's helper pods
  *   coredns               localhost/bazar-local/coredns:<version>          built from source by scripts/k8s-tools.sh
@@ -163,14 +164,19 @@ interface Planned {
   archive: string;
 }
 
+/** An image's key: what its recipe reads (inputs()) and the keys of the images it is built on. */
+export async function recipeKey(recipe: Recipe, depKeys: (name: string) => string): Promise<string> {
+  const deps: Record<string, KeyValue> = {};
+  for (const d of recipe.deps) deps[d] = depKeys(d);
+  return cacheKey({ image: recipe.name, inputs: await recipe.inputs(), deps });
+}
+
 async function plan(
   recipe: Recipe,
   cache: CacheLayout,
   done: ReadonlyMap<string, ImageRecord>,
 ): Promise<Planned> {
-  const deps: Record<string, KeyValue> = {};
-  for (const d of recipe.deps) deps[d] = done.get(d)!.key;
-  const key = cacheKey({ image: recipe.name, inputs: await recipe.inputs(), deps });
+  const key = await recipeKey(recipe, (d) => done.get(d)!.key);
   return {
     recipe,
     key,

@@ -10,6 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Buildah, ImageConfig } from './buildah.js';
 import { contextFiles } from './context.js';
+import { normaliseImageRef, parseDockerfile, type DockerfileInfo } from './dockerfile.js';
 import { output, run } from './exec.js';
 import { canonicalJson, fileSha256, sha256, type KeyValue } from './key.js';
 import { ASSETS_DIR, REPO_ROOT, type CacheLayout } from './paths.js';
@@ -42,6 +43,11 @@ export interface Recipe {
   layerCache?: boolean;
   /** Made from a binary of scripts/k8s-tools.sh, so it cannot be built before that toolchain is. */
   needsToolchain?: boolean;
+  /**
+   * A stand-in: the official image it replaces (normalised, docker.io/library/...). A Dockerfile whose
+   * base ARG defaults to that image is built on this one.
+   */
+  standinFor?: string;
 }
 
 const STANDIN = 'localhost/bazar-standin';
@@ -53,15 +59,19 @@ const NPM_VERSION = '10.8.2';
 const NPM_INTEGRITY =
   'sha512-x/AIjFIKRllrhcb48dqUNAAZl0ig9+qMuN91RpZo3Cb2+zuibfh+KISl6+kVVyktDz230JKc208UkQwwMqyB+w==';
 const PG_MAJOR = '18';
+const NODE_OFFICIAL = 'docker.io/library/node:20-bookworm-slim';
+const POSTGRES_OFFICIAL = `docker.io/library/postgres:${PG_MAJOR}`;
 
 function asset(...parts: string[]): string {
   return path.join(ASSETS_DIR, ...parts);
 }
 
+const STANDIN_FOR_LABEL = 'dev.bazar.standin-for';
+
 function standinLabels(of: string, description: string): Record<string, string> {
   return {
     'org.opencontainers.image.title': description,
-    'dev.bazar.standin-for': of,
+    [STANDIN_FOR_LABEL]: of,
     'org.opencontainers.image.source': 'tools/images (Bazar)',
   };
 }
@@ -161,6 +171,7 @@ function nodeRecipe(cache: CacheLayout): Recipe {
   return {
     name: 'node-standin',
     deps: [],
+    standinFor: NODE_OFFICIAL,
     ref: () => `${STANDIN}/node:20-bookworm-slim`,
     inputs: async () => ({
       recipe: 1,
@@ -183,26 +194,49 @@ function nodeRecipe(cache: CacheLayout): Recipe {
           },
           entrypoint: ['docker-entrypoint.sh'],
           cmd: ['node'],
-          labels: standinLabels(
-            'docker.io/library/node:20-bookworm-slim',
-            'node:20 stand-in (Debian trixie nodejs)',
-          ),
+          labels: standinLabels(NODE_OFFICIAL, 'node:20 stand-in (Debian trixie nodejs)'),
         },
       );
     },
   };
 }
 
-// ---------------------------------------------------------------- our services (skaffold.yaml)
+// ---------------------------------------------------------------- our images (skaffold.yaml)
 
-interface ServiceSources {
+/**
+ * Build-only settings a Dockerfile may declare as ARGs (pip's and apt's own variables), and the file
+ * each one is given here: written for the build, bind-mounted read-only at BUILD_FILES_DIR and named
+ * by the ARG. /dev is a tmpfs of the build container, so the mount leaves nothing in a layer; ARG
+ * values are not in the image's environment. Only Dockerfiles that declare an ARG get it (the
+ * services' Dockerfile declares neither: their base, the node stand-in, carries the CA bundle).
+ */
+export const BUILD_FILES_DIR = '/dev/bazar-build';
+const BUILD_SETTINGS: Record<string, { file: string; content: () => Promise<string | Buffer> }> = {
+  // pip trusts its own CA list, which lacks the authority of a proxy that re-signs TLS: the host's.
+  PIP_CERT: { file: 'ca-certificates.crt', content: () => fs.readFile(HOST_CA_BUNDLE) },
+  // The stand-ins' Debian unstable mirror may serve a Release file past its Valid-Until; their own
+  // apt runs allow it too (postgres-standin/setup.sh).
+  APT_CONFIG: { file: 'apt.conf', content: async () => 'Acquire::Check-Valid-Until "false";\n' },
+};
+
+interface ArtifactSources {
   artifacts: Artifact[];
+  dockerfile(a: Artifact): Promise<DockerfileInfo>;
   digest(a: Artifact): Promise<Record<string, KeyValue>>;
 }
 
 /** The artifacts of skaffold.yaml, and the digest of each one's Dockerfile and context. */
-async function serviceSources(): Promise<ServiceSources> {
+async function artifactSources(): Promise<ArtifactSources> {
   const { artifacts } = parseSkaffoldBuild(await fs.readFile(path.join(REPO_ROOT, 'skaffold.yaml'), 'utf8'));
+  return { artifacts, ...artifactFiles() };
+}
+
+function dockerfilePath(a: Artifact): string {
+  return path.join(path.resolve(REPO_ROOT, a.context), a.dockerfile);
+}
+
+/** How an artifact's files are read (its context may be any directory: a test's, too). */
+export function artifactFiles(): Omit<ArtifactSources, 'artifacts'> {
   // Walked again for every key: a key is checked once more after its build, so it must see the
   // files as they are then, not as they were (in a shared tree they change). A walk takes ms.
   const contextDigest = async (dir: string): Promise<string> => {
@@ -210,12 +244,14 @@ async function serviceSources(): Promise<ServiceSources> {
     return sha256(canonicalJson(files.map((f) => [f.path, f.sha256, f.executable])));
   };
   return {
-    artifacts,
+    async dockerfile(a) {
+      return parseDockerfile(await fs.readFile(dockerfilePath(a), 'utf8'));
+    },
     async digest(a) {
       const dir = path.resolve(REPO_ROOT, a.context);
       const ignore = path.join(dir, '.dockerignore');
       return {
-        dockerfile: await fileSha256(path.join(dir, a.dockerfile)),
+        dockerfile: await fileSha256(dockerfilePath(a)),
         dockerignore: existsSync(ignore) ? await fileSha256(ignore) : '',
         context: await contextDigest(dir),
       };
@@ -223,16 +259,60 @@ async function serviceSources(): Promise<ServiceSources> {
   };
 }
 
-function serviceRecipe(sources: ServiceSources, a: Artifact): Recipe {
+/** Each base ARG of a Dockerfile and the stand-in recipe that builds in its place here. */
+export function standinBases(
+  a: Artifact,
+  info: DockerfileInfo,
+  recipes: readonly Recipe[],
+): Array<{ arg: string; recipe: string }> {
+  const where = `skaffold.yaml: ${a.image}: ${path.join(a.context, a.dockerfile)}`;
+  if (info.pulledImages.length > 0) {
+    throw new Error(
+      `${where} names ${info.pulledImages.join(', ')} in FROM, which cannot be pulled here: ` +
+        'make it the default of a global ARG (ARG BASE=image, FROM ${BASE}) that has a stand-in',
+    );
+  }
+  return info.baseArgs.map((b) => {
+    const official = b.image ? normaliseImageRef(b.image) : '';
+    const standin = recipes.find((r) => r.standinFor !== undefined && r.standinFor === official);
+    if (!standin) {
+      const known = recipes.filter((r) => r.standinFor).map((r) => `${r.standinFor} (${r.name})`);
+      throw new Error(
+        `${where} is built on ${b.image || `ARG ${b.arg} without a default`}, which has no stand-in here ` +
+          `(stand-ins: ${known.join(', ')})`,
+      );
+    }
+    return { arg: b.arg, recipe: standin.name };
+  });
+}
+
+/**
+ * One artifact of skaffold.yaml: its Dockerfile built with `buildah bud`, as skaffold's docker
+ * builder would, on the stand-ins of its official bases (--build-arg <base ARG>=<stand-in>).
+ * `sharedDockerfile`: other artifacts are built from the same Dockerfile (the three services share
+ * its deps and build stages), so the build keeps buildah's layer cache (`--layers`); a Dockerfile of
+ * its own is built whole whenever its key changes, and leaves no cache images behind.
+ */
+export function artifactRecipe(
+  sources: Omit<ArtifactSources, 'artifacts'>,
+  a: Artifact,
+  info: DockerfileInfo,
+  recipes: readonly Recipe[],
+  sharedDockerfile: boolean,
+): Recipe {
   const contextDir = path.resolve(REPO_ROOT, a.context);
+  const bases = standinBases(a, info, recipes);
+  const name = artifactName(a.image);
   return {
-    name: artifactName(a.image),
-    deps: ['node-standin'],
-    layerCache: true,
+    name,
+    deps: bases.map((b) => b.recipe),
+    layerCache: sharedDockerfile,
     // skaffold's inputDigest tag policy: the tag is a digest of the inputs, never "latest", so a pod's
     // IfNotPresent pull policy finds the imported image and never pulls. No registry: containerd
     // names it docker.io/library/<image>, which is what the kubelet asks for given "<image>:<tag>".
     ref: (key) => `docker.io/library/${a.image}:${key}`,
+    // The Dockerfile and every file of the context (for the Postgres + Patroni image: its entrypoint
+    // and the pinned requirements), the build arguments; the bases' keys come in as deps.
     inputs: async () => ({
       recipe: 1,
       image: a.image,
@@ -241,24 +321,37 @@ function serviceRecipe(sources: ServiceSources, a: Artifact): Recipe {
       ...(await sources.digest(a)),
     }),
     async build(ctx) {
-      const node = ctx.deps.get('node-standin')!;
-      const args = [
-        'bud',
-        '--layers',
-        '--pull-never',
-        '--force-rm',
-        '--format',
-        'docker',
-        '--network',
-        'host',
-      ];
+      // (--force-rm, which drops the build's containers even after a failure, comes with --layers.)
+      const layers = sharedDockerfile ? { cache: ['--layers'], rm: ['--force-rm'] } : { cache: [], rm: [] };
+      const args = ['bud', ...layers.cache, '--pull-never', ...layers.rm];
+      args.push('--format', 'docker', '--network', 'host');
       args.push('--file', path.join(contextDir, a.dockerfile));
       for (const [k, v] of Object.entries(a.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-      // The Dockerfile's documented override of its base (default node:20-bookworm-slim).
-      args.push('--build-arg', `NODE_IMAGE=${node.ref}`);
+      // The Dockerfile's documented override of its base (e.g. NODE_IMAGE, default node:20-bookworm-slim).
+      for (const b of bases) args.push('--build-arg', `${b.arg}=${ctx.deps.get(b.recipe)!.ref}`);
       if (a.target) args.push('--target', a.target);
-      args.push('--tag', ctx.ref, contextDir);
-      await ctx.buildah.run(args);
+      // The image inherits its stand-in base's labels: it is ours, built here on that stand-in, and
+      // stands in for nothing (an empty value; a build cannot remove a label).
+      if (bases.length > 0) {
+        const on = bases.map((b) => ctx.deps.get(b.recipe)!.ref).join(',');
+        args.push('--label', `${STANDIN_FOR_LABEL}=`, '--label', `dev.bazar.built-on=${on}`);
+      }
+      const settings = Object.keys(BUILD_SETTINGS).filter((arg) => info.args.has(arg));
+      const files = settings.length > 0 ? await workDir(ctx.cache, `${name}-build-files`) : undefined;
+      try {
+        if (files) {
+          for (const arg of settings) {
+            const { file, content } = BUILD_SETTINGS[arg]!;
+            await fs.writeFile(path.join(files, file), await content(), { mode: 0o644 });
+            args.push('--build-arg', `${arg}=${BUILD_FILES_DIR}/${file}`);
+          }
+          args.push('--volume', `${files}:${BUILD_FILES_DIR}:ro`);
+        }
+        args.push('--tag', ctx.ref, contextDir);
+        await ctx.buildah.run(args);
+      } finally {
+        if (files) await fs.rm(files, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -281,6 +374,7 @@ function postgresRecipe(): Recipe {
   return {
     name: 'postgres-standin',
     deps: [],
+    standinFor: POSTGRES_OFFICIAL,
     ref: () => `${STANDIN}/postgres:${PG_MAJOR}`,
     inputs: async () => ({
       recipe: 1,
@@ -307,10 +401,7 @@ function postgresRecipe(): Recipe {
           stopSignal: 'SIGINT',
           ports: ['5432/tcp'],
           volumes: ['/var/lib/postgresql'],
-          labels: standinLabels(
-            'docker.io/library/postgres:18',
-            'postgres:18 stand-in (Debian unstable postgresql-18)',
-          ),
+          labels: standinLabels(POSTGRES_OFFICIAL, 'postgres:18 stand-in (Debian unstable postgresql-18)'),
         },
       );
     },
@@ -494,15 +585,13 @@ function localPathRecipe(): Recipe {
 
 /** Every recipe, in build order (a recipe's deps come before it). */
 export async function allRecipes(cache: CacheLayout): Promise<Recipe[]> {
-  const sources = await serviceSources();
-  return [
-    pauseRecipe(),
-    nodeRecipe(cache),
-    ...sources.artifacts.map((a) => serviceRecipe(sources, a)),
-    postgresRecipe(),
-    curlRecipe(),
-    busyboxRecipe(),
-    corednsRecipe(),
-    localPathRecipe(),
-  ];
+  const sources = await artifactSources();
+  // The stand-ins our Dockerfiles are built on come before the artifacts.
+  const bases = [pauseRecipe(), nodeRecipe(cache), postgresRecipe()];
+  const artifacts: Recipe[] = [];
+  for (const a of sources.artifacts) {
+    const shared = sources.artifacts.filter((o) => dockerfilePath(o) === dockerfilePath(a)).length > 1;
+    artifacts.push(artifactRecipe(sources, a, await sources.dockerfile(a), bases, shared));
+  }
+  return [...bases, ...artifacts, curlRecipe(), busyboxRecipe(), corednsRecipe(), localPathRecipe()];
 }

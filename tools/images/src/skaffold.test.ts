@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { REPO_ROOT } from './paths.js';
 import { artifactName, parseSkaffoldBuild } from './skaffold.js';
 
-test("the repository's skaffold.yaml: three docker artifacts from one Dockerfile, by SERVICE", () => {
+test("the repository's skaffold.yaml: the services from one Dockerfile by SERVICE, Postgres + Patroni from its own", () => {
   const build = parseSkaffoldBuild(readFileSync(path.join(REPO_ROOT, 'skaffold.yaml'), 'utf8'));
   assert.equal(build.tagPolicy, 'inputDigest');
   assert.deepEqual(
@@ -14,11 +14,12 @@ test("the repository's skaffold.yaml: three docker artifacts from one Dockerfile
       ['bazar-front', '.', 'Dockerfile', { SERVICE: 'front' }],
       ['bazar-catalog', '.', 'Dockerfile', { SERVICE: 'catalog' }],
       ['bazar-order', '.', 'Dockerfile', { SERVICE: 'order' }],
+      ['bazar-postgres-patroni', 'images/postgres-patroni', 'Dockerfile', {}],
     ],
   );
   assert.deepEqual(
     build.artifacts.map((a) => artifactName(a.image)),
-    ['front', 'catalog', 'order'],
+    ['front', 'catalog', 'order', 'postgres-patroni'],
   );
 });
 

@@ -1,8 +1,8 @@
 /** What a build produces, one per image; the cluster imports `archive` and the chart asks for `ref`. */
 export interface ImageRecord {
   /**
-   * 'pause' | 'node-standin' | 'front' | 'catalog' | 'order' | 'postgres-standin' | 'curl-standin' |
-   * 'coredns' | 'local-path-provisioner' | 'busybox-standin'
+   * 'pause' | 'node-standin' | 'postgres-standin' | 'front' | 'catalog' | 'order' | 'postgres-patroni' |
+   * 'curl-standin' | 'coredns' | 'local-path-provisioner' | 'busybox-standin'
    */
   name: string;
   /** The fully qualified name containerd lists after `ctr -n k8s.io images import archive`. */
