@@ -202,7 +202,11 @@ describe(
       const ops = r.history.slice(0, r.recorded);
       // Each victim was serving before it was killed (the kill took something away).
       for (const k of kills) {
-        const served = ops.filter((o) => o.servedBy === k.pod && o.complete + r.timeOrigin < k.at).length;
+        // A front serves every request it answers (X-Front), a catalog or order pod what it produced
+        // (X-Served-By): a front's own name is in X-Served-By only on a cache hit.
+        const served = ops.filter(
+          (o) => (o.servedBy === k.pod || o.front === k.pod) && o.complete + r.timeOrigin < k.at,
+        ).length;
         assert.ok(served > 0, `${k.pod} served requests before it was killed`);
       }
       const f = figures(r);
@@ -720,22 +724,69 @@ describe(
                 ).endpoints.catalog,
             ),
           );
+        /** What each front and the API server say, for a wait that timed out: whose view is stale. */
+        const discoveryState = async (): Promise<string> => {
+          const lines: string[] = [];
+          const slices = await tier()
+            .kube.kubectl([
+              'get',
+              'endpointslices',
+              '-n',
+              NS,
+              '-l',
+              'kubernetes.io/service-name=bazar-catalog',
+              '-o',
+              'jsonpath={range .items[*]}{.metadata.name} gen {.metadata.generation}: {range .endpoints[*]}{.targetRef.name}(ready={.conditions.ready},terminating={.conditions.terminating}) {end}{"\\n"}{end}',
+            ])
+            .catch((err: Error) => ({ stdout: `(kubectl failed: ${err.message})` }));
+          lines.push(`catalog EndpointSlices: ${slices.stdout.trim()}`);
+          const pods = await podsOf('app.kubernetes.io/component=catalog').catch(() => []);
+          lines.push(
+            `catalog pods: ${pods.map((p) => `${p.metadata.name}${podReady(p) ? '' : ' (not ready)'}${p.metadata.deletionTimestamp ? ' (terminating)' : ''}`).join(', ')}`,
+          );
+          for (const p of fronts) {
+            const ready = await tier()
+              .kube.podGet(NS, p.metadata.name, 8080, '/readyz')
+              .catch((err: Error) => `(${err.message})`);
+            const metrics = await tier()
+              .kube.podGet(NS, p.metadata.name, 8080, '/metrics')
+              .catch(() => '');
+            const watch = metrics
+              .split('\n')
+              .filter((l) => /^bazar_kubernetes_watch_(silence_seconds|restarts_total)\{[^}]*catalog/.test(l))
+              .join('; ');
+            let view = ready.slice(0, 200);
+            try {
+              const body = JSON.parse(ready) as { status?: string; endpoints?: unknown; checks?: unknown };
+              view = JSON.stringify({ status: body.status, endpoints: body.endpoints, checks: body.checks });
+            } catch {
+              // not JSON: shown as it came
+            }
+            lines.push(`${p.metadata.name}: ${view} | ${watch}`);
+          }
+          return lines.join('\n  ');
+        };
+        const untilWithState = async (what: string, check: () => Promise<true | undefined>, ms: number) => {
+          try {
+            await until(what, check, ms, 500);
+          } catch (err) {
+            throw new Error(`${(err as Error).message}\n  ${await discoveryState()}`);
+          }
+        };
         const catalogs = (await endpointsOf())[0]!;
         await tier().kube.kubectl(['scale', '-n', NS, 'deployment/bazar-catalog-replica', '--replicas=3']);
-        await until(
+        await untilWithState(
           'every front discovering the new catalog replica',
           async () => ((await endpointsOf()).every((n) => n === catalogs + 1) ? true : undefined),
           180_000,
-          500,
         );
         times.scaleMs = Date.now() - t1;
         await w.advance(100);
         await tier().kube.kubectl(['scale', '-n', NS, 'deployment/bazar-catalog-replica', '--replicas=2']);
-        await until(
+        await untilWithState(
           'every front back to the catalog pods it had',
           async () => ((await endpointsOf()).every((n) => n === catalogs) ? true : undefined),
           120_000,
-          500,
         );
         await until(
           'the scaled-down catalog replica gone',
