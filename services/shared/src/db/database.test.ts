@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type pg from 'pg';
 import { HttpError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { Database, isUnreachable } from './database.js';
+import { Database, isReadOnlyServer, isUnreachable } from './database.js';
 
 async function closedPort(): Promise<number> {
   const srv = net.createServer();
@@ -65,5 +65,26 @@ test('an unreachable server: requests fail at once while it is away, and go thro
     assert.equal(attempts, 2, 'the next request tried the server again');
   } finally {
     await db.close();
+  }
+});
+
+test('a write refused by a read-only server (a demoted primary) is 503 primary_unavailable, never a 500', async () => {
+  const logger = createLogger({ name: 'database-test', level: 'silent' });
+  const readOnly = Object.assign(new Error('cannot execute UPDATE in a read-only transaction'), {
+    code: '25006',
+  });
+  assert.equal(isReadOnlyServer(readOnly), true);
+  assert.equal(isReadOnlyServer({ code: '23505' }), false);
+  const primary = new Database('primary', 'postgres://x@127.0.0.1:1/none', logger, { applicationName: 't' });
+  const standby = new Database('standby', 'postgres://x@127.0.0.1:1/none', logger, { applicationName: 't' });
+  try {
+    const mapped = primary.mapError(readOnly);
+    assert.ok(mapped instanceof HttpError);
+    assert.equal(mapped.status, 503);
+    assert.equal(mapped.code, 'primary_unavailable');
+    assert.equal(standby.mapError(readOnly), readOnly, 'a standby is read-only by design: not a failover');
+  } finally {
+    await primary.close();
+    await standby.close();
   }
 });

@@ -58,6 +58,15 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
+/**
+ * The server refused a write because it is not (or no longer) a primary: 25006 read_only_sql_transaction
+ * ("cannot execute UPDATE in a read-only transaction"), as a demoted primary, or a standby that a
+ * primary Service still points at during a failover, answers. Nothing was written.
+ */
+export function isReadOnlyServer(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === '25006';
+}
+
 /** The server cancelled a statement at its statement_timeout (57014 is also a cancel by request). */
 export function isStatementTimeout(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
@@ -134,6 +143,13 @@ export class Database {
   mapError(err: unknown): unknown {
     if (err instanceof HttpError) return err;
     if (isConnectionError(err)) return this.unavailable();
+    if (this.role === 'primary' && isReadOnlyServer(err)) {
+      return new HttpError(
+        503,
+        'primary_unavailable',
+        'the primary database is read-only (demoted, or a failover is under way)',
+      );
+    }
     if (isStatementTimeout(err)) {
       return new HttpError(
         503,

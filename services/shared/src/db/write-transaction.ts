@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import { isConnectionError, type Database } from './database.js';
+import { isConnectionError, isReadOnlyServer, type Database } from './database.js';
 import { HttpError } from '../errors.js';
 import type { PolicyStore } from '../policy.js';
 import type { Gauge, Counter } from 'prom-client';
@@ -132,6 +132,8 @@ export class CommitGuard {
       }
     } catch (err) {
       const mapped = primary.mapError(err);
+      // A read-only server wrote nothing; its connection goes, so the next one finds the new primary.
+      if (isReadOnlyServer(err)) broken = true;
       if (isConnectionError(err)) {
         broken = true;
         if (sent) {
@@ -214,7 +216,7 @@ export class CommitGuard {
       }
       return result;
     } catch (err) {
-      if (!(err instanceof HttpError)) broken ||= isConnectionError(err);
+      if (!(err instanceof HttpError)) broken ||= isConnectionError(err) || isReadOnlyServer(err);
       throw primary.mapError(err);
     } finally {
       client.release(broken);
