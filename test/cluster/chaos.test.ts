@@ -773,7 +773,33 @@ describe(
             throw new Error(`${(err as Error).message}\n  ${await discoveryState()}`);
           }
         };
-        const catalogs = (await endpointsOf())[0]!;
+        // The catalog pods the fronts should see: what the two Deployments ask for (a front's count at
+        // one instant is no baseline: a catalog pod may be briefly unready after the earlier scenarios).
+        const desired = async (): Promise<number> => {
+          let n = 0;
+          for (const d of ['bazar-catalog-origin', 'bazar-catalog-replica']) {
+            n += Number(
+              (
+                await tier().kube.kubectl([
+                  'get',
+                  'deployment',
+                  d,
+                  '-n',
+                  NS,
+                  '-o',
+                  'jsonpath={.spec.replicas}',
+                ])
+              ).stdout,
+            );
+          }
+          return n;
+        };
+        const catalogs = await desired();
+        await untilWithState(
+          'every front seeing every catalog pod before the scale-out',
+          async () => ((await endpointsOf()).every((n) => n === catalogs) ? true : undefined),
+          120_000,
+        );
         await tier().kube.kubectl(['scale', '-n', NS, 'deployment/bazar-catalog-replica', '--replicas=3']);
         await untilWithState(
           'every front discovering the new catalog replica',
