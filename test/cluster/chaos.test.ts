@@ -157,6 +157,21 @@ describe(
       assert.equal(f.failed, 0);
     });
 
+    /** Requests a service pod has answered so far (its own request histogram, every route but probes). */
+    async function requestsServed(pod: string): Promise<number> {
+      const text = await tier()
+        .kube.podGet(NS, pod, 8080, '/metrics')
+        .catch(() => '');
+      return text
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('bazar_http_request_duration_seconds_count{') &&
+            !/route="\/(livez|readyz|metrics)"/.test(l),
+        )
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    }
+
     it('a forced delete of one pod of each Deployment: 0 failed idempotent requests, the history consistent', async () => {
       const w = RecordedWorkload.start(tier().cluster, store, 'force-delete', { stock: { '3': 40 } });
       const kills: Array<{ deployment: string; pod: string; at: number; recoveredMs: number }> = [];
@@ -165,7 +180,16 @@ describe(
         await w.advance(100);
         for (const d of DEPLOYMENTS) {
           const before = (await podsOf(d.selector)).filter(podReady);
-          const victim = before[0]!;
+          // The victim is a pod that is serving the workload now: every catalog and order pod gets the
+          // fronts' round-robin, but the clients' few keep-alive connections to the front Service may
+          // all have landed on one front (kube-proxy picks per connection).
+          const served = await Promise.all(before.map((p) => requestsServed(p.metadata.name)));
+          await sleep(1000);
+          const after = await Promise.all(before.map((p) => requestsServed(p.metadata.name)));
+          const busiest = before
+            .map((p, i) => ({ p, n: after[i]! - served[i]! }))
+            .sort((a, b) => b.n - a.n)[0]!;
+          const victim = busiest.p;
           const at = Date.now();
           await tier().kube.kubectl([
             'delete',
