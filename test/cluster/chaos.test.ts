@@ -485,7 +485,7 @@ describe(
       let r: WorkloadResult;
       const times = { deletedAt: 0, readyAt: 0, streamingAt: 0, restoredAt: 0 };
       let sampled: WriterSamples | undefined;
-      let syncGapMs = 0;
+      let syncGapMs: number;
       try {
         await w.advance(100);
         const sampler = sampleWriters(writers);
@@ -794,7 +794,7 @@ describe(
           try {
             await until(what, check, ms, 500);
           } catch (err) {
-            throw new Error(`${(err as Error).message}\n  ${await discoveryState()}`);
+            throw new Error(`${(err as Error).message}\n  ${await discoveryState()}`, { cause: err });
           }
         };
         // The catalog pods the fronts should see: what the two Deployments ask for (a front's count at
