@@ -237,3 +237,72 @@ test('the ServiceAccount may do exactly what discovery, the policy watch and the
   }
   c.helmOk(['uninstall', 'bazar', '--namespace', ns]);
 });
+
+test("postgresql.engine=patroni: Patroni's ServiceAccount may do exactly what ConfigMap mode needs, in its namespace", (t) => {
+  const c = cluster(t);
+  if (!c) return;
+  applyCrds(c);
+  const ns = restrictedNamespace(c, 'patroni');
+  const values = ciValuesFiles().find((f) => f.endsWith('patroni-values.yaml'));
+  assert.ok(values, 'charts/bazar/ci/patroni-values.yaml');
+  const notes = c.helmOk(['install', 'bazar', CHART, '--namespace', ns, '--values', values]);
+  // The install notes say how to see which member is the primary.
+  assert.match(notes, new RegExp(`kubectl --namespace ${ns} get pods -l cluster-name=bazar-patroni -L role`));
+  assert.match(notes, new RegExp(`kubectl --namespace ${ns} exec bazar-patroni-0 -- patronictl list`));
+  const can = (who: string, verb: string, resource: string, namespace = ns) =>
+    c
+      .kubectl([
+        'auth',
+        'can-i',
+        verb,
+        resource,
+        '--namespace',
+        namespace,
+        '--as',
+        `system:serviceaccount:${ns}:${who}`,
+      ])
+      .stdout.trim() === 'yes';
+  for (const verb of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection']) {
+    assert.ok(can('bazar-patroni', verb, 'configmaps'), `Patroni may ${verb} configmaps`);
+  }
+  for (const verb of ['get', 'list', 'watch', 'patch', 'update']) {
+    assert.ok(can('bazar-patroni', verb, 'pods'), `Patroni may ${verb} pods`);
+  }
+  const denied: Array<[string, string, string?]> = [
+    ['create', 'pods'],
+    ['delete', 'pods'],
+    ['get', 'secrets'],
+    ['create', 'services'],
+    ['get', 'endpoints'],
+    ['list', 'endpointslices.discovery.k8s.io'],
+    ['list', 'storepolicies.bazar.dev'],
+    ['list', 'configmaps', 'default'],
+    ['list', 'pods', 'kube-system'],
+    ['list', 'nodes'],
+  ];
+  for (const [verb, resource, namespace] of denied) {
+    assert.ok(
+      !can('bazar-patroni', verb, resource, namespace),
+      `Patroni's ServiceAccount must not ${verb} ${resource} in ${namespace ?? ns}`,
+    );
+  }
+  // The services' ServiceAccount gains nothing from the engine: no ConfigMaps, no pods.
+  for (const [verb, resource] of [
+    ['patch', 'configmaps'],
+    ['list', 'pods'],
+  ] as const) {
+    assert.ok(!can('bazar', verb, resource), `the services' ServiceAccount must not ${verb} ${resource}`);
+  }
+  // What a helm install created: the Patroni Secret key, and nothing cluster-wide.
+  const keys = c.kubectlOk([
+    'get',
+    'secret',
+    'bazar',
+    '--namespace',
+    ns,
+    '-o',
+    'go-template={{range $k, $v := .data}}{{$k}} {{end}}',
+  ]);
+  assert.match(keys, /patroni-api-password/);
+  c.helmOk(['uninstall', 'bazar', '--namespace', ns]);
+});

@@ -31,6 +31,7 @@ test('the CI values matrix has the expected scenarios', () => {
     'ingress-hpa-monitoring-values.yaml',
     'existing-secret-values.yaml',
     'debug-values.yaml',
+    'patroni-values.yaml',
   ]) {
     assert.ok(names.includes(expected), `charts/bazar/ci/${expected} is missing`);
   }
@@ -69,6 +70,10 @@ test('the schema rejects typos, unknown keys and out-of-range values', (t) => {
     ['auth.adminToken=short', /adminToken/],
     ['front.service.type=Ingress', /type/],
     ['config.logLevel=verbose', /logLevel/],
+    ['postgresql.engine=cnpg', /engine/],
+    ['postgresql.patroni.tll=30', /additional properties 'tll' not allowed/],
+    ['postgresql.patroni.ttl=10', /ttl/],
+    ['postgresql.patroni.instances=0', /instances/],
   ];
   for (const [set, message] of bad) {
     const res = run(tools.helm, ['template', 'bazar', CHART, '--set', set]);

@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CHART,
   byKind,
   ciValuesFiles,
   named,
   podTemplate,
   renderChart,
   requireTools,
+  run,
   selects,
   type Container,
   type EnvVar,
@@ -50,6 +52,26 @@ function envValue(c: Container, name: string): string | undefined {
 
 const labelsOf = (o: K8sObject) => o.metadata.labels ?? {};
 const componentOf = (o: K8sObject) => labelsOf(o)['app.kubernetes.io/component'];
+
+/** The Patroni-managed StatefulSet of a render (postgresql.engine=patroni), if any. */
+function patroniSet(objects: K8sObject[]): K8sObject | undefined {
+  return byKind(objects, 'StatefulSet').find((s) =>
+    podTemplate(s)?.spec.containers.some((c) => c.name === 'patroni'),
+  );
+}
+
+/**
+ * The label sets a workload's pods carry at run time: their template's, and for Patroni's members also
+ * the role label Patroni itself puts on them (primary on the leader, replica on the others).
+ */
+function runtimeLabels(w: { o: K8sObject; tpl: PodTemplate }): Array<Record<string, string>> {
+  const l = w.tpl.metadata.labels;
+  if (!w.tpl.spec.containers.some((c) => c.name === 'patroni')) return [l];
+  return [
+    { ...l, role: 'primary' },
+    { ...l, role: 'replica' },
+  ];
+}
 
 test('every pod is hardened: non-root, read-only root, no capabilities, seccomp, no escalation, resources', (t) => {
   const tools = requireTools(t, 'helm');
@@ -145,7 +167,8 @@ test('service pods: discovery env names the rendered Services, roles match label
   if (!tools) return;
   for (const r of all(tools.helm)) {
     const services = byKind(r.objects, 'Service');
-    const sa = byKind(r.objects, 'ServiceAccount')[0];
+    // The services' ServiceAccount (Patroni's pods have one of their own).
+    const sa = byKind(r.objects, 'ServiceAccount').find((s) => componentOf(s) !== 'postgresql');
     const policy = byKind(r.objects, 'StorePolicy')[0];
     for (const d of byKind(r.objects, 'Deployment')) {
       const tpl = podTemplate(d)!;
@@ -236,8 +259,6 @@ test('database URLs: origins and orders on the primary, catalog replicas (and or
   if (!tools) return;
   for (const r of all(tools.helm)) {
     const external = r.name.startsWith('external-db');
-    const statefulSets = byKind(r.objects, 'StatefulSet');
-    const hasStandby = statefulSets.some((s) => labelsOf(s)['role'] === 'standby');
     // The client (not headless) Service of a PostgreSQL role.
     const pgService = (role: string) =>
       byKind(r.objects, 'Service').find((s) => {
@@ -258,11 +279,10 @@ test('database URLs: origins and orders on the primary, catalog replicas (and or
       assert.equal(url.protocol, 'postgres:', `${where}: ${variable}`);
       assert.equal(url.password, '', `${where}: ${variable} must not carry the password`);
       assert.equal(env(c, 'PGPASSWORD')?.valueFrom?.secretKeyRef?.key, 'database-password', where);
+      // The pair's standbys (role=standby), or Patroni's replicas (role=replica, set by Patroni).
       const standbyHost = external
         ? 'pg-standby.databases.svc'
-        : hasStandby
-          ? pgService('standby')
-          : undefined;
+        : (pgService('standby') ?? pgService('replica'));
       if (componentOf(d) === 'order') {
         // Order lookups read the standby first, when there is one (they survive the primary).
         const lookups = envValue(c, 'DATABASE_REPLICA_URL');
@@ -292,6 +312,15 @@ test('PostgreSQL: primary + pg_basebackup standby, pg_isready probes, volumes, s
     const sts = byKind(r.objects, 'StatefulSet');
     if (r.name.startsWith('external-db')) {
       assert.equal(sts.length, 0, `${r.name}: no bundled PostgreSQL with an external database`);
+      continue;
+    }
+    if (patroniSet(r.objects)) {
+      // postgresql.engine=patroni: one StatefulSet, none of the pair (the Patroni tests below).
+      assert.equal(sts.length, 1, `${r.name}: only the Patroni StatefulSet`);
+      assert.ok(
+        !byKind(r.objects, 'ConfigMap').some((cm) => 'bootstrap-standby.sh' in ((cm.data as object) ?? {})),
+        `${r.name}: no pg_basebackup script`,
+      );
       continue;
     }
     const primary = sts.find((s) => labelsOf(s)['role'] === 'primary');
@@ -343,21 +372,498 @@ test('PostgreSQL: primary + pg_basebackup standby, pg_isready probes, volumes, s
   }
 });
 
+// ---------------------------------------------------------------- postgresql.engine=patroni
+
+const PATRONI_VALUES = () => ciValuesFiles().find((f) => f.endsWith('patroni-values.yaml'));
+
+/** The CI render of charts/bazar/ci/patroni-values.yaml (three members, strict). */
+function patroniRender(helm: string): Render {
+  const r = all(helm).find((x) => x.name === 'patroni-values.yaml');
+  assert.ok(r, 'charts/bazar/ci/patroni-values.yaml is rendered');
+  return r;
+}
+
+function patroniContainer(objects: K8sObject[]): { sts: K8sObject; tpl: PodTemplate; c: Container } {
+  const sts = patroniSet(objects);
+  assert.ok(sts, 'the Patroni StatefulSet');
+  const tpl = podTemplate(sts)!;
+  return { sts, tpl, c: tpl.spec.containers.find((x) => x.name === 'patroni')! };
+}
+
+/** bootstrap.dcs as the chart passes it to the image's entrypoint (PATRONI_DCS_*). */
+function dcsEnv(c: Container): Record<string, string> {
+  return Object.fromEntries(
+    (c.env ?? [])
+      .filter((e) => e.name.startsWith('PATRONI_DCS_'))
+      .map((e) => [e.name.slice('PATRONI_DCS_'.length), e.value ?? '']),
+  );
+}
+
+test('pair is the default engine; patroni replaces the pair, keeps the Service names and the services untouched', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const pair = renderChart(tools.helm);
+  assert.equal(patroniSet(pair.objects), undefined, 'the defaults render no Patroni StatefulSet');
+  const patroni = renderChart(tools.helm, { set: ['postgresql.engine=patroni'] });
+  const names = (objects: K8sObject[], kind: string) =>
+    byKind(objects, kind)
+      .map((o) => o.metadata.name)
+      .sort();
+  assert.deepEqual(names(patroni.objects, 'StatefulSet'), ['bazar-patroni']);
+  // The services' database hosts are the same Services under both engines.
+  for (const name of ['bazar-postgresql', 'bazar-postgresql-standby']) {
+    assert.ok(named(pair.objects, 'Service', name));
+    assert.ok(named(patroni.objects, 'Service', name));
+  }
+  const env = (objects: K8sObject[]) =>
+    byKind(objects, 'Deployment').map((d) => ({
+      name: d.metadata.name,
+      env: podTemplate(d)!.spec.containers[0]!.env,
+    }));
+  assert.deepEqual(env(patroni.objects), env(pair.objects), 'the service pods are the same');
+  // An external database wins over either engine.
+  const external = renderChart(tools.helm, {
+    set: [
+      'postgresql.engine=patroni',
+      'postgresql.external.enabled=true',
+      'postgresql.external.primaryHost=db',
+      'auth.databasePassword=x',
+    ],
+  });
+  assert.equal(byKind(external.objects, 'StatefulSet').length, 0);
+  assert.equal(byKind(external.objects, 'Role').length, 1, 'no Patroni Role with an external database');
+});
+
+test('Patroni StatefulSet: image, members, hardened pod, REST API probes, Secret and downward-API env, volumes', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  assert.ok(PATRONI_VALUES(), 'charts/bazar/ci/patroni-values.yaml exists');
+  const r = patroniRender(tools.helm);
+  const { sts, tpl, c } = patroniContainer(r.objects);
+  const spec = sts.spec as {
+    replicas: number;
+    serviceName: string;
+    podManagementPolicy: string;
+    selector: { matchLabels: Record<string, string> };
+    persistentVolumeClaimRetentionPolicy: Record<string, string>;
+    volumeClaimTemplates: Array<{
+      metadata: { name: string; labels: Record<string, string> };
+      spec: { accessModes: string[]; resources: { requests: { storage: string } } };
+    }>;
+  };
+  assert.equal(sts.metadata.name, 'bazar-patroni');
+  assert.equal(spec.replicas, 3, 'postgresql.patroni.instances');
+  assert.equal(spec.podManagementPolicy, 'Parallel');
+  assert.match(c.image, /(^|\/)bazar-postgres-patroni:/, 'the image of images/postgres-patroni');
+  assert.deepEqual(
+    tpl.spec.containers.map((x) => x.name),
+    ['patroni', 'roles'],
+  );
+  assert.equal(tpl.spec.initContainers, undefined, 'no init container: Patroni bootstraps the members');
+  assert.equal(c.command, undefined, "the image's entrypoint (it writes bootstrap.dcs, then execs patroni)");
+  assert.equal(c.args, undefined);
+  assert.equal(c.lifecycle, undefined, "no preStop: SIGTERM is Patroni's clean stop");
+  assert.equal(tpl.metadata.annotations?.['kubectl.kubernetes.io/default-container'], 'patroni');
+
+  // Labels: Patroni's label selector (PATRONI_KUBERNETES_LABELS + the scope label) is the StatefulSet's;
+  // the role label is Patroni's to set, never the template's or the selector's.
+  const labels = tpl.metadata.labels;
+  assert.ok(selects(spec.selector.matchLabels, labels), 'selector/template');
+  assert.equal(labels['role'], undefined, 'no role label in the template');
+  assert.equal(spec.selector.matchLabels['role'], undefined, 'no role label in the selector');
+  const env = (name: string) => c.env?.find((e) => e.name === name);
+  const patroniLabels = JSON.parse(env('PATRONI_KUBERNETES_LABELS')?.value ?? '{}') as Record<string, string>;
+  assert.deepEqual(
+    { ...patroniLabels, [env('PATRONI_KUBERNETES_SCOPE_LABEL')!.value!]: env('PATRONI_SCOPE')!.value },
+    spec.selector.matchLabels,
+    'Patroni finds its members by exactly the selector labels',
+  );
+  assert.equal(labels['cluster-name'], 'bazar-patroni');
+
+  // Patroni's settings.
+  const want: Record<string, string> = {
+    PATRONI_SCOPE: 'bazar-patroni',
+    PATRONI_KUBERNETES_USE_ENDPOINTS: 'false',
+    PATRONI_KUBERNETES_ROLE_LABEL: 'role',
+    PATRONI_KUBERNETES_LEADER_LABEL_VALUE: 'primary',
+    PATRONI_KUBERNETES_FOLLOWER_LABEL_VALUE: 'replica',
+    PATRONI_KUBERNETES_STANDBY_LEADER_LABEL_VALUE: 'primary',
+    PATRONI_POSTGRESQL_LISTEN: '0.0.0.0:5432',
+    PATRONI_RESTAPI_LISTEN: '0.0.0.0:8008',
+    PATRONI_SUPERUSER_USERNAME: 'postgres',
+    PATRONI_REPLICATION_USERNAME: 'replicator',
+    PATRONI_RESTAPI_USERNAME: 'patroni',
+  };
+  for (const [name, value] of Object.entries(want)) assert.equal(env(name)?.value, value, name);
+  const downward: Record<string, string> = {
+    PATRONI_NAME: 'metadata.name',
+    PATRONI_KUBERNETES_NAMESPACE: 'metadata.namespace',
+    PATRONI_KUBERNETES_POD_IP: 'status.podIP',
+  };
+  for (const [name, path] of Object.entries(downward)) {
+    assert.equal(env(name)?.valueFrom?.fieldRef?.fieldPath, path, `${name} from the downward API`);
+  }
+  const secrets: Record<string, string> = {
+    PATRONI_SUPERUSER_PASSWORD: 'postgres-password',
+    PATRONI_REPLICATION_PASSWORD: 'replication-password',
+    PATRONI_RESTAPI_PASSWORD: 'patroni-api-password',
+  };
+  for (const [name, key] of Object.entries(secrets)) {
+    assert.deepEqual(env(name)?.valueFrom?.secretKeyRef, { name: 'bazar', key }, `${name} from the Secret`);
+  }
+  for (const e of [...(c.env ?? []), ...tpl.spec.containers[1]!.env!]) {
+    assert.ok(!/PASSWORD/.test(e.name) || e.valueFrom?.secretKeyRef, `${e.name} by value`);
+  }
+
+  // Hardened: the official image's postgres user, nothing writable but the volumes.
+  assert.equal(tpl.spec.securityContext?.runAsUser, 999);
+  assert.equal(tpl.spec.securityContext?.fsGroup, 999);
+  for (const x of tpl.spec.containers) {
+    assert.equal(x.securityContext?.readOnlyRootFilesystem, true, x.name);
+    assert.deepEqual(x.securityContext?.capabilities?.drop, ['ALL'], x.name);
+    assert.equal(x.securityContext?.allowPrivilegeEscalation, false, x.name);
+    assert.ok(x.resources?.requests?.cpu && x.resources.limits?.memory, `${x.name}: requests and limits`);
+  }
+  const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+  assert.equal(mounts['/var/lib/postgresql'], 'data');
+  const volume = (name: string) => tpl.spec.volumes?.find((v) => v.name === name);
+  for (const path of ['/tmp', '/var/run/postgresql']) {
+    assert.ok(volume(mounts[path]!)?.emptyDir, `${path} is an emptyDir`);
+  }
+
+  // Patroni's ServiceAccount token (its store is the API server); the services' is another.
+  assert.equal(tpl.spec.automountServiceAccountToken, true);
+  assert.equal(tpl.spec.serviceAccountName, 'bazar-patroni');
+  const servicesSa = podTemplate(byKind(r.objects, 'Deployment')[0]!)!.spec.serviceAccountName;
+  assert.notEqual(tpl.spec.serviceAccountName, servicesSa);
+  assert.ok(named(r.objects, 'ServiceAccount', 'bazar-patroni'));
+
+  // Probes on the REST API.
+  const ports = Object.fromEntries((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+  assert.deepEqual(ports, { postgresql: 5432, patroni: 8008 });
+  assert.deepEqual(c.livenessProbe?.httpGet, { path: '/liveness', port: 'patroni' });
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readiness', port: 'patroni' });
+  assert.deepEqual(c.startupProbe?.httpGet, { path: '/liveness', port: 'patroni' });
+  assert.ok(tpl.spec.terminationGracePeriodSeconds! >= 30, 'time for a clean stop and the lock hand-over');
+
+  // The data: one claim per member.
+  assert.equal(spec.volumeClaimTemplates.length, 1);
+  const claim = spec.volumeClaimTemplates[0]!;
+  assert.equal(claim.metadata.name, 'data');
+  assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+  assert.equal(claim.spec.resources.requests.storage, '5Gi');
+  assert.ok(selects(spec.selector.matchLabels, claim.metadata.labels), 'claims carry the member labels');
+  assert.deepEqual(spec.persistentVolumeClaimRetentionPolicy, {
+    whenDeleted: 'Retain',
+    whenScaled: 'Retain',
+  });
+  assert.equal(volume('data'), undefined, 'data is not an emptyDir');
+  const ephemeral = renderChart(tools.helm, {
+    set: ['postgresql.engine=patroni', 'postgresql.patroni.persistence.enabled=false'],
+  });
+  const e = patroniContainer(ephemeral.objects);
+  assert.equal((e.sts.spec as { volumeClaimTemplates?: unknown }).volumeClaimTemplates, undefined);
+  assert.ok(e.tpl.spec.volumes?.find((v) => v.name === 'data')?.emptyDir);
+
+  // The PDB: one member at a time.
+  const pdb = named(r.objects, 'PodDisruptionBudget', 'bazar-patroni');
+  assert.equal((pdb.spec as { maxUnavailable: number }).maxUnavailable, 1);
+  const single = renderChart(tools.helm, {
+    set: ['postgresql.engine=patroni', 'postgresql.patroni.instances=1'],
+  });
+  assert.equal(
+    byKind(single.objects, 'PodDisruptionBudget').filter((p) => componentOf(p) === 'postgresql').length,
+    0,
+  );
+});
+
+test('Patroni Services: primary by role=primary, replicas by role=replica (same names as the pair), and the headless one', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const r = patroniRender(tools.helm);
+  const { sts, tpl } = patroniContainer(r.objects);
+  type SvcSpec = {
+    selector: Record<string, string>;
+    clusterIP?: string;
+    ports: Array<{ name: string; port: number; targetPort: string }>;
+  };
+  const svc = (name: string) => named(r.objects, 'Service', name).spec as SvcSpec;
+  const members = tpl.metadata.labels;
+  const primary = svc('bazar-postgresql');
+  assert.deepEqual(primary.selector, {
+    ...(sts.spec as { selector: { matchLabels: object } }).selector.matchLabels,
+    role: 'primary',
+  });
+  assert.ok(selects(primary.selector, { ...members, role: 'primary' }), 'the leader');
+  assert.ok(!selects(primary.selector, { ...members, role: 'replica' }), 'never a replica');
+  assert.ok(!selects(primary.selector, members), 'never an unlabelled member (starting, or demoted)');
+  const replicas = svc('bazar-postgresql-standby');
+  assert.equal(replicas.selector['role'], 'replica');
+  assert.ok(selects(replicas.selector, { ...members, role: 'replica' }));
+  assert.ok(!selects(replicas.selector, { ...members, role: 'primary' }));
+  for (const s of [primary, replicas]) {
+    assert.deepEqual(s.ports, [
+      { name: 'postgresql', port: 5432, targetPort: 'postgresql', protocol: 'TCP' },
+    ]);
+    assert.notEqual(s.clusterIP, 'None');
+    // No service pod (they carry role=origin|replica too) is ever selected.
+    for (const d of byKind(r.objects, 'Deployment')) {
+      assert.ok(!selects(s.selector, podTemplate(d)!.metadata.labels), d.metadata.name);
+    }
+  }
+  const headless = svc((sts.spec as { serviceName: string }).serviceName);
+  assert.equal(headless.clusterIP, 'None');
+  assert.ok(selects(headless.selector, members));
+  // ConfigMap mode needs no <scope>-config Service (only Endpoints mode does).
+  assert.ok(!byKind(r.objects, 'Service').some((s) => s.metadata.name === 'bazar-patroni-config'));
+  // One instance: no replicas, so no replicas Service; catalog replicas then read the primary.
+  const single = renderChart(tools.helm, {
+    set: ['postgresql.engine=patroni', 'postgresql.patroni.instances=1'],
+  });
+  assert.ok(!byKind(single.objects, 'Service').some((s) => s.metadata.name === 'bazar-postgresql-standby'));
+  const replica = named(single.objects, 'Deployment', 'bazar-catalog-replica');
+  const url = podTemplate(replica)!.spec.containers[0]!.env?.find((e) => e.name === 'DATABASE_REPLICA_URL');
+  assert.equal(new URL(url?.value ?? 'missing://').hostname, 'bazar-postgresql');
+});
+
+test('Patroni RBAC: its own ServiceAccount and a namespaced Role on configmaps and pods, nothing cluster-wide', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const r = patroniRender(tools.helm);
+  assert.equal(byKind(r.objects, 'ClusterRole').length, 0);
+  assert.equal(byKind(r.objects, 'ClusterRoleBinding').length, 0);
+  const role = named(r.objects, 'Role', 'bazar-patroni');
+  assert.equal(role.metadata.namespace, 'bazar-test');
+  assert.deepEqual(role.rules, [
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+    },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+  ]);
+  const binding = named(r.objects, 'RoleBinding', 'bazar-patroni');
+  assert.deepEqual(binding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'Role',
+    name: 'bazar-patroni',
+  });
+  assert.deepEqual(binding.subjects, [
+    { kind: 'ServiceAccount', name: 'bazar-patroni', namespace: 'bazar-test' },
+  ]);
+  const sa = named(r.objects, 'ServiceAccount', 'bazar-patroni');
+  assert.equal(sa.automountServiceAccountToken, false, 'only the pods that need it mount the token');
+  // rbac.create=false and an existing ServiceAccount: neither is rendered.
+  const own = renderChart(tools.helm, {
+    set: [
+      'postgresql.engine=patroni',
+      'rbac.create=false',
+      'postgresql.patroni.serviceAccount.create=false',
+      'postgresql.patroni.serviceAccount.name=my-patroni',
+    ],
+  });
+  assert.equal(byKind(own.objects, 'Role').length, 0);
+  assert.ok(!byKind(own.objects, 'ServiceAccount').some((s) => componentOf(s) === 'postgresql'));
+  assert.equal(patroniContainer(own.objects).tpl.spec.serviceAccountName, 'my-patroni');
+});
+
+test('Patroni bootstrap knobs: ttl, loop_wait, retry_timeout, lag, synchronous mode from the consistency mode, parameters', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const strict = dcsEnv(patroniContainer(patroniRender(tools.helm).objects).c);
+  const params = (dcs: Record<string, string>) =>
+    JSON.parse(dcs['POSTGRESQL_PARAMETERS'] ?? '{}') as Record<string, string>;
+  assert.deepEqual(
+    { ...strict, POSTGRESQL_PARAMETERS: undefined },
+    {
+      TTL: '30',
+      LOOP_WAIT: '10',
+      RETRY_TIMEOUT: '10',
+      MAXIMUM_LAG_ON_FAILOVER: '1048576',
+      // strict: only a synchronous replica is promoted, and commits wait rather than run without one.
+      SYNCHRONOUS_MODE: 'on',
+      SYNCHRONOUS_MODE_STRICT: 'true',
+      SYNCHRONOUS_NODE_COUNT: '1',
+      PRIMARY_START_TIMEOUT: '300',
+      PRIMARY_STOP_TIMEOUT: '0',
+      FAILSAFE_MODE: 'false',
+      CHECK_TIMELINE: 'false',
+      POSTGRESQL_PARAMETERS: undefined,
+    },
+  );
+  const p = params(strict);
+  assert.equal(p['wal_level'], 'replica');
+  assert.equal(p['hot_standby'], 'on');
+  assert.equal(p['wal_log_hints'], 'on', 'pg_rewind');
+  assert.equal(p['max_wal_senders'], '10');
+  assert.equal(p['max_replication_slots'], '10');
+  assert.equal(p['max_slot_wal_keep_size'], '2GB', 'postgresql.parameters apply');
+  assert.equal(p['synchronous_standby_names'], undefined, 'Patroni manages it in synchronous mode');
+
+  // session / eventual: asynchronous; synchronous_standby_names stays, so a StorePolicy switched to
+  // strict live still waits for a replica.
+  for (const mode of ['session', 'eventual']) {
+    const r = renderChart(tools.helm, {
+      valuesFile: PATRONI_VALUES(),
+      set: [`storePolicy.consistencyMode=${mode}`],
+    });
+    const dcs = dcsEnv(patroniContainer(r.objects).c);
+    assert.equal(dcs['SYNCHRONOUS_MODE'], 'off', mode);
+    assert.equal(dcs['SYNCHRONOUS_MODE_STRICT'], 'false', mode);
+    assert.equal(params(dcs)['synchronous_standby_names'], '*', mode);
+  }
+  // Every knob is a value.
+  const r = renderChart(tools.helm, {
+    valuesFile: PATRONI_VALUES(),
+    set: [
+      'postgresql.patroni.ttl=60',
+      'postgresql.patroni.loopWait=5',
+      'postgresql.patroni.retryTimeout=20',
+      'postgresql.patroni.maximumLagOnFailover=0',
+      'postgresql.patroni.maximumLagOnSyncnode=33554432',
+      'postgresql.patroni.synchronousMode=quorum',
+      'postgresql.patroni.synchronousModeStrict=false',
+      'postgresql.patroni.synchronousNodeCount=2',
+      'postgresql.patroni.primaryStartTimeout=60',
+      'postgresql.patroni.primaryStopTimeout=30',
+      'postgresql.patroni.failsafeMode=true',
+      'postgresql.patroni.checkTimeline=true',
+      'postgresql.parameters.max_connections=300',
+    ],
+  });
+  const dcs = dcsEnv(patroniContainer(r.objects).c);
+  assert.deepEqual(
+    { ...dcs, POSTGRESQL_PARAMETERS: undefined },
+    {
+      TTL: '60',
+      LOOP_WAIT: '5',
+      RETRY_TIMEOUT: '20',
+      MAXIMUM_LAG_ON_FAILOVER: '0',
+      MAXIMUM_LAG_ON_SYNCNODE: '33554432',
+      SYNCHRONOUS_MODE: 'quorum',
+      SYNCHRONOUS_MODE_STRICT: 'false',
+      SYNCHRONOUS_NODE_COUNT: '2',
+      PRIMARY_START_TIMEOUT: '60',
+      PRIMARY_STOP_TIMEOUT: '30',
+      FAILSAFE_MODE: 'true',
+      CHECK_TIMELINE: 'true',
+      POSTGRESQL_PARAMETERS: undefined,
+    },
+  );
+  assert.equal(params(dcs)['max_connections'], '300');
+});
+
+test('Patroni: bad settings are refused with a clear message (ttl, synchronous replicas, parameters)', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const cases: Array<[string[], RegExp]> = [
+    // loop_wait + 2 * retry_timeout must not exceed ttl.
+    [
+      ['postgresql.patroni.ttl=25'],
+      /loopWait \+ 2 \* retryTimeout \(10 \+ 2 \* 10 = 30 s\) must not exceed ttl \(25 s\)/,
+    ],
+    [['postgresql.patroni.ttl=40', 'postgresql.patroni.retryTimeout=16'], /must not exceed ttl \(40 s\)/],
+    [['postgresql.patroni.ttl=10'], /ttl.*minimum|minimum.*ttl|want 20/],
+    [
+      ['postgresql.patroni.synchronousNodeCount=3'],
+      /synchronousNodeCount \(3\) must be smaller than postgresql.patroni.instances \(3\)/,
+    ],
+    [
+      ['storePolicy.consistencyMode=session', 'postgresql.patroni.synchronousModeStrict=true'],
+      /needs synchronous mode/,
+    ],
+    [['postgresql.parameters.wal_log_hints=off'], /wal_log_hints must stay on/],
+    [['postgresql.parameters.synchronous_standby_names=x'], /postgresql.synchronousStandbyNames/],
+    [['postgresql.patroni.primaryStopTimeout=90'], /must exceed primaryStopTimeout/],
+    [['postgresql.patroni.instances=6'], /instances/],
+    [['postgresql.patroni.synchronousMode=always'], /synchronousMode/],
+  ];
+  for (const [sets, message] of cases) {
+    const res = run(tools.helm, [
+      'template',
+      'bazar',
+      CHART,
+      '--values',
+      PATRONI_VALUES()!,
+      ...sets.flatMap((s) => ['--set', s]),
+    ]);
+    assert.notEqual(res.status, 0, `${sets.join(' ')} should be refused`);
+    assert.match(res.stderr, message, `${sets.join(' ')}: ${res.stderr}`);
+  }
+  // At the limit it renders: 10 + 2 * 10 = 30 = ttl.
+  const ok = run(tools.helm, [
+    'template',
+    'bazar',
+    CHART,
+    '--values',
+    PATRONI_VALUES()!,
+    '--set',
+    'postgresql.patroni.ttl=30',
+  ]);
+  assert.equal(ok.status, 0, ok.stderr);
+});
+
+test("Patroni: the roles container creates the services' role and database on the primary, only if missing", (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const r = patroniRender(tools.helm);
+  const { tpl } = patroniContainer(r.objects);
+  const roles = tpl.spec.containers.find((c) => c.name === 'roles')!;
+  assert.deepEqual(roles.command, ['/bin/sh', '/opt/bazar/ensure-roles.sh']);
+  const env = Object.fromEntries((roles.env ?? []).map((e) => [e.name, e]));
+  assert.equal(env['BAZAR_DB_USER']?.value, 'bazar');
+  assert.equal(env['BAZAR_DB_NAME']?.value, 'bazar');
+  assert.deepEqual(env['BAZAR_DB_PASSWORD']?.valueFrom?.secretKeyRef, {
+    name: 'bazar',
+    key: 'database-password',
+  });
+  assert.ok(
+    roles.volumeMounts?.some((m) => m.mountPath === '/var/run/postgresql'),
+    'the Unix socket',
+  );
+  const cm = named(r.objects, 'ConfigMap', 'bazar-patroni-scripts');
+  const data = cm.data as Record<string, string>;
+  assert.match(data['ensure-roles.sh'] ?? '', /pg_is_in_recovery\(\)/, 'acts on the primary only');
+  assert.match(data['ensure-roles.sh'] ?? '', /synchronous_commit=local/, 'never waits for a standby');
+  assert.match(data['ensure-roles.sh'] ?? '', /trap .* TERM/, 'stops at once on SIGTERM');
+  const sql = data['ensure-roles.sql'] ?? '';
+  for (const re of [
+    /NOT EXISTS \(SELECT FROM pg_roles WHERE rolname = :'app_user'\)/,
+    /CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password'/,
+    /GRANT pg_monitor TO :"app_user"/,
+    /CREATE DATABASE :"app_db" OWNER :"app_user"/,
+    /\\getenv app_password BAZAR_DB_PASSWORD/,
+  ]) {
+    assert.match(sql, re);
+  }
+  assert.equal(
+    tpl.metadata.annotations?.['checksum/scripts']?.length,
+    64,
+    'the pods roll when the scripts change',
+  );
+});
+
 test("RBAC: one namespaced Role with exactly the three rules, bound to the pods' ServiceAccount", (t) => {
   const tools = requireTools(t, 'helm');
   if (!tools) return;
   for (const r of all(tools.helm)) {
     assert.equal(byKind(r.objects, 'ClusterRole').length, 0, `${r.name}: nothing cluster-wide`);
     assert.equal(byKind(r.objects, 'ClusterRoleBinding').length, 0, `${r.name}: nothing cluster-wide`);
-    const roles = byKind(r.objects, 'Role');
+    // The services' Role; Patroni's (postgresql.engine=patroni) is checked in a test of its own.
+    const roles = byKind(r.objects, 'Role').filter((x) => componentOf(x) !== 'postgresql');
     assert.equal(roles.length, 1, r.name);
+    assert.equal(
+      byKind(r.objects, 'Role').length,
+      patroniSet(r.objects) ? 2 : 1,
+      `${r.name}: Roles (the services', and Patroni's with that engine)`,
+    );
     const role = roles[0]!;
     assert.deepEqual(role.rules, [
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['bazar.dev'], resources: ['storepolicies'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['bazar.dev'], resources: ['storepolicies/status'], verbs: ['get', 'update', 'patch'] },
     ]);
-    const binding = byKind(r.objects, 'RoleBinding')[0]!;
+    const binding = named(r.objects, 'RoleBinding', role.metadata.name);
     assert.deepEqual(binding.roleRef, {
       apiGroup: 'rbac.authorization.k8s.io',
       kind: 'Role',
@@ -407,8 +913,9 @@ test('labels and selectors: recommended labels everywhere, selectors match their
     }
     for (const s of byKind(r.objects, 'Service')) {
       const sel = (s.spec as { selector: Record<string, string> }).selector;
+      // Patroni's members are selected by the role label Patroni puts on them at run time.
       assert.ok(
-        ws.some((w) => w.o.kind !== 'Pod' && selects(sel, w.tpl.metadata.labels)),
+        ws.some((w) => w.o.kind !== 'Pod' && runtimeLabels(w).some((l) => selects(sel, l))),
         `${r.name}: Service ${s.metadata.name} selects nothing`,
       );
     }
@@ -536,7 +1043,42 @@ test('NetworkPolicies keep catalog, order and PostgreSQL private; the front take
       ['front'],
       `${r.name}: only fronts reach order`,
     );
-    if (!r.name.startsWith('external-db')) {
+    if (patroniSet(r.objects)) {
+      // Patroni: the database port from the services and the other members (replication, pg_rewind),
+      // the REST API (8008, named patroni) from the members only.
+      const pg = policyFor('postgresql');
+      assert.equal(pg.length, 2, `${r.name}: a database rule and a REST API rule`);
+      const rule = (port: string) => {
+        const found = pg.filter((x) => (x.ports ?? []).some((p) => p.port === port));
+        assert.equal(found.length, 1, `${r.name}: one rule opens ${port}`);
+        assert.deepEqual(found[0]!.ports, [{ port, protocol: 'TCP' }], `${r.name}: ${port} alone`);
+        for (const p of found[0]!.from ?? []) {
+          assert.ok(
+            p.podSelector && !p.namespaceSelector,
+            `${r.name}: ${port} only from this release's pods`,
+          );
+        }
+        return [found[0]!];
+      };
+      const db = rule('postgresql');
+      assert.ok(allowsFrom(db, 'catalog') && allowsFrom(db, 'order'), `${r.name}: services reach PostgreSQL`);
+      assert.ok(allowsFrom(db, 'postgresql'), `${r.name}: members replicate from each other`);
+      const api = rule('patroni');
+      assert.ok(api[0]!.from && api[0]!.from.length > 0, `${r.name}: the REST API is never open to all`);
+      assert.deepEqual(
+        peerComponents(api).map((s) => s['app.kubernetes.io/component']),
+        ['postgresql'],
+        `${r.name}: only the members reach Patroni's REST API`,
+      );
+      const members = podTemplate(patroniSet(r.objects)!)!.metadata.labels;
+      assert.ok(selects(peerComponents(api)[0], members), `${r.name}: the REST API peers are the members`);
+      assert.ok(
+        !podsOf('catalog')
+          .concat(podsOf('order'), podsOf('front'))
+          .some((w) => selects(peerComponents(api)[0], w.tpl.metadata.labels)),
+        `${r.name}: no service pod reaches the REST API`,
+      );
+    } else if (!r.name.startsWith('external-db')) {
       const pg = policyFor('postgresql');
       assert.equal(pg.length, 1, `${r.name}: one PostgreSQL rule`);
       assert.deepEqual(pg[0]!.ports, [{ port: 'postgresql', protocol: 'TCP' }]);
@@ -571,6 +1113,8 @@ test('the Secret: chart-managed with generated values and keep, or not rendered 
     const keys = r.name.startsWith('external-db')
       ? ['admin-token', 'internal-token', 'database-password']
       : ['admin-token', 'internal-token', 'database-password', 'replication-password', 'postgres-password'];
+    // Patroni's REST API password (basic authentication of its unsafe endpoints).
+    if (patroniSet(r.objects)) keys.push('patroni-api-password');
     assert.deepEqual(Object.keys(data).sort(), keys.sort(), r.name);
     for (const k of ['admin-token', 'internal-token']) {
       assert.ok(Buffer.from(data[k]!, 'base64').toString().length >= 16, `${r.name}: ${k} >= 16 characters`);

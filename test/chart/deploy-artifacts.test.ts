@@ -160,3 +160,59 @@ test('every environment variable the chart gives a service is one the services r
     }
   }
 });
+
+test('postgresql.engine=patroni runs the image of images/postgres-patroni the way its entrypoint expects', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const dir = path.join(ROOT, 'images', 'postgres-patroni');
+  const entrypoint = readFileSync(path.join(dir, 'entrypoint.py'), 'utf8');
+  const dockerfile = readFileSync(path.join(dir, 'Dockerfile'), 'utf8');
+  // The typed bootstrap.dcs knobs the entrypoint accepts (an unknown PATRONI_DCS_* is an error there).
+  const block = /DCS_KNOBS = \{([\s\S]*?)\n\}/.exec(entrypoint)?.[1] ?? '';
+  const knobs = new Set([...block.matchAll(/'([A-Z_]+)': \(/g)].map((m) => `PATRONI_DCS_${m[1]}`));
+  assert.ok(knobs.has('PATRONI_DCS_TTL') && knobs.size >= 10, `DCS_KNOBS of entrypoint.py: ${[...knobs]}`);
+  const parametersVar = /PARAMETERS_VAR = '([A-Z_]+)'/.exec(entrypoint)?.[1];
+  assert.equal(parametersVar, 'PATRONI_DCS_POSTGRESQL_PARAMETERS');
+  knobs.add(parametersVar);
+  const required = /REQUIRED = \(([^)]*)\)/.exec(entrypoint)?.[1] ?? '';
+  const requiredVars = [...required.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]!);
+  assert.ok(requiredVars.includes('PATRONI_SCOPE'), `REQUIRED of entrypoint.py: ${requiredVars}`);
+
+  const r = renderChart(tools.helm, {
+    valuesFile: path.join(ROOT, 'charts', 'bazar', 'ci', 'patroni-values.yaml'),
+  });
+  const sts = byKind(r.objects, 'StatefulSet').find((s) =>
+    podTemplate(s)!.spec.containers.some((c) => c.name === 'patroni'),
+  );
+  assert.ok(sts, 'the Patroni StatefulSet');
+  const tpl = podTemplate(sts)!;
+  const c = tpl.spec.containers.find((x) => x.name === 'patroni')!;
+  const names = (c.env ?? []).map((e) => e.name);
+  for (const name of names.filter((n) => n.startsWith('PATRONI_DCS_'))) {
+    assert.ok(knobs.has(name), `${name} is not a setting of the image's entrypoint`);
+  }
+  for (const name of requiredVars) assert.ok(names.includes(name), `the entrypoint requires ${name}`);
+  // The entrypoint and CMD of the image start Patroni: the chart overrides neither.
+  assert.match(dockerfile, /^ENTRYPOINT \["patroni-entrypoint"\]$/m);
+  assert.equal(c.command, undefined);
+  assert.equal(c.args, undefined);
+  // Patroni's clean stop (PostgreSQL stopped, leader lock released) is SIGTERM, what the kubelet sends.
+  assert.match(dockerfile, /^STOPSIGNAL SIGTERM$/m);
+  // The image's numeric user is the pod's.
+  const user = /^USER (\d+):(\d+)$/m.exec(dockerfile);
+  assert.ok(user, 'numeric USER in images/postgres-patroni/Dockerfile');
+  assert.equal(tpl.spec.securityContext?.runAsUser, Number(user[1]));
+  // Its writable paths (the Dockerfile's header): the data volume, /tmp, /var/run/postgresql.
+  for (const p of ['/var/lib/postgresql', '/tmp', '/var/run/postgresql']) {
+    assert.match(dockerfile, new RegExp(p.replace(/\//g, '\\/')), `the Dockerfile names ${p}`);
+    assert.ok(
+      c.volumeMounts?.some((m) => m.mountPath === p),
+      `${p} is a volume under the read-only root`,
+    );
+  }
+  assert.match(dockerfile, /PATRONI_RESTAPI_LISTEN=0\.0\.0\.0:8008/);
+  // The chart's default image is the skaffold artifact built from that folder.
+  const skaffold = readFileSync(path.join(ROOT, 'skaffold.yaml'), 'utf8');
+  assert.match(skaffold, /- image: bazar-postgres-patroni\n\s+context: images\/postgres-patroni/);
+  assert.match(c.image, /^bazar-postgres-patroni:/);
+});

@@ -201,6 +201,7 @@ export interface Container {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: SecurityContext;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  lifecycle?: Record<string, unknown>;
 }
 export interface PodSpec {
   serviceAccountName?: string;

@@ -79,6 +79,8 @@ role: {{ .role }}
 {{- define "bazar.orderService" -}}{{ include "bazar.fullname" . }}-order{{- end }}
 {{- define "bazar.postgresqlPrimaryName" -}}{{ include "bazar.fullname" . }}-postgresql{{- end }}
 {{- define "bazar.postgresqlStandbyName" -}}{{ include "bazar.fullname" . }}-postgresql-standby{{- end }}
+{{/* engine: patroni. The StatefulSet, Patroni's scope (cluster name, prefix of its ConfigMaps) and its pods' ServiceAccount. */}}
+{{- define "bazar.patroniName" -}}{{ include "bazar.fullname" . }}-patroni{{- end }}
 
 {{- define "bazar.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
@@ -154,8 +156,24 @@ the kubelet kills a pod that is still draining.
 {{- if .Values.postgresql.external.enabled }}true{{ end }}
 {{- end }}
 
+{{/* The bundled PostgreSQL is the primary + standby pair. */}}
+{{- define "bazar.db.pair" -}}
+{{- if and (not .Values.postgresql.external.enabled) (eq .Values.postgresql.engine "pair") }}true{{ end }}
+{{- end }}
+
+{{/* The bundled PostgreSQL is the Patroni-managed StatefulSet. */}}
+{{- define "bazar.db.patroni" -}}
+{{- if and (not .Values.postgresql.external.enabled) (eq .Values.postgresql.engine "patroni") }}true{{ end }}
+{{- end }}
+
+{{/*
+A bundled server other than the primary exists, behind the standby Service (<fullname>-postgresql-standby):
+the pair's standbys, or Patroni's replicas (more than one instance).
+*/}}
 {{- define "bazar.db.standbyEnabled" -}}
-{{- if and (not .Values.postgresql.external.enabled) .Values.postgresql.standby.enabled (gt (int .Values.postgresql.standby.replicas) 0) }}true{{ end }}
+{{- if include "bazar.db.patroni" . }}
+{{- if gt (int .Values.postgresql.patroni.instances) 1 }}true{{ end }}
+{{- else if and (include "bazar.db.pair" .) .Values.postgresql.standby.enabled (gt (int .Values.postgresql.standby.replicas) 0) }}true{{ end }}
 {{- end }}
 
 {{/* postgres:// URL of the primary. No password: node-postgres reads PGPASSWORD from the environment. */}}
