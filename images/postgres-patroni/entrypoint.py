@@ -204,7 +204,11 @@ def build_config(env):
             kubernetes['namespace'] = f.read().strip()
     # The section names Patroni's store even when every setting of it comes from the environment.
     config['kubernetes'] = kubernetes
-    postgresql = {'pg_hba': pg_hba(env)}
+    # The member's name as a server setting: a client of the primary Service (the services' writers)
+    # can then tell which member answers (SELECT current_setting('bazar.member')); Patroni passes
+    # parameters with a period in their name through as they are.
+    member = env.get('PATRONI_NAME') or config['name']
+    postgresql = {'pg_hba': pg_hba(env), 'parameters': {'bazar.member': member}}
     pg = connect_address('PATRONI_POSTGRESQL_CONNECT_ADDRESS', 'PATRONI_POSTGRESQL_LISTEN', '5432')
     if pg:
         postgresql['connect_address'] = pg

@@ -18,10 +18,17 @@ export interface BookAnswer {
    * against the reader's X-Min-Version (sent as `X-Bazar-Settled: 1`).
    */
   settled?: boolean;
+  /** The timeline of the primary the origin reads (TIMELINE_HEADER), once the origin knows it. */
+  timeline?: number;
 }
 
 /** The header by which a catalog pod says its answer is the primary's settled truth (see BookAnswer). */
 export const SETTLED_HEADER = 'X-Bazar-Settled';
+/**
+ * The header by which the origin gives its primary's PostgreSQL timeline: a front that sees it rise has
+ * seen a failover, which may have lost writes it fenced on (docs/guarantees.md, "Failover").
+ */
+export const TIMELINE_HEADER = 'X-Bazar-Timeline';
 
 const BOOKS_PREFIX = '/books/';
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -32,7 +39,12 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * `session` mode). A standby that is down also sends the read to the origin.
  */
 export async function readBook(deps: CatalogDeps, id: number, minVersion: number): Promise<BookAnswer> {
-  if (!deps.origin) return { ...fromRow(id, await readOnPrimary(deps, id)), settled: true };
+  if (!deps.origin) {
+    const answer: BookAnswer = { ...fromRow(id, await readOnPrimary(deps, id)), settled: true };
+    const timeline = deps.writer?.primaryIdentity?.facts?.timeline;
+    if (timeline !== undefined) answer.timeline = timeline;
+    return answer;
+  }
   const deadline = Date.now() + deps.replicaWaitMs;
   // No version to wait for: the front has heard of no write to this book (it started after the last
   // one). A standby that holds WAL it has not applied yet is then known to be behind: wait for it too,
@@ -59,10 +71,12 @@ export async function readBook(deps: CatalogDeps, id: number, minVersion: number
   });
   if (res.status !== 200) throw errorFromResponse(res);
   const servedBy = res.headers['x-served-by'];
+  const timeline = Number(res.headers[TIMELINE_HEADER.toLowerCase()]);
   return {
     body: Buffer.from(res.raw),
     ...(typeof servedBy === 'string' ? { servedBy } : {}),
     ...(res.headers[SETTLED_HEADER.toLowerCase()] === '1' ? { settled: true } : {}),
+    ...(Number.isSafeInteger(timeline) && timeline > 0 ? { timeline } : {}),
   };
 }
 
@@ -101,6 +115,7 @@ export function bookHeaders(book: BookAnswer): string[] {
   return [
     ...(book.servedBy ? ['X-Served-By', book.servedBy] : []),
     ...(book.settled ? [SETTLED_HEADER, '1'] : []),
+    ...(book.timeline !== undefined ? [TIMELINE_HEADER, String(book.timeline)] : []),
     'Content-Type',
     JSON_TYPE,
   ];

@@ -126,7 +126,7 @@ export async function searchBooks(db: Queryable, topic: string): Promise<BookSum
 
 export async function setPrice(client: pg.PoolClient, id: number, price: number): Promise<Book | undefined> {
   const res = await client.query<Book>(
-    `UPDATE books SET price = $2, version = version + 1 WHERE id = $1 RETURNING ${BOOK_COLUMNS}`,
+    `UPDATE books SET price = $2, version = bazar_next_version(version) WHERE id = $1 RETURNING ${BOOK_COLUMNS}`,
     [id, price],
   );
   return res.rows[0];
@@ -165,7 +165,7 @@ export async function restock(
     // Data-modifying CTEs always run: the key's row is written whenever the increment happened.
     res = await client.query<Book>(
       `WITH book AS (
-         UPDATE books SET stock = stock + $2, version = version + 1
+         UPDATE books SET stock = stock + $2, version = bazar_next_version(version)
          WHERE id = $1 AND stock <= 2147483647 - $2 RETURNING ${BOOK_COLUMNS}
        ), keyed AS (
          INSERT INTO restocks (idempotency_key, book_id, quantity, price, stock, book_version)

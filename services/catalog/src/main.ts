@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     details: () => ({
       role: config.ROLE,
       consistency: writer?.guard.consistencyReport() ?? { mode: policy.current.consistencyMode },
+      ...(writer ? { database: writer.primaryIdentity.report() } : {}),
     }),
   });
   const server = await listen(app, config);

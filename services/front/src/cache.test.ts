@@ -17,6 +17,34 @@ describe('FrontCache', () => {
     assert.deepEqual([cache.stats().hits, cache.stats().misses], [1, 1]);
   });
 
+  it('a failover in a mode that may lose writes drops every fence and entry; without loss they stay', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    assert.equal(cache.noteTimeline(1, true), false, 'timeline 1: no promotion ever');
+    cache.offerBook(1, entry(10));
+    cache.raiseFence(1, 10);
+    cache.raiseFence(2, 7);
+    // Strict: only the synchronous standby is promoted; what the front fenced on survived.
+    assert.equal(cache.noteTimeline(2, false), false);
+    assert.equal(cache.fence(1), 10);
+    assert.equal(cache.get(FrontCache.bookKey(1))?.version, 10);
+    assert.equal(cache.noteTimeline(2, true), false, 'a timeline already seen is no new promotion');
+    // Session: version 10 may be gone from the new primary, whose book 1 is then at 9 for good.
+    assert.equal(cache.noteTimeline(3, true), true);
+    assert.deepEqual([cache.fence(1), cache.fence(2)], [0, 0]);
+    assert.equal(cache.get(FrontCache.bookKey(1)), undefined);
+    assert.ok(cache.offerBook(1, entry(9)), "the new primary's version is cached again");
+    assert.deepEqual([cache.stats().timeline, cache.stats().timelineResets], [3, 1]);
+    assert.equal(cache.noteTimeline(2, true), false, 'an older timeline (a lagging origin) changes nothing');
+    assert.equal(cache.get(FrontCache.bookKey(1))?.version, 9);
+  });
+
+  it('a front whose first report is past timeline 1 drops what it fenced before it (maybe on the old one)', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    cache.raiseFence(1, 10);
+    assert.equal(cache.noteTimeline(2, true), true);
+    assert.equal(cache.fence(1), 0);
+  });
+
   it('a retired cache (a front shutting down) serves and stores nothing, but still fences', () => {
     const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
     cache.offerBook(1, entry(3));

@@ -20,6 +20,10 @@ export interface CacheStats {
   prepares: number;
   /** Announcements that expired before their writer settled them. */
   expiredPrepares: number;
+  /** The highest PostgreSQL timeline the catalog origin has reported (0: none yet). */
+  timeline: number;
+  /** Times every fence and entry was dropped because a failover may have lost writes (noteTimeline). */
+  timelineResets: number;
 }
 
 const BOOK_PREFIX = 'book:';
@@ -59,7 +63,9 @@ export class FrontCache {
     rejectedFills: 0,
     prepares: 0,
     expiredPrepares: 0,
+    timelineResets: 0,
   };
+  #timeline = 0;
   /** Test hook only: with fencing off, the stale-set race is allowed to happen. */
   fencing = true;
   /** Retired (the front is shutting down): nothing is served from or stored in the cache. */
@@ -237,7 +243,36 @@ export class FrontCache {
     this.#entries.clear();
   }
 
+  /**
+   * The catalog origin reported its primary's PostgreSQL timeline. A higher one than before means a
+   * promotion (failover or switchover). When `lossy` (asynchronous replication: the session and
+   * eventual modes), the promoted server may lack the last writes, so a fence or a cached entry may
+   * name a version it never had: a fence above the book's current version would refuse its every
+   * read forever. Every fence and entry goes then; the versions written from now on are above every
+   * earlier one (bazar_next_version), so nothing older than a new write can come back. Without loss
+   * (strict: Patroni promotes only the synchronous standby, which applied every acknowledged write)
+   * they stay. A first report of timeline 1 is no promotion; a first report above 1 is treated as
+   * one, since the fences this front raised before it may come from the old timeline.
+   * Returns true when it reset.
+   */
+  noteTimeline(timeline: number, lossy: boolean): boolean {
+    if (timeline <= this.#timeline) return false;
+    this.#timeline = timeline;
+    if (!lossy || timeline === 1) return false;
+    this.#stats.timelineResets++;
+    this.#fences.clear();
+    this.#unsettled.clear();
+    this.#entries.clear();
+    return true;
+  }
+
   stats(): CacheStats {
-    return { size: this.#entries.size, maxEntries: this.#maxEntries, ttlMs: this.#ttlMs, ...this.#stats };
+    return {
+      size: this.#entries.size,
+      maxEntries: this.#maxEntries,
+      ttlMs: this.#ttlMs,
+      timeline: this.#timeline,
+      ...this.#stats,
+    };
   }
 }

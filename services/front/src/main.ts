@@ -235,6 +235,20 @@ function registerCacheMetrics(metrics: Metrics, cache: FrontCache): void {
     'Announced writes that expired here before their writer settled them (a writer died or was cut off)',
     stat('expiredPrepares'),
   );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_timeline_resets_total',
+    'Fences and entries dropped because the primary changed timeline in a mode that may lose writes',
+    stat('timelineResets'),
+  );
+  observed(
+    metrics,
+    'gauge',
+    'bazar_db_timeline',
+    "The primary's PostgreSQL timeline as the catalog origin last reported it (0: not yet)",
+    stat('timeline'),
+  );
   observed(metrics, 'gauge', 'bazar_cache_entries', 'Entries in the cache', stat('size'));
 }
 

@@ -25,6 +25,8 @@ const DEFAULT_READ_TIMEOUT_MS = 2000;
 interface Fetched {
   entry: CacheEntry;
   settled: boolean;
+  /** The primary's PostgreSQL timeline, when the catalog origin gave it (X-Bazar-Timeline). */
+  timeline?: number;
 }
 
 /** A book as this front serves it: from the cache (hit) or from a catalog pod (miss). */
@@ -59,8 +61,8 @@ export class BookReader {
     // The bar is fixed when the read begins: any answer at least this new is at least as new as every
     // write acknowledged (and every version this front served) before the read began. Judging a
     // re-fetch against the fence at its arrival instead would let a stream of writes starve the read.
-    const fence = fencing ? cache.fence(id) : 0;
-    const bar = Math.max(fence, minVersion);
+    let fence = fencing ? cache.fence(id) : 0;
+    let bar = Math.max(fence, minVersion);
     const startedAt = performance.now();
     // A strict read must not take an answer fetched before it began: joining a flight already under
     // way could return what the database showed before another front's read completed with a newer
@@ -68,12 +70,20 @@ export class BookReader {
     const mayJoin = !bypass && mode !== 'strict';
     const deadline = Date.now() + (this.routes.deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
     for (let attempt = 0; attempt < MAX_FENCED_FETCHES; attempt++) {
-      const { entry, settled } = await this.#readThrough(
+      const { entry, settled, timeline } = await this.#readThrough(
         id,
         bar,
         attempt === 0 && mayJoin,
         attempt === 0 && mode !== 'strict',
       );
+      if (timeline !== undefined && cache.noteTimeline(timeline, mode !== 'strict')) {
+        this.routes.deps.logger.warn(
+          { timeline, mode },
+          'the primary changed timeline (a failover) in a mode that may lose writes: fences and cache dropped',
+        );
+        fence = fencing ? cache.fence(id) : 0;
+        bar = Math.max(fence, minVersion);
+      }
       await this.#testFillDelay(id);
       if (entry.version < bar) {
         // The primary's own answer, no write of the book in flight: the client asked for a version
@@ -122,9 +132,11 @@ export class BookReader {
     // The catalog's bytes are served and cached as they are (a copy: a slice would pin the socket's
     // read buffer for the entry's lifetime); only the version is read from them.
     const book = res.body as { version: number };
+    const timeline = Number(res.headers['x-bazar-timeline']);
     return {
       entry: { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) },
       settled: res.headers['x-bazar-settled'] === '1',
+      ...(Number.isSafeInteger(timeline) && timeline > 0 ? { timeline } : {}),
     };
   }
 

@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     details: () => ({
       role: config.ROLE,
       consistency: guard.consistencyReport(),
+      database: writer.primaryIdentity.report(),
     }),
   });
   const server = await listen(app, config);

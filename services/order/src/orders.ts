@@ -68,7 +68,7 @@ export async function purchaseInOneStatement(
     bought = await client.query({
       name: 'bazar-purchase',
       text: `WITH book AS (
-         UPDATE books SET stock = stock - 1, version = version + 1
+         UPDATE books SET stock = stock - 1, version = bazar_next_version(version)
          WHERE id = $1 AND stock > 0 RETURNING id, title, price, stock, version
        ), purchase AS (
          INSERT INTO orders (id, book_id, price, idempotency_key, book_version, remaining_stock)

@@ -2,6 +2,7 @@ import type { Got } from 'got';
 import { int, urlList, type NamedUrl } from './config.js';
 import { Database } from './db/database.js';
 import { CommitGuard } from './db/write-transaction.js';
+import { PrimaryIdentity } from './db/primary-identity.js';
 import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
 import type { Discovery } from './discovery.js';
 import { HttpError } from './errors.js';
@@ -24,8 +25,13 @@ export interface Writer {
   /** Pushes invalidations to every front and waits for them. */
   publisher: InvalidationPublisher;
   fronts: Discovery;
+  /** Which server is the primary, and its timeline (polled every PRIMARY_POLL_MS). */
+  primaryIdentity: PrimaryIdentity;
   close(): Promise<void>;
 }
+
+/** How often a writer asks its primary which member it is and on which timeline. */
+const PRIMARY_POLL_MS = 1000;
 
 /** See createWriter's writeBudgetMs. */
 const WRITE_SLACK_MS = 1000;
@@ -131,11 +137,19 @@ export async function createWriter(opts: {
     // locks held by other writes of the same book and for scheduling.
     writeBudgetMs: () => config.SYNC_COMMIT_TIMEOUT_MS + WRITE_SLACK_MS,
   });
+  const primaryIdentity = new PrimaryIdentity({
+    db: control,
+    logger,
+    metrics,
+    intervalMs: PRIMARY_POLL_MS,
+  }).start();
   return {
     guard,
     publisher,
     fronts,
+    primaryIdentity,
     async close() {
+      primaryIdentity.close();
       guard.close();
       await fronts.close();
       await control.close();

@@ -7,6 +7,13 @@ export interface Migration {
   sql: string;
 }
 
+/**
+ * How many versions of one book a timeline holds before its versions run into the next timeline's
+ * (bazar_next_version, migration 4). A billion writes of one book between two failovers; versions stay
+ * below 2^53 for 9 million timelines.
+ */
+export const VERSIONS_PER_TIMELINE = 1_000_000_000;
+
 /** Versioned, append-only. Never edit a released migration: add the next one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -64,6 +71,26 @@ export const MIGRATIONS: readonly Migration[] = [
         book_version    bigint NOT NULL,
         created_at      timestamptz NOT NULL DEFAULT now()
       );
+    `,
+  },
+  {
+    version: 4,
+    name: 'versions unique across failovers',
+    // The version every write gives a book: one more than its current one, and at least the first
+    // version of the primary's timeline, (timeline - 1) * VERSIONS_PER_TIMELINE + 1. A failover that
+    // lost the last writes (asynchronous replication: session and eventual modes) promotes a server
+    // whose rows still carry the versions before them; without the floor, the next write of such a
+    // book would reuse a lost version's number for other contents. Every promotion starts a new
+    // timeline, so versions written after it are above every version written before it. On timeline
+    // 1 (no failover ever) the floor is 1: versions are 1, 2, 3, ... as they always were.
+    sql: `
+      CREATE FUNCTION bazar_next_version(current_version bigint) RETURNS bigint
+      LANGUAGE sql VOLATILE AS $$
+        SELECT GREATEST(
+          current_version + 1,
+          (('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint - 1)
+            * ${VERSIONS_PER_TIMELINE} + 1)
+      $$;
     `,
   },
 ];

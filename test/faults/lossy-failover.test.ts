@@ -1,0 +1,144 @@
+/**
+ * A failover that loses writes (asynchronous replication: the session and eventual modes) must never
+ * let one (book, version) pair name two different contents (docs/guarantees.md, "Failover").
+ *
+ * Real PostgreSQL, real promotion: the store's schema on a primary + standby pair; a price change the
+ * standby has; the standby stopped; a second price change on the primary alone (acknowledged, as an
+ * asynchronous commit is); the primary stopped and the standby promoted (pg_promote: timeline 2), as
+ * Patroni does when the primary is lost. Then the product's own statements (setPrice, restock, the
+ * purchase) on the promoted server: before bazar_next_version, the next write of the book took the
+ * lost write's version number for other contents (verified: `version = version + 1` gives 3 here).
+ * The writers' PrimaryIdentity, reaching the servers through one address as the services reach the
+ * primary Service, reports the new member and timeline.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
+import { Database } from '../../services/shared/src/db/database.js';
+import { migrate, VERSIONS_PER_TIMELINE } from '../../services/shared/src/db/migrations.js';
+import { PrimaryIdentity } from '../../services/shared/src/db/primary-identity.js';
+import { createLogger } from '../../services/shared/src/logger.js';
+import { createMetrics } from '../../services/shared/src/metrics.js';
+import { restock, setPrice } from '../../services/catalog/src/books.js';
+import { purchaseInOneStatement } from '../../services/order/src/orders.js';
+import { TcpProxy, freePortBlock, metric, waitFor } from './support.js';
+
+const BOOK = 2;
+const logger = createLogger({ name: 'lossy-failover-test', level: 'silent' });
+
+let workDir: string;
+let cluster: PgCluster | undefined;
+const proxy = new TcpProxy({ host: '127.0.0.1', port: 0 }, 'primary-service');
+
+const portOf = (url: string): number => Number(new URL(url).port);
+
+/** One statement on `url` as the superuser, at the given synchronous_commit level. */
+async function onServer<T>(url: string, level: string, run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    const client = await pool.connect();
+    try {
+      await client.query(`SET synchronous_commit = ${level}`);
+      return await run(client);
+    } finally {
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+before(async () => {
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'bazar-lossy-failover-'));
+  const base = await freePortBlock(2);
+  cluster = await startPgCluster({
+    dataDir: path.join(workDir, 'pg'),
+    primaryPort: base,
+    standbyPort: base + 1,
+    reset: true,
+    fsync: false,
+  });
+  proxy.target = { host: '127.0.0.1', port: portOf(cluster.primaryUrl) };
+  await proxy.listen();
+});
+
+after(async () => {
+  await proxy.close();
+  await cluster?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+test('a failover that lost a write: versions written after it are new numbers, and the writers see the new primary', async () => {
+  const c = cluster!;
+  const viaService = new URL(c.primaryUrl);
+  viaService.port = String(proxy.port);
+  const primary = new Database('primary', viaService.href, logger, { applicationName: 'lossy-failover' });
+  const metrics = createMetrics({ service: 'test', podName: 'lossy-failover', defaultMetrics: false });
+  const identity = new PrimaryIdentity({ db: primary, logger, metrics, intervalMs: 50 });
+  try {
+    await migrate(primary, logger);
+    identity.start();
+    await waitFor('the writer to find its primary', async () => identity.facts !== undefined);
+    const first = identity.facts;
+    assert.equal(first?.timeline, 1, 'a new cluster is on timeline 1');
+    assert.equal(first?.member, `127.0.0.1:${portOf(c.primaryUrl)}`);
+
+    // On timeline 1 versions count as they always did.
+    const replicated = await onServer(c.primaryUrl, 'remote_apply', (cl) => setPrice(cl, BOOK, 61));
+    assert.equal(replicated?.version, 2);
+
+    // The standby goes away; the primary acknowledges one more write alone, then is lost.
+    await c.stopStandby();
+    const lost = await onServer(c.primaryUrl, 'local', (cl) => setPrice(cl, BOOK, 62));
+    assert.equal(lost?.version, 3);
+    await c.stopPrimary();
+
+    // Promotion (what Patroni does): the standby, which never had version 3, becomes the primary.
+    await c.startStandby();
+    await onServer(c.standbyUrl, 'local', (cl) => cl.query('SELECT pg_promote(true, 60)'));
+    const before = await onServer(c.standbyUrl, 'local', (cl) =>
+      cl.query<{ version: number; price: number }>('SELECT version, price FROM books WHERE id = $1', [BOOK]),
+    );
+    assert.deepEqual(
+      before.rows[0],
+      { version: 2, price: 61 },
+      'the write acknowledged by the primary alone is lost',
+    );
+
+    // The primary Service now leads to the promoted server: the old connections are gone.
+    proxy.target = { host: '127.0.0.1', port: portOf(c.standbyUrl) };
+    proxy.dropConnections();
+
+    const floor = VERSIONS_PER_TIMELINE + 1;
+    const priced = await onServer(viaService.href, 'local', (cl) => setPrice(cl, BOOK, 63));
+    assert.ok(priced);
+    assert.notEqual(priced.version, lost!.version, 'version 3 already named price 62, on the lost timeline');
+    assert.equal(priced.version, floor, 'the first version of timeline 2');
+    const restocked = await onServer(viaService.href, 'local', (cl) => restock(cl, BOOK, 5));
+    assert.ok(restocked && restocked !== 'overflow');
+    assert.equal(restocked.book.version, floor + 1);
+    const other = await onServer(viaService.href, 'local', (cl) => purchaseInOneStatement(cl, 3, undefined));
+    assert.equal(
+      other.purchase.version,
+      floor,
+      'a book not written since the failover moves past the floor too',
+    );
+
+    await waitFor('the writer to see the new primary', async () => identity.facts?.timeline === 2, 10_000);
+    const now = identity.facts!;
+    assert.equal(now.member, `127.0.0.1:${portOf(c.standbyUrl)}`);
+    assert.equal(now.systemIdentifier, first!.systemIdentifier, 'the same cluster');
+    const text = await metrics.registry.metrics();
+    assert.equal(metric(text, 'bazar_db_primary_timeline'), 2);
+    assert.equal(metric(text, 'bazar_db_primary_changes_total'), 1);
+    assert.equal(metric(text, 'bazar_db_primary_info', { member: now.member }), 1);
+    assert.equal(metric(text, 'bazar_db_primary_info', { member: first!.member }), 0);
+  } finally {
+    identity.close();
+    await primary.close();
+  }
+});
