@@ -240,6 +240,11 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     return (reply.body as { gitVersion?: string }).gitVersion ?? 'unknown';
   }
 
+  function requirePg(): PgCluster {
+    if (!pg) throw new Error('Postgres not started');
+    return pg;
+  }
+
   function requireCp(): ControlPlane {
     if (!cp) throw new Error('control plane not started');
     return cp;
@@ -694,6 +699,11 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       assert.ok((status.cache?.entries ?? 99) <= 9);
       assert.match(status.cache?.hitRatio ?? '', /^(\d\.\d\d|n\/a)$/);
       for (const f of Object.values(status.fronts ?? {})) assert.equal(f.observedGeneration, generation);
+      // The writers report the primary they reach (guarantees.md G8): here the devstack pair's primary.
+      const primaryPort = new URL(requirePg().primaryUrl).port;
+      assert.equal(status.database?.primary, `127.0.0.1:${primaryPort}`);
+      assert.equal(status.database?.timeline, 1);
+      assert.ok(['order-0', 'catalog-origin-0'].includes(status.database?.observedBy ?? ''));
 
       // What `kubectl get storepolicies` prints: the CRD's printer columns, as a Table.
       const table = await apiGet(
@@ -706,10 +716,20 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         rows: Array<{ cells: unknown[] }>;
       };
       const columns = columnDefinitions.filter((c) => !c.priority).map((c) => c.name);
-      assert.deepEqual(columns, ['Name', 'Mode', 'TTL', 'Entries', 'Hit ratio', 'Ready', 'Age']);
+      assert.deepEqual(columns, [
+        'Name',
+        'Mode',
+        'TTL',
+        'Entries',
+        'Hit ratio',
+        'Ready',
+        'Primary',
+        'Timeline',
+        'Age',
+      ]);
       const cells = rows[0]?.cells ?? [];
       assert.deepEqual(cells.slice(0, 3), [POLICY, 'session', 1000]);
-      assert.equal(cells[5], 'True');
+      assert.deepEqual(cells.slice(5, 8), ['True', `127.0.0.1:${primaryPort}`, 1]);
       assert.deepEqual(
         [...kubelet.pods.values()].map((p) => p.pid),
         pids,

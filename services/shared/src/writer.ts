@@ -2,7 +2,7 @@ import type { Got } from 'got';
 import { int, urlList, type NamedUrl } from './config.js';
 import { Database } from './db/database.js';
 import { CommitGuard } from './db/write-transaction.js';
-import { PrimaryIdentity } from './db/primary-identity.js';
+import { PrimaryIdentity, type PrimaryFacts } from './db/primary-identity.js';
 import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
 import type { Discovery } from './discovery.js';
 import { HttpError } from './errors.js';
@@ -137,11 +137,18 @@ export async function createWriter(opts: {
     // locks held by other writes of the same book and for scheduling.
     writeBudgetMs: () => config.SYNC_COMMIT_TIMEOUT_MS + WRITE_SLACK_MS,
   });
+  // On Kubernetes the primary also goes into the StorePolicy status (kubectl get storepolicy).
+  let report: ((facts: PrimaryFacts) => Promise<void>) | undefined;
+  if (config.DISCOVERY === 'kubernetes' && config.POLICY_NAME) {
+    const { databaseStatusReporter } = await import('./kubernetes/database-status.js');
+    report = databaseStatusReporter({ config, name: config.POLICY_NAME, podName, logger });
+  }
   const primaryIdentity = new PrimaryIdentity({
     db: control,
     logger,
     metrics,
     intervalMs: PRIMARY_POLL_MS,
+    ...(report ? { report } : {}),
   }).start();
   return {
     guard,

@@ -121,6 +121,10 @@ spec:
             - hba_file=/etc/bazar/pg_hba.conf
             - -c
             - wal_level=replica
+            # The pod's name as a server setting: the writers report which server is the primary
+            # (SELECT current_setting('bazar.member'); the StorePolicy status, /readyz).
+            - -c
+            - bazar.member=$(POD_NAME)
             {{- if and (not $standby) (include "bazar.db.standbyEnabled" $root) $pg.synchronousStandbyNames }}
             # Commits that ask for remote_apply (strict mode) wait for a standby.
             - -c
@@ -135,6 +139,10 @@ spec:
               containerPort: {{ int $pg.port }}
               protocol: TCP
           env:
+            - name: POD_NAME
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
             - name: PGPORT
               value: {{ int $pg.port | quote }}
             {{- if not $standby }}

@@ -39,11 +39,23 @@ export class PrimaryIdentity {
   #lastError: string | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** The facts `report` has not taken yet (a change, or a report that failed): offered every poll. */
+  #unreported: PrimaryFacts | undefined;
+  #reporting = false;
   readonly #timelineGauge;
   readonly #info;
   readonly #changes;
 
-  constructor(private readonly opts: { db: Database; logger: Logger; metrics: Metrics; intervalMs: number }) {
+  constructor(
+    private readonly opts: {
+      db: Database;
+      logger: Logger;
+      metrics: Metrics;
+      intervalMs: number;
+      /** Told of every new primary (the StorePolicy status); a rejection is retried at the next poll. */
+      report?: (facts: PrimaryFacts) => Promise<void>;
+    },
+  ) {
     this.#timelineGauge = gauge(
       opts.metrics,
       'bazar_db_primary_timeline',
@@ -97,6 +109,20 @@ export class PrimaryIdentity {
     } catch (err) {
       this.#lastError = (err as Error).message;
     }
+    this.#offerReport();
+  }
+
+  #offerReport(): void {
+    const facts = this.#unreported;
+    if (!facts || !this.opts.report || this.#reporting) return;
+    this.#reporting = true;
+    this.opts
+      .report(facts)
+      .then(() => {
+        if (this.#unreported === facts) this.#unreported = undefined;
+      })
+      .catch(() => undefined)
+      .finally(() => (this.#reporting = false));
   }
 
   #note(member: string, timeline: number, systemIdentifier: string): void {
@@ -110,6 +136,7 @@ export class PrimaryIdentity {
       return;
     }
     this.#facts = { member, timeline, systemIdentifier, since: new Date().toISOString() };
+    this.#unreported = this.#facts;
     this.#timelineGauge.set(timeline);
     this.#info.reset();
     this.#info.set({ member }, 1);

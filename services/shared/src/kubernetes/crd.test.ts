@@ -70,8 +70,8 @@ describe('StorePolicy CRD', () => {
     assert.equal(prop(spec, 'loadBalancing')._default, 'round-robin');
   });
 
-  test('kubectl get shows Mode, TTL, Entries, Hit ratio, Ready, Age', () => {
+  test('kubectl get shows Mode, TTL, Entries, Hit ratio, Ready, Primary, Timeline, Age', () => {
     const columns = (version?.additionalPrinterColumns ?? []).filter((c) => !c.priority).map((c) => c.name);
-    assert.deepEqual(columns, ['Mode', 'TTL', 'Entries', 'Hit ratio', 'Ready', 'Age']);
+    assert.deepEqual(columns, ['Mode', 'TTL', 'Entries', 'Hit ratio', 'Ready', 'Primary', 'Timeline', 'Age']);
   });
 });

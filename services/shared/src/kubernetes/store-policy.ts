@@ -52,6 +52,20 @@ export interface StorePolicyStatus {
   };
   fronts?: Record<string, FrontStatus>;
   conditions?: ReadyCondition[];
+  /** The PostgreSQL primary the writers reach (written by the writers, see database-status.ts). */
+  database?: DatabaseStatus;
+}
+
+export interface DatabaseStatus {
+  /** The primary's member name (the Patroni pod), or its address. */
+  primary: string;
+  /** Its PostgreSQL timeline: one more after every promotion. */
+  timeline: number;
+  systemIdentifier: string;
+  /** The writer pod that reported it last. */
+  observedBy: string;
+  /** When that writer first saw this primary on this timeline. */
+  lastTransitionTime: string;
 }
 
 export interface StorePolicyObject extends KubernetesObject {
