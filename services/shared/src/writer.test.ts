@@ -50,6 +50,8 @@ describe('writeBook: how a write of one book tells the fronts, per mode', () => 
     );
     assert.equal(result.version, 9);
     assert.deepEqual(fanout, ALL, "the announcement's answers, not the settlement's");
+    assert.deepEqual(steps, ['prepare 5 skip front-0', 'commit'], 'the answer goes before the settlement');
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(steps, ['prepare 5 skip front-0', 'commit', 'settle w1 [{"bookId":5,"version":9}]']);
   });
 
@@ -84,6 +86,7 @@ describe('writeBook: how a write of one book tells the fronts, per mode', () => 
       ),
       /sold out/,
     );
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(rejected.steps.at(-1), 'settle w1 [{"bookId":5}]');
     const unknown = writer({ strict: true });
     await assert.rejects(
@@ -97,6 +100,7 @@ describe('writeBook: how a write of one book tells the fronts, per mode', () => 
       ),
       /lost/,
     );
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(unknown.steps, ['prepare 5 skip undefined', 'commit']);
   });
 

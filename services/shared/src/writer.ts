@@ -7,7 +7,12 @@ import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
 import type { Discovery } from './discovery.js';
 import { HttpError } from './errors.js';
 import { requireObject } from './body.js';
-import { InvalidationPublisher, type FanoutResult } from './invalidation.js';
+import {
+  InvalidationPublisher,
+  type Announcement,
+  type FanoutResult,
+  type Invalidation,
+} from './invalidation.js';
 import type { Logger } from './logger.js';
 import { counter, gauge, type Metrics } from './metrics.js';
 import type { PolicyStore } from './policy.js';
@@ -63,18 +68,33 @@ export async function writeBook<T extends { version: number }>(
     // A 4xx proves nothing was written: the fronts may cache the book again at once. Anything else
     // may have committed: the announcement expires at the fronts instead.
     if (announcement && err instanceof HttpError && err.status < 500) {
-      void publisher.settle(announcement, [{ bookId }], originFront);
+      settleAfterAnswer(publisher, announcement, [{ bookId }], originFront);
     }
     throw err;
   }
   const items = [{ bookId, version: result.version }];
   if (!announcement) return { result, fanout: await publisher.publish(items, originFront) };
   if (guard.commitLevel() === 'remote_apply') {
-    void publisher.settle(announcement, items, originFront);
+    settleAfterAnswer(publisher, announcement, items, originFront);
     return { result, fanout: announcement.fanout };
   }
   // Degraded during this write: the standby may not have it, so readers must be fenced before the ack.
   return { result, fanout: await publisher.settle(announcement, items, originFront) };
+}
+
+/**
+ * A settlement nobody waits for goes out once the write's answer is on its way: building the request
+ * (got's options, the ClientRequest) costs the writer a few hundred µs of CPU, which would otherwise
+ * come before the answer (the strict purchase at one client: 2.03x and 2.09x the chain's p50 in two
+ * full bench runs with it inline). Until it arrives the fronts just do not cache the book.
+ */
+function settleAfterAnswer(
+  publisher: InvalidationPublisher,
+  announcement: Announcement,
+  items: Invalidation[],
+  originFront: string | undefined,
+): void {
+  setImmediate(() => void publisher.settle(announcement, items, originFront));
 }
 
 /**
