@@ -24,6 +24,12 @@ const records: ImageRecord[] = [
   { name: 'order', ref: `docker.io/library/bazar-order:${KEY}`, archive: '/c/o.tar', key: KEY },
   { name: 'postgres-standin', ref: 'localhost/bazar-standin/postgres:18', archive: '/c/p.tar', key: KEY },
   { name: 'curl-standin', ref: 'localhost/bazar-standin/curl:8.11.1', archive: '/c/u.tar', key: KEY },
+  {
+    name: 'postgres-patroni',
+    ref: `docker.io/library/bazar-postgres-patroni:${KEY}`,
+    archive: '/c/pp.tar',
+    key: KEY,
+  },
   { name: 'coredns', ref: 'localhost/bazar-local/coredns:v1.15.0', archive: '/c/d.tar', key: KEY },
 ];
 
@@ -65,6 +71,10 @@ test('chart values: services by repository and tag, third-party images by regist
     'postgresql.image.registry': 'localhost',
     'postgresql.image.repository': 'bazar-standin/postgres',
     'postgresql.image.tag': '18',
+    'postgresql.patroni.image.pullPolicy': 'IfNotPresent',
+    'postgresql.patroni.image.registry': '',
+    'postgresql.patroni.image.repository': 'bazar-postgres-patroni',
+    'postgresql.patroni.image.tag': KEY,
     'tests.image.pullPolicy': 'IfNotPresent',
     'tests.image.registry': 'localhost',
     'tests.image.repository': 'bazar-standin/curl',

@@ -6,6 +6,9 @@
  *   services:     bazar.image          → "<image.registry>/<repository>:<tag>", or "<repository>:<tag>"
  *                                        when image.registry is empty (the default, kept here)
  *   third-party:  bazar.thirdPartyImage → "<registry>/<repository>:<tag>", or "<repository>:<tag>"
+ *   Patroni:      bazar.patroni.image   → the same, an empty registry meaning image.registry (empty
+ *                                        here too): used only with postgresql.engine=patroni, so one
+ *                                        values file serves both engines
  * The kubelet normalises what it is given the way containerd named the imported image:
  * "bazar-front:T" is docker.io/library/bazar-front:T, "localhost/x/y:T" stays as it is.
  *
@@ -48,6 +51,7 @@ const SERVICES = new Set(['front', 'catalog', 'order']);
 const THIRD_PARTY: Record<string, string> = {
   'postgres-standin': 'postgresql.image',
   'curl-standin': 'tests.image',
+  'postgres-patroni': 'postgresql.patroni.image',
 };
 const PULL_POLICY = 'IfNotPresent';
 
