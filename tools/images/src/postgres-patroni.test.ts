@@ -338,6 +338,8 @@ test(
           'host replication all all scram-sha-256',
           'host all all all scram-sha-256',
         ],
+        // The member's name as a server setting: the writers report the primary by it.
+        parameters: { 'bazar.member': 'bazar-postgresql-0' },
         connect_address: '10.213.64.7:5432',
       },
       bootstrap: {
@@ -378,6 +380,7 @@ test(
     assert.equal(r.config?.restapi, undefined);
     assert.deepEqual(r.config?.postgresql, {
       pg_hba: ['local all all peer', 'host all all 10.0.0.0/8 scram-sha-256'],
+      parameters: { 'bazar.member': 'pg-a' },
     });
     assert.equal(
       (r.config?.bootstrap as { dcs: { synchronous_mode: unknown } }).dcs.synchronous_mode,
