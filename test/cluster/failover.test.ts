@@ -6,11 +6,14 @@
  * changes, keyed restocks from inside the node against the front Service; the history checker of
  * tools/checker afterwards), one fault after another:
  *   1. the primary pod force-deleted (`kubectl delete pod --grace-period=0 --force`), as it is and
- *      with the node cordoned until a replica leads (the pod cannot start again at once on its volume);
+ *      with the node cordoned until a replica leads (the pod cannot start again at once on its volume),
+ *      and the primary crashed first (Patroni and PostgreSQL SIGKILLed: no lock released, no shutdown
+ *      checkpoint) with the node cordoned, as when a node dies;
  *   2. the primary pod deleted gracefully, and a `patronictl switchover --force`;
  *   3. the postmaster SIGKILLed inside the primary pod, and Patroni itself (the container's PID 1)
  *      SIGKILLed from the node;
- *   and, in session mode (StorePolicy `session`, Patroni asynchronous), the held forced delete again.
+ *   and, in session mode (StorePolicy `session`, Patroni asynchronous), the held forced delete and the
+ *   crash again.
  * After each: a primary again (the `role=primary` label where `patronictl list` says the leader is),
  * the old primary back as a replica streaming on the new timeline and `Sync Standby` again with no
  * person acting (time to full strength measured); in strict mode every acknowledged write (order,
@@ -379,9 +382,15 @@ describe(
     /**
      * A forced delete of the primary, optionally with the node cordoned first (`hold`): the StatefulSet
      * then cannot start the pod again on its volume before a replica is promoted, as when a node is lost
-     * with its pod; the node is uncordoned once another member is labelled primary.
+     * with its pod; the node is uncordoned once another member is labelled primary. `crash`: Patroni
+     * (and with it PostgreSQL) SIGKILLed just before the delete, as when a node dies: the leader lock is
+     * not released, so the replica waits for it to expire (ttl), and the old primary, stopped without a
+     * shutdown checkpoint, may hold WAL the new primary never received when it comes back (pg_rewind).
      */
-    function forcedDelete(hold: boolean): Pick<Scenario, 'fault' | 'afterPromotion' | 'cleanup'> {
+    function forcedDelete(
+      hold: boolean,
+      crash = false,
+    ): Pick<Scenario, 'fault' | 'afterPromotion' | 'cleanup'> {
       let cordoned: string | undefined;
       const uncordon = async (): Promise<void> => {
         if (!cordoned) return;
@@ -394,8 +403,14 @@ describe(
             cordoned = await nodeName();
             await kube().kubectl(['cordon', cordoned]);
           }
+          // A crash first: Patroni and PostgreSQL SIGKILLed (no shutdown checkpoint, no lock released).
+          const killed = crash ? await killPatroni(tier(), p) : undefined;
           await kube().kubectl(['delete', 'pod', '-n', NS, p.metadata.name, '--grace-period=0', '--force']);
-          return `${hold ? `kubectl cordon ${cordoned}; ` : ''}kubectl delete pod ${p.metadata.name} --grace-period=0 --force`;
+          return (
+            `${hold ? `kubectl cordon ${cordoned}; ` : ''}` +
+            `${killed ? `ctr tasks kill --signal SIGKILL ${killed.slice(0, 12)} (patroni and its PostgreSQL); ` : ''}` +
+            `kubectl delete pod ${p.metadata.name} --grace-period=0 --force`
+          );
         },
         ...(hold
           ? {
@@ -706,6 +721,21 @@ describe(
       await assertStrict('forced-delete-held', o);
     });
 
+    it('the primary crashed (Patroni and PostgreSQL SIGKILLed) and its pod force-deleted while it cannot start again: the replica promoted once the lock expires, the old primary rejoins as Sync Standby, no acknowledged write lost', async () => {
+      const o = await runScenario({
+        name: 'crash-held',
+        mode: 'strict',
+        leader: 'moves',
+        newTimeline: true,
+        boundMs: BOUND.lockMayExpire,
+        boundWhy: 'ttl + loop_wait + slack',
+        aimMs: AIM.forced,
+        patroniRestarts: 0,
+        ...forcedDelete(true, true),
+      });
+      await assertStrict('crash-held', o);
+    });
+
     it('the primary pod deleted gracefully: Patroni hands the leader over, no acknowledged write lost', async () => {
       const o = await runScenario({
         name: 'graceful-delete',
@@ -796,8 +826,10 @@ describe(
       await assertStrict('patroni-kill', o);
     });
 
-    it('session mode (StorePolicy session, Patroni asynchronous): the primary force-deleted while it cannot start again, a replica promoted; acknowledged writes lost are counted, no version names two contents, reads work afterwards', async () => {
-      // As docs/deploy.md "Changing Patroni's settings later" says: the StorePolicy, then Patroni.
+    let session = false;
+    /** As docs/deploy.md "Changing Patroni's settings later" says: the StorePolicy, then Patroni. */
+    async function switchToSession(): Promise<void> {
+      if (session) return;
       const strength = await until(
         'full strength',
         () => fullStrength(kube(), P.instances, true),
@@ -849,25 +881,21 @@ describe(
         120_000,
         1000,
       );
-      const o = await runScenario({
-        name: 'session-forced-delete-held',
-        mode: 'session',
-        leader: 'moves',
-        newTimeline: true,
-        boundMs: BOUND.lockMayExpire,
-        boundWhy: 'ttl + loop_wait + slack',
-        aimMs: AIM.forced,
-        patroniRestarts: 0,
-        ...forcedDelete(true),
-      });
+      session = true;
+    }
+
+    /**
+     * Session mode: the loss itself is the mode's trade-off (counted and reported). What must hold: one
+     * content per version, stock consistent with the rows that exist, and the checker finding nothing
+     * but the lost orders and restocks the audit finds too.
+     */
+    function assertSession(name: string, o: Outcome): void {
       const a = o.audits.get(o.after.leader)!;
       const report = check(o.r.history, o.r.facts, { mode: 'session' });
       log(
-        `session-forced-delete-held: ${a.lost} acknowledged writes lost (${describeAudit(a)})\n${auditFindings(a)}\n` +
+        `${name}: ${a.lost} acknowledged writes lost (${describeAudit(a)})\n${auditFindings(a)}\n` +
           `checker (session): ${formatReport(report, o.r.t0).split('\n').slice(0, 30).join('\n')}`,
       );
-      // The loss itself is the mode's trade-off (reported). What must hold: one content per version,
-      // stock consistent with the rows that exist, and the checker finding no more than the losses.
       for (const [pod, x] of o.audits) {
         assert.deepEqual([x.conflicts.length, x.stock.length], [0, 0], `${pod}: ${auditFindings(x)}`);
       }
@@ -883,6 +911,38 @@ describe(
         a.lostOrders.length + a.lostRestocks.length,
         'the checker and the audit count the same lost orders and restocks',
       );
+    }
+
+    it('session mode (StorePolicy session, Patroni asynchronous): the primary force-deleted while it cannot start again, a replica promoted; acknowledged writes lost are counted, no version names two contents, reads work afterwards', async () => {
+      await switchToSession();
+      const o = await runScenario({
+        name: 'session-forced-delete-held',
+        mode: 'session',
+        leader: 'moves',
+        newTimeline: true,
+        boundMs: BOUND.lockMayExpire,
+        boundWhy: 'ttl + loop_wait + slack',
+        aimMs: AIM.forced,
+        patroniRestarts: 0,
+        ...forcedDelete(true),
+      });
+      assertSession('session-forced-delete-held', o);
+    });
+
+    it('session mode: the primary crashed and its pod force-deleted while it cannot start again: acknowledged writes lost are counted, no version names two contents, reads work afterwards', async () => {
+      await switchToSession();
+      const o = await runScenario({
+        name: 'session-crash-held',
+        mode: 'session',
+        leader: 'moves',
+        newTimeline: true,
+        boundMs: BOUND.lockMayExpire,
+        boundWhy: 'ttl + loop_wait + slack',
+        aimMs: AIM.forced,
+        patroniRestarts: 0,
+        ...forcedDelete(true, true),
+      });
+      assertSession('session-crash-held', o);
     });
   },
 );
