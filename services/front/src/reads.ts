@@ -20,6 +20,8 @@ const INFO_ROUTE = '/info/:id';
 const MAX_FENCED_FETCHES = 32;
 /** How long a fenced read keeps re-fetching when no FrontDeps.readTimeoutMs is given. */
 const DEFAULT_READ_TIMEOUT_MS = 2000;
+/** Before asking again after a 503 write_in_flight (the origin itself already waited REPLICA_WAIT_MS). */
+const WRITE_IN_FLIGHT_PAUSE_MS = 20;
 
 /** One upstream answer: the entry, and whether it is the primary's settled truth (X-Bazar-Settled). */
 interface Fetched {
@@ -70,12 +72,26 @@ export class BookReader {
     const mayJoin = !bypass && mode !== 'strict';
     const deadline = Date.now() + (this.routes.deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
     for (let attempt = 0; attempt < MAX_FENCED_FETCHES; attempt++) {
-      const { entry, settled, timeline } = await this.#readThrough(
-        id,
-        bar,
-        attempt === 0 && mayJoin,
-        attempt === 0 && mode !== 'strict',
-      );
+      let fetched: Fetched;
+      try {
+        fetched = await this.#readThrough(
+          id,
+          bar,
+          attempt === 0 && mayJoin,
+          attempt === 0 && mode !== 'strict',
+        );
+      } catch (err) {
+        // A write of this book waits for its standby's confirmation and every catalog pod asked had
+        // to go through the origin (a standby going away): the write ends within
+        // SYNC_COMMIT_TIMEOUT_MS (confirmed, or degraded to a local commit), so ask again within the
+        // read's budget rather than fail a read of a store that is only degrading.
+        if (err instanceof HttpError && err.code === 'write_in_flight' && Date.now() < deadline) {
+          await sleep(WRITE_IN_FLIGHT_PAUSE_MS);
+          continue;
+        }
+        throw err;
+      }
+      const { entry, settled, timeline } = fetched;
       if (timeline !== undefined && cache.noteTimeline(timeline, mode !== 'strict')) {
         this.routes.deps.logger.warn(
           { timeline, mode },
