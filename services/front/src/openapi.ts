@@ -388,8 +388,9 @@ export const openApiDocument = {
         description:
           "A client session's token: the highest version of this book the client has seen (from a read's " +
           "or a write's `version`). The answer shows at least that version, whichever front serves it " +
-          '(read-your-writes and monotonic reads across fronts); a version that does not exist is 412.',
-        schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          '(read-your-writes and monotonic reads across fronts); a version that does not exist is 412. ' +
+          'Empty is the same as absent (no minimum).',
+        schema: { type: 'string', pattern: '^[0-9]{0,15}$' },
       },
       CacheControl: {
         name: 'Cache-Control',
