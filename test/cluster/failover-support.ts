@@ -128,31 +128,7 @@ export async function members(kube: Kube): Promise<Member[]> {
 
 /** psql as the postgres superuser over a member's Unix socket; rows as arrays of columns. */
 export async function psqlIn(kube: Kube, pod: string, sql: string, db = 'bazar'): Promise<string[][]> {
-  const out = await kube.kubectl(
-    [
-      'exec',
-      '-i',
-      '-n',
-      NS,
-      pod,
-      '-c',
-      CONTAINER,
-      '--',
-      'psql',
-      '-U',
-      'postgres',
-      '-d',
-      db,
-      '-XAt',
-      '-F',
-      '|',
-    ],
-    { input: `\\set ON_ERROR_STOP on\n${sql}`, timeoutMs: 30_000 },
-  );
-  return out.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split('|'));
+  return kube.psql(NS, pod, `\\set ON_ERROR_STOP on\n${sql}`, db, CONTAINER);
 }
 
 export interface Strength {

@@ -116,7 +116,13 @@ export class Kube {
   }
 
   /** psql as the postgres superuser over the pod's Unix socket; rows as arrays of columns. */
-  async psql(ns: string, pod: string, sql: string, db = 'postgres'): Promise<string[][]> {
+  async psql(
+    ns: string,
+    pod: string,
+    sql: string,
+    db = 'postgres',
+    container = 'postgresql',
+  ): Promise<string[][]> {
     const out = await this.kubectl(
       [
         'exec',
@@ -125,7 +131,7 @@ export class Kube {
         ns,
         pod,
         '-c',
-        'postgresql',
+        container,
         '--',
         'psql',
         '-U',
