@@ -20,8 +20,18 @@ const INFO_ROUTE = '/info/:id';
 const MAX_FENCED_FETCHES = 32;
 /** How long a fenced read keeps re-fetching when no FrontDeps.readTimeoutMs is given. */
 const DEFAULT_READ_TIMEOUT_MS = 2000;
-/** Before asking again after a 503 write_in_flight (the origin itself already waited REPLICA_WAIT_MS). */
-const WRITE_IN_FLIGHT_PAUSE_MS = 20;
+/**
+ * 503 answers a read asks again after, within its budget, and the pause before it does. write_in_flight:
+ * a write of the book waits for its standby (the origin itself already waited REPLICA_WAIT_MS).
+ * primary_unavailable, standby_unavailable: every catalog pod asked had no database to read, the
+ * moment of a failover or a switchover when the replicas' Service is empty and the old primary gone
+ * (a replica whose standby is down asks the origin). The catalog pods probe a lost server every 200 ms.
+ */
+const TRANSIENT_READ_ERRORS: ReadonlyMap<string, number> = new Map([
+  ['write_in_flight', 20],
+  ['primary_unavailable', 100],
+  ['standby_unavailable', 100],
+]);
 
 /** One upstream answer: the entry, and whether it is the primary's settled truth (X-Bazar-Settled). */
 interface Fetched {
@@ -71,6 +81,7 @@ export class BookReader {
     // version. Other modes coalesce concurrent misses.
     const mayJoin = !bypass && mode !== 'strict';
     const deadline = Date.now() + (this.routes.deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+    let transient: HttpError | undefined;
     for (let attempt = 0; attempt < MAX_FENCED_FETCHES; attempt++) {
       let fetched: Fetched;
       try {
@@ -83,14 +94,18 @@ export class BookReader {
       } catch (err) {
         // A write of this book waits for its standby's confirmation and every catalog pod asked had
         // to go through the origin (a standby going away): the write ends within
-        // SYNC_COMMIT_TIMEOUT_MS (confirmed, or degraded to a local commit), so ask again within the
-        // read's budget rather than fail a read of a store that is only degrading.
-        if (err instanceof HttpError && err.code === 'write_in_flight' && Date.now() < deadline) {
-          await sleep(WRITE_IN_FLIGHT_PAUSE_MS);
+        // SYNC_COMMIT_TIMEOUT_MS (confirmed, or degraded to a local commit). Or no database could be
+        // read for a moment (a failover). Ask again within the read's budget rather than fail a read
+        // of a store that is only degrading; past the budget the 503 is the answer.
+        const pause = err instanceof HttpError ? TRANSIENT_READ_ERRORS.get(err.code) : undefined;
+        if (pause !== undefined && Date.now() + pause < deadline) {
+          transient = err as HttpError;
+          await sleep(pause);
           continue;
         }
         throw err;
       }
+      transient = undefined;
       const { entry, settled, timeline } = fetched;
       if (timeline !== undefined && cache.noteTimeline(timeline, mode !== 'strict')) {
         this.routes.deps.logger.warn(
@@ -118,6 +133,7 @@ export class BookReader {
       cache.offerBook(id, entry, startedAt);
       return { entry, hit: false };
     }
+    if (transient) throw transient;
     throw new HttpError(503, 'stale_read_refused', 'no catalog endpoint could serve the current version');
   }
 
