@@ -24,6 +24,7 @@ export interface PatroniValues {
   loopWait: number;
   retryTimeout: number;
   primaryStartTimeout: number;
+  synchronousNodeCount: number;
 }
 
 export function patroniValues(): PatroniValues {
@@ -37,6 +38,7 @@ export function patroniValues(): PatroniValues {
     loopWait: p.loopWait,
     retryTimeout: p.retryTimeout,
     primaryStartTimeout: p.primaryStartTimeout,
+    synchronousNodeCount: p.synchronousNodeCount,
   };
 }
 
@@ -133,7 +135,7 @@ export async function psqlIn(kube: Kube, pod: string, sql: string, db = 'bazar')
 
 export interface Strength {
   leader: string;
-  /** The other members (each a synchronous standby in synchronous mode, a replica otherwise). */
+  /** The other members (`Sync Standby` or `Replica`). */
   standbys: string[];
   timeline: number;
   members: Member[];
@@ -142,21 +144,25 @@ export interface Strength {
 
 /**
  * The cluster at full strength, or undefined: `instances` members, one Leader running, every other
- * one streaming on the leader's timeline as a Sync Standby (`synchronous`) or a Replica, every pod
+ * one streaming on the leader's timeline, `syncStandbys` of them as Sync Standby (synchronous mode:
+ * synchronous_node_count; 0 when asynchronous) and the rest as Replica, every pod
  * Ready, and the role labels the Services select on where Patroni says (primary on the leader only).
  */
 export async function fullStrength(
   kube: Kube,
   instances: number,
-  synchronous: boolean,
+  syncStandbys: number,
 ): Promise<Strength | undefined> {
   const ms = await members(kube);
   const leaders = ms.filter((m) => m.role === 'Leader' && m.state === 'running');
   if (ms.length !== instances || leaders.length !== 1) return undefined;
   const leader = leaders[0]!;
   const others = ms.filter((m) => m !== leader);
-  const role = synchronous ? 'Sync Standby' : 'Replica';
-  if (!others.every((m) => m.role === role && m.state === 'streaming' && m.timeline === leader.timeline)) {
+  // Synchronous mode: synchronous_node_count members are `Sync Standby`, the rest `Replica`.
+  const sync = others.filter((m) => m.role === 'Sync Standby').length;
+  if (sync !== syncStandbys) return undefined;
+  const roles = new Set(['Sync Standby', 'Replica']);
+  if (!others.every((m) => roles.has(m.role) && m.state === 'streaming' && m.timeline === leader.timeline)) {
     return undefined;
   }
   const pods = await patroniPods(kube);
@@ -167,15 +173,15 @@ export async function fullStrength(
   }
   if (leader.timeline === undefined) return undefined;
   // And PostgreSQL agrees: the leader's server is out of recovery and streams to every other member
-  // (synchronously in synchronous mode; with synchronous_standby_names '*' an asynchronous cluster's
-  // standby may show `sync` too, so only streaming is asked of it).
+  // (synchronous_node_count of them synchronously in synchronous mode; with synchronous_standby_names
+  // '*' an asynchronous cluster's standby may show `sync` too, so only streaming is asked of it then).
   const [row] = await psqlIn(
     kube,
     leader.name,
-    `SELECT pg_is_in_recovery(), count(*) FILTER (WHERE state = 'streaming'${synchronous ? " AND sync_state IN ('sync', 'quorum')" : ''}) FROM pg_stat_replication;`,
+    "SELECT pg_is_in_recovery(), count(*) FILTER (WHERE state = 'streaming'), count(*) FILTER (WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')) FROM pg_stat_replication;",
     'postgres',
   );
-  if (row?.[0] !== 'f' || Number(row[1]) !== instances - 1) return undefined;
+  if (row?.[0] !== 'f' || Number(row[1]) !== instances - 1 || Number(row[2]) < syncStandbys) return undefined;
   return {
     leader: leader.name,
     standbys: others.map((m) => m.name),
