@@ -3,6 +3,7 @@
  * installed, the recorded workload running inside the node's network namespace against the front
  * Service's ClusterIP (chaos-workload.ts), and the figures each scenario reports.
  */
+import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import type { DbFacts, Op, RestockRow, OrderRow, BookState } from '../../tools/c
 import {
   ClusterAlreadyUpError,
   down,
+  leftovers,
   up,
   type Cluster,
   type ImageRecord,
@@ -109,6 +111,22 @@ export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Pro
   const small = path.join(work, 'small-resources-values.yaml');
   writeFileSync(small, stringifyYaml(smallResources()));
   return { cluster, kube: new Kube(cluster), records, work, valuesFiles: [images, small] };
+}
+
+/**
+ * The tier's teardown (in `after`, so also when a scenario failed): the cluster down, nothing of it left
+ * behind (asserted), then `afterDown` (a tier's own checks), and its work directory removed.
+ */
+export async function tearDown(t: TierCluster | undefined, afterDown?: () => Promise<void>): Promise<void> {
+  if (!t) return;
+  try {
+    const report = await t.cluster.down({ log: (l) => log(`cluster: ${l}`) });
+    assert.deepEqual(report.leftovers, [], 'down left something behind');
+    assert.deepEqual(await leftovers(t.cluster.layout), [], 'leftovers() after down');
+    await afterDown?.();
+  } finally {
+    rmSync(t.work, { recursive: true, force: true });
+  }
 }
 
 /** What the scenarios need to know about the installed release. */

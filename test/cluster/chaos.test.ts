@@ -16,11 +16,10 @@
  * CI that is a failure.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { leftovers } from '../../tools/cluster/src/index.js';
 import {
   bringUp,
+  tearDown,
   DEPLOYMENTS,
   describeRun,
   failed,
@@ -87,13 +86,8 @@ describe(
 
     after(async () => {
       try {
-        if (t) {
-          const report = await t.cluster.down({ log: (l) => log(`cluster: ${l}`) });
-          assert.deepEqual(report.leftovers, [], 'down left something behind');
-          assert.deepEqual(await leftovers(t.cluster.layout), [], 'leftovers() after down');
-        }
+        await tearDown(t);
       } finally {
-        if (t) rmSync(t.work, { recursive: true, force: true });
         log(`summary:\n${summary.join('\n')}`);
       }
     });

@@ -19,14 +19,15 @@
  *     once they are applied again they are blocked again.
  */
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { leftovers, missingHostRequirements } from '../../tools/cluster/src/index.js';
+import { missingHostRequirements } from '../../tools/cluster/src/index.js';
 import { defaultToolsBinDir } from '../../tools/cluster/src/layout.js';
 import { run } from '../../tools/cluster/src/exec.js';
 import {
   bringUp,
+  tearDown,
   installStore,
   NS,
   RELEASE,
@@ -241,20 +242,9 @@ describe(
     });
 
     after(async () => {
-      try {
-        if (t) {
-          const report = await t.cluster.down({ log: (l) => log(`cluster: ${l}`) });
-          assert.deepEqual(report.leftovers, [], 'down left something behind');
-          assert.deepEqual(await leftovers(t.cluster.layout), [], 'leftovers() after down');
-          assert.deepEqual(
-            await hostFirewall(),
-            hostBefore,
-            "the host's ipsets and iptables are as they were",
-          );
-        }
-      } finally {
-        if (t) rmSync(t.work, { recursive: true, force: true });
-      }
+      await tearDown(t, async () =>
+        assert.deepEqual(await hostFirewall(), hostBefore, "the host's ipsets and iptables are as they were"),
+      );
     });
 
     it('an unlabelled pod in the release namespace and one in another namespace reach the front Service, but not catalog, order, PostgreSQL or any /internal/*', async () => {
