@@ -9,7 +9,9 @@
  * purchase) on the promoted server: before bazar_next_version, the next write of the book took the
  * lost write's version number for other contents (verified: `version = version + 1` gives 3 here).
  * The writers' PrimaryIdentity, reaching the servers through one address as the services reach the
- * primary Service, reports the new member and timeline.
+ * primary Service, reports the new member and timeline, and tells the commit guard, which finds no
+ * synchronous standby streaming from the promoted server and degrades strict writes at once (rather
+ * than make each commit wait SYNC_COMMIT_TIMEOUT_MS for one).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +23,9 @@ import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgre
 import { Database } from '../../services/shared/src/db/database.js';
 import { migrate, VERSIONS_PER_TIMELINE } from '../../services/shared/src/db/migrations.js';
 import { PrimaryIdentity } from '../../services/shared/src/db/primary-identity.js';
+import { CommitGuard } from '../../services/shared/src/db/write-transaction.js';
+import { counter, gauge } from '../../services/shared/src/metrics.js';
+import { policyFromConfig } from '../../services/shared/src/service-config.js';
 import { createLogger } from '../../services/shared/src/logger.js';
 import { createMetrics } from '../../services/shared/src/metrics.js';
 import { restock, setPrice } from '../../services/catalog/src/books.js';
@@ -78,7 +83,27 @@ test('a failover that lost a write: versions written after it are new numbers, a
   viaService.port = String(proxy.port);
   const primary = new Database('primary', viaService.href, logger, { applicationName: 'lossy-failover' });
   const metrics = createMetrics({ service: 'test', podName: 'lossy-failover', defaultMetrics: false });
-  const identity = new PrimaryIdentity({ db: primary, logger, metrics, intervalMs: 50 });
+  const control = new Database('primary', viaService.href, logger, { applicationName: 'lossy-failover-ctl' });
+  const guard = new CommitGuard({
+    primary,
+    control,
+    policy: policyFromConfig({
+      LOAD_BALANCING: 'round-robin',
+      CONSISTENCY_MODE: 'strict',
+      INVALIDATION_TIMEOUT_MS: 1000,
+    }),
+    logger,
+    syncTimeoutMs: 2000,
+    degradedGauge: gauge(metrics, 'bazar_consistency_degraded', 'degraded'),
+    syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'timeouts'),
+  });
+  const identity = new PrimaryIdentity({
+    db: primary,
+    logger,
+    metrics,
+    intervalMs: 50,
+    onChange: (facts) => void guard.newPrimary(facts.member),
+  });
   try {
     await migrate(primary, logger);
     identity.start();
@@ -86,6 +111,7 @@ test('a failover that lost a write: versions written after it are new numbers, a
     const first = identity.facts;
     assert.equal(first?.timeline, 1, 'a new cluster is on timeline 1');
     assert.equal(first?.member, `127.0.0.1:${portOf(c.primaryUrl)}`);
+    assert.equal(guard.degradedReason, undefined, 'the primary first found changes nothing');
 
     // On timeline 1 versions count as they always did.
     const replicated = await onServer(c.primaryUrl, 'remote_apply', (cl) => setPrice(cl, BOOK, 61));
@@ -137,8 +163,16 @@ test('a failover that lost a write: versions written after it are new numbers, a
     assert.equal(metric(text, 'bazar_db_primary_changes_total'), 1);
     assert.equal(metric(text, 'bazar_db_primary_info', { member: now.member }), 1);
     assert.equal(metric(text, 'bazar_db_primary_info', { member: first!.member }), 0);
+
+    // No standby streams from the promoted server: strict writes degrade at once, visibly.
+    await waitFor('the commit guard to degrade', async () => guard.degradedReason !== undefined, 5000);
+    assert.match(guard.degradedReason!, /new primary 127\.0\.0\.1:\d+ has no synchronous standby streaming/);
+    assert.equal(guard.commitLevel(), 'local');
+    assert.equal(metric(await metrics.registry.metrics(), 'bazar_consistency_degraded'), 1);
   } finally {
     identity.close();
+    guard.close();
+    await control.close();
     await primary.close();
   }
 });

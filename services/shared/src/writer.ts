@@ -169,6 +169,7 @@ export async function createWriter(opts: {
     metrics,
     intervalMs: PRIMARY_POLL_MS,
     ...(report ? { report } : {}),
+    onChange: (facts) => void guard.newPrimary(facts.member),
   }).start();
   return {
     guard,

@@ -54,6 +54,8 @@ export class PrimaryIdentity {
       intervalMs: number;
       /** Told of every new primary (the StorePolicy status); a rejection is retried at the next poll. */
       report?: (facts: PrimaryFacts) => Promise<void>;
+      /** Told when the primary changes (not when it is first found): the commit guard's newPrimary. */
+      onChange?: (facts: PrimaryFacts) => void;
     },
   ) {
     this.#timelineGauge = gauge(
@@ -149,6 +151,7 @@ export class PrimaryIdentity {
       { from: before.member, to: member, timelineFrom: before.timeline, timeline },
       timeline > before.timeline ? 'primary changed: a failover or switchover' : 'primary changed',
     );
+    this.opts.onChange?.(this.#facts);
   }
 
   async #poll(): Promise<void> {

@@ -87,6 +87,28 @@ export class CommitGuard {
     }
   }
 
+  /**
+   * Told of a new primary (PrimaryIdentity saw another member or timeline: a failover or switchover).
+   * A new primary that no synchronous standby streams from yet (Patroni's new leader, until the old one
+   * rejoins) would make every strict commit wait SYNC_COMMIT_TIMEOUT_MS before degrading: degrade at
+   * once instead, which also releases the commits already waiting. Restored as always, once a
+   * synchronous standby streams and has caught up.
+   */
+  async newPrimary(member: string): Promise<void> {
+    if (this.opts.policy.current.consistencyMode !== 'strict' || this.#degradedReason !== undefined) return;
+    let streaming: number;
+    try {
+      const res = await this.opts.control.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_replication
+         WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')`,
+      );
+      streaming = res.rows[0]?.n ?? 0;
+    } catch {
+      return; // unreachable again: the commits' own timeout decides
+    }
+    if (streaming === 0) this.degrade(`the new primary ${member} has no synchronous standby streaming yet`);
+  }
+
   restore(): void {
     if (this.#degradedReason === undefined) return;
     clearInterval(this.#probe);
