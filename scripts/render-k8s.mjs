@@ -32,6 +32,8 @@ export const SECRET_KEYS = [
   'database-password',
   'replication-password',
   'postgres-password',
+  // The default engine, Patroni: basic authentication of its REST API.
+  'patroni-api-password',
 ];
 
 /** The directory scripts/k8s-tools.sh builds into. */

@@ -197,6 +197,38 @@ test('helm install, upgrade, uninstall and reinstall keep the generated Secret',
   c.helmOk(['uninstall', 'bazar', '--namespace', ns]);
 });
 
+test('postgresql.engine unset: a new install runs Patroni, an upgrade of a release that runs the pair keeps the pair, and only an explicit engine switches', (t) => {
+  const c = cluster(t);
+  if (!c) return;
+  applyCrds(c);
+  const statefulSets = (ns: string) =>
+    c
+      .kubectlOk(['get', 'statefulsets', '--namespace', ns, '-o', 'jsonpath={.items[*].metadata.name}'])
+      .split(/\s+/)
+      .filter(Boolean)
+      .sort();
+  const pair = ['bazar-postgresql', 'bazar-postgresql-standby'];
+  const ns = restrictedNamespace(c, 'engine');
+  // A release that runs the pair, as every release installed before patroni became the default does.
+  c.helmOk(['install', 'bazar', CHART, '--namespace', ns, '--set', 'postgresql.engine=pair']);
+  assert.deepEqual(statefulSets(ns), pair);
+  // `helm upgrade` that does not name the engine keeps it: the database stays where it is.
+  c.helmOk(['upgrade', 'bazar', CHART, '--namespace', ns, '--set', 'front.replicas=3']);
+  assert.deepEqual(statefulSets(ns), pair, 'an upgrade keeps the engine the release runs');
+  // Named, the switch happens (docs/deploy.md says how to carry the data over first).
+  c.helmOk(['upgrade', 'bazar', CHART, '--namespace', ns, '--set', 'postgresql.engine=patroni']);
+  assert.deepEqual(statefulSets(ns), ['bazar-patroni']);
+  // Unnamed again: Patroni stays (there is no pair to keep).
+  c.helmOk(['upgrade', 'bazar', CHART, '--namespace', ns]);
+  assert.deepEqual(statefulSets(ns), ['bazar-patroni']);
+  c.helmOk(['uninstall', 'bazar', '--namespace', ns]);
+  // A new install with the defaults: Patroni.
+  const fresh = restrictedNamespace(c, 'engine-new');
+  c.helmOk(['install', 'bazar', CHART, '--namespace', fresh]);
+  assert.deepEqual(statefulSets(fresh), ['bazar-patroni']);
+  c.helmOk(['uninstall', 'bazar', '--namespace', fresh]);
+});
+
 test('the ServiceAccount may do exactly what discovery, the policy watch and the status writer need', (t) => {
   const c = cluster(t);
   if (!c) return;

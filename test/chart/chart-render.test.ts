@@ -399,12 +399,12 @@ function dcsEnv(c: Container): Record<string, string> {
   );
 }
 
-test('pair is the default engine; patroni replaces the pair, keeps the Service names and the services untouched', (t) => {
+test('patroni is the default engine (a render cannot look up a release, so it is patroni); it replaces the pair, keeps the Service names and the services untouched', (t) => {
   const tools = requireTools(t, 'helm');
   if (!tools) return;
-  const pair = renderChart(tools.helm);
-  assert.equal(patroniSet(pair.objects), undefined, 'the defaults render no Patroni StatefulSet');
-  const patroni = renderChart(tools.helm, { set: ['postgresql.engine=patroni'] });
+  const pair = renderChart(tools.helm, { set: ['postgresql.engine=pair'] });
+  assert.equal(patroniSet(pair.objects), undefined, 'the pair renders no Patroni StatefulSet');
+  const patroni = renderChart(tools.helm);
   const names = (objects: K8sObject[], kind: string) =>
     byKind(objects, kind)
       .map((o) => o.metadata.name)

@@ -11,7 +11,9 @@
  *      resume once it is back on its volume, no service pod restarted, no acknowledged row lost;
  *   4. the standby pod deleted: strict writes degrade visibly (guarantees.md G6) and recover once it streams again;
  *   5. kube-apiserver restarted: the store keeps serving, the watches recover.
- * Values given to the chart: tools/images' image values and small CPU requests, nothing else.
+ * Values given to the chart: tools/images' image values, small CPU requests, and
+ * `postgresql.engine=pair`: these scenarios are the pair's (no failover: the primary's own pod comes
+ * back on its volume); Patroni's, the chart's default engine, are failover.test.ts's.
  * Needs root, the toolchain and the host packages (prerequisites.ts); without them NOT RUN, and under
  * CI that is a failure.
  */
@@ -38,6 +40,7 @@ import {
 import { percentile } from '../../tools/bench/src/stats.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import {
+  chartDefaults,
   chartPodCount,
   log,
   podReady,
@@ -79,8 +82,8 @@ describe(
 
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
-      podCount = chartPodCount();
-      store = await installStore(t, podCount);
+      podCount = chartPodCount(chartDefaults('pair'));
+      store = await installStore(t, podCount, ['--set', 'postgresql.engine=pair']);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
     });
 

@@ -8,12 +8,13 @@
  *
  * With the chart installed (image values and small CPU requests only):
  *   - an unlabelled pod in the release's namespace, and one in another namespace, reach the front
- *     Service but not catalog, order or PostgreSQL (Services and pods alike);
+ *     Service but not catalog, order or PostgreSQL (Services and pods alike), nor Patroni's REST API;
  *   - /internal/* of every service (the fronts' internal port, catalog, order) is unreachable from
  *     those pods, and the fronts' public port does not serve /internal/* at all (404, even with the
  *     right token);
  *   - the chart's own traffic works under enforcement: a purchase answers `X-Invalidated: n/n` (the
- *     writers reach every front's internal port) and `helm test` passes;
+ *     writers reach every front's internal port), `helm test` passes, and Patroni's members reach each
+ *     other's REST API and stay at full strength;
  *   - control: with the release's NetworkPolicies deleted the same pods DO reach catalog, order,
  *     PostgreSQL and the internal port (so the test proves enforcement, not an unreachable port), and
  *     once they are applied again they are blocked again.
@@ -35,10 +36,13 @@ import {
   type Store,
   type TierCluster,
 } from './chaos-support.js';
+import { describeMembers, fullStrength, patroniValues } from './failover-support.js';
 import { chartPodCount, log, podReady, releasePodsBy, seconds, until, type Pod } from './support.js';
 
 const CLUSTER_NAME = 'netpol';
 const OTHER_NS = 'outsider';
+/** Patroni's settings in values.yaml (the chart's default engine). */
+const P = patroniValues();
 const PROBE = 'netpol-probe';
 
 const skip = await skipReason(
@@ -231,10 +235,11 @@ describe(
         })),
         { what: 'PostgreSQL primary Service :5432', pg: `${store.primaryIp}:5432` },
         { what: 'PostgreSQL standby Service :5432', pg: `${await ip('bazar-postgresql-standby')}:5432` },
-        ...(await podIps('app.kubernetes.io/component=postgresql')).map(([name, addr]) => ({
-          what: `${name} :5432`,
-          pg: `${addr}:5432`,
-        })),
+        ...(await podIps('app.kubernetes.io/component=postgresql')).flatMap(([name, addr]) => [
+          { what: `${name} :5432`, pg: `${addr}:5432` },
+          // Patroni's REST API (the default engine): its members' only.
+          { what: `${name} :8008 GET /patroni (Patroni's REST API)`, url: `http://${addr}:8008/patroni` },
+        ]),
       ];
       log(
         `targets: ${openTargets.length} expected open, ${blockedTargets.length} expected blocked, from ${NS}/${PROBE} and ${OTHER_NS}/${PROBE}`,
@@ -338,6 +343,36 @@ describe(
       const test = await tier().kube.helm(['test', RELEASE, '-n', NS, '--logs'], { timeoutMs: 300_000 });
       log(test.stdout.slice(test.stdout.indexOf('TEST SUITE')));
       assert.match(test.stdout, /Phase:\s+Succeeded/);
+      // Patroni's members reach each other's REST API (its leader race asks the others), and each
+      // other's PostgreSQL (replication): the cluster is at full strength under enforcement.
+      const members = await podsOf('app.kubernetes.io/component=postgresql');
+      for (const from of members) {
+        for (const to of members.filter((m) => m !== from)) {
+          const res = await tier().kube.kubectl(
+            [
+              'exec',
+              '-n',
+              NS,
+              from.metadata.name,
+              '-c',
+              'patroni',
+              '--',
+              'python3',
+              '-c',
+              `import urllib.request; print(urllib.request.urlopen('http://${to.status.podIP}:8008/patroni', timeout=5).status)`,
+            ],
+            { timeoutMs: 30_000 },
+          );
+          assert.equal(res.stdout.trim(), '200', `${from.metadata.name} → ${to.metadata.name} :8008`);
+        }
+      }
+      const strength = await until(
+        'Patroni at full strength under enforcement',
+        () => fullStrength(tier().kube, P.instances, P.synchronousNodeCount),
+        120_000,
+        1000,
+      );
+      log(`Patroni under enforcement: ${describeMembers(strength.members)}`);
     });
 
     it('control: with the NetworkPolicies deleted the same pods DO reach catalog, order, PostgreSQL and the internal port; applied again, blocked again', async () => {

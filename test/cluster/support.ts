@@ -188,30 +188,48 @@ export function secondsToReady(p: Pod): number | undefined {
 export const label = (p: Pod, key: string): string | undefined => p.metadata.labels?.[key];
 
 /** The chart's pods of a release, the `helm test` pod left out. */
+export type Engine = 'pair' | 'patroni';
+
 /** The chart's default replica counts, read from charts/bazar/values.yaml. */
 export interface ChartDefaults {
+  /** postgresql.engine. */
+  engine: Engine;
   fronts: number;
   catalogOrigins: number;
   catalogReplicas: number;
   orderOrigins: number;
   orderReplicas: number;
+  /** PostgreSQL pods beside the primary: the pair's standbys, or Patroni's members but one. */
   standbys: number;
 }
 
-export function chartDefaults(): ChartDefaults {
+/** The defaults, with `engine` (default: the chart's) deciding how many PostgreSQL pods there are. */
+export function chartDefaults(engine?: Engine): ChartDefaults {
   const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
     front: { replicas: number };
     catalog: { origin: { replicas: number }; replica: { replicas: number } };
     order: { origin: { replicas: number }; replica: { replicas: number } };
-    postgresql: { standby: { enabled: boolean; replicas: number } };
+    postgresql: {
+      engine: Engine | '';
+      standby: { enabled: boolean; replicas: number };
+      patroni: { instances: number };
+    };
   };
+  // Unset in values.yaml: patroni on a new install (the chart's bazar.db.engine).
+  const e = engine ?? (v.postgresql.engine || 'patroni');
   return {
+    engine: e,
     fronts: v.front.replicas,
     catalogOrigins: v.catalog.origin.replicas,
     catalogReplicas: v.catalog.replica.replicas,
     orderOrigins: v.order.origin.replicas,
     orderReplicas: v.order.replica.replicas,
-    standbys: v.postgresql.standby.enabled ? v.postgresql.standby.replicas : 0,
+    standbys:
+      e === 'patroni'
+        ? v.postgresql.patroni.instances - 1
+        : v.postgresql.standby.enabled
+          ? v.postgresql.standby.replicas
+          : 0,
   };
 }
 
@@ -227,7 +245,11 @@ export function smallResources(): Record<string, unknown> {
     front: { resources: requests },
     catalog: { origin: { resources: requests }, replica: { resources: requests } },
     order: { origin: { resources: requests }, replica: { resources: requests } },
-    postgresql: { primary: { resources: requests }, standby: { resources: requests } },
+    postgresql: {
+      primary: { resources: requests },
+      standby: { resources: requests },
+      patroni: { resources: requests },
+    },
     tests: { resources: requests },
   };
 }

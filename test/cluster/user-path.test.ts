@@ -6,8 +6,8 @@
  * One cluster for the whole tier: up once, images loaded once, down at the end (nothing may be left).
  * The steps run in order on one release `bazar` in `default`, then a second release and the plain
  * manifests in namespaces of their own:
- *   install → pods Ready (timed) → the standby bootstrapped by the chart's pg_basebackup script and
- *   streaming in sync → migrations applied once, by an origin → `helm test --logs` twice, a key each →
+ *   install → pods Ready (timed) → Patroni (the default engine) elected a leader, the other member
+ *   streams from it as Sync Standby → migrations applied once, by an origin → `helm test --logs` twice, a key each →
  *   port-forward + every README curl example → the k6 smoke scenario (stand-in) → a live StorePolicy
  *   patch → scale out → one pod of each Deployment deleted under a read stream → helm upgrade →
  *   helm uninstall (what stays is what the docs say) → release `shop` in `books` and the plain
@@ -41,6 +41,7 @@ import {
   stopAllPortForwards,
   type Answer,
 } from './http.js';
+import { describeMembers, fullStrength, patroniValues } from './failover-support.js';
 import { clusterTierBlocker } from './prerequisites.js';
 import { ReadLoop, type ReadLoopReport } from './read-loop.js';
 import {
@@ -97,6 +98,8 @@ const role = (p: Pod): string => `${label(p, 'app.kubernetes.io/component')}/${l
 const isComponent = (c: string) => (p: Pod) => label(p, 'app.kubernetes.io/component') === c;
 const names = (pods: Pod[]): string[] => pods.map((p) => p.metadata.name);
 const servicePods = (pods: Pod[]): Pod[] => pods.filter((p) => !isComponent('postgresql')(p));
+/** Patroni's settings in values.yaml (members, synchronous standbys). */
+const P = patroniValues();
 
 async function waitReleaseReady(
   kube: Kube,
@@ -197,6 +200,19 @@ describe(
 
     const needInstall = (): void => assert.ok(installed, 'the install step failed: nothing to check');
     const k = (): Kube => kube;
+    /** The member Patroni leads with (the pod it labelled role=primary), for psql. */
+    const primaryPod = async (): Promise<string> => {
+      const pods = await releasePodsBy(
+        k(),
+        NS,
+        RELEASE,
+        'app.kubernetes.io/component=postgresql,role=primary',
+      );
+      assert.equal(pods.length, 1, `one PostgreSQL pod labelled role=primary: ${names(pods).join(', ')}`);
+      return pods[0]!.metadata.name;
+    };
+    const psqlPrimary = async (sql: string, db?: string): Promise<string[][]> =>
+      k().psql(NS, await primaryPod(), sql, db, 'patroni');
 
     /** The port-forward of the README, started again if its pod went away. */
     async function forward(): Promise<PortForward> {
@@ -329,44 +345,52 @@ describe(
       installed = true;
     });
 
-    it("the standby was bootstrapped by the chart's pg_basebackup script and streams in sync", async () => {
+    it('Patroni (the default engine) elected a leader, labelled role=primary, and the other member streams from it as Sync Standby', async () => {
       needInstall();
-      const standby = 'bazar-postgresql-standby-0';
-      const bootstrap = (await k().kubectl(['logs', '-n', NS, standby, '-c', 'bootstrap'])).stdout;
-      assert.match(
-        bootstrap,
-        /bootstrap-standby: pg_basebackup from bazar-postgresql into \S+ \(slot bazar_postgresql_standby_0\)/,
+      const strength = await until(
+        'Patroni at full strength',
+        () => fullStrength(k(), P.instances, P.synchronousNodeCount),
+        120_000,
+        1000,
       );
-      assert.match(bootstrap, /bootstrap-standby: done/);
-      const rows = await k().psql(
+      log(`patronictl list: ${describeMembers(strength.members)}`);
+      const rows = await psqlPrimary(
+        'SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY application_name;',
+      );
+      log(`pg_stat_replication on ${strength.leader}: ${JSON.stringify(rows)}`);
+      const syncState = (name: string) =>
+        strength.members.find((m) => m.name === name)?.role === 'Sync Standby' ? 'sync' : 'async';
+      assert.deepEqual(
+        rows,
+        [...strength.standbys].sort().map((name) => [name, 'streaming', syncState(name)]),
+        'one walsender per other member, named after its pod, synchronous where Patroni says',
+      );
+      for (const standby of strength.standbys) {
+        assert.deepEqual(await k().psql(NS, standby, 'SELECT pg_is_in_recovery();', 'postgres', 'patroni'), [
+          ['t'],
+        ]);
+        assert.deepEqual(await k().psql(NS, standby, 'SELECT count(*) FROM books;', 'bazar', 'patroni'), [
+          ['7'],
+        ]);
+      }
+      // Patroni keeps its state in the namespace's ConfigMaps (no Endpoints, nothing cluster-wide).
+      const cms = await k().json<{ items: Array<{ metadata: { name: string } }> }>([
+        'get',
+        'configmap',
+        '-n',
         NS,
-        'bazar-postgresql-0',
-        'SELECT application_name, state, sync_state, client_addr FROM pg_stat_replication;',
-      );
-      log(`pg_stat_replication on bazar-postgresql-0: ${JSON.stringify(rows)}`);
-      assert.equal(rows.length, defaults.standbys, 'one walsender per standby');
-      const [app, state, sync] = rows[0] ?? [];
-      assert.equal(app, standby);
-      assert.equal(state, 'streaming');
-      assert.ok(
-        sync === 'sync' || sync === 'quorum',
-        `sync_state ${sync} (strict mode needs a synchronous standby)`,
-      );
-      const slots = await k().psql(
-        NS,
-        'bazar-postgresql-0',
-        'SELECT slot_name, active FROM pg_replication_slots;',
-      );
-      assert.deepEqual(slots, [['bazar_postgresql_standby_0', 't']]);
-      assert.deepEqual(await k().psql(NS, standby, 'SELECT pg_is_in_recovery();'), [['t']]);
-      assert.deepEqual(await k().psql(NS, standby, 'SELECT count(*) FROM books;', 'bazar'), [['7']]);
+        '-l',
+        'cluster-name=bazar-patroni',
+      ]);
+      const cmNames = cms.items.map((c) => c.metadata.name);
+      for (const n of ['bazar-patroni-config', 'bazar-patroni-leader']) {
+        assert.ok(cmNames.includes(n), `Patroni's ConfigMap ${n} (${cmNames.join(', ')})`);
+      }
     });
 
     it('the migrations were applied once, by an origin, and logged by that origin only', async () => {
       needInstall();
-      const applied = await k().psql(
-        NS,
-        'bazar-postgresql-0',
+      const applied = await psqlPrimary(
         'SELECT version, name FROM schema_migrations ORDER BY version;',
         'bazar',
       );
@@ -420,9 +444,7 @@ describe(
       log(`the second run started ${seconds(runs[1]!.startedAt - runs[0]!.startedAt)} after the first`);
       assert.notEqual(runs[0]!.key, runs[1]!.key, 'each run uses a key of its own');
       assert.notEqual(runs[0]!.order, runs[1]!.order, 'each run bought a book of its own');
-      const stored = await k().psql(
-        NS,
-        'bazar-postgresql-0',
+      const stored = await psqlPrimary(
         "SELECT idempotency_key FROM orders WHERE idempotency_key LIKE 'helm-test-%' ORDER BY created_at;",
         'bazar',
       );
@@ -875,11 +897,7 @@ describe(
       ]);
       const back = await applied('strict', 5000, t0);
       log(`strict seen in /readyz (ms after the patch): ${JSON.stringify(back)}`);
-      const rows = await k().psql(
-        NS,
-        'bazar-postgresql-0',
-        'SELECT state, sync_state FROM pg_stat_replication;',
-      );
+      const rows = await psqlPrimary('SELECT state, sync_state FROM pg_stat_replication;');
       assert.deepEqual(rows, [['streaming', 'sync']]);
       const afterPods = servicePods(await releasePods(k(), NS, RELEASE));
       assert.deepEqual(ident(afterPods), ident(podsBefore), 'same pods (UIDs), no restarts');
@@ -1138,12 +1156,22 @@ describe(
         90_000,
       );
       log(`left in ${NS} after helm uninstall: ${left.join(', ')}`);
-      assert.deepEqual(left, [
-        'PersistentVolumeClaim/data-bazar-postgresql-0',
-        'PersistentVolumeClaim/data-bazar-postgresql-standby-0',
-        'Pod/bazar-test-store',
-        'Secret/bazar',
-      ]);
+      const members = Array.from({ length: P.instances }, (_, i) => `bazar-patroni-${i}`);
+      // Patroni's own ConfigMaps (it creates them, not Helm): config and leader always, failover and
+      // sync once used.
+      const patroniState = left.filter((n) => n.startsWith('ConfigMap/'));
+      for (const n of patroniState) {
+        assert.match(
+          n,
+          /^ConfigMap\/bazar-patroni-(config|leader|failover|sync)$/,
+          'only Patroni state is left',
+        );
+      }
+      assert.ok(patroniState.includes('ConfigMap/bazar-patroni-config'), 'Patroni keeps its configuration');
+      assert.deepEqual(
+        left.filter((n) => !n.startsWith('ConfigMap/')),
+        [...members.map((m) => `PersistentVolumeClaim/data-${m}`), 'Pod/bazar-test-store', 'Secret/bazar'],
+      );
       const pvs = await k().json<{
         items: Array<{ spec: { claimRef?: { namespace: string; name: string } }; status: { phase: string } }>;
       }>(['get', 'pv']);
@@ -1151,13 +1179,14 @@ describe(
         pvs.items
           .map((p) => `${p.spec.claimRef?.namespace}/${p.spec.claimRef?.name} ${p.status.phase}`)
           .sort(),
-        ['default/data-bazar-postgresql-0 Bound', 'default/data-bazar-postgresql-standby-0 Bound'],
+        members.map((m) => `default/data-${m} Bound`),
       );
       // The documented way to remove the rest, run as written (namespace default instead of shop).
       const docs = readFileSync(path.join(repoRoot, 'docs', 'deploy.md'), 'utf8');
       const cleanup = [
         'kubectl delete secret bazar -n shop',
         'kubectl delete pvc -n shop -l app.kubernetes.io/instance=bazar',
+        'kubectl delete configmap -n shop -l app.kubernetes.io/instance=bazar,cluster-name=bazar-patroni',
         'kubectl delete pod bazar-test-store -n shop',
         'kubectl delete crd storepolicies.bazar.dev',
       ];
@@ -1187,12 +1216,11 @@ describe(
       assert.match(kz, /^namespace: default$/m);
       const byName = (n: string) => records.find((r) => r.name === n)!;
       const tagOf = (ref: string) => ref.slice(ref.lastIndexOf(':') + 1);
-      const pg = byName('postgres-standin').ref;
       const images = [
         ...['front', 'catalog', 'order'].map(
           (s) => `  - name: bazar-${s}\n    newTag: '${tagOf(byName(s).ref)}'`,
         ),
-        `  - name: docker.io/library/postgres\n    newName: ${pg.slice(0, pg.lastIndexOf(':'))}\n    newTag: '${tagOf(pg)}'`,
+        `  - name: bazar-postgres-patroni\n    newTag: '${tagOf(byName('postgres-patroni').ref)}'`,
       ].join('\n');
       writeFileSync(kustomization, `${kz}images:\n${images}\n`);
       const placeholders = readFileSync(path.join(plain, 'secrets.env'), 'utf8');

@@ -156,14 +156,27 @@ the kubelet kills a pod that is still draining.
 {{- if .Values.postgresql.external.enabled }}true{{ end }}
 {{- end }}
 
+{{/*
+The bundled PostgreSQL's engine: postgresql.engine when it is set. Unset (""): on an upgrade of a release
+that runs the pair (its primary StatefulSet <fullname>-postgresql found with `lookup`), the pair, so that
+a release installed before patroni became the default keeps its database; otherwise patroni. (`helm
+template` and client-side dry runs cannot look up: they show patroni.)
+*/}}
+{{- define "bazar.db.engine" -}}
+{{- if .Values.postgresql.engine }}{{ .Values.postgresql.engine }}
+{{- else if and .Release.IsUpgrade (lookup "apps/v1" "StatefulSet" (include "bazar.namespace" .) (printf "%s-postgresql" (include "bazar.fullname" .))) }}pair
+{{- else }}patroni
+{{- end }}
+{{- end }}
+
 {{/* The bundled PostgreSQL is the primary + standby pair. */}}
 {{- define "bazar.db.pair" -}}
-{{- if and (not .Values.postgresql.external.enabled) (eq .Values.postgresql.engine "pair") }}true{{ end }}
+{{- if and (not .Values.postgresql.external.enabled) (eq (include "bazar.db.engine" .) "pair") }}true{{ end }}
 {{- end }}
 
 {{/* The bundled PostgreSQL is the Patroni-managed StatefulSet. */}}
 {{- define "bazar.db.patroni" -}}
-{{- if and (not .Values.postgresql.external.enabled) (eq .Values.postgresql.engine "patroni") }}true{{ end }}
+{{- if and (not .Values.postgresql.external.enabled) (eq (include "bazar.db.engine" .) "patroni") }}true{{ end }}
 {{- end }}
 
 {{/*

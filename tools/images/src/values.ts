@@ -7,8 +7,8 @@
  *                                        when image.registry is empty (the default, kept here)
  *   third-party:  bazar.thirdPartyImage → "<registry>/<repository>:<tag>", or "<repository>:<tag>"
  *   Patroni:      bazar.patroni.image   → the same, an empty registry meaning image.registry (empty
- *                                        here too): used only with postgresql.engine=patroni, so one
- *                                        values file serves both engines
+ *                                        here too): the default engine's; unused with
+ *                                        postgresql.engine=pair, so one values file serves both engines
  * The kubelet normalises what it is given the way containerd named the imported image:
  * "bazar-front:T" is docker.io/library/bazar-front:T, "localhost/x/y:T" stays as it is.
  *
