@@ -12,7 +12,6 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { jsonReport } from '../../tools/checker/src/cli-output.js';
-import { setStock } from '../../tools/checker/src/db-facts.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import { checkedRun } from '../../tools/checker/src/run.js';
 import type { ConsistencyMode } from '../../tools/checker/src/check.js';
@@ -23,7 +22,7 @@ export interface ChaosWorkloadConfig {
   databaseUrl: string;
   adminToken: string;
   books: number[];
-  /** Stock set (committed with remote_apply) before the run, by book id. */
+  /** Stock set before the run, by book id, through the store (restocks and purchases). */
   stock?: Record<string, number>;
   clients: number;
   mix: { read: number; purchase: number; setPrice: number; restock: number };
@@ -50,6 +49,42 @@ export interface ChaosProgress {
   at: number;
 }
 
+/**
+ * Brings each book's stock to its target through the store: a restock of what is missing, or single
+ * purchases of what is over, all through the front Service under keys of their own (`setup-…`, outside
+ * the run's key prefix), before the run's facts are read. Not a write to the database behind the
+ * store's back: a front that still caches the book would serve the old version after a newer one was
+ * read elsewhere (a stale read the checker rightly reports, and that the store never saw).
+ */
+async function setStockThroughStore(
+  config: ChaosWorkloadConfig,
+  db: pg.Pool,
+  stock: Record<string, number>,
+): Promise<void> {
+  const send = async (path: string, key: string, body?: object): Promise<void> => {
+    const res = await fetch(`${config.front}${path}`, {
+      method: 'POST',
+      // The admin token only where it is needed (a restock, with a body); a purchase is public.
+      headers: {
+        'idempotency-key': key,
+        ...(body ? { authorization: `Bearer ${config.adminToken}`, 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(config.timeoutMs),
+    });
+    if (res.status !== 200)
+      throw new Error(`setup: POST ${path} answered ${res.status}: ${await res.text()}`);
+  };
+  for (const [id, target] of Object.entries(stock)) {
+    const { rows } = await db.query<{ stock: number }>('SELECT stock FROM books WHERE id = $1', [Number(id)]);
+    const now = rows[0]?.stock;
+    if (now === undefined) throw new Error(`setup: no book ${id}`);
+    const key = `setup-${config.keyPrefix}-${id}`;
+    if (now < target) await send(`/books/${id}/restock`, `${key}-restock`, { quantity: target - now });
+    for (let i = 0; i < now - target; i++) await send(`/purchase/${id}`, `${key}-buy-${i}`);
+  }
+}
+
 function writeAtomically(file: string, text: string): void {
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);
@@ -68,9 +103,7 @@ async function main(): Promise<void> {
       JSON.stringify({ ops, failed, at: performance.timeOrigin + performance.now() } satisfies ChaosProgress),
     );
   try {
-    if (config.stock) {
-      await setStock(db, new Map(Object.entries(config.stock).map(([id, n]) => [Number(id), n])));
-    }
+    if (config.stock) await setStockThroughStore(config, db, config.stock);
     progress();
     const run = await checkedRun(
       {
