@@ -146,9 +146,28 @@ test('the Helm release feeds each built image into the chart values that exist',
     assert.ok('repository' in (values[service]?.image ?? {}), `${service}.image.repository is a chart value`);
     assert.ok('tag' in (values[service]?.image ?? {}), `${service}.image.tag is a chart value`);
   }
+  // The Postgres + Patroni image (the default engine's) too, under postgresql.patroni.image.
+  const patroni =
+    (values.postgresql?.patroni as { image?: Record<string, unknown> } | undefined)?.image ?? {};
+  assert.equal(
+    release.setValueTemplates?.['postgresql.patroni.image.repository'],
+    '{{.IMAGE_REPO_bazar_postgres_patroni}}',
+  );
+  assert.equal(
+    release.setValueTemplates?.['postgresql.patroni.image.tag'],
+    '{{.IMAGE_TAG_bazar_postgres_patroni}}',
+  );
+  assert.ok('repository' in patroni && 'tag' in patroni, 'postgresql.patroni.image.repository and .tag');
+  // Every artifact is fed to the chart: no image is built for nothing.
+  const fed = new Set(
+    Object.values(release.setValueTemplates ?? {}).map((v) => /IMAGE_(?:REPO|TAG)_(\w+)/.exec(v)?.[1]),
+  );
+  for (const a of config.build.artifacts) {
+    assert.ok(fed.has(a.image.replace(/[^A-Za-z0-9]/g, '_')), `${a.image} is fed to the chart`);
+  }
   // The k8s/ manifests name the same images, so skaffold can swap them in the manifests profile.
   const plain = readFileSync(path.join(ROOT, 'k8s', 'bazar.yaml'), 'utf8');
-  for (const image of ['bazar-front', 'bazar-catalog', 'bazar-order']) {
+  for (const image of ['bazar-front', 'bazar-catalog', 'bazar-order', 'bazar-postgres-patroni']) {
     assert.match(plain, new RegExp(`image: "${image}:`), `k8s/bazar.yaml uses ${image}`);
   }
 });
