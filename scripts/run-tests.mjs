@@ -7,17 +7,7 @@
 // The cluster tier (test/cluster: a real single-node Kubernetes from tools/cluster) also needs root and
 // the host packages of the node and of the image builds, and runs in the host's network namespace.
 import { spawnSync, spawn } from 'node:child_process';
-import {
-  readdirSync,
-  statSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  closeSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
-import os from 'node:os';
+import { readdirSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -65,14 +55,6 @@ function selectsTier(arg, tier) {
 const namesTier = (arg) => allTiers.some((t) => selectsTier(arg, t));
 
 const only = process.argv.slice(2);
-// Host-network test files that run beside the others, in a `node --test` of their own, rather than
-// after them: the cluster tier's PostgreSQL failover scenarios spend most of their 13 minutes waiting
-// on Patroni's timers (ttl, loop_wait) and on pods starting, and one after the other the tiers would
-// outlast CI's budget. Their cluster has a name of its own, and with it its own network and mount
-// namespaces, state directory and image store (tools/cluster/src/layout.ts): it shares nothing with the
-// clusters of the other files. Their output is kept in a file and printed after the others' summary.
-const BESIDE = new Set(['test/cluster/failover.test.js']);
-const runsBeside = (file) => BESIDE.has(path.relative(dist, file).split(path.sep).join('/'));
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {
   encoding: 'utf8',
@@ -192,50 +174,11 @@ if (files.length > 0) {
     : await runChild(process.execPath, testArgs);
 }
 // Then the tiers that need the host's network (their own namespaces, image builds), also one file at
-// a time; their summary follows the first one. The BESIDE files run meanwhile, and their summary
-// comes last.
-const serialFiles = hostFiles.filter((f) => !runsBeside(f));
-const besideFiles = hostFiles.filter(runsBeside);
-let beside;
-if (besideFiles.length > 0 && serialFiles.length > 0) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bazar-tests-beside-'));
-  const logFile = path.join(dir, 'tap.log');
-  const fd = openSync(logFile, 'w');
-  console.log(
-    `# running beside the host-network tiers (output after theirs): ${besideFiles.map((f) => path.relative(dist, f)).join(', ')}`,
-  );
-  const startedAt = Date.now();
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...besideFiles], {
-    stdio: ['ignore', fd, fd],
-    cwd: root,
-  });
-  closeSync(fd);
-  const done = new Promise((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
-  );
-  // Interrupted (CI's time limit, ^C): the child gets the signal too, and its output is not lost.
-  const relay = (signal) => {
-    child.kill(signal);
-    process.stdout.write(readFileSync(logFile));
-    process.exit(1);
-  };
-  process.once('SIGINT', relay);
-  process.once('SIGTERM', relay);
-  beside = { done, logFile, dir, startedAt, relay };
-}
-// Alone (`npm test -- failover`), the BESIDE files run here, their output as it comes.
-const serial = beside ? serialFiles : hostFiles;
-if (serial.length > 0) {
-  const code = await runChild(process.execPath, ['--test', '--test-concurrency=1', ...serial]);
-  exitCode = exitCode || code;
-}
-if (beside) {
-  const code = await beside.done;
-  process.off('SIGINT', beside.relay);
-  process.off('SIGTERM', beside.relay);
-  console.log(`# the files run beside, ${Math.round((Date.now() - beside.startedAt) / 1000)} s:`);
-  process.stdout.write(readFileSync(beside.logFile));
-  rmSync(beside.dir, { recursive: true, force: true });
+// a time; their summary follows the first one. (The failover scenarios once ran beside the other cluster
+// files, in a node --test of their own: on two cores that made the user-path tier's k6 latency thresholds
+// fail under the load of a failover, so every cluster file runs alone.)
+if (hostFiles.length > 0) {
+  const code = await runChild(process.execPath, ['--test', '--test-concurrency=1', ...hostFiles]);
   exitCode = exitCode || code;
 }
 process.exit(exitCode);

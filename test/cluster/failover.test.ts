@@ -26,8 +26,8 @@
  * unanswered within the client's timeout, no service pod restarted. Session mode counts the
  * acknowledged writes it lost (it may lose some: that is the mode's trade-off).
  *
- * In the default run it runs beside the other host-network tiers, in a `node --test` of its own
- * (scripts/run-tests.mjs: its cluster shares nothing with theirs); `npm test -- failover` runs it alone.
+ * Part of the default run (in turn with the other cluster files, each alone: scripts/run-tests.mjs);
+ * `npm test -- cluster/failover` runs it alone.
  * Needs root, the toolchain and the host packages (prerequisites.ts); without them NOT RUN, and under
  * CI that is a failure.
  */
