@@ -26,8 +26,9 @@
  * unanswered within the client's timeout, no service pod restarted. Session mode counts the
  * acknowledged writes it lost (it may lose some: that is the mode's trade-off).
  *
- * Part of the default run (in turn with the other cluster files, each alone: scripts/run-tests.mjs);
- * `npm test -- cluster/failover` runs it alone.
+ * Part of the default run, beside the other host-network files but the user-path tier (whose latency
+ * thresholds need the machine to themselves): scripts/run-tests.mjs. `npm test -- cluster/failover` runs
+ * it alone.
  * Needs root, the toolchain and the host packages (prerequisites.ts); without them NOT RUN, and under
  * CI that is a failure.
  */
