@@ -7,7 +7,19 @@ import type { ConsistencyMode } from '../../devstack/src/stack.js';
 import { kindsFor, type ViolationKind } from './check.js';
 import type { FrontEndpoint } from './client.js';
 
-export const USAGE = `usage: cli.js [options]
+export const USAGE = `usage: npm run checker -- [options]      (built: node dist/tools/checker/src/cli.js [options])
+
+Drives a Bazar store with concurrent clients for a while (reads, keyed purchases, price changes, keyed
+restocks), records every operation with its start and end, then checks the history against the
+database by the rules of the consistency mode (docs/guarantees.md): no oversell; no order or restock
+lost, doubled or invented; and the mode's promises about reads (strict: every read at least as new as
+every write acknowledged and every read completed before it began; session: read-your-writes and
+monotonic reads per client; eventual: none). Each violation is printed with the operations involved.
+Without --front it starts a store of its own, as npm start does but in a temporary directory, and stops
+it afterwards. With --front it checks a running store: for npm start's, pass the front, the primary's
+URL and the admin token its banner prints.
+
+options:
   --duration <d>        how long the clients run (e.g. 30s, 5m, 500ms; default 60s)
   --clients <n>         concurrent clients (default 8)
   --books <ids>         books the run owns, comma-separated (default 1,2,3)
@@ -26,7 +38,10 @@ export const USAGE = `usage: cli.js [options]
   --admin-token <t>     its admin token (default: no price changes)
   --set-stock           also reset the books' stock in that store before the run
   --json <file>         write the report and the full history there
-  --keep-data           keep the data directory of the store this command starts`;
+  --keep-data           keep the data directory of the store this command starts
+  --help                this text
+
+exit codes: 0 the history is consistent; 1 violations found (printed); 2 a usage error`;
 
 /** A command line the checker refuses; the text is printed as it is. */
 export class UsageError extends Error {}
