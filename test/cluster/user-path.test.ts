@@ -553,17 +553,23 @@ describe(
       assert.equal(header(first, 'X-Invalidated'), fronts);
       assert.equal(header(again, 'X-Invalidated'), fronts);
 
-      const orderLine = 'curl -i localhost:8080/orders/<orderId from the purchase>';
-      assert.ok(block.includes(orderLine));
-      const order = parseCurlI(
-        (await k().sh(`curl -i 127.0.0.1:${fwd.port}/orders/${purchase.orderId}`)).stdout,
-      );
-      log(`$ curl -i localhost:8080/orders/${purchase.orderId}\n${order.status} ${order.body}`);
+      // The order id captured from an answer, as the README does it (nothing to fill in by hand).
+      const orderLines = [
+        `ORDER=$(curl -s -X POST -H 'Idempotency-Key: my-order-1' localhost:8080/purchase/5 | sed 's/.*"orderId":"\\([^"]*\\)".*/\\1/')`,
+        'curl -i localhost:8080/orders/$ORDER     # the order the keyed purchase made (the key replays it: nothing more is bought)',
+      ];
+      for (const l of orderLines) assert.ok(block.includes(l), `README.md's curl block has the line:\n${l}`);
+      const orderScript = orderLines
+        .map((l) => l.replace(/\s+#.*$/, '').replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`))
+        .join('\n');
+      const order = parseCurlI((await k().sh(orderScript)).stdout);
+      log(`$ ${orderLines.join('\n$ ')}\n${order.status} ${order.body}`);
       assert.equal(order.status, 200);
+      const keyedOrder = (first.json as { orderId: string }).orderId;
       assert.deepEqual(
         { ...(order.json as Record<string, unknown>), createdAt: undefined },
         {
-          orderId: purchase.orderId,
+          orderId: keyedOrder,
           bookId: 5,
           title: 'How to finish Project 3 on time',
           price: 130,

@@ -18,6 +18,7 @@ const stack: StackSummary = {
   primaryUrl: 'postgres://bazar:pw@127.0.0.1:5501/bazar',
   standbyUrl: 'postgres://bazar:pw@127.0.0.1:5502/bazar',
   adminToken: 'tok',
+  internalToken: 'itok',
 };
 
 describe('npm start: output', () => {
@@ -52,9 +53,12 @@ describe('npm start: output', () => {
         '  catalog-origin-0     http://127.0.0.1:40001   pid ?',
         '  postgres             primary 5501, standby 5502 (.bazar/pg)',
         '',
-        '  Front:        http://127.0.0.1:18080',
-        '  Admin token:  tok',
-        '  Logs:         .bazar/logs/<name>.log',
+        '  Front:          http://127.0.0.1:18080',
+        '  Admin token:    tok   (also in .bazar/admin-token)',
+        '  Internal token: itok',
+        '  Primary:        postgres://bazar:pw@127.0.0.1:5501/bazar',
+        '  Standby:        postgres://bazar:pw@127.0.0.1:5502/bazar',
+        '  Logs:           .bazar/logs/<name>.log',
         '',
         'Try:',
         '  curl -i http://127.0.0.1:18080/search/distributed%20systems',
@@ -73,6 +77,7 @@ describe('npm start: output', () => {
     const ext = { ...stack, pg: undefined };
     const one = readyMessage(ext, invocation([], { DATABASE_URL: 'postgres://p' }), '/l', 0);
     assert.match(one, /\n {2}postgres {13}external \(DATABASE_URL\)\n/);
+    assert.doesNotMatch(one, /Primary:|Standby:/, "an external server's URL is not repeated");
     const both = invocation([], { DATABASE_URL: 'postgres://p', DATABASE_REPLICA_URL: 'postgres://s' });
     assert.match(readyMessage(ext, both, '/l', 0), /external \(DATABASE_URL, DATABASE_REPLICA_URL\)/);
   });

@@ -10,6 +10,7 @@ export interface StackSummary {
   primaryUrl: string;
   standbyUrl: string;
   adminToken: string;
+  internalToken: string;
 }
 
 /** Relative to the cwd when inside it: shorter to read and to paste. */
@@ -43,9 +44,13 @@ export function readyMessage(
       ? `  ${'postgres'.padEnd(20)} primary ${new URL(stack.primaryUrl).port}, standby ${new URL(stack.standbyUrl).port} (${display(path.join(inv.options.dataDir, 'pg'), cwd)})`
       : `  ${'postgres'.padEnd(20)} external (DATABASE_URL${inv.replicaDatabaseUrl ? ', DATABASE_REPLICA_URL' : ''})`,
     '',
-    `  Front:        ${stack.fronts.map((f) => f.url).join('  ')}`,
-    `  Admin token:  ${stack.adminToken}`,
-    `  Logs:         ${display(logDir, cwd)}/<name>.log`,
+    `  Front:          ${stack.fronts.map((f) => f.url).join('  ')}`,
+    `  Admin token:    ${stack.adminToken}   (also in ${display(path.join(inv.options.dataDir, 'admin-token'), cwd)})`,
+    // For a person's own /internal/* calls and for the checker against this store.
+    `  Internal token: ${stack.internalToken}`,
+    // Where to look with psql (the embedded servers only: an external one's URL is the user's own).
+    ...(stack.pg ? [`  Primary:        ${stack.primaryUrl}`, `  Standby:        ${stack.standbyUrl}`] : []),
+    `  Logs:           ${display(logDir, cwd)}/<name>.log`,
     '',
     'Try:',
     `  curl -i ${front}/search/distributed%20systems`,

@@ -8,6 +8,7 @@
  * Ctrl-C (SIGINT) or SIGTERM stops everything; a second Ctrl-C forces it.
  */
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import {
   logDirOf,
   parseInvocation,
@@ -29,6 +30,8 @@ async function main(): Promise<number> {
   process.stdout.write(startingMessage(inv));
   const stack = await store.start(inv);
   if (typeof stack === 'number') return stack;
+  // For the README's curl block: TOKEN=$(cat .bazar/admin-token). Only the owner may read it.
+  await fs.writeFile(path.join(inv.options.dataDir, 'admin-token'), stack.adminToken, { mode: 0o600 });
   process.stdout.write(readyMessage(stack, inv, store.logDir, Date.now() - t0));
   // Stay up until a signal; the children's IPC channels keep the event loop alive.
   return new Promise<number>(() => {});
