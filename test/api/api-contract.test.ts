@@ -393,6 +393,30 @@ describe('public API contract (README "API", docs/openapi.json) through the fron
     assert.deepEqual(await snapshot(t.db), before);
   });
 
+  it('every answer of a front names it in X-Front: reads, writes, errors, probes', async () => {
+    const name = t.stack.fronts[0]!.name;
+    const answers = [
+      await call(front, 'GET', '/info/6'),
+      await call(front, 'GET', '/info/6'),
+      await call(front, 'GET', '/search/distributed%20systems'),
+      await call(front, 'POST', '/purchase/6'),
+      await call(front, 'PUT', '/purchase/6'),
+      await call(front, 'PATCH', '/books/6', { headers: admin, body: { price: 33 } }),
+      await call(front, 'POST', '/books/6/restock', { headers: admin, body: { quantity: 1 } }),
+      await call(front, 'PATCH', '/books/6', { body: { price: 33 } }),
+      await call(front, 'GET', '/info/abc'),
+      await call(front, 'GET', '/info/999'),
+      await call(front, 'DELETE', '/info/6'),
+      await call(front, 'GET', '/nowhere'),
+      await call(front, 'GET', '/readyz'),
+      await call(front, 'GET', '/metrics'),
+    ];
+    assert.deepEqual(
+      answers.map((a) => [a.status, a.headers.get('x-front')]),
+      [200, 200, 200, 200, 200, 200, 200, 401, 400, 404, 405, 404, 200, 200].map((status) => [status, name]),
+    );
+  });
+
   it('probes and metrics answer', async () => {
     for (const svc of t.stack.all) {
       const live = await call(svc.url, 'GET', '/livez');

@@ -58,6 +58,7 @@ export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
   if (internal) registerInternal(router, routes);
   return createBaseApp({
     ...deps,
+    frontName: deps.podName,
     router,
     fastPath: fastPaths(
       ...(open ? [infoFastPath(routes), purchaseFastPath(deps)] : []),

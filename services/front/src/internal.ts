@@ -49,7 +49,7 @@ async function prepareAnswer(deps: FrontDeps, req: IncomingMessage): Promise<Off
 
 /** POST /internal/invalidate and /internal/prepare before Koa: every write sends one to every front. */
 export function invalidateFastPath(deps: FrontDeps): FastPath {
-  const answer = offKoa(deps);
+  const answer = offKoa({ ...deps, frontName: deps.podName });
   return (req, res) => {
     if (req.method !== 'POST') return false;
     if (req.url === INVALIDATE_PATH) answer(req, res, INVALIDATE_PATH, () => invalidateAnswer(deps, req));

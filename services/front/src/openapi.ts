@@ -57,7 +57,7 @@ function errorSchema(codes: readonly string[]): Schema {
 function error(description: string, codes: readonly string[], headers: Record<string, unknown> = {}): Schema {
   return {
     description: `${description} (\`${codes.join('`, `')}\`)`,
-    headers: { 'X-Served-By': header('X-Served-By'), ...headers },
+    headers: { 'X-Served-By': header('X-Served-By'), 'X-Front': header('X-Front'), ...headers },
     content: { 'application/json': { schema: errorSchema(codes) } },
   };
 }
@@ -77,7 +77,7 @@ function serverErrors(extra503: readonly string[] = []): Record<string, Schema> 
 function ok(description: string, schema: Schema, headers: Record<string, unknown>): Schema {
   return {
     description,
-    headers: { 'X-Served-By': header('X-Served-By'), ...headers },
+    headers: { 'X-Served-By': header('X-Served-By'), 'X-Front': header('X-Front'), ...headers },
     content: { 'application/json': { schema } },
   };
 }
@@ -312,7 +312,7 @@ export const openApiDocument = {
         responses: {
           '200': {
             description: 'Prometheus text exposition format',
-            headers: { 'X-Served-By': header('X-Served-By') },
+            headers: { 'X-Served-By': header('X-Served-By'), 'X-Front': header('X-Front') },
             content: { 'text/plain': { schema: { type: 'string' } } },
           },
         },
@@ -409,7 +409,7 @@ export const openApiDocument = {
         schema: { type: 'string', minLength: 1 },
       },
       'X-Front': {
-        description: 'The front process that answered',
+        description: 'The front process that took the request (on every answer of a front, errors included)',
         required: true,
         schema: { type: 'string', minLength: 1 },
       },

@@ -235,7 +235,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     route: INFO_ROUTE,
     status: '200',
   });
-  const answer = offKoa(deps);
+  const answer = offKoa({ ...deps, frontName: deps.podName });
   return (req, res) => {
     if (req.method !== 'GET') return false;
     const idText = digitsAfter(req.url, INFO_PREFIX);

@@ -88,7 +88,7 @@ export async function purchaseAnswer(
 
 /** POST|PUT /purchase/:id before Koa (no query string, an id of digits); the rest goes to Koa. */
 export function purchaseFastPath(deps: FrontDeps): FastPath {
-  const answer = offKoa(deps);
+  const answer = offKoa({ ...deps, frontName: deps.podName });
   return (req, res) => {
     if (req.method !== 'POST' && req.method !== 'PUT') return false;
     const id = digitsAfter(req.url, PURCHASE_PREFIX);

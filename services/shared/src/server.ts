@@ -56,6 +56,8 @@ export interface BaseAppOptions {
    * Koa's per-request context, middleware chain and router. Returns true when it has answered.
    */
   fastPath?: FastPath;
+  /** A front's name: sent as `X-Front` on every answer, so that any request shows which front took it. */
+  frontName?: string;
 }
 
 /** A request handler that runs before Koa; true = answered, false = Koa handles the request. */
@@ -105,6 +107,7 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
   app.use(async (ctx, next) => {
     const start = process.hrtime.bigint();
     ctx.set('X-Served-By', podName);
+    if (opts.frontName !== undefined) ctx.set('X-Front', opts.frontName);
     try {
       await next();
     } finally {
@@ -173,6 +176,8 @@ export function offKoa(opts: {
   podName: string;
   logger: Logger;
   metrics: Metrics;
+  /** As BaseAppOptions.frontName: `X-Front` on every answer (unless the answer names it). */
+  frontName?: string;
 }): (
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -184,6 +189,7 @@ export function offKoa(opts: {
     const headers = answer.headers.includes('X-Served-By')
       ? answer.headers
       : ['X-Served-By', opts.podName, ...answer.headers];
+    if (opts.frontName !== undefined && !headers.includes('X-Front')) headers.push('X-Front', opts.frontName);
     headers.push('Content-Length', String(answer.body.length));
     res.writeHead(answer.status, headers);
     res.end(req.method === 'HEAD' ? undefined : answer.body);
