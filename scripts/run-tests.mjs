@@ -220,6 +220,7 @@ if (besideFiles.length > 0 && serialFiles.length > 0) {
   const relay = (signal) => {
     child.kill(signal);
     process.stdout.write(readFileSync(logFile));
+    rmSync(dir, { recursive: true, force: true });
     process.exit(1);
   };
   process.once('SIGINT', relay);
