@@ -76,15 +76,24 @@ export class CommitGuard {
 
   async #tryRecover(): Promise<void> {
     try {
-      const res = await this.opts.control.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_replication
-         WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')
-           AND replay_lsn IS NOT NULL AND replay_lsn >= pg_current_wal_lsn()`,
-      );
-      if ((res.rows[0]?.n ?? 0) > 0) this.restore();
+      if ((await this.#syncStandbys({ caughtUp: true })) > 0) this.restore();
     } catch {
       // primary unreachable: stay degraded, try again later
     }
+  }
+
+  /**
+   * How many synchronous standbys stream from the primary; with `caughtUp`, only those that have also
+   * replayed everything the primary has written so far. Asks through the control pool; throws when
+   * the primary cannot be reached (each caller decides what that means).
+   */
+  async #syncStandbys(opts: { caughtUp: boolean }): Promise<number> {
+    const replayed = opts.caughtUp ? 'AND replay_lsn IS NOT NULL AND replay_lsn >= pg_current_wal_lsn()' : '';
+    const res = await this.opts.control.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_replication
+       WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum') ${replayed}`,
+    );
+    return res.rows[0]?.n ?? 0;
   }
 
   /**
@@ -98,11 +107,7 @@ export class CommitGuard {
     if (this.opts.policy.current.consistencyMode !== 'strict' || this.#degradedReason !== undefined) return;
     let streaming: number;
     try {
-      const res = await this.opts.control.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_replication
-         WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')`,
-      );
-      streaming = res.rows[0]?.n ?? 0;
+      streaming = await this.#syncStandbys({ caughtUp: false });
     } catch {
       return; // unreachable again: the commits' own timeout decides
     }
