@@ -12,6 +12,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { jsonReport } from '../../tools/checker/src/cli-output.js';
+import { StoreClient } from '../../tools/checker/src/client.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import { checkedRun } from '../../tools/checker/src/run.js';
 import type { ConsistencyMode } from '../../tools/checker/src/check.js';
@@ -61,27 +62,41 @@ async function setStockThroughStore(
   db: pg.Pool,
   stock: Record<string, number>,
 ): Promise<void> {
+  // One front, the Service: a lost connection is not resent here, it fails the setup.
+  const client = new StoreClient({
+    fronts: [{ name: 'svc', url: config.front }],
+    home: 0,
+    timeoutMs: config.timeoutMs,
+  });
   const send = async (path: string, key: string, body?: object): Promise<void> => {
-    const res = await fetch(`${config.front}${path}`, {
-      method: 'POST',
-      // The admin token only where it is needed (a restock, with a body); a purchase is public.
-      headers: {
-        'idempotency-key': key,
-        ...(body ? { authorization: `Bearer ${config.adminToken}`, 'content-type': 'application/json' } : {}),
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(config.timeoutMs),
+    const reply = await client.request('POST', path, {
+      // The admin token only where it is needed (a restock, with a body); a purchase is public. The
+      // client adds content-type: application/json to a request with a body.
+      headers: { 'idempotency-key': key, ...(body ? { authorization: `Bearer ${config.adminToken}` } : {}) },
+      ...(body ? { json: body } : {}),
     });
-    if (res.status !== 200)
-      throw new Error(`setup: POST ${path} answered ${res.status}: ${await res.text()}`);
+    // Status 0: the connection failed or timed out (the client's error code says which).
+    if (reply.error !== undefined) throw new Error(`setup: POST ${path} got no answer (${reply.error})`);
+    if (reply.status !== 200) {
+      const { body: answered } = reply;
+      const text =
+        answered === undefined ? '' : typeof answered === 'string' ? answered : JSON.stringify(answered);
+      throw new Error(`setup: POST ${path} answered ${reply.status}: ${text}`);
+    }
   };
-  for (const [id, target] of Object.entries(stock)) {
-    const { rows } = await db.query<{ stock: number }>('SELECT stock FROM books WHERE id = $1', [Number(id)]);
-    const now = rows[0]?.stock;
-    if (now === undefined) throw new Error(`setup: no book ${id}`);
-    const key = `setup-${config.keyPrefix}-${id}`;
-    if (now < target) await send(`/books/${id}/restock`, `${key}-restock`, { quantity: target - now });
-    for (let i = 0; i < now - target; i++) await send(`/purchase/${id}`, `${key}-buy-${i}`);
+  try {
+    for (const [id, target] of Object.entries(stock)) {
+      const { rows } = await db.query<{ stock: number }>('SELECT stock FROM books WHERE id = $1', [
+        Number(id),
+      ]);
+      const now = rows[0]?.stock;
+      if (now === undefined) throw new Error(`setup: no book ${id}`);
+      const key = `setup-${config.keyPrefix}-${id}`;
+      if (now < target) await send(`/books/${id}/restock`, `${key}-restock`, { quantity: target - now });
+      for (let i = 0; i < now - target; i++) await send(`/purchase/${id}`, `${key}-buy-${i}`);
+    }
+  } finally {
+    client.close();
   }
 }
 
