@@ -121,6 +121,7 @@ async function main(): Promise<void> {
     }),
     details: () => ({
       role: config.ROLE,
+      policy: policy.current,
       consistency: writer?.guard.consistencyReport() ?? { mode: policy.current.consistencyMode },
       ...(writer ? { database: writer.primaryIdentity.report() } : {}),
     }),

@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     }),
     details: () => ({
       role: config.ROLE,
+      policy: policy.current,
       consistency: guard.consistencyReport(),
       database: writer.primaryIdentity.report(),
     }),

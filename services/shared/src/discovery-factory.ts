@@ -24,6 +24,8 @@ export const discoverySchema = {
   FRONT_INTERNAL_PORT_NAME: optionalStr(),
   /** The StorePolicy custom resource whose spec is the live runtime policy (empty: none). */
   POLICY_NAME: optionalStr(),
+  /** Static discovery: a JSON file holding a StorePolicy spec, followed live (policy-file-watch.ts). */
+  POLICY_FILE: optionalStr(),
   /**
    * The watchdog: a watch whose API server has neither answered nor failed for this long is restarted
    * (at most 30 s whatever is set: bounded-watch.ts; watches end every 10 s and bookmark, so a healthy
@@ -49,6 +51,7 @@ export type DiscoveryConfig = {
   DISCOVERY_PORT_NAME: string;
   FRONT_INTERNAL_PORT_NAME?: string | undefined;
   POLICY_NAME: string | undefined;
+  POLICY_FILE?: string | undefined;
   KUBE_WATCH_IDLE_RESTART_MS: number;
   KUBE_WATCH_BACKOFF_MAX_MS: number;
   KUBE_SYNC_GRACE_MS: number;
