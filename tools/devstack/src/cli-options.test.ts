@@ -125,6 +125,7 @@ describe('npm start: launcher options', () => {
       frontPort: 18080,
       dataDir: '/tmp/d',
       logDir: '/tmp/d/logs',
+      policyFile: '/tmp/d/policy.json',
       signal,
       log,
     });

@@ -152,6 +152,8 @@ export function stackOptions(
     frontPort: options.port,
     dataDir: options.dataDir,
     logDir: logDirOf(options),
+    // The live policy knob (`npm run ctl -- policy`): every service follows this file.
+    policyFile: path.join(options.dataDir, 'policy.json'),
     signal: run.signal,
     ...(inv.databaseUrl ? { databaseUrl: inv.databaseUrl } : {}),
     ...(inv.replicaDatabaseUrl ? { replicaDatabaseUrl: inv.replicaDatabaseUrl } : {}),

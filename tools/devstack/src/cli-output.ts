@@ -5,7 +5,7 @@ import type { Invocation } from './cli-options.js';
 /** What the ready banner shows of a started stack (a Stack fits). */
 export interface StackSummary {
   all: readonly { name: string; url: string; pid(): number | undefined }[];
-  fronts: readonly { url: string }[];
+  fronts: readonly { name: string; url: string }[];
   pg?: unknown;
   primaryUrl: string;
   standbyUrl: string;
@@ -58,6 +58,12 @@ export function readyMessage(
     `  curl -i -X POST ${front}/purchase/1`,
     `  curl -i -X PATCH ${front}/books/1 -H 'Authorization: Bearer ${stack.adminToken}' \\`,
     `       -H 'Content-Type: application/json' -d '{"price":42}'`,
+    '',
+    'Turn the knobs from another terminal (npm run ctl -- --help):',
+    '  npm run ctl -- status',
+    '  npm run ctl -- policy --mode eventual --cache-max 3',
+    ...(stack.pg ? ['  npm run ctl -- lag 2000', '  npm run ctl -- stop primary'] : []),
+    `  npm run ctl -- kill ${stack.fronts[0]?.name ?? 'front-0'}`,
     '',
     'Press Ctrl-C to stop.',
     '',

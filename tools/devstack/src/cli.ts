@@ -18,6 +18,8 @@ import {
   type Invocation,
 } from './cli-options.js';
 import { childLine, display, errorText, readyMessage, startingMessage } from './cli-output.js';
+import type { Server } from 'node:http';
+import { serveControl, StoreControl, type ControlFile } from './control.js';
 import { startStack, type Stack } from './stack.js';
 
 async function main(): Promise<number> {
@@ -32,6 +34,7 @@ async function main(): Promise<number> {
   if (typeof stack === 'number') return stack;
   // For the README's curl block: TOKEN=$(cat .bazar/admin-token). Only the owner may read it.
   await fs.writeFile(path.join(inv.options.dataDir, 'admin-token'), stack.adminToken, { mode: 0o600 });
+  await store.serveKnobs(inv.options.dataDir);
   process.stdout.write(readyMessage(stack, inv, store.logDir, Date.now() - t0));
   // Stay up until a signal; the children's IPC channels keep the event loop alive.
   return new Promise<number>(() => {});
@@ -65,6 +68,7 @@ async function wipeDataDir(dataDir: string): Promise<void> {
  */
 class StoreRun {
   private stack: Stack | undefined;
+  private knobs: { server: Server; file: string } | undefined;
   private stopping: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private signals = 0;
@@ -88,6 +92,17 @@ class StoreRun {
       process.stderr.write(`Logs: ${display(this.logDir)}/\n`);
       return 1;
     }
+  }
+
+  /** The knobs' control server (`npm run ctl`), found through <data dir>/control.json. */
+  async serveKnobs(dataDir: string): Promise<void> {
+    const stack = this.stack as Stack;
+    const control = new StoreControl(stack, path.join(dataDir, 'policy.json'));
+    const server = await serveControl(control, stack.adminToken);
+    const file = path.join(dataDir, 'control.json');
+    const content: ControlFile = { url: server.url, pid: process.pid };
+    await fs.writeFile(file, JSON.stringify(content) + '\n', { mode: 0o600 });
+    this.knobs = { server, file };
   }
 
   stopOnSignals(): void {
@@ -129,6 +144,10 @@ class StoreRun {
   private stop(): Promise<void> {
     this.stopping ??= (async () => {
       process.stdout.write('\nStopping…\n');
+      if (this.knobs) {
+        this.knobs.server.close();
+        await fs.rm(this.knobs.file, { force: true });
+      }
       await this.stack?.stop();
       process.stdout.write('stopped\n');
     })();

@@ -28,6 +28,7 @@ import {
   INCLUDE_SERVER_CONF,
   initdbArgs,
   parseClusterMeta,
+  pgCtlReloadArgs,
   pgCtlStartArgs,
   pgCtlStopArgs,
   ROLES,
@@ -59,7 +60,23 @@ export interface PgCluster {
   startPrimary(): Promise<void>;
   stopStandby(): Promise<void>;
   startStandby(): Promise<void>;
+  /** The standby applies each commit this long after the primary made it (0: at once); kept across restarts. */
+  setReplayDelay(ms: number): Promise<void>;
+  /** Pauses or resumes the standby's replay (pg_wal_replay_pause); a restarted standby replays again. */
+  setReplayPaused(paused: boolean): Promise<void>;
+  replication(): Promise<ReplicationState>;
   stop(): Promise<void>;
+}
+
+/** What the pair looks like now, for people watching it (`npm run ctl -- status`, the lab). */
+export interface ReplicationState {
+  primaryUp: boolean;
+  standbyUp: boolean;
+  /** recovery_min_apply_delay of the standby. */
+  replayDelayMs: number;
+  replayPaused: boolean;
+  /** Per pg_stat_replication on the primary; undefined when the standby is not streaming. */
+  streaming?: { syncState: string; replayLagBytes: number; replayLagMs: number | null };
 }
 
 /** OS user that runs Postgres when we are root (Postgres refuses to run as root). */
@@ -139,6 +156,13 @@ function clusterHandle(pair: PgPair): PgCluster {
       await pair.start('standby');
       if (pair.isUp('primary')) await pair.waitStreaming();
     },
+    async setReplayDelay(ms) {
+      await pair.setReplayDelay(ms);
+    },
+    async setReplayPaused(paused) {
+      await pair.setReplayPaused(paused);
+    },
+    replication: () => pair.replication(),
     async stop() {
       await pair.stopAll();
     },
@@ -152,6 +176,7 @@ function clusterHandle(pair: PgPair): PgCluster {
 class PgPair {
   private readonly up: Record<PgRole, boolean> = { primary: false, standby: false };
   private reaper: ChildProcess | undefined;
+  private replayDelayMs = 0;
 
   constructor(
     readonly layout: ClusterLayout,
@@ -181,8 +206,84 @@ class PgPair {
   async writeServerConf(role: PgRole): Promise<void> {
     await this.writeOwned(
       path.join(this.layout.pgdata[role], 'bazar.conf'),
-      serverConf(this.layout, role, this.password),
+      serverConf(this.layout, role, this.password, { replayDelayMs: this.replayDelayMs }),
     );
+  }
+
+  async setReplayDelay(ms: number): Promise<void> {
+    this.replayDelayMs = ms;
+    await this.writeServerConf('standby');
+    if (!this.up.standby) return;
+    const res = await this.exec(this.bin.pg_ctl, pgCtlReloadArgs(this.layout.pgdata.standby));
+    if (res.code !== 0)
+      throw new Error(`pg_ctl reload of the standby failed: ${(res.stderr || res.stdout).trim()}`);
+    // The reload is asynchronous: wait until the server reports the new value.
+    const want = `${ms}ms`;
+    await this.query('standby', async (c) => {
+      for (let i = 0; i < 100; i++) {
+        const r = await c.query<{ d: string }>(
+          "SELECT setting || unit AS d FROM pg_settings WHERE name = 'recovery_min_apply_delay'",
+        );
+        if (r.rows[0]?.d === want) return;
+        await sleep(20);
+      }
+      throw new Error(`the standby did not take recovery_min_apply_delay = ${want}`);
+    });
+  }
+
+  async setReplayPaused(paused: boolean): Promise<void> {
+    if (!this.up.standby) throw new Error('the standby is stopped');
+    await this.query('standby', (c) =>
+      c.query(paused ? 'SELECT pg_wal_replay_pause()' : 'SELECT pg_wal_replay_resume()'),
+    );
+  }
+
+  async replication(): Promise<ReplicationState> {
+    const state: ReplicationState = {
+      primaryUp: this.up.primary,
+      standbyUp: this.up.standby,
+      replayDelayMs: this.replayDelayMs,
+      replayPaused: false,
+    };
+    if (this.up.standby) {
+      state.replayPaused = await this.query('standby', async (c) => {
+        const r = await c.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s');
+        return r.rows[0]?.s !== 'not paused';
+      });
+    }
+    if (this.up.primary) {
+      const row = await this.query('primary', async (c) => {
+        const r = await c.query<{ sync_state: string; lag_bytes: string; lag_ms: number | null }>(
+          `SELECT sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text AS lag_bytes,
+                  (EXTRACT(EPOCH FROM replay_lag) * 1000)::float8 AS lag_ms
+             FROM pg_stat_replication WHERE application_name = $1`,
+          [STANDBY_NAME],
+        );
+        return r.rows[0];
+      });
+      if (row) {
+        state.streaming = {
+          syncState: row.sync_state,
+          replayLagBytes: Number(row.lag_bytes),
+          replayLagMs: row.lag_ms,
+        };
+      }
+    }
+    return state;
+  }
+
+  /** One short-lived superuser connection to a server. */
+  async query<T>(role: PgRole, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({
+      ...connParams(this.layout.port[role], this.password),
+      connectionTimeoutMillis: 2000,
+    });
+    try {
+      await client.connect();
+      return await work(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
 
   async start(role: PgRole): Promise<void> {

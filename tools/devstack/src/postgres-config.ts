@@ -71,7 +71,12 @@ export function connParams(port: number, password: string): pg.ClientConfig {
 }
 
 /** bazar.conf of one server: rewritten on every start, so that changed ports or options take effect on reuse. */
-export function serverConf(layout: ClusterLayout, role: PgRole, password: string): string {
+export function serverConf(
+  layout: ClusterLayout,
+  role: PgRole,
+  password: string,
+  knobs: { replayDelayMs?: number } = {},
+): string {
   const lines = [
     '# Written by tools/devstack on every start; edits are overwritten.',
     "listen_addresses = '127.0.0.1'",
@@ -101,6 +106,8 @@ export function serverConf(layout: ClusterLayout, role: PgRole, password: string
       `host=127.0.0.1 port=${layout.port.primary} user=${SUPERUSER} password=${password} ` +
       `application_name=${STANDBY_NAME} connect_timeout=5`;
     lines.push(`primary_conninfo = '${conninfo}'`, `primary_slot_name = '${SLOT}'`);
+    // The lag knob (`npm run ctl -- lag`): each commit is applied this long after the primary made it.
+    if (knobs.replayDelayMs) lines.push(`recovery_min_apply_delay = '${knobs.replayDelayMs}ms'`);
   }
   return lines.join('\n') + '\n';
 }
@@ -137,6 +144,10 @@ export function initdbArgs(layout: ClusterLayout): string[] {
 
 export function pgCtlStartArgs(pgdata: string, logFile: string): string[] {
   return ['start', '-w', '-t', '60', '-D', pgdata, '-l', logFile];
+}
+
+export function pgCtlReloadArgs(pgdata: string): string[] {
+  return ['reload', '-D', pgdata];
 }
 
 /** Fast = roll back open transactions, then a clean shutdown checkpoint; immediate = no checkpoint. */

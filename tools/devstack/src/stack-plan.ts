@@ -39,7 +39,10 @@ export interface Wiring {
   portOf: Map<string, number>;
   primaryUrl: string;
   standbyUrl: string;
-  options: Pick<StackOptions, 'logLevel' | 'cacheMaxEntries' | 'cacheTtlMs' | 'env' | 'envFor'>;
+  options: Pick<
+    StackOptions,
+    'logLevel' | 'cacheMaxEntries' | 'cacheTtlMs' | 'policyFile' | 'env' | 'envFor'
+  >;
 }
 
 /** Names first: every process's environment lists the others. Throws on bad counts. */
@@ -149,6 +152,7 @@ export function serviceEnv(s: ProcessSpec, w: Wiring, base: NodeJS.ProcessEnv): 
     DISCOVERY: 'static',
     SHUTDOWN_DELAY_MS: '0',
   });
+  if (opts.policyFile) env['POLICY_FILE'] = opts.policyFile;
   if (s.service === 'catalog') {
     Object.assign(env, {
       ROLE: s.role,

@@ -26,6 +26,7 @@ import {
   type StackPlan,
 } from './stack-plan.js';
 import { SERVICE_NODE_FLAGS } from '../../../services/shared/src/node-flags.js';
+import type { StorePolicySpec } from '../../../services/shared/src/kubernetes/store-policy.js';
 
 export type ServiceKind = 'front' | 'catalog' | 'order';
 export type ServiceRole = 'origin' | 'replica' | 'front';
@@ -62,6 +63,12 @@ export interface StackOptions {
   logLevel?: string;
   cacheMaxEntries?: number;
   cacheTtlMs?: number;
+  /**
+   * Every service follows this JSON file (a StorePolicy spec; POLICY_FILE, policy-file-watch.ts), which
+   * startStack writes first with the mode (and cache settings) above: change the policy live by
+   * rewriting it (control.ts does). Absent = the environment's policy stays.
+   */
+  policyFile?: string;
   /** Receives every log line of every child (and `postgres` progress lines). */
   log?: (proc: string, line: string) => void;
   /**
@@ -314,6 +321,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const plan = planStack(opts);
   const ports = await reservePorts(opts, plan);
   if (opts.logDir) await fs.mkdir(opts.logDir, { recursive: true });
+  if (opts.policyFile) await writePolicyFile(opts.policyFile, initialPolicySpec(opts));
   const launch = new Launch();
   try {
     const db = await startDatabase(opts, ports, launch);
@@ -324,6 +332,26 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await launch.teardown().catch(() => {});
     throw new Error(`bazar stack failed to start: ${errorText(err)}`, { cause: err });
   }
+}
+
+/** The policy file's first content: what the options fix (the rest stays at the services' defaults). */
+function initialPolicySpec(opts: StackOptions): StorePolicySpec {
+  const cache = {
+    ...(opts.cacheMaxEntries !== undefined ? { maxEntries: opts.cacheMaxEntries } : {}),
+    ...(opts.cacheTtlMs !== undefined ? { ttlMs: opts.cacheTtlMs } : {}),
+  };
+  return {
+    consistencyMode: opts.consistencyMode ?? 'strict',
+    ...(Object.keys(cache).length > 0 ? { cache } : {}),
+  };
+}
+
+/** Written whole and renamed into place: a service never reads half a file. */
+export async function writePolicyFile(file: string, spec: StorePolicySpec): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(spec, null, 2) + '\n');
+  await fs.rename(tmp, file);
 }
 
 /** The URLs the services use: the embedded pair's or the given ones. */
