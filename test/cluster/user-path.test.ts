@@ -156,14 +156,46 @@ function secretData(kube: Kube, ns: string, name: string): Promise<Record<string
   return kube.json<{ data: Record<string, string> }>(['get', 'secret', '-n', ns, name]).then((s) => s.data);
 }
 
-/** The README's "Try it with curl" block (the lines a user copies). */
-function readmeCurlBlock(): string {
+/** The sh blocks of the README's "Try it with curl" section (the lines a user copies). */
+function readmeCurlBlocks(): string[] {
   const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const start = readme.indexOf('## Try it with curl');
   assert.ok(start >= 0, 'README.md has a "Try it with curl" section');
-  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(start));
-  assert.ok(m?.[1], 'the section has a sh block');
-  return m[1];
+  const end = readme.indexOf('\n## ', start + 1);
+  const blocks = [...readme.slice(start, end).matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length > 0, 'the section has sh blocks');
+  return blocks;
+}
+
+/** The section's block that holds `marker`: the curl block, or the Kubernetes one (port-forward, token). */
+function readmeCurlBlock(marker = 'curl -i localhost:8080/search/'): string {
+  const block = readmeCurlBlocks().find((b) => b.includes(marker));
+  assert.ok(block, `README.md's "Try it with curl" has a block with: ${marker}`);
+  return block;
+}
+
+/** A command line of a doc's block without its trailing comment. */
+const uncommented = (line: string): string => line.replace(/\s+#.*$/, '');
+
+/**
+ * The lines that set RELEASE, NAMESPACE and NAME in a doc (README.md, docs/deploy.md), run as the doc
+ * writes them, for `release` in `ns`: the doc's own values when they are the tier's release (the
+ * first line must then be exactly the doc's), the same lines with another release's otherwise.
+ */
+function docNames(doc: string, release = RELEASE, ns = NS): string {
+  const set = /^RELEASE=\S+ NAMESPACE=\S+.*$/m.exec(doc)?.[0];
+  const name = /^case \$RELEASE in .*$/m.exec(doc)?.[0];
+  assert.ok(set && name, 'the doc sets RELEASE, NAMESPACE and NAME');
+  assert.equal(uncommented(set), `RELEASE=${RELEASE} NAMESPACE=${NS}`, "the doc's release is the tier's");
+  return `RELEASE=${release} NAMESPACE=${ns}\n${name}`;
+}
+
+/** A doc's command with the values of NAMESPACE and NAME written in, as the install notes print it. */
+function filledIn(line: string, ns: string, name: string): string {
+  return uncommented(line)
+    .replace(/\s*&.*$/, '')
+    .replaceAll('"$NAMESPACE"', ns)
+    .replace(/"([^"$]*)\$NAME([^"]*)"/g, `$1${name}$2`);
 }
 
 /** A README command line, run by /bin/sh with the port-forward's address for localhost:8080. */
@@ -578,28 +610,38 @@ describe(
       );
       lastOrderId = purchase.orderId;
 
-      // The admin token exactly as the install notes say to read it (and as the README shows it).
+      // The admin token as the README reads it (RELEASE, NAMESPACE and NAME set by its own lines),
+      // which is the install notes' line with the names filled in; so is its port-forward line.
+      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+      const vars = docNames(readme);
+      const kubeBlock = readmeCurlBlock('port-forward');
+      const [setLine = '', nameLine = ''] = kubeBlock.split('\n');
+      assert.equal(`${uncommented(setLine)}\n${nameLine}`, vars, 'the block sets RELEASE, NAMESPACE, NAME');
+      const name = (await k().sh(`${vars}\nprintf %s "$NAME"`)).stdout;
+      assert.equal(name, 'bazar', "the README's NAME for release bazar");
+      const kubeLines = kubeBlock.split('\n');
+      const tokenLine = kubeLines.find((l) => l.startsWith('TOKEN=$('));
+      const forwardLine = kubeLines.find((l) => l.includes(' port-forward '));
+      assert.ok(tokenLine && forwardLine, 'the README reads the token and forwards a port');
       const notes = (await k().helm(['get', 'notes', RELEASE])).stdout;
-      const tokenLine = notes
-        .split('\n')
-        .map((l) => l.trim())
-        .find((l) => l.startsWith('TOKEN=$('));
-      assert.ok(tokenLine, `helm get notes prints a TOKEN= line:\n${notes}`);
-      assert.ok(
-        readFileSync(path.join(repoRoot, 'README.md'), 'utf8').includes(tokenLine),
-        `README.md shows the notes' line: ${tokenLine}`,
-      );
+      const noteLines = notes.split('\n').map((l) => l.trim());
+      for (const l of [tokenLine, forwardLine]) {
+        assert.ok(
+          noteLines.includes(filledIn(l, NS, name)),
+          `helm get notes prints the README's line with the names filled in: ${filledIn(l, NS, name)}\n${notes}`,
+        );
+      }
       const patchCmd = `curl -i -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n     -d '{"price":120}' localhost:8080/books/5`;
       const restockCmd = `curl -i -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n     -d '{"quantity":10}' localhost:8080/books/5/restock`;
       assert.ok(block.includes(patchCmd), 'README has the PATCH example');
       assert.ok(block.includes(restockCmd), 'README has the restock example');
       const local = (c: string) => c.replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`);
       const admin = await k().sh(
-        `${tokenLine}\n${local(patchCmd)}\necho; echo ---; ${local(restockCmd)}\necho; echo ---; printf %s "$TOKEN"`,
+        `${vars}\n${tokenLine}\n${local(patchCmd)}\necho; echo ---; ${local(restockCmd)}\necho; echo ---; printf %s "$TOKEN"`,
       );
       const [patchOut = '', restockOut = '', token = ''] = admin.stdout.split('\n---\n');
       log(`$ ${tokenLine}\n$ ${patchCmd}\n${patchOut.trim()}\n$ ${restockCmd}\n${restockOut.trim()}`);
-      assert.equal(token, adminToken, "the notes' line reads the admin token of the Secret");
+      assert.equal(token, adminToken, "the README's line reads the admin token of the Secret");
       const patched = parseCurlI(patchOut.trim());
       assert.equal(patched.status, 200);
       assert.equal((patched.json as { price: number }).price, 120);
@@ -683,11 +725,14 @@ describe(
       const stock = (a: Answer) => (a.json as { stock: number }).stock;
       assert.equal(stock(later), stock(first) - 1);
       assert.equal(header(later, 'X-Cache'), 'miss', 'the purchase invalidated the cached copy');
-      const tokenLine = "TOKEN=$(kubectl get secret bazar -o jsonpath='{.data.admin-token}' | base64 -d)";
+      const tokenLine = `TOKEN=$(kubectl --namespace "$NAMESPACE" get secret "$NAME" -o jsonpath='{.data.admin-token}' | base64 -d)`;
       const patch = `curl -i -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\\n  -d '{"price":120}' http://localhost:8080/books/1`;
       assert.ok(docs.includes(tokenLine) && docs.includes(patch), 'docs/deploy.md has the admin example');
+      const forwardLine = 'kubectl --namespace "$NAMESPACE" port-forward "svc/$NAME-front" 8080:80 & sleep 2';
+      assert.ok(block.includes(forwardLine), `docs/deploy.md's Try it forwards the port: ${forwardLine}`);
+      // Run with the doc's own RELEASE, NAMESPACE and NAME lines before it.
       const out = await k().sh(
-        `${tokenLine}\n${patch.replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`)}`,
+        `${docNames(docs)}\n${tokenLine}\n${patch.replaceAll('localhost:8080', `127.0.0.1:${fwd.port}`)}`,
       );
       const patched = parseCurlI(out.stdout);
       assert.equal(patched.status, 200);
@@ -827,9 +872,14 @@ describe(
       const podsBefore = servicePods(await releasePods(k(), NS, RELEASE));
       const ident = (pods: Pod[]) =>
         pods.map((p) => `${p.metadata.name} ${p.metadata.uid} ${restarts(p)}`).sort();
-      const patch = `kubectl patch storepolicy bazar --type merge -p '{"spec":{"cache":{"ttlMs":5000},"consistencyMode":"session"}}'`;
+      // The README's commands, run with its RELEASE, NAMESPACE and NAME lines before them.
+      const patch = `kubectl --namespace "$NAMESPACE" patch storepolicy "$NAME" --type merge -p '{"spec":{"cache":{"ttlMs":5000},"consistencyMode":"session"}}'`;
+      const getPolicy = 'kubectl --namespace "$NAMESPACE" get storepolicy "$NAME"';
+      const getStatus = `kubectl --namespace "$NAMESPACE" get storepolicy "$NAME" -o jsonpath='{.status}'`;
       const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
-      assert.ok(readme.includes(patch), 'the README has this patch command');
+      for (const c of [patch, `${getPolicy}   #`, getStatus])
+        assert.ok(readme.includes(c), `the README has this command: ${c}`);
+      const vars = docNames(readme);
 
       async function applied(mode: string, ttl: number, t0: number): Promise<Record<string, number>> {
         const when: Record<string, number> = {};
@@ -860,7 +910,7 @@ describe(
       }
 
       let t0 = Date.now();
-      log(`$ ${patch}\n${(await k().sh(patch)).stdout.trim()}`);
+      log(`$ ${patch}\n${(await k().sh(`${vars}\n${patch}`)).stdout.trim()}`);
       const reached = await applied('session', 5000, t0);
       log(`session + ttl 5000 seen in /readyz (ms after the patch): ${JSON.stringify(reached)}`);
       const sp = await until(
@@ -879,10 +929,10 @@ describe(
       );
       assert.equal(sp.status?.consistencyMode, 'session');
       assert.equal(sp.status?.cache?.ttlMs, 5000);
-      const shown = (await k().sh('kubectl get storepolicy bazar')).stdout;
-      log(`$ kubectl get storepolicy bazar\n${shown.trim()}`);
+      const shown = (await k().sh(`${vars}\n${getPolicy}`)).stdout;
+      log(`$ ${getPolicy}\n${shown.trim()}`);
       assert.match(shown, /^bazar\s+session\s+5000\s+/m);
-      const statusJson = (await k().sh("kubectl get storepolicy bazar -o jsonpath='{.status}'")).stdout;
+      const statusJson = (await k().sh(`${vars}\n${getStatus}`)).stdout;
       assert.equal(
         (JSON.parse(statusJson) as { observedGeneration: number }).observedGeneration,
         sp.metadata.generation,
@@ -1187,20 +1237,20 @@ describe(
           .sort(),
         members.map((m) => `default/data-${m} Bound`),
       );
-      // The documented way to remove the rest, run as written (namespace default instead of shop).
+      // The documented way to remove the rest, run as written, after the doc's RELEASE, NAMESPACE and
+      // NAME lines.
       const docs = readFileSync(path.join(repoRoot, 'docs', 'deploy.md'), 'utf8');
+      const vars = docNames(docs);
       const cleanup = [
-        'kubectl delete secret bazar -n shop',
-        'kubectl delete pvc -n shop -l app.kubernetes.io/instance=bazar',
-        'kubectl delete configmap -n shop -l app.kubernetes.io/instance=bazar,cluster-name=bazar-patroni',
-        'kubectl delete pod bazar-test-store -n shop',
+        'kubectl --namespace "$NAMESPACE" delete secret "$NAME"',
+        'kubectl --namespace "$NAMESPACE" delete pvc -l app.kubernetes.io/instance="$RELEASE"',
+        'kubectl --namespace "$NAMESPACE" delete configmap -l app.kubernetes.io/instance="$RELEASE",cluster-name="$NAME-patroni"',
+        'kubectl --namespace "$NAMESPACE" delete pod "$NAME-test-store"',
         'kubectl delete crd storepolicies.bazar.dev',
       ];
       for (const c of cleanup) {
         assert.ok(docs.includes(c), `docs/deploy.md has: ${c}`);
-        log(
-          `$ ${c}\n${(await k().sh(c.replace('-n shop', `-n ${NS}`), { timeoutMs: 60_000 })).stdout.trim()}`,
-        );
+        log(`$ ${c}\n${(await k().sh(`${vars}\n${c}`, { timeoutMs: 60_000 })).stdout.trim()}`);
       }
       await until(
         'the PersistentVolumes to go (reclaim policy Delete)',
@@ -1233,28 +1283,33 @@ describe(
       const fill = /```sh\n(for k in admin-token[\s\S]*?done > k8s\/secrets\.env)\n/.exec(docs)?.[1];
       assert.ok(fill, 'docs/deploy.md shows how to fill k8s/secrets.env');
       const docSteps = [
-        'kubectl create namespace shop',
-        "sed -i 's/^namespace: default$/namespace: shop/' k8s/kustomization.yaml",
+        'kubectl create namespace "$NAMESPACE"',
+        'sed -i "s/^namespace: default\\$/namespace: $NAMESPACE/" k8s/kustomization.yaml',
         'kubectl apply -k k8s/crds',
         'kubectl wait --for condition=established crd/storepolicies.bazar.dev',
         'kubectl apply -k k8s/',
-        'kubectl -n shop wait --for condition=Available deployment -l app.kubernetes.io/instance=bazar --timeout 10m',
+        'kubectl --namespace "$NAMESPACE" wait --for condition=Available deployment -l app.kubernetes.io/instance=bazar --timeout 10m',
       ];
       for (const c of docSteps) assert.ok(docs.includes(c), `docs/deploy.md has: ${c}`);
+      const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
       const readmeLine =
         'kubectl apply -k k8s/crds && kubectl wait --for condition=established crd/storepolicies.bazar.dev';
-      assert.ok(
-        readFileSync(path.join(repoRoot, 'README.md'), 'utf8').includes(readmeLine),
-        'the README waits for the CRD too',
-      );
+      assert.ok(readme.includes(readmeLine), 'the README waits for the CRD too');
+      // Every step after the doc's RELEASE, NAMESPACE and NAME lines, with the namespace plain (the
+      // manifests are release bazar).
+      const plainNames = docNames(docs, 'bazar', 'plain');
       const sh = async (c: string) => {
-        const cmd = c
-          .replaceAll('-n shop', '-n plain')
-          .replace('namespace shop', 'namespace plain')
-          .replace('namespace: shop/', 'namespace: plain/');
-        const out = await k().sh(cmd, { cwd: work, timeoutMs: 900_000 });
-        log(`$ ${cmd.split('\n')[0]}\n${out.stdout.trim()}`);
+        const out = await k().sh(`${plainNames}\n${c}`, { cwd: work, timeoutMs: 900_000 });
+        log(`$ ${c.split('\n')[0]}   (NAMESPACE=plain)\n${out.stdout.trim()}`);
       };
+      // The second release exactly as the README installs one on this cluster, with RELEASE=shop and
+      // NAMESPACE=books; the tier's two values files in place of the one `npm run images` writes (the
+      // same image values, and the smaller CPU requests).
+      const readmeValues = '~/.cache/bazar/images/chart-values.yaml';
+      const readmeInstall = `helm install "$RELEASE" charts/bazar --namespace "$NAMESPACE" --create-namespace \\\n  -f ${readmeValues} --wait --timeout 10m`;
+      assert.ok(readme.includes(readmeInstall), `the README installs so: ${readmeInstall}`);
+      const shopNames = docNames(readme, 'shop', 'books');
+      const shopInstall = `${shopNames}\n${readmeInstall.replace(readmeValues, `${imagesValues} -f ${smallValues}`)}`;
 
       const t0 = Date.now();
       // The CRD is gone (the uninstall step removed it, as an empty cluster has none): the plain manifests
@@ -1273,22 +1328,9 @@ describe(
         'secrets.env was filled',
       );
       await Promise.all([
-        timings.time('helm install shop charts/bazar -n books --create-namespace --wait', () =>
-          k().helm([
-            'install',
-            'shop',
-            'charts/bazar',
-            '-n',
-            'books',
-            '--create-namespace',
-            '-f',
-            imagesValues,
-            '-f',
-            smallValues,
-            '--wait',
-            '--timeout',
-            '10m',
-          ]),
+        timings.time(
+          "helm install shop charts/bazar -n books --create-namespace --wait (the README's line)",
+          () => k().sh(shopInstall, { timeoutMs: 900_000 }),
         ),
         timings.time('plain manifests: kubectl apply -k k8s/, wait for Ready', async () => {
           await sh(docSteps[4]!);
@@ -1317,6 +1359,19 @@ describe(
       assert.match(shopTest.stdout, /PASS: searched, read and bought through http:\/\/shop-bazar-front:80/);
       const notes = (await k().helm(['get', 'notes', 'shop', '-n', 'books'])).stdout;
       assert.match(notes, /kubectl --namespace books port-forward svc\/shop-bazar-front 8080:80/);
+      // The README's NAME for release shop is the chart's, and its port-forward and token lines, filled
+      // in with it, are the ones the notes print.
+      const shopName = (await k().sh(`${shopNames}\nprintf %s "$NAME"`)).stdout;
+      assert.equal(shopName, 'shop-bazar', "the README's NAME for release shop");
+      const noteLines = notes.split('\n').map((l) => l.trim());
+      for (const l of readmeCurlBlock('port-forward')
+        .split('\n')
+        .filter((x) => x.startsWith('TOKEN=$(') || x.includes(' port-forward '))) {
+        assert.ok(
+          noteLines.includes(filledIn(l, 'books', shopName)),
+          `release shop's notes print the README's line filled in: ${filledIn(l, 'books', shopName)}`,
+        );
+      }
       for (const [ns, svc, fronts] of [
         ['books', 'shop-bazar-front', shopPods.filter(isComponent('front')).length],
         ['plain', 'bazar-front', plainPods.filter(isComponent('front')).length],
