@@ -75,6 +75,8 @@ export interface ReplicationState {
   /** recovery_min_apply_delay of the standby. */
   replayDelayMs: number;
   replayPaused: boolean;
+  /** The standby's WAL receiver streams from the primary (pg_stat_wal_receiver): false soon after the primary stops. */
+  receiving: boolean;
   /** Per pg_stat_replication on the primary; undefined when the standby is not streaming. */
   streaming?: { syncState: string; replayLagBytes: number; replayLagMs: number | null };
 }
@@ -244,11 +246,16 @@ class PgPair {
       standbyUp: this.up.standby,
       replayDelayMs: this.replayDelayMs,
       replayPaused: false,
+      receiving: false,
     };
     if (this.up.standby) {
-      state.replayPaused = await this.query('standby', async (c) => {
-        const r = await c.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s');
-        return r.rows[0]?.s !== 'not paused';
+      await this.query('standby', async (c) => {
+        const r = await c.query<{ paused: string; receiving: boolean }>(
+          `SELECT pg_get_wal_replay_pause_state() AS paused,
+                  EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiving`,
+        );
+        state.replayPaused = r.rows[0]?.paused !== 'not paused';
+        state.receiving = r.rows[0]?.receiving ?? false;
       });
     }
     if (this.up.primary) {
