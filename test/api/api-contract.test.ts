@@ -232,6 +232,33 @@ describe('public API contract (README "API", docs/openapi.json) through the fron
     assert.deepEqual([...servers].sort(), ['catalog-origin-0', 'catalog-replica-0']);
   });
 
+  it('X-Database names the PostgreSQL server each read came from (a catalog origin the primary, a replica its standby); a hit has none', async () => {
+    const address = (url: string) => `${new URL(url).hostname}:${new URL(url).port}`;
+    const primary = `primary ${address(t.stack.primaryUrl)}`;
+    const standby = `standby ${address(t.stack.standbyUrl)}`;
+    const pairs = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const res = await call(front, 'GET', '/info/3', { headers: { 'cache-control': 'no-cache' } });
+      pairs.add(`${res.headers.get('x-served-by')} ${res.headers.get('x-database')}`);
+    }
+    assert.deepEqual([...pairs].sort(), [`catalog-origin-0 ${primary}`, `catalog-replica-0 ${standby}`]);
+    await call(front, 'GET', '/info/3');
+    const hit = await call(front, 'GET', '/info/3');
+    assert.equal(hit.headers.get('x-cache'), 'hit');
+    assert.equal(hit.headers.get('x-database'), null, 'a hit asked no database');
+    const search = await call(front, 'GET', '/search/distributed%20systems', {
+      headers: { 'cache-control': 'no-cache' },
+    });
+    assert.ok(
+      [primary, standby].includes(search.headers.get('x-database') ?? ''),
+      'a search says where it read',
+    );
+    const bought = await call<{ orderId: string }>(front, 'POST', '/purchase/3');
+    const order = await call(front, 'GET', `/orders/${bought.body.orderId}`);
+    assert.equal(order.status, 200);
+    assert.equal(order.headers.get('x-database'), standby, 'an order lookup reads the standby first');
+  });
+
   it('POST and PUT /purchase/:id buy one copy; GET /orders/:id returns the order', async () => {
     const before = await call<Book>(front, 'GET', '/info/2', { headers: { 'cache-control': 'no-cache' } });
     const bought = await call<Record<string, unknown>>(front, 'POST', '/purchase/2');

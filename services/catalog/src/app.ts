@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/src/logger.js';
 import type { Metrics } from '../../shared/src/metrics.js';
 import type { PolicyStore } from '../../shared/src/policy.js';
 import { createBaseApp, type Lifecycle, type AppContext } from '../../shared/src/server.js';
-import type { Database } from '../../shared/src/db/database.js';
+import { DATABASE_HEADER, type Database } from '../../shared/src/db/database.js';
 import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { writeBook, writesInFlightAnswer } from '../../shared/src/writer.js';
@@ -86,6 +86,7 @@ export function createApp(deps: CatalogDeps): Koa {
     const topic = normalizeTopic(ctx.params.topic);
     try {
       ctx.body = { topic, books: await searchBooks(deps.reads, topic) };
+      ctx.set(DATABASE_HEADER, deps.reads.label);
     } catch (err) {
       if (!(err instanceof HttpError && err.status === 503 && deps.origin)) throw err;
       relay(ctx, await deps.origin.request({ method: 'GET', path: ctx.path, retry: 'idempotent' }));
@@ -143,6 +144,8 @@ function copyServedBy(ctx: AppContext, res: UpstreamResponse): void {
 /** Copies an upstream answer (status, body, who served it) to this response; errors keep their body. */
 function relay(ctx: AppContext, res: UpstreamResponse): void {
   copyServedBy(ctx, res);
+  const database = res.headers[DATABASE_HEADER.toLowerCase()];
+  if (typeof database === 'string') ctx.set(DATABASE_HEADER, database);
   if (res.status >= 400) throw errorFromResponse(res);
   ctx.status = res.status;
   ctx.body = res.body;

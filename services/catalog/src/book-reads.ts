@@ -5,6 +5,7 @@ import { HttpError, notFound } from '../../shared/src/errors.js';
 import { requireObject } from '../../shared/src/body.js';
 import { parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
+import { DATABASE_HEADER } from '../../shared/src/db/database.js';
 import { bookVersions, findBook, findBookOnPrimary, findBookOnStandby, standbyStreaming } from './books.js';
 import type { CatalogDeps } from './app.js';
 
@@ -20,6 +21,8 @@ export interface BookAnswer {
   settled?: boolean;
   /** The timeline of the primary the origin reads (TIMELINE_HEADER), once the origin knows it. */
   timeline?: number;
+  /** The server that answered (DATABASE_HEADER): this pod's pool, or the origin's when it was asked. */
+  database?: string;
 }
 
 /** The header by which a catalog pod says its answer is the primary's settled truth (see BookAnswer). */
@@ -40,7 +43,11 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export async function readBook(deps: CatalogDeps, id: number, minVersion: number): Promise<BookAnswer> {
   if (!deps.origin) {
-    const answer: BookAnswer = { ...fromRow(id, await readOnPrimary(deps, id)), settled: true };
+    const answer: BookAnswer = {
+      ...fromRow(id, await readOnPrimary(deps, id)),
+      settled: true,
+      database: deps.reads.label,
+    };
     const timeline = deps.writer?.primaryIdentity?.facts?.timeline;
     if (timeline !== undefined) answer.timeline = timeline;
     return answer;
@@ -55,7 +62,8 @@ export async function readBook(deps: CatalogDeps, id: number, minVersion: number
       const { book, caughtUp } = unfenced
         ? await findBookOnStandby(deps.reads, id)
         : { book: await findBook(deps.reads, id), caughtUp: true };
-      if (caughtUp && (!book || book.version >= minVersion)) return fromRow(id, book);
+      if (caughtUp && (!book || book.version >= minVersion))
+        return { ...fromRow(id, book), database: deps.reads.label };
       if (Date.now() >= deadline) break;
       await sleep(2);
     }
@@ -71,10 +79,12 @@ export async function readBook(deps: CatalogDeps, id: number, minVersion: number
   });
   if (res.status !== 200) throw errorFromResponse(res);
   const servedBy = res.headers['x-served-by'];
+  const database = res.headers[DATABASE_HEADER.toLowerCase()];
   const timeline = Number(res.headers[TIMELINE_HEADER.toLowerCase()]);
   return {
     body: Buffer.from(res.raw),
     ...(typeof servedBy === 'string' ? { servedBy } : {}),
+    ...(typeof database === 'string' ? { database } : {}),
     ...(res.headers[SETTLED_HEADER.toLowerCase()] === '1' ? { settled: true } : {}),
     ...(Number.isSafeInteger(timeline) && timeline > 0 ? { timeline } : {}),
   };
@@ -114,6 +124,7 @@ async function readOnPrimary(deps: CatalogDeps, id: number): Promise<object | un
 export function bookHeaders(book: BookAnswer): string[] {
   return [
     ...(book.servedBy ? ['X-Served-By', book.servedBy] : []),
+    ...(book.database ? [DATABASE_HEADER, book.database] : []),
     ...(book.settled ? [SETTLED_HEADER, '1'] : []),
     ...(book.timeline !== undefined ? [TIMELINE_HEADER, String(book.timeline)] : []),
     'Content-Type',

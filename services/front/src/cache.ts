@@ -5,6 +5,8 @@ export interface CacheEntry {
   body: Buffer;
   version: number;
   servedBy: string;
+  /** The PostgreSQL server it was read from (the catalog's X-Database), shown on the miss that fetched it. */
+  database?: string;
 }
 
 export interface CacheStats {

@@ -82,7 +82,11 @@ function ok(description: string, schema: Schema, headers: Record<string, unknown
   };
 }
 
-const readHeaders = { 'X-Cache': header('X-Cache'), 'X-Front': header('X-Front') };
+const readHeaders = {
+  'X-Cache': header('X-Cache'),
+  'X-Front': header('X-Front'),
+  'X-Database': header('X-Database'),
+};
 const writeHeaders = { 'X-Invalidated': header('X-Invalidated') };
 const keyedWriteHeaders = { ...writeHeaders, 'Idempotent-Replayed': header('Idempotent-Replayed') };
 const unauthorized = error('The admin bearer token is missing or wrong', ['unauthorized'], {
@@ -216,7 +220,7 @@ export const openApiDocument = {
         tags: ['orders'],
         parameters: [param('OrderId')],
         responses: {
-          '200': ok('The order', ref('Order'), {}),
+          '200': ok('The order', ref('Order'), { 'X-Database': header('X-Database') }),
           '400': error('A query parameter', ['unknown_parameter']),
           '404': error('No such order (also for an id that is not a UUID)', ['order_not_found']),
           ...serverErrors(),
@@ -417,6 +421,14 @@ export const openApiDocument = {
         description: 'Whether the front answered from its cache',
         required: true,
         schema: { type: 'string', enum: ['hit', 'miss'] },
+      },
+      'X-Database': {
+        description:
+          'The PostgreSQL server the answer was read from: its role and address, `primary <host>:<port>` or ' +
+          '`standby <host>:<port>` (on Kubernetes the host is the Service the pod reads). Absent on a cache hit: ' +
+          'no database was asked',
+        required: false,
+        schema: { type: 'string', pattern: '^(primary|standby) [^ ]+:[0-9]+$' },
       },
       'X-Invalidated': {
         description:

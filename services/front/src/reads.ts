@@ -165,8 +165,14 @@ export class BookReader {
     // read buffer for the entry's lifetime); only the version is read from them.
     const book = res.body as { version: number };
     const timeline = Number(res.headers['x-bazar-timeline']);
+    const database = res.headers['x-database'];
     return {
-      entry: { body: Buffer.from(res.raw), version: book.version, servedBy: servedBy(res) },
+      entry: {
+        body: Buffer.from(res.raw),
+        version: book.version,
+        servedBy: servedBy(res),
+        ...(typeof database === 'string' ? { database } : {}),
+      },
       settled: res.headers['x-bazar-settled'] === '1',
       ...(Number.isSafeInteger(timeline) && timeline > 0 ? { timeline } : {}),
     };
@@ -190,6 +196,7 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
     ctx.set('X-Cache', hit ? 'hit' : 'miss');
     ctx.set('X-Front', deps.podName);
     if (!hit) ctx.set('X-Served-By', entry.servedBy);
+    if (!hit && entry.database) ctx.set('X-Database', entry.database);
     ctx.set('Content-Type', JSON_TYPE);
     ctx.body = entry.body;
   };
@@ -216,7 +223,13 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);
-    const entry = { body: Buffer.from(res.raw), version: 0, servedBy: servedBy(res) };
+    const database = res.headers['x-database'];
+    const entry = {
+      body: Buffer.from(res.raw),
+      version: 0,
+      servedBy: servedBy(res),
+      ...(typeof database === 'string' ? { database } : {}),
+    };
     cache.offer(key, entry);
     serve(ctx, { entry, hit: false });
   });
@@ -276,6 +289,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
           read.hit ? 'hit' : 'miss',
           'X-Front',
           deps.podName,
+          ...(!read.hit && read.entry.database ? ['X-Database', read.entry.database] : []),
           'Content-Type',
           JSON_TYPE,
         ],

@@ -18,6 +18,8 @@ export function relayedError(res: UpstreamResponse): HttpError {
 /** Answers with an upstream's status and body; its errors become this front's errors unchanged. */
 export function relay(ctx: AppContext, res: UpstreamResponse): void {
   ctx.set('X-Served-By', servedBy(res));
+  const database = res.headers['x-database'];
+  if (typeof database === 'string') ctx.set('X-Database', database);
   if (res.status >= 400) throw relayedError(res);
   ctx.status = res.status;
   ctx.body = res.body;

@@ -14,7 +14,7 @@ import {
   type Lifecycle,
   type OffKoaAnswer,
 } from '../../shared/src/server.js';
-import type { Database } from '../../shared/src/db/database.js';
+import { DATABASE_HEADER, type Database } from '../../shared/src/db/database.js';
 import { writeBook, writesInFlightAnswer, type Writer } from '../../shared/src/writer.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
 import { requireBearer } from '../../shared/src/auth.js';
@@ -152,7 +152,9 @@ export function createApp(deps: OrderDeps): Koa {
   });
 
   router.get('/orders/:orderId', async (ctx) => {
-    ctx.body = await lookupOrder(deps, parseOrderId(ctx.params.orderId));
+    const { order, database } = await lookupOrder(deps, parseOrderId(ctx.params.orderId));
+    ctx.set(DATABASE_HEADER, database);
+    ctx.body = order;
   });
 
   return createBaseApp({ ...deps, router, fastPath: purchaseFastPath(deps) });

@@ -153,11 +153,11 @@ const isUnavailable = (err: unknown): err is HttpError => err instanceof HttpErr
 export async function lookupOrder(
   dbs: { primary: Database; standby?: Database },
   orderId: string,
-): Promise<Order> {
+): Promise<{ order: Order; database: string }> {
   if (dbs.standby) {
     try {
       const order = await findOrder(dbs.standby, orderId);
-      if (order) return order;
+      if (order) return { order, database: dbs.standby.label };
     } catch (err) {
       if (!isUnavailable(err)) throw err;
     }
@@ -174,5 +174,5 @@ export async function lookupOrder(
     );
   }
   if (!order) throw notFound('order_not_found', `no order ${orderId}`);
-  return order;
+  return { order, database: dbs.primary.label };
 }

@@ -84,6 +84,11 @@ export function isStatementTimeout(err: unknown): boolean {
  */
 export class Database {
   readonly pool: pg.Pool;
+  /**
+   * Which server this pool reads, as the X-Database header shows it: its role and address, e.g.
+   * `standby 127.0.0.1:5433` (a Service's name on Kubernetes).
+   */
+  readonly label: string;
   /** Until when requests fail at once (the server was found unreachable). */
   #unreachableUntil = 0;
   #probe: ReturnType<typeof setTimeout> | undefined;
@@ -106,6 +111,7 @@ export class Database {
       commitWaitMs?: number;
     },
   ) {
+    this.label = `${role} ${serverAddress(url)}`;
     this.pool = new pg.Pool({
       connectionString: url,
       max: opts.max ?? 10,
@@ -241,5 +247,21 @@ export class Database {
     this.#closed = true;
     clearTimeout(this.#probe);
     await this.pool.end();
+  }
+}
+
+/**
+ * The header by which a catalog or order pod names the PostgreSQL server a read was answered from
+ * (Database.label); fronts relay it on the answers that reached a database (not on cache hits).
+ */
+export const DATABASE_HEADER = 'X-Database';
+
+/** host:port of a connection URL (no credentials); the URL as given when it does not parse. */
+function serverAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}`;
+  } catch {
+    return 'unknown';
   }
 }
