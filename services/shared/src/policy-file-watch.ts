@@ -15,12 +15,13 @@ export const POLICY_FILE_POLL_MS = 100;
  * Fields absent from the file are left as they are, as with the resource.
  *
  * Polled with stat rather than fs.watch: an editor that saves by renaming a new file over the old one
- * would end an fs.watch, and polling sees every kind of write the same way.
+ * would end an fs.watch, and polling sees every kind of write the same way (a stat every 100 ms).
  */
 export class PolicyFileWatch implements PolicyWatch {
   #lastText: string | undefined;
-  #closed = false;
-  readonly #listener = (): void => this.#read();
+  /** The stat (inode, size, mtime) of the file as last read: a poll that sees another one reads it again. */
+  #lastStat = '';
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly opts: { file: string; policy: PolicyStore; logger: Logger; pollMs?: number },
@@ -29,11 +30,8 @@ export class PolicyFileWatch implements PolicyWatch {
   /** Applies the file as it is now, then follows it. A missing file is reported and waited for. */
   start(): this {
     this.#read();
-    fs.watchFile(
-      this.opts.file,
-      { interval: this.opts.pollMs ?? POLICY_FILE_POLL_MS, persistent: false },
-      this.#listener,
-    );
+    this.#timer = setInterval(() => this.#read(), this.opts.pollMs ?? POLICY_FILE_POLL_MS);
+    this.#timer.unref();
     return this;
   }
 
@@ -42,15 +40,22 @@ export class PolicyFileWatch implements PolicyWatch {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    fs.unwatchFile(this.opts.file, this.#listener);
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
+  /**
+   * The stat is taken before the read: a change between the two shows as a new stat at the next poll
+   * (fs.watchFile's first stat, taken after start() read the file, could miss such a change for good).
+   */
   #read(): void {
-    if (this.#closed) return;
     const { file, policy, logger } = this.opts;
     let text: string;
     try {
+      const st = fs.statSync(file);
+      const stat = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (stat === this.#lastStat) return;
+      this.#lastStat = stat;
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -63,6 +68,7 @@ export class PolicyFileWatch implements PolicyWatch {
         );
       }
       this.#lastText = '';
+      this.#lastStat = '';
       return;
     }
     if (text === this.#lastText) return;
