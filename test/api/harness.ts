@@ -11,6 +11,8 @@ import { startStack, type Stack, type StackOptions } from '../../tools/devstack/
 export interface TestStack {
   stack: Stack;
   db: pg.Pool;
+  /** Each process logs into <logDir>/<name>.log. */
+  logDir: string;
   front(i?: number): string;
   stop(): Promise<void>;
 }
@@ -33,6 +35,7 @@ export async function startTestStack(opts: Partial<StackOptions> = {}): Promise<
   return {
     stack,
     db,
+    logDir: path.join(dataDir, 'logs'),
     front: (i = 0) => stack.fronts[i]!.url,
     async stop() {
       await db.end().catch(() => undefined);

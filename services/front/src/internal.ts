@@ -20,7 +20,9 @@ const MAX_PREPARE_TTL_MS = 600_000;
  */
 async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<OffKoaAnswer> {
   checkBearer('internal', req.headers.authorization, deps.internalToken());
-  const { items, writeId } = parseInvalidations(await readJsonBody(req));
+  const body = await readJsonBody(req);
+  const { items, writeId } = parseInvalidations(body);
+  deps.logger.debug({ from: (body as { origin?: unknown }).origin, items, writeId }, 'invalidation received');
   for (const { bookId, version } of items) {
     if (writeId !== undefined) deps.cache.settle(bookId, writeId, version);
     else if (version !== undefined) deps.cache.invalidate(bookId, version);
@@ -38,7 +40,12 @@ async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<
  */
 async function prepareAnswer(deps: FrontDeps, req: IncomingMessage): Promise<OffKoaAnswer> {
   checkBearer('internal', req.headers.authorization, deps.internalToken());
-  const { bookIds, writeId, ttlMs } = parsePrepare(await readJsonBody(req));
+  const body = await readJsonBody(req);
+  const { bookIds, writeId, ttlMs } = parsePrepare(body);
+  deps.logger.debug(
+    { from: (body as { origin?: unknown }).origin, bookIds, writeId, ttlMs },
+    'write announced',
+  );
   for (const bookId of bookIds) deps.cache.prepare(bookId, writeId, ttlMs);
   return {
     status: 200,

@@ -57,7 +57,12 @@ function errorSchema(codes: readonly string[]): Schema {
 function error(description: string, codes: readonly string[], headers: Record<string, unknown> = {}): Schema {
   return {
     description: `${description} (\`${codes.join('`, `')}\`)`,
-    headers: { 'X-Served-By': header('X-Served-By'), 'X-Front': header('X-Front'), ...headers },
+    headers: {
+      'X-Served-By': header('X-Served-By'),
+      'X-Front': header('X-Front'),
+      'X-Request-Id': header('X-Request-Id'),
+      ...headers,
+    },
     content: { 'application/json': { schema: errorSchema(codes) } },
   };
 }
@@ -77,7 +82,12 @@ function serverErrors(extra503: readonly string[] = []): Record<string, Schema> 
 function ok(description: string, schema: Schema, headers: Record<string, unknown>): Schema {
   return {
     description,
-    headers: { 'X-Served-By': header('X-Served-By'), 'X-Front': header('X-Front'), ...headers },
+    headers: {
+      'X-Served-By': header('X-Served-By'),
+      'X-Front': header('X-Front'),
+      'X-Request-Id': header('X-Request-Id'),
+      ...headers,
+    },
     content: { 'application/json': { schema } },
   };
 }
@@ -421,6 +431,15 @@ export const openApiDocument = {
         description: 'Whether the front answered from its cache',
         required: true,
         schema: { type: 'string', enum: ['hit', 'miss'] },
+      },
+      'X-Request-Id': {
+        description:
+          "The request's id: the client's own `X-Request-Id` when it is 1-128 of `A-Z a-z 0-9 . _ : -`, else " +
+          'one the front made up. The front passes it to the catalog or order pod it asks, and they to the fronts ' +
+          'they invalidate; at `LOG_LEVEL=debug` every log line about the request carries it (`reqId`). Absent on ' +
+          'a cache hit, which reached nothing else',
+        required: false,
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
       },
       'X-Database': {
         description:

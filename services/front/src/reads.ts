@@ -1,5 +1,13 @@
 import type Router from '@koa/router';
-import { digitsAfter, offKoa, rawHeader, type AppContext, type FastPath } from '../../shared/src/server.js';
+import {
+  digitsAfter,
+  logAccess,
+  offKoa,
+  rawHeader,
+  type AppContext,
+  type FastPath,
+} from '../../shared/src/server.js';
+import { requestIdFrom } from '../../shared/src/request-context.js';
 import { boundObserver } from '../../shared/src/metrics.js';
 import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
@@ -243,6 +251,8 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
 export function infoFastPath(routes: FrontRoutes): FastPath {
   const { deps } = routes;
   const { cache } = deps;
+  // Hits are answered here, outside offKoa: at debug they are logged here too.
+  const followRequests = deps.logger.isLevelEnabled('debug');
   const observeHit = boundObserver(deps.metrics.httpDuration, {
     method: 'GET',
     route: INFO_ROUTE,
@@ -274,6 +284,8 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
       ]);
       res.end(entry.body);
       observeHit(Number(process.hrtime.bigint() - start) / 1e9);
+      if (followRequests)
+        logAccess(deps.logger, req, 200, start, requestIdFrom(req.headers['x-request-id']), 'hit');
       return true;
     }
     req.resume();

@@ -8,6 +8,7 @@ import { HttpError, isErrorBody } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { boundObserver } from './metrics.js';
 import type { LoadBalancingPolicy } from './policy.js';
+import { currentRequestId } from './request-context.js';
 
 /**
  * One got instance per process: keep-alive agents (connection reuse is most of the latency budget on a
@@ -118,6 +119,14 @@ export function send(client: Got, url: string, opts: SendOptions): Promise<RawRe
     options.headers = opts.headers;
   }
   if (opts.timeoutMs !== undefined) options.timeout = { request: opts.timeoutMs };
+  // The request this call serves, when requests are followed (request-context.ts: debug logs only).
+  const requestId = currentRequestId();
+  if (requestId !== undefined) {
+    options.headers = {
+      ...(options.headers as Record<string, string> | undefined),
+      'x-request-id': requestId,
+    };
+  }
   return new Promise((resolve, reject) => {
     const stream = client.stream(url, options);
     const chunks: Buffer[] = [];

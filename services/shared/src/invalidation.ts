@@ -202,6 +202,7 @@ export class InvalidationPublisher {
     );
     stop();
     const failed = results.filter((name): name is string => name !== undefined);
+    logger.debug({ path, what, fronts: targets.map((f) => f.name), failed }, 'pushed to the fronts');
     return { fronts: targets.length, acknowledged: targets.length - failed.length, failed };
   }
 }

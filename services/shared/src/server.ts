@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import type { Logger } from './logger.js';
 import { boundObserver, type Metrics } from './metrics.js';
 import { HttpError } from './errors.js';
+import { REQUEST_ID_HEADER, requestIdFrom, withRequestId } from './request-context.js';
 
 export type AppState = Koa.DefaultState;
 export type AppContext = Koa.Context;
@@ -63,6 +64,31 @@ export interface BaseAppOptions {
 /** A request handler that runs before Koa; true = answered, false = Koa handles the request. */
 export type FastPath = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
+/** Asked every few seconds by kubelets and Prometheus: not logged as accesses. */
+const PROBES = new Set(['/livez', '/readyz', '/metrics']);
+
+/** One request, answered (debug level). */
+export function logAccess(
+  logger: Logger,
+  req: http.IncomingMessage,
+  status: number,
+  start: bigint,
+  reqId: string,
+  cache?: string,
+): void {
+  logger.debug(
+    {
+      reqId,
+      method: req.method,
+      path: req.url,
+      status,
+      ms: Number(process.hrtime.bigint() - start) / 1e6,
+      ...(cache ? { cache } : {}),
+    },
+    'access',
+  );
+}
+
 const STATUS_CODES: Record<number, [string, string]> = {
   404: ['not_found', 'no such route'],
   405: ['method_not_allowed', 'method not allowed on this route'],
@@ -79,10 +105,27 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
   app.silent = true;
 
   app.on('error', (err: unknown, ctx?: AppContext) => {
-    logger.error({ err, method: ctx?.method, path: ctx?.path }, 'unhandled error');
+    logger.error(
+      { err, method: ctx?.method, path: ctx?.path, reqId: ctx?.state.requestId },
+      'unhandled error',
+    );
   });
 
-  // Outermost: every error becomes the documented error body; unknown ones are 500 and logged, not shown.
+  // Outermost: the request's id (request-context.ts) on the answer, errors included; at debug, the
+  // request runs in its context and is logged once answered.
+  const follow = logger.isLevelEnabled('debug');
+  app.use(async (ctx, next) => {
+    const requestId = requestIdFrom(ctx.req.headers['x-request-id']);
+    ctx.state.requestId = requestId;
+    ctx.set(REQUEST_ID_HEADER, requestId);
+    if (!follow) return next();
+    const start = process.hrtime.bigint();
+    await withRequestId(requestId, next);
+    if (!PROBES.has(ctx.path))
+      logAccess(logger, ctx.req, ctx.status, start, requestId, ctx.response.get('X-Cache'));
+  });
+
+  // Then: every error becomes the documented error body; unknown ones are 500 and logged, not shown.
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -185,30 +228,40 @@ export function offKoa(opts: {
   work: () => Promise<OffKoaAnswer>,
 ) => void {
   const observeRequest = requestObserver(opts.metrics);
-  const send = (req: http.IncomingMessage, res: http.ServerResponse, answer: OffKoaAnswer) => {
+  const follow = opts.logger.isLevelEnabled('debug');
+  const send = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    answer: OffKoaAnswer,
+    requestId: string,
+  ) => {
     const headers = answer.headers.includes('X-Served-By')
       ? answer.headers
       : ['X-Served-By', opts.podName, ...answer.headers];
     if (opts.frontName !== undefined && !headers.includes('X-Front')) headers.push('X-Front', opts.frontName);
+    headers.push(REQUEST_ID_HEADER, requestId);
     headers.push('Content-Length', String(answer.body.length));
     res.writeHead(answer.status, headers);
     res.end(req.method === 'HEAD' ? undefined : answer.body);
   };
   return (req, res, route, work) => {
     const start = process.hrtime.bigint();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
     const finish = (answer: OffKoaAnswer) => {
-      if (!res.headersSent) send(req, res, answer);
+      if (!res.headersSent) send(req, res, answer, requestId);
       observeRequest(
         req.method ?? 'GET',
         route,
         answer.status,
         Number(process.hrtime.bigint() - start) / 1e9,
       );
+      if (follow)
+        logAccess(opts.logger, req, answer.status, start, requestId, headerIn(answer.headers, 'X-Cache'));
     };
-    work().then(finish, (err: unknown) => {
+    (follow ? withRequestId(requestId, work) : work()).then(finish, (err: unknown) => {
       const httpError = toHttpError(err);
       if (httpError.status >= 500 && !(err instanceof HttpError)) {
-        opts.logger.error({ err, method: req.method, path: req.url }, 'unhandled error');
+        opts.logger.error({ err, method: req.method, path: req.url, reqId: requestId }, 'unhandled error');
       }
       const headers = ['Content-Type', JSON_CONTENT_TYPE];
       for (const [name, value] of Object.entries(httpError.headers)) headers.push(name, value);
@@ -376,4 +429,10 @@ export function installShutdown(opts: {
   process.once('SIGINT', exitAfter('SIGINT'));
   if (process.send) process.once('disconnect', exitAfter('parent disconnected'));
   return shutdown;
+}
+
+/** A header's value in a flat [name, value, ...] list. */
+function headerIn(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length - 1; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
 }
