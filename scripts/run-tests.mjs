@@ -27,6 +27,11 @@ const dist = path.join(root, 'dist');
 // and the unit tests beside the code of each service (services/front, ...) and tool (tools/checker, ...).
 const TIER_PARENTS = ['services', 'tools', 'test'];
 const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart', 'test/cluster']);
+// The browser tier drives Debian's Chromium (scripts/browser.sh installs it; .ci/run does).
+const BROWSER_TIER = 'test/browser';
+const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].filter(
+  Boolean,
+);
 const CLUSTER_TIER = 'test/cluster';
 // Tiers that make network and mount namespaces of their own and build images (buildah, debootstrap, npm ci
 // need the network): never inside the API-server tier's `unshare --net` namespace below.
@@ -119,6 +124,12 @@ for (const tier of allTiers) {
     }
     console.warn(`\n*** ${message}\n`);
     notRunTiers++;
+    continue;
+  }
+  if (tier.name === BROWSER_TIER && !CHROMIUM.some((p) => existsSync(p))) {
+    notRun(
+      `NOT RUN: the ${tier.name} tier needs Chromium (${CHROMIUM.join(' or ')}): bash scripts/browser.sh installs it`,
+    );
     continue;
   }
   if (tier.name === CLUSTER_TIER) {

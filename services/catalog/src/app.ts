@@ -56,7 +56,7 @@ export interface CatalogDeps {
   /** Replica only: the timeout of a write forwarded to the origin (UPSTREAM_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
   readiness: () => Promise<Record<string, string>>;
-  details?: () => Record<string, unknown>;
+  details?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export function createApp(deps: CatalogDeps): Koa {

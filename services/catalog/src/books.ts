@@ -81,6 +81,44 @@ export async function standbyStreaming(db: Queryable): Promise<boolean> {
   return (res.rows[0]?.n ?? 0) > 0;
 }
 
+/** How a standby's replay stands (a replica's /readyz shows it, and the fronts' live page). */
+export interface StandbyReplay {
+  /** Its WAL receiver streams from a primary. */
+  receiving: boolean;
+  /** WAL received but not applied yet. */
+  unappliedBytes: number;
+  /** Replay paused (pg_wal_replay_pause). */
+  paused: boolean;
+  /** recovery_min_apply_delay, in ms (a lag made on purpose). */
+  applyDelayMs: number;
+  /** How long ago the last transaction it applied was committed on the primary (null: none yet). */
+  lastAppliedCommitAgoMs: number | null;
+}
+
+export async function standbyReplay(db: Queryable): Promise<StandbyReplay> {
+  const res = await db.query<{
+    receiving: boolean;
+    unapplied: string | null;
+    paused: boolean;
+    delay: number;
+    ago: number | null;
+  }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiving,
+            pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS unapplied,
+            pg_get_wal_replay_pause_state() <> 'not paused' AS paused,
+            (EXTRACT(EPOCH FROM current_setting('recovery_min_apply_delay')::interval) * 1000)::float8 AS delay,
+            (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ago`,
+  );
+  const row = res.rows[0]!;
+  return {
+    receiving: row.receiving,
+    unappliedBytes: Math.max(0, Number(row.unapplied ?? 0)),
+    paused: row.paused,
+    applyDelayMs: row.delay,
+    lastAppliedCommitAgoMs: row.ago === null ? null : Math.round(row.ago),
+  };
+}
+
 /**
  * On a standby: the book, and whether the standby is known to hold every committed write: it streams
  * from a primary and has applied all the WAL it has received (false while it is not connected, e.g.

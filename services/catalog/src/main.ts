@@ -12,6 +12,7 @@ import { runMain } from '../../shared/src/main-helpers.js';
 import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import type { Discovery } from '../../shared/src/discovery.js';
 import { createApp } from './app.js';
+import { standbyReplay } from './books.js';
 
 export const catalogSchema = {
   ...commonSchema,
@@ -119,11 +120,18 @@ async function main(): Promise<void> {
       discovery: discoveries.every((d) => d.synced()) ? 'ok' : 'discovery not synced',
       policy: policyWatch.synced() ? 'ok' : 'policy not read yet',
     }),
-    details: () => ({
+    details: async () => ({
       role: config.ROLE,
       policy: policy.current,
       consistency: writer?.guard.consistencyReport() ?? { mode: policy.current.consistencyMode },
       ...(writer ? { database: writer.primaryIdentity.report() } : {}),
+      // A replica: how its standby's replay stands (its absence says the standby did not answer).
+      ...(origin
+        ? {}
+        : await standbyReplay(reads).then(
+            (standby) => ({ standby }),
+            () => ({}),
+          )),
     }),
   });
   const server = await listen(app, config);

@@ -12,6 +12,7 @@ import { invalidateFastPath, registerInternal } from './internal.js';
 import { registerOpenApi } from './openapi.js';
 import type { FillDelay, FrontRoutes } from './routes.js';
 import { strictQuery } from '../../shared/src/validate.js';
+import { registerLive, type LiveDeps } from './live/routes.js';
 
 export interface FrontDeps {
   podName: string;
@@ -32,6 +33,8 @@ export interface FrontDeps {
   testHooks: boolean;
   readiness: () => Promise<Record<string, string>>;
   details?: () => Record<string, unknown>;
+  /** The live page (GET /live) and what it watches; absent: no live page. */
+  live?: LiveDeps;
 }
 
 /**
@@ -54,6 +57,7 @@ export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
     registerReads(router, routes);
     registerWrites(router, routes);
     registerOpenApi(router);
+    if (deps.live) registerLive(router, deps, deps.live);
   }
   if (internal) registerInternal(router, routes);
   return createBaseApp({
@@ -61,6 +65,7 @@ export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
     frontName: deps.podName,
     router,
     fastPath: fastPaths(
+      ...(deps.live ? [deps.live.feed.tap()] : []),
       ...(open ? [infoFastPath(routes), purchaseFastPath(deps)] : []),
       ...(internal ? [invalidateFastPath(deps)] : []),
     ),

@@ -30,6 +30,16 @@ export interface CacheStats {
 
 const BOOK_PREFIX = 'book:';
 
+/** One book as the live page shows a front's cache (describeBooks). */
+export interface BookView {
+  bookId: number;
+  /** The lowest version this front will serve of it (0: none known). */
+  fence: number;
+  /** A write of it has been announced and not settled: nothing of it is cached meanwhile. */
+  writing: boolean;
+  cached?: { version: number; servedBy: string; database?: string; ttlLeftMs: number };
+}
+
 /**
  * The front's read cache, bounded by entry count and TTL, with per-book *fences* and *pending writes*.
  *
@@ -212,6 +222,34 @@ export class FrontCache {
       if (key.startsWith(BOOK_PREFIX)) out.push([Number(key.slice(BOOK_PREFIX.length)), entry.version]);
     }
     return out;
+  }
+
+  /**
+   * The books this front knows about, for the live page: each cached book (its version, who served it,
+   * from which database, how long it has left) and each book with a fence or an announced write, the
+   * lowest ids first, at most `limit`. Reads nothing into the LRU order or the hit counts.
+   */
+  describeBooks(limit = 100): BookView[] {
+    const views = new Map<number, BookView>();
+    const view = (bookId: number): BookView => {
+      let v = views.get(bookId);
+      if (!v)
+        views.set(bookId, (v = { bookId, fence: this.fence(bookId), writing: this.#pending.has(bookId) }));
+      return v;
+    };
+    for (const [key, entry] of this.#entries.entries()) {
+      if (!key.startsWith(BOOK_PREFIX)) continue;
+      const v = view(Number(key.slice(BOOK_PREFIX.length)));
+      v.cached = {
+        version: entry.version,
+        servedBy: entry.servedBy,
+        ...(entry.database ? { database: entry.database } : {}),
+        ttlLeftMs: Math.max(0, Math.round(this.#entries.getRemainingTTL(key))),
+      };
+    }
+    for (const [bookId] of this.#fences.entries()) view(bookId);
+    for (const bookId of this.#pending.keys()) view(bookId);
+    return [...views.values()].sort((a, b) => a.bookId - b.bookId).slice(0, limit);
   }
 
   offer(key: string, entry: CacheEntry): void {

@@ -22,7 +22,14 @@ async function invalidateAnswer(deps: FrontDeps, req: IncomingMessage): Promise<
   checkBearer('internal', req.headers.authorization, deps.internalToken());
   const body = await readJsonBody(req);
   const { items, writeId } = parseInvalidations(body);
-  deps.logger.debug({ from: (body as { origin?: unknown }).origin, items, writeId }, 'invalidation received');
+  const from = (body as { origin?: unknown }).origin as string | undefined;
+  deps.logger.debug({ from, items, writeId }, 'invalidation received');
+  deps.live?.feed.invalidation({
+    kind: 'invalidate',
+    books: items,
+    ...(from ? { from } : {}),
+    ...(writeId ? { writeId } : {}),
+  });
   for (const { bookId, version } of items) {
     if (writeId !== undefined) deps.cache.settle(bookId, writeId, version);
     else if (version !== undefined) deps.cache.invalidate(bookId, version);
@@ -42,10 +49,14 @@ async function prepareAnswer(deps: FrontDeps, req: IncomingMessage): Promise<Off
   checkBearer('internal', req.headers.authorization, deps.internalToken());
   const body = await readJsonBody(req);
   const { bookIds, writeId, ttlMs } = parsePrepare(body);
-  deps.logger.debug(
-    { from: (body as { origin?: unknown }).origin, bookIds, writeId, ttlMs },
-    'write announced',
-  );
+  const from = (body as { origin?: unknown }).origin as string | undefined;
+  deps.logger.debug({ from, bookIds, writeId, ttlMs }, 'write announced');
+  deps.live?.feed.invalidation({
+    kind: 'announce',
+    books: bookIds.map((bookId) => ({ bookId })),
+    writeId,
+    ...(from ? { from } : {}),
+  });
   for (const bookId of bookIds) deps.cache.prepare(bookId, writeId, ttlMs);
   return {
     status: 200,

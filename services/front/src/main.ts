@@ -1,10 +1,10 @@
-import { readConfig, urlList, int, bool } from '../../shared/src/config.js';
+import { readConfig, urlList, int, bool, optionalStr } from '../../shared/src/config.js';
 import { commonSchema, adminTokenSchema, policyFromConfig } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
 import { POLICY_LIMITS } from '../../shared/src/policy.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
-import { createHttpClient, Upstream } from '../../shared/src/http-client.js';
+import { createHttpClient, send, Upstream } from '../../shared/src/http-client.js';
 import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
 import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import { runMain } from '../../shared/src/main-helpers.js';
@@ -14,6 +14,7 @@ import { createApp, type FrontDeps } from './app.js';
 import { startStatusReporter } from './status.js';
 import { CacheReconciler } from './reconcile.js';
 import { holdForWritersInFlight } from './writers-check.js';
+import { LiveFeed } from './live/feed.js';
 
 export const frontSchema = {
   ...commonSchema,
@@ -37,6 +38,10 @@ export const frontSchema = {
    * NetworkPolicy can keep it to the store's own pods (0: on PORT, beside the public API).
    */
   INTERNAL_PORT: int({ default: 0, min: 0, max: 65_535 }),
+  /** The live page (GET /live) and its event stream; it costs the requests nothing while nobody watches. */
+  LIVE_PAGE: bool({ default: true }),
+  /** The control server of `npm start`, whose knobs the live page offers (set by npm start only). */
+  LIVE_KNOBS_URL: optionalStr(),
 };
 
 async function main(): Promise<void> {
@@ -135,6 +140,23 @@ async function main(): Promise<void> {
       endpoints: { catalog: catalogs.endpoints().length, order: orders.endpoints().length },
     }),
   };
+  if (config.LIVE_PAGE) {
+    deps.live = {
+      feed: new LiveFeed(podName),
+      catalogPods: () =>
+        Promise.all(
+          catalogs.endpoints().map(async ({ name, url }) => {
+            try {
+              const res = await send(http, `${url}/readyz`, { method: 'GET', timeoutMs: 800 });
+              return { name, readyz: JSON.parse(res.raw.toString('utf8')) as unknown };
+            } catch (err) {
+              return { name, error: (err as { code?: string }).code ?? (err as Error).message };
+            }
+          }),
+        ),
+      ...(config.LIVE_KNOBS_URL ? { knobsUrl: config.LIVE_KNOBS_URL } : {}),
+    };
+  }
   const split = config.INTERNAL_PORT > 0;
   const server = await listen(createApp(deps, split ? 'public' : 'all'), config);
   const internalServer = split

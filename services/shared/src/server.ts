@@ -50,7 +50,7 @@ export interface BaseAppOptions {
   /** Checks that must pass for /readyz to answer 200 (discovery synced, database reachable, ...). */
   readiness: () => Promise<ReadinessReport['checks']>;
   /** Facts shown in the /readyz body that do not gate readiness (e.g. a degraded consistency mode). */
-  details?: () => Record<string, unknown>;
+  details?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   router: Router;
   /**
    * Tried before Koa for every request; answers the hottest requests (a front's cache hits) without
@@ -168,7 +168,7 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
     const checks = lifecycle.shuttingDown ? { lifecycle: 'shutting down' } : await opts.readiness();
     const ready = Object.values(checks).every((v) => v === 'ok');
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'not ready', pod: podName, checks, ...opts.details?.() };
+    ctx.body = { status: ready ? 'ready' : 'not ready', pod: podName, checks, ...(await opts.details?.()) };
   });
   probes.get('/metrics', async (ctx) => {
     ctx.set('Content-Type', metrics.registry.contentType);

@@ -141,7 +141,7 @@ export function logDirOf(options: CliOptions): string {
 /** The launcher's options: what the invocation fixed; the rest is left to the launcher's defaults. */
 export function stackOptions(
   inv: Invocation,
-  run: { signal: AbortSignal; log: NonNullable<StackOptions['log']> },
+  run: { signal: AbortSignal; log: NonNullable<StackOptions['log']>; knobsUrl?: string },
 ): StackOptions {
   const { options } = inv;
   return {
@@ -161,5 +161,6 @@ export function stackOptions(
     ...(inv.internalToken ? { internalToken: inv.internalToken } : {}),
     ...(inv.logLevel ? { logLevel: inv.logLevel } : {}),
     log: run.log,
+    ...(run.knobsUrl ? { knobsUrl: run.knobsUrl } : {}),
   };
 }

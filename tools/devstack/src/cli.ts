@@ -18,8 +18,7 @@ import {
   type Invocation,
 } from './cli-options.js';
 import { childLine, display, errorText, readyMessage, startingMessage } from './cli-output.js';
-import type { Server } from 'node:http';
-import { serveControl, StoreControl, type ControlFile } from './control.js';
+import { ControlServer, StoreControl, type ControlFile } from './control.js';
 import { startStack, type Stack } from './stack.js';
 
 async function main(): Promise<number> {
@@ -68,7 +67,7 @@ async function wipeDataDir(dataDir: string): Promise<void> {
  */
 class StoreRun {
   private stack: Stack | undefined;
-  private knobs: { server: Server; file: string } | undefined;
+  private knobs: { server: ControlServer; file: string | undefined } | undefined;
   private stopping: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private signals = 0;
@@ -79,11 +78,17 @@ class StoreRun {
   /** The started stack, or the exit code when it did not start (0 when stopped by a signal). */
   async start(inv: Invocation): Promise<Stack | number> {
     try {
+      const knobs = await this.listenKnobs();
       this.stack = await startStack(
-        stackOptions(inv, { signal: this.abort.signal, log: (proc, line) => this.showChildLine(proc, line) }),
+        stackOptions(inv, {
+          signal: this.abort.signal,
+          log: (proc, line) => this.showChildLine(proc, line),
+          knobsUrl: knobs.url,
+        }),
       );
       return this.stack;
     } catch (err) {
+      this.knobs?.server.close();
       if (this.abort.signal.aborted) {
         process.stdout.write('stopped\n');
         return 0;
@@ -94,15 +99,25 @@ class StoreRun {
     }
   }
 
-  /** The knobs' control server (`npm run ctl`), found through <data dir>/control.json. */
+  /**
+   * The knobs' control server (`npm run ctl`, the fronts' live page): it listens before the store
+   * starts, so that the fronts can be told its URL, and answers once the store is up.
+   */
+  async listenKnobs(): Promise<ControlServer> {
+    const server = await ControlServer.listen();
+    this.knobs = { server, file: undefined };
+    return server;
+  }
+
+  /** Attaches the started store to the knobs, and says where they are in <data dir>/control.json. */
   async serveKnobs(dataDir: string): Promise<void> {
     const stack = this.stack as Stack;
-    const control = new StoreControl(stack, path.join(dataDir, 'policy.json'));
-    const server = await serveControl(control, stack.adminToken);
+    const knobs = this.knobs as { server: ControlServer; file: string | undefined };
+    knobs.server.attach(new StoreControl(stack, path.join(dataDir, 'policy.json')), stack.adminToken);
     const file = path.join(dataDir, 'control.json');
-    const content: ControlFile = { url: server.url, pid: process.pid };
+    const content: ControlFile = { url: knobs.server.url, pid: process.pid };
     await fs.writeFile(file, JSON.stringify(content) + '\n', { mode: 0o600 });
-    this.knobs = { server, file };
+    knobs.file = file;
   }
 
   stopOnSignals(): void {
@@ -146,7 +161,7 @@ class StoreRun {
       process.stdout.write('\nStopping…\n');
       if (this.knobs) {
         this.knobs.server.close();
-        await fs.rm(this.knobs.file, { force: true });
+        if (this.knobs.file) await fs.rm(this.knobs.file, { force: true });
       }
       await this.stack?.stop();
       process.stdout.write('stopped\n');

@@ -6,18 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
-import type { Server } from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { serveControl, StoreControl, type ControlFile } from './control.js';
+import { serveControl, StoreControl, type ControlFile, type ControlServer } from './control.js';
 import { parseCtl, runCtl, CtlUsageError } from './ctl.js';
 import { startStack, type Stack } from './stack.js';
 
 describe('the knobs of a running store (npm run ctl)', { timeout: 240_000 }, () => {
   let dataDir: string;
   let stack: Stack;
-  let server: Server & { url: string };
+  let server: ControlServer;
 
   /** `npm run ctl -- <argv>` against this stack: its exit code and output. */
   async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

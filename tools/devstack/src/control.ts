@@ -211,27 +211,83 @@ export interface ControlFile {
  *   POST /processes/<name>/<stop|start|restart|kill>
  *   POST /postgres/<primary|standby>/<stop|start>
  *   PUT  /postgres/standby/replay    body: { "delayMs": N } and/or { "paused": true|false }
- * Errors answer { "error": { "code", "message" } } as the store's own API does.
+ * Errors answer { "error": { "code", "message" } } as the store's own API does. It listens before the
+ * store starts (the fronts' live page is told its URL) and answers 503 until `attach`. Pages served by
+ * a loopback origin (the fronts' live page) may call it from the browser (CORS), with the token.
  */
-export async function serveControl(
-  control: StoreControl,
-  adminToken: string,
-): Promise<http.Server & { url: string }> {
-  const expected = Buffer.from(`Bearer ${adminToken}`);
-  const server = http.createServer((req, res) => {
-    void handle(control, expected, req).then(
-      ({ status, body }) => send(res, status, body),
+export class ControlServer {
+  #control: StoreControl | undefined;
+  #expected: Buffer | undefined;
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+  ) {}
+
+  static async listen(): Promise<ControlServer> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const self = new ControlServer(server, `http://127.0.0.1:${port}`);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => self.handle(req, res));
+    return self;
+  }
+
+  attach(control: StoreControl, adminToken: string): void {
+    this.#control = control;
+    this.#expected = Buffer.from(`Bearer ${adminToken}`);
+  }
+
+  close(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const origin = req.headers.origin;
+    const cors: Record<string, string> =
+      origin !== undefined && LOOPBACK_ORIGIN.test(origin)
+        ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
+        : {};
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...cors,
+        'Access-Control-Allow-Methods': 'GET, PUT, POST',
+        'Access-Control-Allow-Headers': 'authorization, content-type',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
+    const control = this.#control;
+    const expected = this.#expected;
+    const answer =
+      control && expected
+        ? handle(control, expected, req)
+        : Promise.reject(new ControlError(503, 'the store is still starting'));
+    void answer.then(
+      ({ status, body }) => send(res, status, body, cors),
       (err: unknown) =>
         err instanceof ControlError
-          ? send(res, err.status, { error: { code: codeOf(err.status), message: err.message } })
-          : send(res, 500, {
-              error: { code: 'internal', message: err instanceof Error ? err.message : String(err) },
-            }),
+          ? send(res, err.status, { error: { code: codeOf(err.status), message: err.message } }, cors)
+          : send(
+              res,
+              500,
+              { error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } },
+              cors,
+            ),
     );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(server, { url: `http://127.0.0.1:${port}` });
+  }
+}
+
+/** http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT. */
+const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
+
+/** A control server answering `control` at once (tests, the lab). */
+export async function serveControl(control: StoreControl, adminToken: string): Promise<ControlServer> {
+  const server = await ControlServer.listen();
+  server.attach(control, adminToken);
+  return server;
 }
 
 async function handle(
@@ -296,9 +352,15 @@ function codeOf(status: number): string {
   );
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body, null, 2) + '\n';
   res.writeHead(status, {
+    ...extra,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
   });

@@ -41,7 +41,7 @@ export interface Wiring {
   standbyUrl: string;
   options: Pick<
     StackOptions,
-    'logLevel' | 'cacheMaxEntries' | 'cacheTtlMs' | 'policyFile' | 'env' | 'envFor'
+    'logLevel' | 'cacheMaxEntries' | 'cacheTtlMs' | 'policyFile' | 'knobsUrl' | 'env' | 'envFor'
   >;
 }
 
@@ -176,6 +176,7 @@ export function serviceEnv(s: ProcessSpec, w: Wiring, base: NodeJS.ProcessEnv): 
     });
     if (opts.cacheMaxEntries !== undefined) env['CACHE_MAX_ENTRIES'] = String(opts.cacheMaxEntries);
     if (opts.cacheTtlMs !== undefined) env['CACHE_TTL_MS'] = String(opts.cacheTtlMs);
+    if (opts.knobsUrl !== undefined) env['LIVE_KNOBS_URL'] = opts.knobsUrl;
   }
   Object.assign(env, opts.env ?? {}, opts.envFor?.(s) ?? {});
   return env;

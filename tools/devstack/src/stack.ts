@@ -69,6 +69,8 @@ export interface StackOptions {
    * rewriting it (control.ts does). Absent = the environment's policy stays.
    */
   policyFile?: string;
+  /** The knobs' control server (control.ts): the fronts' live page offers its knobs (LIVE_KNOBS_URL). */
+  knobsUrl?: string;
   /** Receives every log line of every child (and `postgres` progress lines). */
   log?: (proc: string, line: string) => void;
   /**
