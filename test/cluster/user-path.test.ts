@@ -668,6 +668,26 @@ describe(
       assert.equal(typeof err.message, 'string');
       assert.ok(err.message.length > 0);
 
+      // The live page through the same port-forward (README "Watch it live"): pods by name, no knobs.
+      const livePage = await fetch(`${fwd.base}/live`);
+      assert.equal(livePage.status, 200);
+      assert.match(livePage.headers.get('content-type') ?? '', /^text\/html/);
+      await livePage.arrayBuffer();
+      const liveConfig = (await (await fetch(`${fwd.base}/live/config`)).json()) as {
+        front: string;
+        knobsUrl?: string;
+      };
+      assert.ok(isFront(liveConfig.front), `the page names its front pod (${liveConfig.front})`);
+      assert.equal(liveConfig.knobsUrl, undefined, "the knobs are npm start's, not the chart's");
+      const snapshot = (await firstLiveSnapshot(`${fwd.base}/live/events`)) as {
+        catalogPods: Array<{ name: string }>;
+      };
+      assert.deepEqual(
+        snapshot.catalogPods.map((p) => p.name).sort(),
+        [...catalogPods].sort(),
+        'the page shows every catalog pod by name',
+      );
+
       const probes = await run(
         'curl -s localhost:8080/readyz; curl -s localhost:8080/metrics | grep bazar_cache',
       );
@@ -1400,3 +1420,25 @@ describe(
     });
   },
 );
+
+/** The first snapshot a live page's event stream sends (it sends one at once, then every second). */
+async function firstLiveSnapshot(url: string): Promise<unknown> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 10_000);
+  try {
+    const res = await fetch(url, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the event stream ended before a snapshot: ${text.slice(0, 300)}`);
+      text += decoder.decode(value, { stream: true });
+      const match = /event: snapshot\ndata: (.*)\n\n/.exec(text);
+      if (match) return JSON.parse(match[1]!) as unknown;
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+}

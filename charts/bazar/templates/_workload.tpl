@@ -207,6 +207,9 @@ spec:
               value: {{ int $policy.cache.ttlMs | quote }}
             - name: CACHE_RECONCILE_INTERVAL_MS
               value: {{ int .service.cacheReconcileIntervalMs | quote }}
+            # GET /live: what this front answers and receives, as it happens (kubectl port-forward, then /live).
+            - name: LIVE_PAGE
+              value: {{ .service.livePage | quote }}
             {{- else }}
             {{- if and (eq $component "catalog") (eq $role "replica") }}
             # Catalog replicas read from a hot standby.

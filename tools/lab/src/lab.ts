@@ -166,7 +166,9 @@ async function startLabStack(options: LabOptions, name: string, fronts: number):
     envFor: (p): Record<string, string> => (p.service === 'front' ? { TEST_HOOKS: 'true' } : {}),
   };
   options.log?.(`starting a store for the lab (${fronts} fronts) in ${dataDir} …`);
-  return startStack(stackOptions);
+  const stack = await startStack(stackOptions);
+  options.log?.(`its fronts: ${stack.fronts.map((f) => f.url).join(', ')} (watch one live at <url>/live)`);
+  return stack;
 }
 
 /** A fresh directory for the lab's stores (removed by the caller). */
