@@ -20,6 +20,7 @@ import { parseOptions, USAGE, UsageError, type BenchOptions } from './options.js
 import { writeResults } from './output.js';
 import { plots } from './plots.js';
 import { runLadder } from './ladder.js';
+import { runLiveCost } from './live-cost.js';
 import { runProfile } from './profile.js';
 import { renderText, type Meta } from './report.js';
 import { BenchRun } from './run.js';
@@ -129,6 +130,7 @@ async function main(): Promise<number> {
   try {
     if (opts.profile) await runProfile(run, opts.profile, opts.out);
     else if (opts.ladder) await runLadder(run, opts.ladder);
+    else if (opts.liveCost) await runLiveCost(run, opts.liveCost);
     else await bench(run, opts);
     return 0;
   } catch (err) {

@@ -49,6 +49,12 @@ describe('bench: options', () => {
     });
   });
 
+  it("the live page's cost: the same rounds, on its own", () => {
+    assert.equal(parseOptions([]).liveCost, undefined);
+    assert.deepEqual(parseOptions(['--live-cost', '--rounds', '6']).liveCost, { rounds: 6, seconds: 3 });
+    assert.equal(parseOptions(['--live-cost']).ladder, undefined);
+  });
+
   it('refuses what it cannot do', () => {
     for (const argv of [
       ['--fsync', 'maybe'],
@@ -61,6 +67,8 @@ describe('bench: options', () => {
       ['--ladder', '--profile', 'cached'],
       ['--ladder', '--quick'],
       ['--ladder', '--top', '3'],
+      ['--ladder', '--live-cost'],
+      ['--live-cost', '--docs'],
       ['--no-such-option'],
       ['stray'],
     ]) {

@@ -5,6 +5,7 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--
        npm run bench -- --profile cached|uncached|purchase [--seconds N] [--connections N]
                         [--mode strict|session|eventual] [--system bazar|chain] [--top N] [--out DIR]
        npm run bench -- --ladder [--rounds N] [--seconds N]
+       npm run bench -- --live-cost [--rounds N] [--seconds N]
 
 Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
 bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
@@ -18,6 +19,8 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
               print each process's top self-time items and time by package, beside its /proc CPU
   --ladder    where a cached read's CPU goes: servers from bare node:http up to a real front, one piece
               more each, against the bare server on the same CPU at the same time (needs wrk, taskset)
+  --live-cost what the fronts' live page costs: a front with it (nobody watching, then watched) against
+              a front without it (LIVE_PAGE=false) in the same store, in alternating rounds
 `;
 
 export type ProfilePath = 'cached' | 'uncached' | 'purchase';
@@ -104,6 +107,8 @@ export interface BenchOptions {
   profile: ProfileOptions | undefined;
   /** Set: run the cached-read ladder (ladder.ts) instead of the bench. */
   ladder: LadderOptions | undefined;
+  /** Set: measure the live page's cost (live-cost.ts) instead of the bench. */
+  liveCost: LadderOptions | undefined;
 }
 
 export class UsageError extends Error {}
@@ -142,6 +147,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         system: { type: 'string' },
         top: { type: 'string' },
         ladder: { type: 'boolean', default: false },
+        'live-cost': { type: 'boolean', default: false },
         rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -154,15 +160,20 @@ export function parseOptions(argv: string[]): BenchOptions {
   const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top'] as const;
   let profile: ProfileOptions | undefined;
   let ladder: LadderOptions | undefined;
-  if (v.ladder === true) {
+  let liveCost: LadderOptions | undefined;
+  if (v.ladder === true && v['live-cost'] === true) throw new UsageError('--ladder or --live-cost, not both');
+  if (v.ladder === true || v['live-cost'] === true) {
+    const flag = v.ladder === true ? '--ladder' : '--live-cost';
     if (v.profile !== undefined || v.docs || quick)
-      throw new UsageError('--ladder runs on its own: no --profile, --quick or --docs with it');
+      throw new UsageError(`${flag} runs on its own: no --profile, --quick or --docs with it`);
     const stray = profileOnly.find((k) => k !== 'seconds' && v[k] !== undefined);
     if (stray) throw new UsageError(`--${stray} goes with --profile`);
-    ladder = {
+    const rounds = {
       rounds: positive(v.rounds, '--rounds', 8, 100) as number,
       seconds: positive(v.seconds, '--seconds', 3, 60) as number,
     };
+    if (v.ladder === true) ladder = rounds;
+    else liveCost = rounds;
   } else if (v.rounds !== undefined) {
     throw new UsageError('--rounds goes with --ladder');
   } else if (v.profile !== undefined) {
@@ -188,5 +199,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     durations: quick ? QUICK : FULL,
     profile,
     ladder,
+    liveCost,
   };
 }

@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pgDataDirs } from '../../devstack/src/postgres-cluster.js';
-import { startStack, type ConsistencyMode, type Stack } from '../../devstack/src/stack.js';
+import { startStack, type ConsistencyMode, type Stack, type StackOptions } from '../../devstack/src/stack.js';
 import { postmasterOf, type Watched } from './cpu.js';
 import { startBareChain, type BareChain } from './processes.js';
 import type { BenchRun } from './run.js';
@@ -41,6 +41,8 @@ export interface StackSpec {
   pair?: PgPair;
   /** Extra environment for every service process (the profiler's preload). */
   env?: Record<string, string>;
+  /** Extra environment per process (the live page on one front only). */
+  envFor?: StackOptions['envFor'];
 }
 
 function pairOf(dataDir: string, stack: Stack): PgPair {
@@ -84,6 +86,7 @@ async function startTracked(run: BenchRun, spec: StackSpec): Promise<BenchStack>
       logDir: path.join(dataDir, 'logs'),
       ...(spec.pair ? { databaseUrl: spec.pair.primaryUrl, replicaDatabaseUrl: spec.pair.standbyUrl } : {}),
       ...(spec.env ? { env: spec.env } : {}),
+      ...(spec.envFor ? { envFor: spec.envFor } : {}),
     });
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
