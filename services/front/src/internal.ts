@@ -2,9 +2,9 @@ import type Router from '@koa/router';
 import { HttpError } from '../../shared/src/errors.js';
 import type { IncomingMessage } from 'node:http';
 import { checkBearer, requireBearer } from '../../shared/src/auth.js';
-import { answerKoa, offKoa, type FastPath, type OffKoaAnswer } from '../../shared/src/server.js';
+import { answerKoa, type FastPath, type OffKoaAnswer } from '../../shared/src/server.js';
 import { readJsonBody, requireObject } from '../../shared/src/body.js';
-import { JSON_TYPE, type FillDelay, type FrontRoutes } from './routes.js';
+import { frontOffKoa, JSON_TYPE, type FillDelay, type FrontRoutes } from './routes.js';
 import type { FrontDeps } from './app.js';
 
 const MAX_INVALIDATIONS = 1000;
@@ -67,7 +67,7 @@ async function prepareAnswer(deps: FrontDeps, req: IncomingMessage): Promise<Off
 
 /** POST /internal/invalidate and /internal/prepare before Koa: every write sends one to every front. */
 export function invalidateFastPath(deps: FrontDeps): FastPath {
-  const answer = offKoa({ ...deps, frontName: deps.podName });
+  const answer = frontOffKoa(deps);
   return (req, res) => {
     if (req.method !== 'POST') return false;
     if (req.url === INVALIDATE_PATH) answer(req, res, INVALIDATE_PATH, () => invalidateAnswer(deps, req));

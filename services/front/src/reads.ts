@@ -2,7 +2,6 @@ import type Router from '@koa/router';
 import {
   digitsAfter,
   logAccess,
-  offKoa,
   rawHeader,
   type AppContext,
   type FastPath,
@@ -15,7 +14,7 @@ import { normalizeTopic, parseBookId, parseMinVersion } from '../../shared/src/v
 import { sleep } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheEntry } from './cache.js';
 import { servedBy } from './relay.js';
-import { JSON_TYPE, type FrontRoutes } from './routes.js';
+import { frontOffKoa, JSON_TYPE, type FrontRoutes } from './routes.js';
 
 /** A request carrying this Cache-Control bypasses the cache (and joins no in-flight read). */
 const NO_CACHE = /no-cache|no-store/i;
@@ -202,7 +201,6 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
 
   const serve = (ctx: AppContext, { entry, hit }: BookRead) => {
     ctx.set('X-Cache', hit ? 'hit' : 'miss');
-    ctx.set('X-Front', deps.podName);
     if (!hit) ctx.set('X-Served-By', entry.servedBy);
     if (!hit && entry.database) ctx.set('X-Database', entry.database);
     ctx.set('Content-Type', JSON_TYPE);
@@ -258,7 +256,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     route: INFO_ROUTE,
     status: '200',
   });
-  const answer = offKoa({ ...deps, frontName: deps.podName });
+  const answer = frontOffKoa(deps);
   return (req, res) => {
     if (req.method !== 'GET') return false;
     const idText = digitsAfter(req.url, INFO_PREFIX);
@@ -299,8 +297,6 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
           read.hit ? deps.podName : read.entry.servedBy,
           'X-Cache',
           read.hit ? 'hit' : 'miss',
-          'X-Front',
-          deps.podName,
           ...(!read.hit && read.entry.database ? ['X-Database', read.entry.database] : []),
           'Content-Type',
           JSON_TYPE,

@@ -1,3 +1,4 @@
+import { offKoa } from '../../shared/src/server.js';
 import type { FrontDeps } from './app.js';
 import type { BookReader } from './reads.js';
 
@@ -21,3 +22,8 @@ export interface TestHooks {
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A front's answers off Koa: the shared contract, with `X-Front` on every one (offKoa adds it). */
+export function frontOffKoa(deps: FrontDeps): ReturnType<typeof offKoa> {
+  return offKoa({ ...deps, frontName: deps.podName });
+}

@@ -4,7 +4,6 @@ import type { IncomingMessage } from 'node:http';
 import {
   answerKoa,
   digitsAfter,
-  offKoa,
   type AppContext,
   type FastPath,
   type OffKoaAnswer,
@@ -22,7 +21,7 @@ import {
   ORIGIN_FRONT_HEADER,
 } from '../../shared/src/validate.js';
 import { relay, relayedError, servedBy } from './relay.js';
-import { JSON_TYPE, type FrontRoutes } from './routes.js';
+import { frontOffKoa, JSON_TYPE, type FrontRoutes } from './routes.js';
 import type { FrontDeps } from './app.js';
 
 const PURCHASE_PREFIX = '/purchase/';
@@ -88,7 +87,7 @@ export async function purchaseAnswer(
 
 /** POST|PUT /purchase/:id before Koa (no query string, an id of digits); the rest goes to Koa. */
 export function purchaseFastPath(deps: FrontDeps): FastPath {
-  const answer = offKoa({ ...deps, frontName: deps.podName });
+  const answer = frontOffKoa(deps);
   return (req, res) => {
     if (req.method !== 'POST' && req.method !== 'PUT') return false;
     const id = digitsAfter(req.url, PURCHASE_PREFIX);

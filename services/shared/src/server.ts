@@ -219,7 +219,7 @@ export function offKoa(opts: {
   podName: string;
   logger: Logger;
   metrics: Metrics;
-  /** As BaseAppOptions.frontName: `X-Front` on every answer (unless the answer names it). */
+  /** As BaseAppOptions.frontName: `X-Front` on every answer (an answer never names it itself). */
   frontName?: string;
 }): (
   req: http.IncomingMessage,
@@ -238,7 +238,7 @@ export function offKoa(opts: {
     const headers = answer.headers.includes('X-Served-By')
       ? answer.headers
       : ['X-Served-By', opts.podName, ...answer.headers];
-    if (opts.frontName !== undefined && !headers.includes('X-Front')) headers.push('X-Front', opts.frontName);
+    if (opts.frontName !== undefined) headers.push('X-Front', opts.frontName);
     headers.push(REQUEST_ID_HEADER, requestId);
     headers.push('Content-Length', String(answer.body.length));
     res.writeHead(answer.status, headers);

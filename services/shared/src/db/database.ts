@@ -256,7 +256,7 @@ export class Database {
  */
 export const DATABASE_HEADER = 'X-Database';
 
-/** host:port of a connection URL (no credentials); the URL as given when it does not parse. */
+/** host:port of a connection URL (never its credentials); `unknown` when it does not parse. */
 function serverAddress(url: string): string {
   try {
     const u = new URL(url);
