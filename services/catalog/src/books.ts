@@ -93,6 +93,11 @@ export interface StandbyReplay {
   applyDelayMs: number;
   /** How long ago the last transaction it applied was committed on the primary (null: none yet). */
   lastAppliedCommitAgoMs: number | null;
+  /**
+   * How far its replay is behind: 0 when it has applied all it received, else how long ago the last
+   * commit it applied was made (an idle primary is not lag, unlike the age of the last commit alone).
+   */
+  replayLagSeconds: number;
 }
 
 export async function standbyReplay(db: Queryable): Promise<StandbyReplay> {
@@ -102,12 +107,17 @@ export async function standbyReplay(db: Queryable): Promise<StandbyReplay> {
     paused: boolean;
     delay: number;
     ago: number | null;
+    lag: number;
   }>(
     `SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiving,
             pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS unapplied,
             pg_get_wal_replay_pause_state() <> 'not paused' AS paused,
             (EXTRACT(EPOCH FROM current_setting('recovery_min_apply_delay')::interval) * 1000)::float8 AS delay,
-            (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ago`,
+            (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 AS ago,
+            CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()
+                 THEN 0
+                 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+            END::float8 AS lag`,
   );
   const row = res.rows[0]!;
   return {
@@ -116,6 +126,7 @@ export async function standbyReplay(db: Queryable): Promise<StandbyReplay> {
     paused: row.paused,
     applyDelayMs: row.delay,
     lastAppliedCommitAgoMs: row.ago === null ? null : Math.round(row.ago),
+    replayLagSeconds: Math.max(0, row.lag),
   };
 }
 

@@ -13,6 +13,7 @@ import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import type { Discovery } from '../../shared/src/discovery.js';
 import { createApp } from './app.js';
 import { standbyReplay } from './books.js';
+import { registerStandbyMetrics } from './standby-metrics.js';
 
 export const catalogSchema = {
   ...commonSchema,
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
       ...(origin ? { commitWaitMs: config.SYNC_COMMIT_TIMEOUT_MS } : {}),
     },
   );
+  if (!origin) registerStandbyMetrics(metrics, reads);
   const gate = new SchemaGate(reads, logger, origin ? 'migrate' : 'wait');
   void gate.run();
 

@@ -43,7 +43,7 @@ export interface FanoutResult {
  * the catalog too, by the cache TTL). In `eventual` mode the push is fire-and-forget.
  */
 export class InvalidationPublisher {
-  readonly #sent: Counter<'result'>;
+  readonly #sent: Counter<'front' | 'result'>;
   readonly #fanout: Histogram<'mode'>;
   readonly #expiredBeforeSettled: Counter;
   /** Announced writes not settled yet: write id → when the fronts let the announcement expire. */
@@ -68,8 +68,8 @@ export class InvalidationPublisher {
     this.#sent = counter(
       opts.metrics,
       'bazar_invalidations_sent_total',
-      'Invalidations pushed to fronts, by result',
-      ['result'],
+      'Invalidations and announcements pushed to fronts, by front and result (ok, timeout, error)',
+      ['front', 'result'],
     );
     this.#fanout = histogram(
       opts.metrics,
@@ -190,11 +190,11 @@ export class InvalidationPublisher {
             timeoutMs,
           });
           if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-          this.#sent.inc({ result: 'ok' });
+          this.#sent.inc({ front: front.name, result: 'ok' });
           return undefined;
         } catch (err) {
           const reason = (err as { code?: string }).code ?? (err as Error).message;
-          this.#sent.inc({ result: reason === 'ETIMEDOUT' ? 'timeout' : 'error' });
+          this.#sent.inc({ front: front.name, result: reason === 'ETIMEDOUT' ? 'timeout' : 'error' });
           logger.warn({ front: front.name, reason, path, what }, 'invalidation not acknowledged');
           return front.name;
         }

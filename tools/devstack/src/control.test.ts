@@ -148,10 +148,20 @@ describe('the knobs of a running store (npm run ctl)', { timeout: 240_000 }, () 
       strict.ms >= 900,
       `a strict purchase waits for the standby's delayed replay (took ${strict.ms.toFixed(0)} ms)`,
     );
+    // What an operator sees of it: the catalog replica's gauges of its standby.
+    const replica = stack.catalogs.find((c) => c.role === 'replica')!;
+    assert.equal(await gaugeOf(replica.url, 'bazar_standby_apply_delay_seconds'), 1);
+    assert.equal(await gaugeOf(replica.url, 'bazar_standby_streaming'), 1);
     assert.equal((await ctl('policy', '--mode', 'eventual')).code, 0);
     const eventual = await timedPurchase(1);
     assert.equal(eventual.status, 200);
     assert.ok(eventual.ms < 900, `an eventual purchase does not wait (took ${eventual.ms.toFixed(0)} ms)`);
+    // Its commit is on its way to the standby, not applied yet: the replica's gauges show the lag.
+    assert.ok(
+      (await gaugeOf(replica.url, 'bazar_standby_unapplied_wal_bytes')) > 0,
+      'WAL received, not applied',
+    );
+    assert.ok((await gaugeOf(replica.url, 'bazar_standby_replay_lag_seconds')) > 0, 'the replay is behind');
     assert.equal((await ctl('policy', '--mode', 'strict')).code, 0);
     assert.equal((await ctl('lag', '0')).code, 0);
     const fast = await timedPurchase(1);
@@ -171,6 +181,12 @@ describe('the knobs of a running store (npm run ctl)', { timeout: 240_000 }, () 
     assert.equal((await timedPurchase(2)).status, 200);
 
     assert.match((await ctl('stop', 'standby')).out, /standby STOPPED/);
+    const replica = stack.catalogs.find((c) => c.role === 'replica')!;
+    assert.equal(
+      await gaugeOf(replica.url, 'bazar_standby_streaming'),
+      0,
+      'a stopped standby streams nothing',
+    );
     const pause = await ctl('pause');
     assert.equal(pause.code, 1, 'no pause of a stopped standby');
     assert.match((await ctl('start', 'standby')).out, /streaming/);
@@ -178,3 +194,11 @@ describe('the knobs of a running store (npm run ctl)', { timeout: 240_000 }, () 
     assert.match(status.out, /primary up, standby up/);
   });
 });
+
+/** A gauge with no labels but the defaults, from a process's /metrics. */
+async function gaugeOf(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  if (!line) throw new Error(`${url}/metrics has no ${name}`);
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
+}
