@@ -27,7 +27,7 @@ const dist = path.join(root, 'dist');
 // and the unit tests beside the code of each service (services/front, ...) and tool (tools/checker, ...).
 const TIER_PARENTS = ['services', 'tools', 'test'];
 const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart', 'test/cluster']);
-// The browser tier drives Debian's Chromium (scripts/browser.sh installs it; .ci/run does).
+// The browser tier drives Debian's Chromium (scripts/test-tools.sh installs it; .ci/run does).
 const BROWSER_TIER = 'test/browser';
 const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].filter(
   Boolean,
@@ -128,7 +128,7 @@ for (const tier of allTiers) {
   }
   if (tier.name === BROWSER_TIER && !CHROMIUM.some((p) => existsSync(p))) {
     notRun(
-      `NOT RUN: the ${tier.name} tier needs Chromium (${CHROMIUM.join(' or ')}): bash scripts/browser.sh installs it`,
+      `NOT RUN: the ${tier.name} tier needs Chromium (${CHROMIUM.join(' or ')}): bash scripts/test-tools.sh installs it`,
     );
     continue;
   }

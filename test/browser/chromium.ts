@@ -1,6 +1,6 @@
 /**
  * The browser of the browser tier: Debian's Chromium (headless shell or full), driven by the pinned
- * playwright-core through its executablePath; nothing downloads a browser. scripts/browser.sh installs it.
+ * playwright-core through its executablePath; nothing downloads a browser. scripts/test-tools.sh installs it.
  */
 import { existsSync } from 'node:fs';
 

@@ -44,7 +44,7 @@ describe('the live page in a real browser', { timeout: 180_000 }, () => {
 
   before(async () => {
     const executablePath = findChromium();
-    assert.ok(executablePath, 'no Chromium here: bash scripts/browser.sh installs it');
+    assert.ok(executablePath, 'no Chromium here: bash scripts/test-tools.sh installs it');
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazar-browser-'));
     shots = process.env['BAZAR_SCREENSHOT_DIR'] ?? dataDir;
     knobs = await ControlServer.listen();

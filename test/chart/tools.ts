@@ -57,7 +57,9 @@ export function requireTools<const N extends string>(
     else missing.push(n);
   }
   if (missing.length === 0) return found;
-  const message = `${missing.join(', ')} not found in ${toolsBinDir()} or $PATH: build them with scripts/k8s-tools.sh`;
+  const message =
+    `${missing.join(', ')} not found in ${toolsBinDir()} or $PATH: ` +
+    'scripts/k8s-tools.sh builds the Kubernetes tools, bash scripts/test-tools.sh installs promtool';
   if (CI) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
   console.warn(`\n*** SKIPPED ${t.name}: ${message}\n`);
   t.skip(message);
