@@ -42,8 +42,16 @@ function sources(dir: string): string[] {
   });
 }
 
+/** The bazar_* metric names a text's queries use (histogram series by their metric's name). */
+function metricsNamedIn(text: string): Set<string> {
+  return new Set(
+    [...text.matchAll(/\b(bazar_[a-z_]+)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, '')),
+  );
+}
+
 describe('docs/operations.md names every metric the services export, as they export it', () => {
   let t: TestStack;
+  let exported: Set<string>;
 
   before(async () => {
     t = await startTestStack();
@@ -84,6 +92,7 @@ describe('docs/operations.md names every metric the services export, as they exp
         }
       }
     }
+    exported = new Set(scraped.keys());
     for (const [name, { type, labels, sampled }] of scraped) {
       const row = table.get(name);
       assert.ok(row, `${name} (${type}) is exported but not in docs/operations.md`);
@@ -98,6 +107,23 @@ describe('docs/operations.md names every metric the services export, as they exp
       if (scraped.has(name)) continue;
       assert.ok(row.kubernetesOnly, `${name} is in the table but no process exported it`);
       assert.ok(code.includes(`'${name}'`), `${name} (Kubernetes only) is defined in services/`);
+    }
+  });
+
+  it("the dashboard's queries and the alert rules name only metrics the services export", () => {
+    assert.ok(exported, 'the first test scraped the store');
+    const kubernetesOnly = new Set(
+      [...documented()].filter(([, row]) => row.kubernetesOnly).map(([name]) => name),
+    );
+    for (const file of ['charts/bazar/dashboards/bazar.json', 'charts/bazar/templates/prometheusrule.yaml']) {
+      const names = metricsNamedIn(readFileSync(path.join(ROOT, file), 'utf8'));
+      assert.ok(names.size > 5, `${file} names metrics`);
+      for (const name of names) {
+        assert.ok(
+          exported.has(name) || kubernetesOnly.has(name),
+          `${file} names ${name}, which no process exports`,
+        );
+      }
     }
   });
 });

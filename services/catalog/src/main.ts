@@ -1,5 +1,10 @@
 import { readConfig, oneOf, databaseUrl, urlList, int, ConfigError } from '../../shared/src/config.js';
-import { commonSchema, adminTokenSchema, policyFromConfig } from '../../shared/src/service-config.js';
+import {
+  commonSchema,
+  adminTokenSchema,
+  policyFromConfig,
+  registerPolicyInfo,
+} from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics } from '../../shared/src/metrics.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'catalog', podName });
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
+  registerPolicyInfo(metrics, policy);
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const closers: Array<() => Promise<unknown>> = [];
 

@@ -1,5 +1,10 @@
 import { readConfig, urlList, int, bool, optionalStr } from '../../shared/src/config.js';
-import { commonSchema, adminTokenSchema, policyFromConfig } from '../../shared/src/service-config.js';
+import {
+  commonSchema,
+  adminTokenSchema,
+  policyFromConfig,
+  registerPolicyInfo,
+} from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
 import { POLICY_LIMITS } from '../../shared/src/policy.js';
@@ -51,6 +56,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'front', podName });
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
+  registerPolicyInfo(metrics, policy);
   const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
   // Nothing is cached until the writers have said which writes they have in flight (writers-check.ts).
   cache.holdFillsUntil(Number.POSITIVE_INFINITY);

@@ -1,5 +1,5 @@
 import { readConfig, oneOf, databaseUrl, int, bool, ConfigError } from '../../shared/src/config.js';
-import { commonSchema, policyFromConfig } from '../../shared/src/service-config.js';
+import { commonSchema, policyFromConfig, registerPolicyInfo } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
 import { createMetrics, counter } from '../../shared/src/metrics.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'order', podName });
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
+  registerPolicyInfo(metrics, policy);
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const primary = new Database('primary', config.DATABASE_URL, logger, {
     applicationName: podName,

@@ -1,4 +1,6 @@
 import os from 'node:os';
+import { Gauge } from 'prom-client';
+import type { Metrics } from './metrics.js';
 import { int, oneOf, secret, str } from './config.js';
 import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES, PolicyStore, type RuntimePolicy } from './policy.js';
 
@@ -50,5 +52,23 @@ export function policyFromConfig(config: {
     loadBalancing: config.LOAD_BALANCING,
     consistencyMode: config.CONSISTENCY_MODE,
     invalidationTimeoutMs: config.INVALIDATION_TIMEOUT_MS,
+  });
+}
+
+/**
+ * `bazar_policy_info{consistency_mode, load_balancing}` = 1: the policy in force, for dashboards and
+ * alerts (read at scrape time; a change of policy shows at the next scrape).
+ */
+export function registerPolicyInfo(metrics: Metrics, policy: PolicyStore): void {
+  new Gauge({
+    name: 'bazar_policy_info',
+    help: 'The runtime policy in force (1): consistency mode and load balancing',
+    labelNames: ['consistency_mode', 'load_balancing'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      const { consistencyMode, loadBalancing } = policy.current;
+      this.set({ consistency_mode: consistencyMode, load_balancing: loadBalancing }, 1);
+    },
   });
 }
