@@ -26,7 +26,7 @@ const dist = path.join(root, 'dist');
 // A tier is a folder of compiled tests: each test tier under test/ (api, faults, kubernetes, chart),
 // and the unit tests beside the code of each service (services/front, ...) and tool (tools/checker, ...).
 const TIER_PARENTS = ['services', 'tools', 'test'];
-const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart', 'test/cluster']);
+const TOOLCHAIN_TIERS = new Set(['test/kubernetes', 'test/chart', 'test/cluster', 'test/prometheus']);
 // The browser tier drives Debian's Chromium (scripts/test-tools.sh installs it; .ci/run does).
 const BROWSER_TIER = 'test/browser';
 const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].filter(
@@ -35,7 +35,9 @@ const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell'
 const CLUSTER_TIER = 'test/cluster';
 // Tiers that make network and mount namespaces of their own and build images (buildah, debootstrap, npm ci
 // need the network): never inside the API-server tier's `unshare --net` namespace below.
-const HOST_NETWORK_TIERS = new Set([CLUSTER_TIER, 'tools/cluster', 'tools/images']);
+// test/prometheus needs only loopback, but spends its two minutes waiting on its alerts' `for`: among the
+// host-network files it runs while the failover scenarios (longer) run beside them, and costs no time.
+const HOST_NETWORK_TIERS = new Set([CLUSTER_TIER, 'tools/cluster', 'tools/images', 'test/prometheus']);
 
 function testFiles(dir) {
   if (!existsSync(dir)) return [];
