@@ -168,6 +168,17 @@ describe('the live page in a real browser', { timeout: 180_000 }, () => {
     }
     assert.ok(streamed.includes('event: snapshot'), 'the stream was read');
   });
+
+  it('a page that goes away ends its stream quietly: no front logs an error', async () => {
+    await page.close();
+    await readEvents(`${front}/live/events`, 300);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const f of stack.fronts) {
+      const log = await readFile(path.join(dataDir, 'logs', `${f.name}.log`), 'utf8');
+      const errors = log.split('\n').filter((l) => /"level":(50|60)/.test(l));
+      assert.deepEqual(errors, [], `${f.name} logged no error`);
+    }
+  });
 });
 
 /** What an event stream carried in `ms`. */

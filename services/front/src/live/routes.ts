@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import type { FrontDeps } from '../app.js';
 import { LIVE_PREFIX, type LiveFeed } from './feed.js';
@@ -44,15 +43,15 @@ export function registerLive(router: Router, deps: FrontDeps, live: LiveDeps): v
   });
 
   router.get(`${LIVE_PREFIX}/events`, (ctx) => {
-    const stream = new PassThrough();
+    // Written on the response itself, not as a Koa body stream: a page that goes away ends the stream,
+    // which is normal here, and Koa would log it as an error (ERR_STREAM_PREMATURE_CLOSE).
+    const res = ctx.res;
+    ctx.respond = false;
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
-    ctx.set('Content-Type', 'text/event-stream; charset=utf-8');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.status = 200;
-    ctx.body = stream;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' });
     const send = (event: string, data: unknown): void => {
-      stream.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
     const unwatch = live.feed.watch();
     const onRequest = (e: unknown): void => send('request', e);
@@ -67,7 +66,7 @@ export function registerLive(router: Router, deps: FrontDeps, live: LiveDeps): v
       live.feed.off('request', onRequest);
       live.feed.off('invalidation', onInvalidation);
       unwatch();
-      stream.end();
+      if (!res.writableEnded) res.end();
     };
     const tick = async (): Promise<void> => {
       // A front that shuts down ends its streams, so that they do not hold up its drain.
@@ -76,7 +75,7 @@ export function registerLive(router: Router, deps: FrontDeps, live: LiveDeps): v
       if (!closed) send('snapshot', state);
     };
     const timer = setInterval(() => void tick(), SNAPSHOT_INTERVAL_MS);
-    ctx.req.once('close', close);
+    res.once('close', close);
     void tick();
   });
 }
