@@ -65,7 +65,7 @@ export interface BaseAppOptions {
 export type FastPath = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 /** Asked every few seconds by kubelets and Prometheus: not logged as accesses. */
-const PROBES = new Set(['/livez', '/readyz', '/metrics']);
+export const PROBES: ReadonlySet<string> = new Set(['/livez', '/readyz', '/metrics']);
 
 /** One request, answered (debug level). */
 export function logAccess(

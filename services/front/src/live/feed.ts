@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type http from 'node:http';
-import type { FastPath } from '../../../shared/src/server.js';
+import { PROBES, type FastPath } from '../../../shared/src/server.js';
 
 /** Where the live page and its event stream are served; the page's own requests are not shown on it. */
 export const LIVE_PREFIX = '/live';
@@ -124,10 +124,8 @@ export class LiveFeed extends EventEmitter<{ request: [RequestEvent]; invalidati
 }
 
 /** The page's own requests and the probes (kubelets, Prometheus, npm start's knobs) are not shown. */
-const NOT_SHOWN = new Set(['/livez', '/readyz', '/metrics']);
-
 function shown(url: string | undefined): boolean {
-  return url !== undefined && !url.startsWith(LIVE_PREFIX) && !NOT_SHOWN.has(url.split('?')[0]!);
+  return url !== undefined && !url.startsWith(LIVE_PREFIX) && !PROBES.has(url.split('?')[0]!);
 }
 
 function collectHeaders(arg: unknown, into: Record<string, string>): void {
