@@ -759,7 +759,7 @@ describe(
       assert.equal((patched.json as { price: number }).price, 120);
     });
 
-    it('the k6 smoke scenario (k6 stand-in) passes its thresholds: in the cluster at the Service, and through the port-forward', async () => {
+    it('the k6 smoke scenario (k6 stand-in) passes its thresholds at the Service in the cluster, and its checks through the port-forward', async () => {
       needInstall();
       const fwd = await forward();
       const script = path.join(repoRoot, 'load-tests', 'bazar.js');
@@ -845,26 +845,16 @@ describe(
         [],
         `thresholds breached (${context})`,
       );
-      // Latency: asserted when the tunnel alone stays under the tightest latency bound. On shared cores
-      // it may not (kubectl → kube-apiserver → kubelet → containerd, each a process to schedule): then
-      // the figures measure the tunnel, and the store's latency was judged at the ClusterIP above.
-      const tightest = Math.min(
-        ...r.thresholds
-          .filter(latency)
-          .map((t) => Number(/<\s*([\d.]+)/.exec(t.expression)?.[1] ?? Infinity)),
+      // Latency is judged at the ClusterIP above, where k6 in the cluster would measure the store.
+      // Through the tunnel (kubectl → kube-apiserver → kubelet → containerd, each a process to schedule
+      // on shared cores) a p95 of a handful of requests is the slowest one, and it measures the tunnel:
+      // gating the assertion on a separate sample of the tunnel made it flaky (CI: the tunnel's p95
+      // 50.0 ms against a 50 ms bound let it through, then one read of five took 52.7 ms). So the
+      // figures are reported beside the tunnel's own cost, not asserted.
+      const overTunnel = breached(r.thresholds.filter(latency));
+      log(
+        `port-forward latency (reported; judged at the ClusterIP): ${overTunnel.join('; ') || 'no bound exceeded'}; ${context}`,
       );
-      if (tunnelP95 < tightest) {
-        assert.deepEqual(
-          breached(r.thresholds.filter(latency)),
-          [],
-          `latency thresholds breached (${context})`,
-        );
-      } else {
-        log(
-          `port-forward: the tunnel alone (p95 ${tunnelP95.toFixed(1)} ms) exceeds the tightest latency bound (${tightest} ms); ` +
-            `latency judged at the ClusterIP; through the tunnel: ${breached(r.thresholds.filter(latency)).join('; ') || 'none breached'}`,
-        );
-      }
     });
 
     it('no service pod logged an error on the way (install, helm test, the curl walk, k6)', async () => {
