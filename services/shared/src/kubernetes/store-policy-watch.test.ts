@@ -65,17 +65,27 @@ describe('StorePolicyWatch', () => {
   async function start(server: FakeApiServer<StorePolicyObject>) {
     const policy = new PolicyStore(initial);
     const { logger, records } = memoryLogger();
+    const metrics = testMetrics();
     const watch = new StorePolicyWatch({
       name: 'bazar',
       namespace: 'ns',
       policy,
       logger,
-      metrics: testMetrics(),
+      metrics,
       timings: { backoffMaxMs: 40, idleRestartMs: 60_000, syncGraceMs: 60_000 },
       source: server.source(),
     });
     await watch.begin(1000);
-    return { policy, watch, records, tracker: applyTrackerFor(policy) };
+    /** bazar_store_policy_{observed,applied}_generation as a scrape shows them. */
+    const generations = async () => {
+      const read = async (name: string) =>
+        (await metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value;
+      return {
+        observed: await read('bazar_store_policy_observed_generation'),
+        applied: await read('bazar_store_policy_applied_generation'),
+      };
+    };
+    return { policy, watch, records, tracker: applyTrackerFor(policy), generations };
   }
 
   test('applies the spec at start and every new generation live', async () => {
@@ -100,10 +110,13 @@ describe('StorePolicyWatch', () => {
   test('an invalid spec leaves the last good policy in force, logged and recorded', async () => {
     const server = new FakeApiServer<StorePolicyObject>();
     server.put(resource(1, { cache: { ttlMs: 2000 } }));
-    const { policy, watch, tracker, records } = await start(server);
+    const { policy, watch, tracker, records, generations } = await start(server);
     try {
+      assert.deepEqual(await generations(), { observed: 1, applied: 1 });
       server.put(resource(2, { cache: { ttlMs: 5 }, consistencyMode: 'bogus' }));
       await until(() => tracker.state.observedGeneration === 2, 1000, 'generation 2 to be seen');
+      // The refused generation is seen, not applied: the metrics say which is in force.
+      assert.deepEqual(await generations(), { observed: 2, applied: 1 });
       assert.equal(policy.current.cacheTtlMs, 2000);
       assert.equal(policy.current.consistencyMode, 'strict');
       assert.equal(tracker.state.problems.length, 2);
@@ -115,6 +128,7 @@ describe('StorePolicyWatch', () => {
       server.put(resource(3, { cache: { ttlMs: 3000 } }));
       await until(() => policy.current.cacheTtlMs === 3000, 1000, 'generation 3');
       assert.deepEqual(tracker.state.problems, []);
+      assert.deepEqual(await generations(), { observed: 3, applied: 3 });
     } finally {
       await watch.close();
     }

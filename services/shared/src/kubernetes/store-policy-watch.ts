@@ -1,7 +1,8 @@
 import { CustomObjectsApi, type KubernetesListObject } from '@kubernetes/client-node';
 import type { DiscoveryConfig } from '../discovery-factory.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { gauge, type Metrics } from '../metrics.js';
+import type { Gauge } from 'prom-client';
 import type { PolicyStore } from '../policy.js';
 import type { PolicyWatch } from '../policy-watch.js';
 import { BoundedListWatch, BoundedWatch } from './bounded-watch.js';
@@ -78,6 +79,9 @@ export class StorePolicyWatch implements PolicyWatch {
   readonly #informer: ResilientInformer<StorePolicyObject>;
   readonly #tracker: PolicyApplyTracker;
   #reportedAbsent = false;
+  /** metadata.generation of the StorePolicy last read, and of the last one applied (not refused). */
+  readonly #observedGeneration: Gauge;
+  readonly #appliedGeneration: Gauge;
 
   static async start(opts: {
     config: DiscoveryConfig;
@@ -103,6 +107,16 @@ export class StorePolicyWatch implements PolicyWatch {
 
   constructor(private readonly opts: StorePolicyWatchOptions) {
     this.#tracker = applyTrackerFor(opts.policy);
+    this.#observedGeneration = gauge(
+      opts.metrics,
+      'bazar_store_policy_observed_generation',
+      'metadata.generation of the StorePolicy this pod last read',
+    );
+    this.#appliedGeneration = gauge(
+      opts.metrics,
+      'bazar_store_policy_applied_generation',
+      'metadata.generation of the StorePolicy in force here (a refused spec leaves it behind)',
+    );
     this.#informer = new ResilientInformer<StorePolicyObject>({
       watchName: `storepolicies/${opts.name}`,
       create: opts.source.create,
@@ -167,6 +181,10 @@ export class StorePolicyWatch implements PolicyWatch {
       parsed.problems.length > 0
         ? { applied: false, problems: parsed.problems }
         : policy.update(parsed.change, `StorePolicy ${namespace}/${name} generation ${generation ?? '?'}`);
+    if (generation !== undefined) {
+      this.#observedGeneration.set(generation);
+      if (result.applied) this.#appliedGeneration.set(generation);
+    }
     if (result.applied) {
       logger.info({ name, namespace, generation, policy: policy.current }, 'StorePolicy applied');
     } else {
