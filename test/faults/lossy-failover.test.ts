@@ -44,6 +44,10 @@ const portOf = (url: string): number => Number(new URL(url).port);
 /** One statement on `url` as the superuser, at the given synchronous_commit level. */
 async function onServer<T>(url: string, level: string, run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
+  // pool.end() resolves once its client is asked to end, not once the server has read that: a server
+  // stopped meanwhile (stopPrimary, right after) says 57P01 to the idle client, which the pool emits as
+  // 'error', fatal without a listener (reproduced: the backend stopped across pool.end(), then SIGTERM).
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     try {
