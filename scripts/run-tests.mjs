@@ -33,6 +33,9 @@ const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell'
   Boolean,
 );
 const CLUSTER_TIER = 'test/cluster';
+// Tiers that start the OpenTelemetry Collector scripts/otelcol.sh builds from the Go module proxy
+// (scripts/test-tools.sh runs it; .ci/run does).
+const OTELCOL_TIERS = new Set(['tools/otelcol']);
 // Tiers that make network and mount namespaces of their own and build images (buildah, debootstrap, npm ci
 // need the network): never inside the API-server tier's `unshare --net` namespace below.
 // test/prometheus needs only loopback, but spends its two minutes waiting on its alerts' `for`: among the
@@ -133,6 +136,17 @@ for (const tier of allTiers) {
       `NOT RUN: the ${tier.name} tier needs Chromium (${CHROMIUM.join(' or ')}): bash scripts/test-tools.sh installs it`,
     );
     continue;
+  }
+  if (OTELCOL_TIERS.has(tier.name)) {
+    const check = spawnSync('bash', [path.join(root, 'scripts', 'otelcol.sh'), '--check'], {
+      encoding: 'utf8',
+    });
+    if (check.status !== 0) {
+      notRun(
+        `NOT RUN: the ${tier.name} tier needs the OpenTelemetry Collector at its pinned versions (scripts/otelcol.sh --check failed): bash scripts/test-tools.sh builds it`,
+      );
+      continue;
+    }
   }
   if (tier.name === CLUSTER_TIER) {
     const why = await clusterTierBlocker();

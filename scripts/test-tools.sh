@@ -1,27 +1,48 @@
 #!/usr/bin/env bash
-# Debian packages the test tiers need beyond the cluster tier's (tools/cluster prepare installs those):
-#   chromium-headless-shell  the browser tier's browser (playwright-core, pinned in package.json, drives
-#                            it through its executablePath; nothing downloads a browser)
-#   prometheus               promtool, for the chart's alert rules (test/chart/alerts.test.ts)
+# What the test tiers need beyond the cluster tier's (tools/cluster prepare installs those) and the
+# Kubernetes toolchain (scripts/k8s-tools.sh):
+#   Debian packages (apt-get):
+#     chromium-headless-shell  the browser tier's browser (playwright-core, pinned in package.json, drives
+#                              it through its executablePath; nothing downloads a browser)
+#     prometheus               promtool, for the chart's alert rules (test/chart/alerts.test.ts)
+#   built from the Go module proxy by scripts/otelcol.sh (cached in ${BAZAR_TOOLS_DIR:-~/.cache/bazar-tools}/bin):
+#     otelcol                  an OpenTelemetry Collector (OTLP receiver, file exporter) that tests export
+#                              spans to (tools/otelcol/src/collector.ts starts it); the first build takes
+#                              a few minutes, later runs are instant
 # Idempotent; --check only says what is missing (exit 1 if anything is).
 set -euo pipefail
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 declare -A PROVIDES=([chromium-headless-shell]=/usr/bin/chromium-headless-shell [prometheus]=/usr/bin/promtool)
 missing=()
 for pkg in "${!PROVIDES[@]}"; do
   [[ -x "${PROVIDES[$pkg]}" ]] || missing+=("$pkg")
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "test tools: all here (${PROVIDES[*]})"
-  exit 0
-fi
+otelcol_here=true
+bash "${SCRIPT_DIR}/otelcol.sh" --check || otelcol_here=false
+
 if [[ "${1:-}" == "--check" ]]; then
-  echo "test tools: missing ${missing[*]} (bash scripts/test-tools.sh installs them)" >&2
+  want=("${missing[@]}")
+  $otelcol_here || want+=(otelcol)
+  if [[ ${#want[@]} -eq 0 ]]; then
+    echo "test tools: all here (${PROVIDES[*]} $(bash "${SCRIPT_DIR}/otelcol.sh" --print-bin-dir)/otelcol)"
+    exit 0
+  fi
+  echo "test tools: missing ${want[*]} (bash scripts/test-tools.sh installs them)" >&2
   exit 1
 fi
-sudo=""
-[[ $(id -u) -eq 0 ]] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-# prometheus: only its binaries are wanted; its service is not started (policy-rc.d or no systemd).
-$sudo apt-get install -y -q "${missing[@]}"
-echo "test tools: installed ${missing[*]}"
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "test tools: Debian packages all here (${PROVIDES[*]})"
+else
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  # prometheus: only its binaries are wanted; its service is not started (policy-rc.d or no systemd).
+  $sudo apt-get install -y -q "${missing[@]}"
+  echo "test tools: installed ${missing[*]}"
+fi
+
+# The collector: built if missing or stale, else nothing to do.
+bash "${SCRIPT_DIR}/otelcol.sh"
+$otelcol_here || echo "test tools: built otelcol"
