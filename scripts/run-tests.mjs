@@ -35,7 +35,7 @@ const CHROMIUM = [process.env.BAZAR_CHROMIUM, '/usr/bin/chromium-headless-shell'
 const CLUSTER_TIER = 'test/cluster';
 // Tiers that start the OpenTelemetry Collector scripts/otelcol.sh builds from the Go module proxy
 // (scripts/test-tools.sh runs it; .ci/run does).
-const OTELCOL_TIERS = new Set(['tools/otelcol']);
+const OTELCOL_TIERS = new Set(['tools/otelcol', 'test/tracing']);
 // Tiers that make network and mount namespaces of their own and build images (buildah, debootstrap, npm ci
 // need the network): never inside the API-server tier's `unshare --net` namespace below.
 // test/prometheus needs only loopback, but spends its two minutes waiting on its alerts' `for`: among the

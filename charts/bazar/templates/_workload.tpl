@@ -154,6 +154,14 @@ spec:
             {{- end }}
             - name: LOG_LEVEL
               value: {{ $v.config.logLevel | quote }}
+            {{- with $v.tracing }}
+            {{- if .otlpEndpoint }}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ .otlpEndpoint | quote }}
+            - name: OTEL_TRACES_SAMPLER_ARG
+              value: {{ .sampleRatio | toString | quote }}
+            {{- end }}
+            {{- end }}
             - name: SHUTDOWN_DELAY_MS
               value: {{ int $v.config.shutdownDelayMs | quote }}
             - name: DRAIN_TIMEOUT_MS

@@ -6,6 +6,7 @@ import {
   registerPolicyInfo,
 } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
+import { startTracing } from '../../shared/src/tracing.js';
 import { createMetrics } from '../../shared/src/metrics.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
 import { Database } from '../../shared/src/db/database.js';
@@ -50,6 +51,8 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
   registerPolicyInfo(metrics, policy);
+  // Before any pool or client is made: they are traced only if tracing is on when they are built.
+  const stopTracing = await startTracing({ config, service: 'catalog', podName, logger });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const closers: Array<() => Promise<unknown>> = [];
 
@@ -159,6 +162,8 @@ async function main(): Promise<void> {
       ...discoveries.map((d) => () => d.close()),
       ...closers,
       () => reads.close(),
+      // Last: the spans of the drained requests are flushed.
+      async () => stopTracing?.(),
     ],
   });
 }

@@ -6,6 +6,7 @@ import {
   registerPolicyInfo,
 } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
+import { startTracing } from '../../shared/src/tracing.js';
 import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
 import { POLICY_LIMITS } from '../../shared/src/policy.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
   registerPolicyInfo(metrics, policy);
+  // Before any pool or client is made: they are traced only if tracing is on when they are built.
+  const stopTracing = await startTracing({ config, service: 'front', podName, logger });
   const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
   // Nothing is cached until the writers have said which writes they have in flight (writers-check.ts).
   cache.holdFillsUntil(Number.POSITIVE_INFINITY);
@@ -210,6 +213,8 @@ async function main(): Promise<void> {
       () => policyWatch.close(),
       () => catalogs.close(),
       () => orders.close(),
+      // Last: the spans of the drained requests are flushed.
+      async () => stopTracing?.(),
     ],
   });
 }

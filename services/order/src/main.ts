@@ -1,6 +1,7 @@
 import { readConfig, oneOf, databaseUrl, int, bool, ConfigError } from '../../shared/src/config.js';
 import { commonSchema, policyFromConfig, registerPolicyInfo } from '../../shared/src/service-config.js';
 import { createLogger } from '../../shared/src/logger.js';
+import { startTracing } from '../../shared/src/tracing.js';
 import { createMetrics, counter } from '../../shared/src/metrics.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
 import { Database } from '../../shared/src/db/database.js';
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle();
   const policy = policyFromConfig(config);
   registerPolicyInfo(metrics, policy);
+  // Before any pool or client is made: they are traced only if tracing is on when they are built.
+  const stopTracing = await startTracing({ config, service: 'order', podName, logger });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
   const primary = new Database('primary', config.DATABASE_URL, logger, {
     applicationName: podName,
@@ -103,6 +106,8 @@ async function main(): Promise<void> {
       () => writer.close(),
       () => primary.close(),
       async () => standby?.close(),
+      // Last: the spans of the drained requests are flushed.
+      async () => stopTracing?.(),
     ],
   });
 }

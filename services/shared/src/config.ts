@@ -187,3 +187,40 @@ export function readConfig<S extends Schema>(schema: S, env: Env = process.env):
   }
   return out as ConfigOf<S>;
 }
+
+/** An absolute http(s) URL, or nothing; a trailing slash is dropped. */
+export function optionalHttpUrl(): Field<string | undefined> {
+  return {
+    describe: 'http(s) URL',
+    parse(raw, variable) {
+      if (!present(raw)) return undefined;
+      const text = raw.trim();
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        throw new ConfigError(variable, `"${text}" is not a URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new ConfigError(variable, `"${text}" is not an http(s) URL`);
+      }
+      return text.replace(/\/+$/, '');
+    },
+  };
+}
+
+/** A fraction between 0 and 1 (a sampling ratio). */
+export function ratio(opts: { default: number }): Field<number> {
+  return {
+    describe: 'number between 0 and 1',
+    parse(raw, variable) {
+      if (!present(raw)) return opts.default;
+      const text = raw.trim();
+      const value = Number(text);
+      if (!/^\d*\.?\d+$/.test(text) || !(value >= 0 && value <= 1)) {
+        throw new ConfigError(variable, `"${text}" is not a number between 0 and 1`);
+      }
+      return value;
+    },
+  };
+}

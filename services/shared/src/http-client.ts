@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import { boundObserver } from './metrics.js';
 import type { LoadBalancingPolicy } from './policy.js';
 import { currentRequestId } from './request-context.js';
+import { tracedCall, tracingOn } from './tracing.js';
 
 /**
  * One got instance per process: keep-alive agents (connection reuse is most of the latency budget on a
@@ -127,6 +128,15 @@ export function send(client: Got, url: string, opts: SendOptions): Promise<RawRe
       'x-request-id': requestId,
     };
   }
+  if (tracingOn()) {
+    return tracedCall(opts.method, url, options.headers as Record<string, string> | undefined, (headers) =>
+      sendNow(client, url, { ...options, headers }),
+    );
+  }
+  return sendNow(client, url, options);
+}
+
+function sendNow(client: Got, url: string, options: Record<string, unknown>): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const stream = client.stream(url, options);
     const chunks: Buffer[] = [];

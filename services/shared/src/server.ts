@@ -6,6 +6,7 @@ import type { Logger } from './logger.js';
 import { boundObserver, type Metrics } from './metrics.js';
 import { HttpError } from './errors.js';
 import { REQUEST_ID_HEADER, requestIdFrom, withRequestId } from './request-context.js';
+import { noteRoute, tracedListener, tracingOn } from './tracing.js';
 
 export type AppState = Koa.DefaultState;
 export type AppContext = Koa.Context;
@@ -155,6 +156,7 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
       await next();
     } finally {
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      noteRoute(ctx.res, route);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       observeRequest(ctx.method, route, ctx.status, seconds);
     }
@@ -249,6 +251,7 @@ export function offKoa(opts: {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const finish = (answer: OffKoaAnswer) => {
       if (!res.headersSent) send(req, res, answer, requestId);
+      noteRoute(res, route);
       observeRequest(
         req.method ?? 'GET',
         route,
@@ -360,7 +363,8 @@ export async function listen(app: Koa, config: ListenConfig): Promise<http.Serve
       // connection up to 30 s past its deadline).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     },
-    app.callback(),
+    // With tracing on, every request but the probes and scrapes runs in a server span (tracing.ts).
+    tracingOn() ? tracedListener(app.callback(), PROBES) : app.callback(),
   );
   server.keepAliveTimeout = 65_000;
   server.maxRequestsPerSocket = 0;

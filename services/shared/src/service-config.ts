@@ -2,6 +2,7 @@ import os from 'node:os';
 import { Gauge } from 'prom-client';
 import type { Metrics } from './metrics.js';
 import { int, oneOf, secret, str } from './config.js';
+import { tracingSchema } from './tracing.js';
 import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES, PolicyStore, type RuntimePolicy } from './policy.js';
 
 /** Settings every service reads; each service spreads these into its own schema. */
@@ -31,6 +32,7 @@ export const commonSchema = {
   HTTP_HEADERS_TIMEOUT_MS: int({ default: 10_000, min: 100, max: 600_000 }),
   HTTP_REQUEST_TIMEOUT_MS: int({ default: 15_000, min: 100, max: 600_000 }),
   INTERNAL_TOKEN: secret(),
+  ...tracingSchema,
 };
 
 export const adminTokenSchema = { ADMIN_TOKEN: secret() };

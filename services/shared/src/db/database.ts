@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { HttpError } from '../errors.js';
+import { traceQueries, tracingOn } from '../tracing.js';
 
 // numeric → JS number (prices are bounded to 1e6 with two decimals, so no precision is lost);
 // bigint → number (versions stay far below 2^53).
@@ -135,6 +136,11 @@ export class Database {
         this.logger.debug({ err: err.message, role }, 'database connection lost while checked out'),
       ),
     );
+    // With tracing on (tracing.ts), every statement on this pool's connections is a span.
+    if (tracingOn()) {
+      const attributes = spanAttributes(role, url);
+      this.pool.on('connect', (client) => traceQueries(client as never, attributes));
+    }
   }
 
   unavailable(): HttpError {
@@ -264,4 +270,22 @@ function serverAddress(url: string): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** What a statement's span says about its server (OpenTelemetry's database conventions). */
+function spanAttributes(role: Role, url: string): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {
+    'db.system.name': 'postgresql',
+    'bazar.database.role': role,
+  };
+  try {
+    const u = new URL(url);
+    attributes['server.address'] = u.hostname;
+    attributes['server.port'] = Number(u.port || '5432');
+    const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (name !== '') attributes['db.namespace'] = name;
+  } catch {
+    // An unparsable URL fails at connect; the span says only what is known.
+  }
+  return attributes;
 }
