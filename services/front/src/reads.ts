@@ -13,7 +13,7 @@ import { HttpError } from '../../shared/src/errors.js';
 import { normalizeTopic, parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheEntry } from './cache.js';
-import { servedBy } from './relay.js';
+import { databaseOf, servedBy } from './relay.js';
 import { frontOffKoa, JSON_TYPE, type FrontRoutes } from './routes.js';
 
 /** A request carrying this Cache-Control bypasses the cache (and joins no in-flight read). */
@@ -172,13 +172,12 @@ export class BookReader {
     // read buffer for the entry's lifetime); only the version is read from them.
     const book = res.body as { version: number };
     const timeline = Number(res.headers['x-bazar-timeline']);
-    const database = res.headers['x-database'];
     return {
       entry: {
         body: Buffer.from(res.raw),
         version: book.version,
         servedBy: servedBy(res),
-        ...(typeof database === 'string' ? { database } : {}),
+        ...databaseOf(res),
       },
       settled: res.headers['x-bazar-settled'] === '1',
       ...(Number.isSafeInteger(timeline) && timeline > 0 ? { timeline } : {}),
@@ -229,12 +228,11 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);
-    const database = res.headers['x-database'];
     const entry = {
       body: Buffer.from(res.raw),
       version: 0,
       servedBy: servedBy(res),
-      ...(typeof database === 'string' ? { database } : {}),
+      ...databaseOf(res),
     };
     cache.offer(key, entry);
     serve(ctx, { entry, hit: false });
