@@ -6,6 +6,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import type { Stack } from '../../tools/devstack/src/stack.js';
+export { metric } from '../../tools/bench/src/prom.js';
 import type { FrontEndpoint } from '../../tools/checker/src/client.js';
 import type { WorkloadOptions } from '../../tools/checker/src/workload.js';
 
@@ -143,21 +144,6 @@ export async function freePortBlock(n: number): Promise<number> {
     if (ok) return base;
   }
   throw new Error(`no block of ${n} free ports found`);
-}
-
-/** Sum of the samples of `name` whose labels include `labels`. */
-export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$/.exec(line.trim());
-    if (!m || m[1] !== name) continue;
-    const present: Record<string, string> = {};
-    for (const l of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
-      present[l[1]!] = l[2]!;
-    if (Object.entries(labels).every(([k, v]) => present[k] === v)) sum += Number(m[4]);
-  }
-  return sum;
 }
 
 export async function scrape(url: string): Promise<string> {

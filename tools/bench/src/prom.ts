@@ -1,4 +1,4 @@
-/** Reads one Prometheus histogram from /metrics text: buckets summed over label sets, and quantiles. */
+/** Reads Prometheus /metrics text: one series' value summed over label sets, or one histogram. */
 
 export interface Histogram {
   /** Upper bounds (seconds) → cumulative counts, ascending, +Inf last. */
@@ -57,4 +57,19 @@ export function quantile(h: Histogram, q: number): number {
     prevCount = cum;
   }
   return prevBound;
+}
+
+/** Sum of the samples of `name` whose labels include `labels`. */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$/.exec(line.trim());
+    if (!m || m[1] !== name) continue;
+    const present: Record<string, string> = {};
+    for (const l of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      present[l[1]!] = l[2]!;
+    if (Object.entries(labels).every(([k, v]) => present[k] === v)) sum += Number(m[4]);
+  }
+  return sum;
 }

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { serveControl, StoreControl, type ControlFile, type ControlServer } from './control.js';
+import { metric } from '../../bench/src/prom.js';
 import { parseCtl, runCtl, CtlUsageError } from './ctl.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -198,7 +199,6 @@ describe('the knobs of a running store (npm run ctl)', { timeout: 240_000 }, () 
 /** A gauge with no labels but the defaults, from a process's /metrics. */
 async function gaugeOf(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
-  if (!line) throw new Error(`${url}/metrics has no ${name}`);
-  return Number(line.slice(line.lastIndexOf(' ') + 1));
+  if (!new RegExp(`^${name}[{ ]`, 'm').test(text)) throw new Error(`${url}/metrics has no ${name}`);
+  return metric(text, name);
 }

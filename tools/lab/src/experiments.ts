@@ -8,6 +8,7 @@ import { kindsFor, measureStaleness, type ConsistencyMode } from '../../checker/
 import { checkedRun } from '../../checker/src/run.js';
 import type { ClientReply } from '../../checker/src/client.js';
 import type { Stack } from '../../devstack/src/stack.js';
+import { metric } from '../../bench/src/prom.js';
 import {
   check,
   mean,
@@ -72,11 +73,7 @@ async function withPolicy<T>(lab: Lab, change: object, work: () => Promise<T>): 
 async function syncCommitTimeouts(stack: Stack): Promise<number> {
   let total = 0;
   for (const p of [...stack.catalogs, ...stack.orders]) {
-    const text = await (await fetch(`${p.url}/metrics`)).text();
-    for (const line of text.split('\n')) {
-      if (line.startsWith('bazar_sync_commit_timeouts_total'))
-        total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
+    total += metric(await (await fetch(`${p.url}/metrics`)).text(), 'bazar_sync_commit_timeouts_total');
   }
   return total;
 }
