@@ -156,6 +156,8 @@ export function tracedListener(
       span.setAttribute('http.response.status_code', res.statusCode);
       const servedBy = res.getHeader('x-cache');
       if (servedBy !== undefined) span.setAttribute('bazar.cache', String(servedBy));
+      const requestId = res.getHeader('x-request-id');
+      if (requestId !== undefined) span.setAttribute('bazar.request_id', String(requestId));
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       if (!res.writableFinished) span.setAttribute('bazar.aborted', true);
       span.end();
