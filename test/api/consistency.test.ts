@@ -36,7 +36,7 @@ async function catalogReads(t: TestStack): Promise<number> {
   for (const line of text.split('\n')) {
     if (
       line.startsWith('bazar_upstream_request_duration_seconds_count{') &&
-      line.includes('service="catalog"')
+      line.includes('target="catalog"')
     )
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }

@@ -84,11 +84,7 @@ describe('docs/operations.md names every metric the services export, as they exp
         const metric = scraped.get(sample[1]!);
         if (metric) metric.sampled = true;
         for (const l of sample[2]!.matchAll(/([a-z_]+)="/g)) {
-          if (
-            !['pod', 'le'].includes(l[1]!) &&
-            !(l[1] === 'service' && !sample[1]!.startsWith('bazar_upstream_'))
-          )
-            metric?.labels.add(l[1]!);
+          if (!['pod', 'le', 'service'].includes(l[1]!)) metric?.labels.add(l[1]!);
         }
       }
     }

@@ -352,7 +352,7 @@ describe('fault injection, session mode, with proxies', () => {
   });
 
   async function upstreamErrors(front: number, service: string, reason: string): Promise<number> {
-    return metric(await scrape(t.front(front)), 'bazar_upstream_errors_total', { service, reason });
+    return metric(await scrape(t.front(front)), 'bazar_upstream_errors_total', { target: service, reason });
   }
   const timedCall = async <T>(
     i: number,

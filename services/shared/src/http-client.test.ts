@@ -82,7 +82,7 @@ describe('Upstream (real HTTP servers on loopback)', () => {
     assert.equal(res.endpoint.name, 'a');
     assert.match(
       await metrics.registry.metrics(),
-      /bazar_upstream_errors_total\{service="catalog",reason="ECONNREFUSED"[^}]*\} 1/,
+      /bazar_upstream_errors_total\{target="catalog",reason="ECONNREFUSED"[^}]*\} 1/,
     );
   });
 

@@ -234,7 +234,7 @@ export class Upstream {
   #observe(outcome: string, seconds: number): void {
     let observe = this.#durations.get(outcome);
     if (!observe) {
-      observe = boundObserver(this.opts.metrics.upstreamDuration, { service: this.opts.service, outcome });
+      observe = boundObserver(this.opts.metrics.upstreamDuration, { target: this.opts.service, outcome });
       this.#durations.set(outcome, observe);
     }
     observe(seconds);
@@ -257,7 +257,7 @@ export class Upstream {
     const { service, metrics, logger } = this.opts;
     const plan = this.#plan();
     if (plan.length === 0) {
-      metrics.upstreamErrors.inc({ service, reason: 'no_endpoints' });
+      metrics.upstreamErrors.inc({ target: service, reason: 'no_endpoints' });
       throw new HttpError(503, 'service_unavailable', `no ready ${service} endpoint`);
     }
     let lastResponse: UpstreamResponse | undefined;
@@ -281,7 +281,7 @@ export class Upstream {
         lastResponse = new ParsedLazily(res.status, res.headers, res.raw, endpoint);
         if (RETRYABLE_STATUS.has(res.status)) {
           this.#observe(`http_${res.status}`, elapsed());
-          metrics.upstreamErrors.inc({ service, reason: `http_${res.status}` });
+          metrics.upstreamErrors.inc({ target: service, reason: `http_${res.status}` });
           const answer = lastResponse.body;
           if (write && isErrorBody(answer) && answer.error.code === 'commit_outcome_unknown') {
             uncertain ??= { response: lastResponse };
@@ -295,7 +295,7 @@ export class Upstream {
         if (!(err instanceof RequestError)) throw err;
         const reason = err.code ?? 'error';
         this.#observe('error', elapsed());
-        metrics.upstreamErrors.inc({ service, reason });
+        metrics.upstreamErrors.inc({ target: service, reason });
         logger.warn({ upstream: endpoint.name, reason, path: req.path }, 'upstream call failed');
         lastError = err;
         lastResponse = undefined;

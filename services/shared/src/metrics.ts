@@ -7,8 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelV
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
-  upstreamDuration: Histogram<'service' | 'outcome'>;
-  upstreamErrors: Counter<'service' | 'reason'>;
+  upstreamDuration: Histogram<'target' | 'outcome'>;
+  upstreamErrors: Counter<'target' | 'reason'>;
 }
 
 export function createMetrics(opts: { service: string; podName: string; defaultMetrics?: boolean }): Metrics {
@@ -29,15 +29,16 @@ export function createMetrics(opts: { service: string; podName: string; defaultM
     }),
     upstreamDuration: new Histogram({
       name: 'bazar_upstream_request_duration_seconds',
-      help: 'Latency of calls to other Bazar services, by target service and outcome',
-      labelNames: ['service', 'outcome'],
+      help: 'Latency of calls to other Bazar services, by the service called (target) and outcome',
+      // `target`, not `service`: every series already has `service`, the caller's own (a default label).
+      labelNames: ['target', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
     upstreamErrors: new Counter({
       name: 'bazar_upstream_errors_total',
-      help: 'Failed calls to other Bazar services, by target service and reason',
-      labelNames: ['service', 'reason'],
+      help: 'Failed calls to other Bazar services, by the service called (target) and reason',
+      labelNames: ['target', 'reason'],
       registers: [registry],
     }),
   };
