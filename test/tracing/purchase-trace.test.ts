@@ -101,6 +101,11 @@ describe('traces: one purchase, one trace, in a real OpenTelemetry Collector', {
       ),
     );
     assert.equal(root.parentSpanId, '', 'the purchase starts its trace at the front');
+    assert.equal(
+      root.attributes['bazar.request_id'],
+      requestId,
+      'the span names the request (npm run trace -- --request)',
+    );
     const traceId = root.traceId;
 
     // Every front's invalidation, and the statements, arrive within a batch of the exporters.
@@ -137,6 +142,7 @@ describe('traces: one purchase, one trace, in a real OpenTelemetry Collector', {
     assert.ok(atOrder, "the order pod's server span");
     assert.equal(atOrder.name, 'POST /purchase/:id');
     assert.equal(atOrder.parentSpanId, toOrder.spanId, 'the order pod continues the front’s call');
+    assert.equal(atOrder.attributes['bazar.request_id'], requestId, 'the id travels with the call');
 
     // The order pod's PostgreSQL statements, each under its server span, naming the primary.
     const statements = spans.filter(
@@ -189,10 +195,21 @@ describe('traces: one purchase, one trace, in a real OpenTelemetry Collector', {
     );
   });
 
-  it('probes and scrapes make no spans', async (t) => {
+  it('a cache hit is a span of its own, named by its route; probes and scrapes make none', async (t) => {
     if (skip) return t.skip('no collector');
-    for (const p of ['/livez', '/readyz', '/metrics']) await fetch(`${stack!.fronts[0]!.url}${p}`);
-    await sleep(2500); // past the batch exporter's delay
+    const front = stack!.fronts[0]!;
+    await fetch(`${front.url}/info/5`);
+    const hit = await fetch(`${front.url}/info/5`);
+    assert.equal(hit.headers.get('x-cache'), 'hit');
+    for (const p of ['/livez', '/readyz', '/metrics']) await fetch(`${front.url}${p}`);
+    const hitSpan = await until("the cache hit's span", 20_000, () =>
+      readSpans(collector!.tracesFile).find(
+        (s) => s.attributes['bazar.cache'] === 'hit' && s.attributes['url.path'] === '/info/5',
+      ),
+    );
+    assert.equal(hitSpan.name, 'GET /info/:id');
+    assert.equal(hitSpan.parentSpanId, '', 'a hit calls nobody: its trace is one span');
+    await sleep(2500); // past the batch exporter's delay: the probes' spans would have arrived
     const paths = new Set(readSpans(collector!.tracesFile).map((s) => s.attributes['url.path']));
     for (const p of ['/livez', '/readyz', '/metrics']) assert.ok(!paths.has(p), `${p} has no span`);
   });

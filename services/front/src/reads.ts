@@ -14,6 +14,7 @@ import { normalizeTopic, parseBookId, parseMinVersion } from '../../shared/src/v
 import { sleep } from '../../shared/src/main-helpers.js';
 import { FrontCache, type CacheEntry } from './cache.js';
 import { databaseOf, servedBy } from './relay.js';
+import { noteAnswer, tracingOn } from '../../shared/src/tracing.js';
 import { frontOffKoa, JSON_TYPE, type FrontRoutes } from './routes.js';
 
 /** A request carrying this Cache-Control bypasses the cache (and joins no in-flight read). */
@@ -266,6 +267,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     const entry =
       bypass || minVersion !== undefined ? undefined : cache.get(FrontCache.bookKey(Number(idText)));
     if (entry) {
+      if (tracingOn()) noteAnswer(res, INFO_ROUTE, undefined, 'hit');
       res.writeHead(200, [
         'X-Served-By',
         deps.podName,

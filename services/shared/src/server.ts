@@ -6,7 +6,7 @@ import type { Logger } from './logger.js';
 import { boundObserver, type Metrics } from './metrics.js';
 import { HttpError } from './errors.js';
 import { REQUEST_ID_HEADER, requestIdFrom, withRequestId } from './request-context.js';
-import { noteRoute, tracedListener, tracingOn } from './tracing.js';
+import { noteAnswer, tracedListener, tracingOn } from './tracing.js';
 
 export type AppState = Koa.DefaultState;
 export type AppContext = Koa.Context;
@@ -156,7 +156,9 @@ export function createBaseApp(opts: BaseAppOptions): Koa {
       await next();
     } finally {
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      noteRoute(ctx.res, route);
+      if (tracingOn()) {
+        noteAnswer(ctx.res, route, ctx.state.requestId as string, ctx.response.get('X-Cache') || undefined);
+      }
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       observeRequest(ctx.method, route, ctx.status, seconds);
     }
@@ -251,7 +253,7 @@ export function offKoa(opts: {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const finish = (answer: OffKoaAnswer) => {
       if (!res.headersSent) send(req, res, answer, requestId);
-      noteRoute(res, route);
+      if (tracingOn()) noteAnswer(res, route, requestId, headerIn(answer.headers, 'X-Cache'));
       observeRequest(
         req.method ?? 'GET',
         route,

@@ -109,12 +109,26 @@ export function currentTraceIds(): { trace_id: string; span_id: string } | undef
   return span === undefined ? undefined : { trace_id: span.traceId, span_id: span.spanId };
 }
 
-const ROUTE = Symbol('bazar.route');
-type Routed = http.ServerResponse & { [ROUTE]?: string };
+const ANSWER = Symbol('bazar.answer');
+interface AnswerFacts {
+  route: string;
+  requestId: string | undefined;
+  cache: string | undefined;
+}
+type Noted = http.ServerResponse & { [ANSWER]?: AnswerFacts };
 
-/** Names the route pattern a response answers (the server span's name); a no-op while tracing is off. */
-export function noteRoute(res: http.ServerResponse, route: string): void {
-  if (tracer !== undefined) (res as Routed)[ROUTE] = route;
+/**
+ * What the server span says of an answer: the route pattern (its name), the request's id and the
+ * cache's outcome. Told by whoever answers, since the fast paths write their head in one call that
+ * getHeader() cannot read back. Callers test tracingOn() first, so that tracing off costs nothing.
+ */
+export function noteAnswer(
+  res: http.ServerResponse,
+  route: string,
+  requestId: string | undefined,
+  cache: string | undefined,
+): void {
+  if (tracer !== undefined) (res as Noted)[ANSWER] = { route, requestId, cache };
 }
 
 /**
@@ -148,16 +162,14 @@ export function tracedListener(
       parent,
     );
     res.once('close', () => {
-      const route = (res as Routed)[ROUTE];
-      if (route !== undefined) {
-        span.updateName(`${method} ${route}`);
-        span.setAttribute('http.route', route);
+      const facts = (res as Noted)[ANSWER];
+      if (facts !== undefined) {
+        span.updateName(`${method} ${facts.route}`);
+        span.setAttribute('http.route', facts.route);
+        if (facts.requestId !== undefined) span.setAttribute('bazar.request_id', facts.requestId);
+        if (facts.cache !== undefined) span.setAttribute('bazar.cache', facts.cache);
       }
       span.setAttribute('http.response.status_code', res.statusCode);
-      const servedBy = res.getHeader('x-cache');
-      if (servedBy !== undefined) span.setAttribute('bazar.cache', String(servedBy));
-      const requestId = res.getHeader('x-request-id');
-      if (requestId !== undefined) span.setAttribute('bazar.request_id', String(requestId));
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       if (!res.writableFinished) span.setAttribute('bazar.aborted', true);
       span.end();
@@ -203,7 +215,8 @@ export async function tracedCall<T extends { status: number }>(
   }
 }
 
-interface Queryable {
+/** What traceQueries wraps: a pg client (its overloaded `query`, seen as one variadic function). */
+export interface Queryable {
   query: (...args: unknown[]) => unknown;
 }
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { HttpError } from '../errors.js';
-import { traceQueries, tracingOn } from '../tracing.js';
+import { traceQueries, tracingOn, type Queryable } from '../tracing.js';
 
 // numeric → JS number (prices are bounded to 1e6 with two decimals, so no precision is lost);
 // bigint → number (versions stay far below 2^53).
@@ -139,7 +139,7 @@ export class Database {
     // With tracing on (tracing.ts), every statement on this pool's connections is a span.
     if (tracingOn()) {
       const attributes = spanAttributes(role, url);
-      this.pool.on('connect', (client) => traceQueries(client as never, attributes));
+      this.pool.on('connect', (client) => traceQueries(client as unknown as Queryable, attributes));
     }
   }
 
