@@ -29,6 +29,7 @@ describe('npm start: command line', () => {
         mode: 'strict',
         dataDir: path.resolve('.bazar'),
         reset: false,
+        traces: false,
       },
       adminToken: undefined,
       internalToken: undefined,
@@ -46,6 +47,7 @@ describe('npm start: command line', () => {
         '--data-dir',
         '/tmp/x',
         '--reset',
+        '--traces',
       ]),
     );
     assert.deepEqual(inv.options, {
@@ -56,6 +58,7 @@ describe('npm start: command line', () => {
       mode: 'session',
       dataDir: '/tmp/x',
       reset: true,
+      traces: true,
     });
   });
 
@@ -139,5 +142,12 @@ describe('npm start: launcher options', () => {
     assert.equal(o.logLevel, 'warn');
     assert.equal('replicaDatabaseUrl' in o, false);
     assert.equal('internalToken' in o, false);
+    assert.equal('env' in o, false, 'no tracing unless --traces started a collector');
+  });
+
+  test('--traces: every service exports its spans to the local collector', () => {
+    const inv = run(['--traces']);
+    const o = stackOptions(inv, { signal, log, otlpEndpoint: 'http://127.0.0.1:4318' });
+    assert.deepEqual(o.env, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' });
   });
 });

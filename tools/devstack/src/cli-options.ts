@@ -19,6 +19,8 @@ Options:
   --mode MODE            consistency mode: strict | session | eventual (default strict)
   --data-dir DIR         Postgres data and logs (default .bazar in the current directory)
   --reset                wipe the data directory first (fresh seed data)
+  --traces               OpenTelemetry traces: a collector (bash scripts/otelcol.sh builds it) receives
+                         every service's spans into <data dir>/traces/; npm run trace shows them
   -h, --help             show this help
 
 Environment:
@@ -26,6 +28,7 @@ Environment:
                                        instead of the embedded one
   ADMIN_TOKEN, INTERNAL_TOKEN          fixed tokens (at least 16 characters); random otherwise
   LOG_LEVEL                            services' log level (default info)
+  OTEL_EXPORTER_OTLP_ENDPOINT          export the services' spans to your own collector instead
 `;
 
 const MODES: readonly ConsistencyMode[] = ['strict', 'session', 'eventual'];
@@ -41,6 +44,8 @@ export interface CliOptions {
   mode: ConsistencyMode;
   dataDir: string;
   reset: boolean;
+  /** Run a local OpenTelemetry Collector and trace every service into it. */
+  traces: boolean;
 }
 
 /** The command line's options plus what the environment adds. */
@@ -90,6 +95,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
         mode: { type: 'string' },
         'data-dir': { type: 'string' },
         reset: { type: 'boolean' },
+        traces: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -115,6 +121,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
     mode: mode as ConsistencyMode,
     dataDir: path.resolve(dataDir),
     reset: v.reset ?? false,
+    traces: v.traces ?? false,
   };
 }
 
@@ -141,7 +148,13 @@ export function logDirOf(options: CliOptions): string {
 /** The launcher's options: what the invocation fixed; the rest is left to the launcher's defaults. */
 export function stackOptions(
   inv: Invocation,
-  run: { signal: AbortSignal; log: NonNullable<StackOptions['log']>; knobsUrl?: string },
+  run: {
+    signal: AbortSignal;
+    log: NonNullable<StackOptions['log']>;
+    knobsUrl?: string;
+    /** The local collector of --traces: every service exports its spans there. */
+    otlpEndpoint?: string;
+  },
 ): StackOptions {
   const { options } = inv;
   return {
@@ -162,5 +175,6 @@ export function stackOptions(
     ...(inv.logLevel ? { logLevel: inv.logLevel } : {}),
     log: run.log,
     ...(run.knobsUrl ? { knobsUrl: run.knobsUrl } : {}),
+    ...(run.otlpEndpoint ? { env: { OTEL_EXPORTER_OTLP_ENDPOINT: run.otlpEndpoint } } : {}),
   };
 }

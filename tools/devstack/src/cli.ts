@@ -2,7 +2,7 @@
  * `npm start`: the whole store on loopback with one command.
  *
  *   node dist/tools/devstack/src/cli.js [--fronts N] [--catalog-replicas N] [--order-replicas N]
- *        [--port P] [--mode strict|session|eventual] [--data-dir DIR] [--reset] [--help]
+ *        [--port P] [--mode strict|session|eventual] [--data-dir DIR] [--reset] [--traces] [--help]
  *
  * DATABASE_URL (+ DATABASE_REPLICA_URL) in the environment = use that Postgres, no embedded one.
  * Ctrl-C (SIGINT) or SIGTERM stops everything; a second Ctrl-C forces it.
@@ -20,6 +20,7 @@ import {
 import { childLine, display, errorText, readyMessage, startingMessage } from './cli-output.js';
 import { ControlServer, StoreControl, type ControlFile } from './control.js';
 import { startStack, type Stack } from './stack.js';
+import { startCollector, type Collector } from '../../otelcol/src/collector.js';
 
 async function main(): Promise<number> {
   const inv = readCommandLine(process.argv.slice(2));
@@ -35,8 +36,20 @@ async function main(): Promise<number> {
   await fs.writeFile(path.join(inv.options.dataDir, 'admin-token'), stack.adminToken, { mode: 0o600 });
   await store.serveKnobs(inv.options.dataDir);
   process.stdout.write(readyMessage(stack, inv, store.logDir, Date.now() - t0));
+  if (store.collector) process.stdout.write(tracesMessage(store.collector));
   // Stay up until a signal; the children's IPC channels keep the event loop alive.
   return new Promise<number>(() => {});
+}
+
+/** Where --traces puts the spans, and how to look at them. */
+function tracesMessage(collector: Collector): string {
+  return [
+    `Traces:           every service exports its spans to ${collector.otlpHttpEndpoint} (an OpenTelemetry Collector),`,
+    `                  written to ${display(collector.tracesFile)}`,
+    '  npm run trace                    the newest trace, as a waterfall',
+    '  npm run trace -- --list          the newest traces',
+    '',
+  ].join('\n');
 }
 
 /** The invocation, or the exit code when there is nothing to start: 2 for a usage error, 0 for --help. */
@@ -68,6 +81,8 @@ async function wipeDataDir(dataDir: string): Promise<void> {
 class StoreRun {
   private stack: Stack | undefined;
   private knobs: { server: ControlServer; file: string | undefined } | undefined;
+  /** The local OpenTelemetry Collector of --traces. */
+  collector: Collector | undefined;
   private stopping: Promise<void> | undefined;
   private readonly abort = new AbortController();
   private signals = 0;
@@ -79,16 +94,21 @@ class StoreRun {
   async start(inv: Invocation): Promise<Stack | number> {
     try {
       const knobs = await this.listenKnobs();
+      if (inv.options.traces) {
+        this.collector = await startCollector({ workDir: path.join(inv.options.dataDir, 'traces') });
+      }
       this.stack = await startStack(
         stackOptions(inv, {
           signal: this.abort.signal,
           log: (proc, line) => this.showChildLine(proc, line),
           knobsUrl: knobs.url,
+          ...(this.collector ? { otlpEndpoint: this.collector.otlpHttpEndpoint } : {}),
         }),
       );
       return this.stack;
     } catch (err) {
       this.knobs?.server.close();
+      await this.collector?.stop();
       if (this.abort.signal.aborted) {
         process.stdout.write('stopped\n');
         return 0;
@@ -164,6 +184,8 @@ class StoreRun {
         if (this.knobs.file) await fs.rm(this.knobs.file, { force: true });
       }
       await this.stack?.stop();
+      // After the services: their last spans are flushed on the way out.
+      await this.collector?.stop();
       process.stdout.write('stopped\n');
     })();
     return this.stopping;
