@@ -21,6 +21,7 @@ import { writeResults } from './output.js';
 import { plots } from './plots.js';
 import { runLadder } from './ladder.js';
 import { runLiveCost } from './live-cost.js';
+import { runTracingCost } from './tracing-cost.js';
 import { runProfile } from './profile.js';
 import { renderText, type Meta } from './report.js';
 import { BenchRun } from './run.js';
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
     if (opts.profile) await runProfile(run, opts.profile, opts.out);
     else if (opts.ladder) await runLadder(run, opts.ladder);
     else if (opts.liveCost) await runLiveCost(run, opts.liveCost);
+    else if (opts.tracingCost) await runTracingCost(run, opts.tracingCost);
     else await bench(run, opts);
     return 0;
   } catch (err) {

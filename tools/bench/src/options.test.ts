@@ -55,6 +55,15 @@ describe('bench: options', () => {
     assert.equal(parseOptions(['--live-cost']).ladder, undefined);
   });
 
+  it("tracing's cost: the same rounds, on its own", () => {
+    assert.equal(parseOptions([]).tracingCost, undefined);
+    assert.deepEqual(parseOptions(['--tracing-cost', '--seconds', '2']).tracingCost, {
+      rounds: 8,
+      seconds: 2,
+    });
+    assert.equal(parseOptions(['--tracing-cost']).liveCost, undefined);
+  });
+
   it('refuses what it cannot do', () => {
     for (const argv of [
       ['--fsync', 'maybe'],
@@ -69,6 +78,8 @@ describe('bench: options', () => {
       ['--ladder', '--top', '3'],
       ['--ladder', '--live-cost'],
       ['--live-cost', '--docs'],
+      ['--tracing-cost', '--live-cost'],
+      ['--tracing-cost', '--quick'],
       ['--no-such-option'],
       ['stray'],
     ]) {

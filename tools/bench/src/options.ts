@@ -6,6 +6,7 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--
                         [--mode strict|session|eventual] [--system bazar|chain] [--top N] [--out DIR]
        npm run bench -- --ladder [--rounds N] [--seconds N]
        npm run bench -- --live-cost [--rounds N] [--seconds N]
+       npm run bench -- --tracing-cost [--rounds N] [--seconds N]
 
 Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
 bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
@@ -21,6 +22,9 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
               more each, against the bare server on the same CPU at the same time (needs wrk, taskset)
   --live-cost what the fronts' live page costs: a front with it (nobody watching, then watched) against
               a front without it (LIVE_PAGE=false) in the same store, in alternating rounds
+  --tracing-cost  what OpenTelemetry tracing costs when on: a store exporting every span to a real
+              collector (bash scripts/otelcol.sh builds it) against the same store untraced, on one
+              Postgres pair, in alternating rounds
 `;
 
 export type ProfilePath = 'cached' | 'uncached' | 'purchase';
@@ -109,6 +113,8 @@ export interface BenchOptions {
   ladder: LadderOptions | undefined;
   /** Set: measure the live page's cost (live-cost.ts) instead of the bench. */
   liveCost: LadderOptions | undefined;
+  /** Set: measure tracing's cost (tracing-cost.ts) instead of the bench. */
+  tracingCost: LadderOptions | undefined;
 }
 
 export class UsageError extends Error {}
@@ -148,6 +154,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         top: { type: 'string' },
         ladder: { type: 'boolean', default: false },
         'live-cost': { type: 'boolean', default: false },
+        'tracing-cost': { type: 'boolean', default: false },
         rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -161,9 +168,13 @@ export function parseOptions(argv: string[]): BenchOptions {
   let profile: ProfileOptions | undefined;
   let ladder: LadderOptions | undefined;
   let liveCost: LadderOptions | undefined;
-  if (v.ladder === true && v['live-cost'] === true) throw new UsageError('--ladder or --live-cost, not both');
-  if (v.ladder === true || v['live-cost'] === true) {
-    const flag = v.ladder === true ? '--ladder' : '--live-cost';
+  let tracingCost: LadderOptions | undefined;
+  const roundsModes = (['ladder', 'live-cost', 'tracing-cost'] as const).filter((k) => v[k] === true);
+  if (roundsModes.length > 1) {
+    throw new UsageError(`${roundsModes.map((k) => `--${k}`).join(' or ')}, not together`);
+  }
+  if (roundsModes.length === 1) {
+    const flag = `--${roundsModes[0]}`;
     if (v.profile !== undefined || v.docs || quick)
       throw new UsageError(`${flag} runs on its own: no --profile, --quick or --docs with it`);
     const stray = profileOnly.find((k) => k !== 'seconds' && v[k] !== undefined);
@@ -173,9 +184,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       seconds: positive(v.seconds, '--seconds', 3, 60) as number,
     };
     if (v.ladder === true) ladder = rounds;
-    else liveCost = rounds;
+    else if (v['live-cost'] === true) liveCost = rounds;
+    else tracingCost = rounds;
   } else if (v.rounds !== undefined) {
-    throw new UsageError('--rounds goes with --ladder');
+    throw new UsageError('--rounds goes with --ladder, --live-cost or --tracing-cost');
   } else if (v.profile !== undefined) {
     if (v.docs || quick) throw new UsageError('--profile runs on its own: no --quick or --docs with it');
     profile = {
@@ -200,5 +212,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     profile,
     ladder,
     liveCost,
+    tracingCost,
   };
 }
