@@ -44,8 +44,8 @@ async function main(): Promise<number> {
 /** Where --traces puts the spans, and how to look at them. */
 function tracesMessage(collector: Collector): string {
   return [
-    `Traces:           every service exports its spans to ${collector.otlpHttpEndpoint} (an OpenTelemetry Collector),`,
-    `                  written to ${display(collector.tracesFile)}`,
+    `  Traces:         every service exports its spans to ${collector.otlpHttpEndpoint} (an OpenTelemetry`,
+    `                  Collector), written to ${display(collector.tracesFile)}`,
     '  npm run trace                    the newest trace, as a waterfall',
     '  npm run trace -- --list          the newest traces',
     '',
