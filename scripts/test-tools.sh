@@ -9,6 +9,9 @@
 #     otelcol                  an OpenTelemetry Collector (OTLP receiver, file exporter) that tests export
 #                              spans to (tools/otelcol/src/collector.ts starts it); the first build takes
 #                              a few minutes, later runs are instant
+#   built from the Go module proxy by scripts/prometheus.sh (cached in ${BAZAR_TOOLS_DIR:-~/.cache/bazar-tools}/prometheus):
+#     prometheus               a Prometheus server with Kubernetes service discovery (Debian's has none),
+#                              which the cluster tier runs inside its node (test/cluster/node-prometheus.ts)
 # Idempotent; --check only says what is missing (exit 1 if anything is).
 set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,13 +21,16 @@ for pkg in "${!PROVIDES[@]}"; do
   [[ -x "${PROVIDES[$pkg]}" ]] || missing+=("$pkg")
 done
 otelcol_here=true
-bash "${SCRIPT_DIR}/otelcol.sh" --check || otelcol_here=false
+bash "${SCRIPT_DIR}/otelcol.sh" --check > /dev/null || otelcol_here=false
+prometheus_here=true
+bash "${SCRIPT_DIR}/prometheus.sh" --check > /dev/null || prometheus_here=false
 
 if [[ "${1:-}" == "--check" ]]; then
   want=("${missing[@]}")
   $otelcol_here || want+=(otelcol)
+  $prometheus_here || want+=("prometheus (built, with Kubernetes discovery)")
   if [[ ${#want[@]} -eq 0 ]]; then
-    echo "test tools: all here (${PROVIDES[*]} $(bash "${SCRIPT_DIR}/otelcol.sh" --print-bin-dir)/otelcol)"
+    echo "test tools: all here (${PROVIDES[*]} $(bash "${SCRIPT_DIR}/otelcol.sh" --print-bin-dir)/otelcol $(bash "${SCRIPT_DIR}/prometheus.sh" --print-bin))"
     exit 0
   fi
   echo "test tools: missing ${want[*]} (bash scripts/test-tools.sh installs them)" >&2
@@ -46,3 +52,6 @@ fi
 # The collector: built if missing or stale, else nothing to do.
 bash "${SCRIPT_DIR}/otelcol.sh"
 $otelcol_here || echo "test tools: built otelcol"
+# The cluster tier's Prometheus (Debian's has no Kubernetes discovery): built if missing.
+bash "${SCRIPT_DIR}/prometheus.sh"
+$prometheus_here || echo "test tools: built prometheus with Kubernetes discovery"

@@ -11,6 +11,9 @@
  *      resume once it is back on its volume, no service pod restarted, no acknowledged row lost;
  *   4. the standby pod deleted: strict writes degrade visibly (guarantees.md G6) and recover once it streams again;
  *   5. kube-apiserver restarted: the store keeps serving, the watches recover.
+ * A real Prometheus runs in the node throughout (node-prometheus.ts: Kubernetes service discovery, the
+ * chart's alert rules): the standby held away fires BazarStandbyNotStreaming and
+ * BazarStrictWritesDegraded while it lasts, and both resolve once it streams again.
  * Values given to the chart: tools/images' image values, small CPU requests, and
  * `postgresql.engine=pair`: these scenarios are the pair's (no failover: the primary's own pod comes
  * back on its volume); Patroni's, the chart's default engine, are failover.test.ts's.
@@ -52,9 +55,10 @@ import {
   until,
   type Pod,
 } from './support.js';
+import { describe as describeAlerts, NodePrometheus, nodePrometheusBlocker } from './node-prometheus.js';
 
 const CLUSTER_NAME = 'chaos';
-const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)');
+const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)', nodePrometheusBlocker);
 
 /** One line per scenario for docs/reliability.md, printed again at the end. */
 const summary: string[] = [];
@@ -73,6 +77,7 @@ describe(
     let t: TierCluster | undefined;
     let store: Store;
     let podCount = 0;
+    let prometheus: NodePrometheus | undefined;
 
     const tier = (): TierCluster => {
       assert.ok(t, 'the cluster did not come up');
@@ -85,10 +90,17 @@ describe(
       podCount = chartPodCount(chartDefaults('pair'));
       store = await installStore(t, podCount, ['--set', 'postgresql.engine=pair']);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
+      prometheus = await NodePrometheus.start({
+        cluster: t.cluster,
+        work: t.work,
+        namespace: NS,
+        release: RELEASE,
+      });
     });
 
     after(async () => {
       try {
+        await prometheus?.stop();
         await tearDown(t);
       } finally {
         log(`summary:\n${summary.join('\n')}`);
@@ -314,6 +326,8 @@ describe(
         `${readsDuring.filter(failed).length} failed; first write ok ${(resumedMs / 1000).toFixed(1)} s after the pod was Ready`;
       summary.push(line);
       log(`${line}\n${failureLines(r, { deleted: deletedAt, ready: readyAt }, 60)}`);
+      // For the record: what a Prometheus saw of it (an outage this short is below every alert's window).
+      log(`primary deleted: alerts now ${describeAlerts((await prometheus?.alerts()) ?? [])}`);
       assert.ok(refused.length > 0, 'writes were refused while the primary was away (the fault took effect)');
       assert.ok(
         Math.max(...latency) < 2500,
@@ -591,9 +605,17 @@ describe(
         mode: 'session',
       });
       let r: WorkloadResult;
-      const times = { awayAt: 0, degradedAt: 0, backAt: 0, streamingAt: 0, restoredAt: 0 };
+      const times = { awayAt: 0, degradedAt: 0, backAt: 0, streamingAt: 0, restoredAt: 0, resolvedAt: 0 };
       const reasons: string[] = [];
+      const ALERTS = ['BazarStandbyNotStreaming', 'BazarStrictWritesDegraded'];
+      const prom = (): NodePrometheus => {
+        assert.ok(prometheus, 'the Prometheus in the node did not start');
+        return prometheus;
+      };
+      let firingAt = new Map<string, number>();
       try {
+        // Healthy first: neither alert active (a previous scenario's have resolved).
+        await prom().untilResolved(ALERTS, 120_000);
         await w.advance(100);
         times.awayAt = Date.now();
         await tier().kube.kubectl([
@@ -616,6 +638,9 @@ describe(
         );
         times.degradedAt = Date.now();
         await w.advance(100);
+        // The chart's alerts fire while it lasts (each has `for: 1m`), seen by a real Prometheus.
+        firingAt = await prom().untilFiring(ALERTS, 180_000);
+        log(`standby held away: firing ${describeAlerts(await prom().alerts())}`);
         await tier().kube.kubectl([
           'scale',
           '-n',
@@ -634,6 +659,9 @@ describe(
         await untilWritersRestored(writers);
         times.restoredAt = Date.now();
         await w.advance(100);
+        // ... and resolve once the standby streams and the writers are strict again.
+        await prom().untilResolved(ALERTS, 120_000);
+        times.resolvedAt = Date.now();
       } finally {
         r = await w.stop();
       }
@@ -646,7 +674,10 @@ describe(
       const line =
         `standby held away: ${describeRun('standby-away', r).split('\n')[0]}; every writer degraded ${seconds(times.degradedAt - times.awayAt)} after the scale-down; ` +
         `back from its volume and streaming in sync ${seconds(times.streamingAt - times.backAt)} after the scale-up, every writer strict again ` +
-        `${seconds(times.restoredAt - times.streamingAt)} later; ${during.length} writes meanwhile, ${during.filter(failed).length} failed, ` +
+        `${seconds(times.restoredAt - times.streamingAt)} later; ` +
+        `${ALERTS.map((a) => `${a} firing ${seconds((firingAt.get(a) ?? NaN) - times.awayAt)} after the scale-down`).join(', ')}, ` +
+        `both resolved ${seconds(times.resolvedAt - times.restoredAt)} after the writers were strict again; ` +
+        `${during.length} writes meanwhile, ${during.filter(failed).length} failed, ` +
         `p50 ${percentile(latency, 50).toFixed(0)} ms, max ${Math.max(...latency).toFixed(0)} ms`;
       summary.push(line);
       log(`${line}\n  ${reasons.join('\n  ')}\n  logs (degraded, restored): ${JSON.stringify([...logs])}`);
@@ -882,6 +913,29 @@ describe(
       );
       assert.deepEqual(await servicePodIdentities(), identities, 'no service pod restarted or was replaced');
       assertConsistent('apiserver', r);
+    });
+
+    it("no alert fired for what is routine or not the store's fault: rollouts, pod replacements, an API-server restart", () => {
+      assert.ok(prometheus, 'the Prometheus in the node did not start');
+      // The faults above that the store's users feel: writes refused while the primary was away
+      // (the error budget), strict writes degraded and a standby not streaming while it was away.
+      const TRUTHFUL = new Set([
+        'BazarErrorBudgetBurnFast',
+        'BazarErrorBudgetBurnSlow',
+        'BazarLatencyBudgetBurnFast',
+        'BazarLatencyBudgetBurnSlow',
+        'BazarStrictWritesDegraded',
+        'BazarStandbyNotStreaming',
+      ]);
+      const fired = prometheus.everFiring();
+      const line = `alerts that fired during the tier: ${describeAlerts(fired.map((f) => f.alert))}`;
+      summary.push(line);
+      log(line);
+      assert.deepEqual(
+        fired.filter((f) => !TRUTHFUL.has(f.alert.name)).map((f) => describeAlerts([f.alert])),
+        [],
+        "false alarms: alerts that fired with nothing wrong for the store's users",
+      );
     });
   },
 );
