@@ -10,25 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { byKind, renderChart, requireTools, ROOT, run } from './tools.js';
+import { byKind, renderChart, renderedRuleGroups, requireTools, ROOT, run, type RuleGroup } from './tools.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'chart', 'fixtures', 'alerts', 'alerts.test.yaml');
 
-interface RuleGroup {
-  name: string;
-  rules: Array<{ alert?: string; record?: string; expr: string }>;
-}
-
-function renderedGroups(helm: string, set: string[] = []): RuleGroup[] {
-  const render = renderChart(helm, {
-    release: 'shop',
-    namespace: 'shop',
-    set: ['prometheusRule.enabled=true', ...set],
-  });
-  const rules = byKind(render.objects, 'PrometheusRule');
-  assert.equal(rules.length, 1, 'one PrometheusRule');
-  return (rules[0] as unknown as { spec: { groups: RuleGroup[] } }).spec.groups;
-}
+const renderedGroups = (helm: string, set: string[] = []): RuleGroup[] =>
+  renderedRuleGroups(helm, { release: 'shop', namespace: 'shop', set });
 
 test('prometheusRule: off by default; on, the rules pass promtool check and every unit test, and each alert has a test and a runbook', (t) => {
   const tools = requireTools(t, 'helm', 'promtool');

@@ -160,6 +160,25 @@ export function renderChart(
   };
 }
 
+export interface RuleGroup {
+  name: string;
+  rules: Array<{ alert?: string; record?: string; expr: string }>;
+}
+
+/**
+ * The chart's alert rule groups (the PrometheusRule's spec.groups) as it renders them for a release
+ * with `prometheusRule.enabled=true`: what promtool and a Prometheus load as a rule file.
+ */
+export function renderedRuleGroups(
+  helm: string,
+  opts: { release: string; namespace: string; set?: string[] },
+): RuleGroup[] {
+  const render = renderChart(helm, { ...opts, set: ['prometheusRule.enabled=true', ...(opts.set ?? [])] });
+  const rules = byKind(render.objects, 'PrometheusRule');
+  if (rules.length !== 1) throw new Error(`the chart rendered ${rules.length} PrometheusRules, not 1`);
+  return (rules[0] as unknown as { spec: { groups: RuleGroup[] } }).spec.groups;
+}
+
 export function readYamlFile<T>(file: string): T {
   const docs = parseManifests(readFileSync(file, 'utf8'));
   return (docs[0] ?? {}) as unknown as T;

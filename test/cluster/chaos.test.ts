@@ -55,7 +55,8 @@ import {
   until,
   type Pod,
 } from './support.js';
-import { describe as describeAlerts, NodePrometheus, nodePrometheusBlocker } from './node-prometheus.js';
+import { NodePrometheus, nodePrometheusBlocker } from './node-prometheus.js';
+import { describeAlerts } from '../prometheus/alerts.js';
 
 const CLUSTER_NAME = 'chaos';
 const skip = await skipReason('the chaos scenarios (test/cluster/chaos.test.ts)', nodePrometheusBlocker);

@@ -13,14 +13,9 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { Cluster } from '../../tools/cluster/src/index.js';
 import type { RunResult } from '../../tools/cluster/src/exec.js';
-import { byKind, findTool, renderChart, ROOT } from '../chart/tools.js';
+import { findTool, renderedRuleGroups, ROOT } from '../chart/tools.js';
 import { log, sleep } from './support.js';
-
-export interface FiringAlert {
-  name: string;
-  state: 'pending' | 'firing';
-  labels: Record<string, string>;
-}
+import { activeAlerts, isActive, isFiring, untilAlerts, type ActiveAlert } from '../prometheus/alerts.js';
 
 /** The binary scripts/prometheus.sh builds, if it is there. */
 function prometheusBinary(): string | undefined {
@@ -46,7 +41,7 @@ const LISTEN = '127.0.0.1:19090';
 export class NodePrometheus {
   readonly #done: Promise<RunResult>;
   /** Every alert seen firing since it started (by name and labels), with when it was first seen. */
-  readonly #everFiring = new Map<string, { alert: FiringAlert; at: number }>();
+  readonly #everFiring = new Map<string, { alert: ActiveAlert; at: number }>();
   #watching = false;
 
   private constructor(
@@ -65,13 +60,11 @@ export class NodePrometheus {
   }): Promise<NodePrometheus> {
     const dir = path.join(opts.work, 'prometheus');
     mkdirSync(path.join(dir, 'data'), { recursive: true });
-    const render = renderChart(findTool('helm')!, {
+    const groups = renderedRuleGroups(findTool('helm')!, {
       release: opts.release,
       namespace: opts.namespace,
-      set: ['prometheusRule.enabled=true'],
     });
-    const rule = byKind(render.objects, 'PrometheusRule')[0] as unknown as { spec: { groups: unknown[] } };
-    writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
+    writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups }));
     writeFileSync(
       path.join(dir, 'prometheus.yaml'),
       stringify({
@@ -141,20 +134,13 @@ export class NodePrometheus {
   }
 
   /** Every alert seen firing since it started (each name and label set once, first sighting). */
-  everFiring(): Array<{ alert: FiringAlert; at: number }> {
+  everFiring(): Array<{ alert: ActiveAlert; at: number }> {
     return [...this.#everFiring.values()];
   }
 
-  /** The alerts pending or firing now. */
-  async alerts(): Promise<FiringAlert[]> {
-    const body = (await this.#get('/api/v1/alerts')) as {
-      data: { alerts: Array<{ labels: Record<string, string>; state: 'pending' | 'firing' }> };
-    };
-    const alerts = body.data.alerts.map((a) => ({
-      name: a.labels['alertname'] ?? '?',
-      state: a.state,
-      labels: a.labels,
-    }));
+  /** The alerts pending or firing now (every one seen firing is remembered). */
+  async alerts(): Promise<ActiveAlert[]> {
+    const alerts = activeAlerts(await this.#get('/api/v1/alerts'));
     for (const a of alerts) {
       const key = JSON.stringify(a.labels);
       if (a.state === 'firing' && !this.#everFiring.has(key))
@@ -166,33 +152,28 @@ export class NodePrometheus {
   /** Waits until every alert of `names` fires; resolves with the time each was first seen firing. */
   async untilFiring(names: string[], timeoutMs: number): Promise<Map<string, number>> {
     const firingAt = new Map<string, number>();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const read = async () => {
       const now = await this.alerts();
-      for (const a of now)
-        if (a.state === 'firing' && !firingAt.has(a.name)) firingAt.set(a.name, Date.now());
-      if (names.every((n) => firingAt.has(n))) return firingAt;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `alerts ${names.filter((n) => !firingAt.has(n)).join(', ')} did not fire within ${timeoutMs / 1000} s; ` +
-            `pending or firing: ${describe(now)}`,
-        );
-      }
-      await sleep(1000);
-    }
+      for (const n of names) if (!firingAt.has(n) && isFiring(now, n)) firingAt.set(n, Date.now());
+      return now;
+    };
+    await untilAlerts(
+      read,
+      `${names.join(' and ')} firing`,
+      () => names.every((n) => firingAt.has(n)),
+      timeoutMs,
+    );
+    return firingAt;
   }
 
   /** Waits until none of `names` is pending or firing. */
   async untilResolved(names: string[], timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const now = await this.alerts();
-      if (!now.some((a) => names.includes(a.name))) return;
-      if (Date.now() > deadline) {
-        throw new Error(`alerts still active after ${timeoutMs / 1000} s: ${describe(now)}`);
-      }
-      await sleep(1000);
-    }
+    await untilAlerts(
+      () => this.alerts(),
+      `${names.join(' and ')} resolved`,
+      (now) => !names.some((n) => isActive(now, n)),
+      timeoutMs,
+    );
   }
 
   /** Stops it (the lifecycle endpoint; killed with the node's namespaces otherwise), waits, and resolves with its output. */
@@ -204,16 +185,6 @@ export class NodePrometheus {
     log(`prometheus in the node stopped (its files: ${this.dir})`);
     return result === undefined ? '(still running 20 s after /-/quit)' : `${result.stdout}${result.stderr}`;
   }
-}
-
-export function describe(alerts: FiringAlert[]): string {
-  if (alerts.length === 0) return 'none';
-  return alerts
-    .map((a) => {
-      const what = a.labels['pod'] ?? a.labels['front'];
-      return `${a.name} (${a.state}${what ? `, ${what}` : ''})`;
-    })
-    .join(', ');
 }
 
 interface ScrapeConfig {

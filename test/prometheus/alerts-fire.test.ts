@@ -8,32 +8,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { byKind, CI, findTool, renderChart } from '../chart/tools.js';
+import { CI, findTool, renderedRuleGroups } from '../chart/tools.js';
 import { StoreControl } from '../../tools/devstack/src/control.js';
 import { startStack, type Stack } from '../../tools/devstack/src/stack.js';
-
-interface Alert {
-  labels: Record<string, string>;
-  state: 'pending' | 'firing';
-}
+import { freePort } from '../../tools/bench/src/processes.js';
+import { activeAlerts, isActive, isFiring, untilAlerts, type ActiveAlert } from './alerts.js';
 
 const NAMESPACE = 'shop';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,13 +48,7 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
       policyFile: path.join(dir, 'policy.json'),
     });
     control = new StoreControl(stack, path.join(dir, 'policy.json'));
-    const render = renderChart(tools.helm, {
-      release: NAMESPACE,
-      namespace: NAMESPACE,
-      set: ['prometheusRule.enabled=true'],
-    });
-    const groups = (byKind(render.objects, 'PrometheusRule')[0] as unknown as { spec: { groups: unknown[] } })
-      .spec.groups;
+    const groups = renderedRuleGroups(tools.helm, { release: NAMESPACE, namespace: NAMESPACE });
     writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups }));
     writeFileSync(
       path.join(dir, 'prometheus.yaml'),
@@ -129,33 +108,14 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function alerts(): Promise<Alert[]> {
-    const res = (await (await fetch(`${api}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } };
-    return res.data.alerts;
-  }
-
-  async function until(
+  const alerts = async (): Promise<ActiveAlert[]> =>
+    activeAlerts(await (await fetch(`${api}/api/v1/alerts`)).json());
+  const until = (
     what: string,
-    cond: (a: Alert[]) => boolean,
+    cond: (a: ActiveAlert[]) => boolean,
     timeoutMs: number,
-    during?: () => Promise<unknown>,
-  ) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const now = await alerts();
-      if (cond(now)) return now;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `${what} within ${timeoutMs} ms; alerts: ${JSON.stringify(now.map((a) => [a.labels['alertname'], a.state]))}`,
-        );
-      }
-      await (during?.() ?? sleep(500));
-    }
-  }
-
-  const firing = (a: Alert[], name: string) =>
-    a.some((x) => x.labels['alertname'] === name && x.state === 'firing');
-  const present = (a: Alert[], name: string) => a.some((x) => x.labels['alertname'] === name);
+    between: () => Promise<unknown> = () => sleep(500),
+  ) => untilAlerts(alerts, what, cond, timeoutMs, between);
   const purchase = (id: number) =>
     fetch(`${stack.fronts[0]!.url}/purchase/${id}`, { method: 'POST' }).then((r) => r.status);
 
@@ -168,7 +128,7 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     }
     const now = await alerts();
     assert.deepEqual(
-      now.map((a) => a.labels['alertname']),
+      now.map((a) => a.name),
       [],
       'no alert pending or firing',
     );
@@ -180,7 +140,7 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     try {
       await until(
         'BazarErrorBudgetBurnFast firing',
-        (a) => firing(a, 'BazarErrorBudgetBurnFast'),
+        (a) => isFiring(a, 'BazarErrorBudgetBurnFast'),
         60_000,
         async () => {
           assert.equal(await purchase(2), 503);
@@ -204,7 +164,7 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
       assert.equal(await purchase(3), 200);
       await until(
         'BazarStandbyNotStreaming and BazarStrictWritesDegraded firing',
-        (a) => firing(a, 'BazarStandbyNotStreaming') && firing(a, 'BazarStrictWritesDegraded'),
+        (a) => isFiring(a, 'BazarStandbyNotStreaming') && isFiring(a, 'BazarStrictWritesDegraded'),
         150_000,
       );
     } finally {
@@ -212,7 +172,7 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     }
     await until(
       'both resolved',
-      (a) => !present(a, 'BazarStandbyNotStreaming') && !present(a, 'BazarStrictWritesDegraded'),
+      (a) => !isActive(a, 'BazarStandbyNotStreaming') && !isActive(a, 'BazarStrictWritesDegraded'),
       90_000,
       async () => {
         // Writers find the standby back on their next commits.

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../bench/src/processes.js';
 
 export interface StartCollectorOptions {
   /** The config (otelcol.yaml) and the exported spans (traces.jsonl) go here; created if missing. */
@@ -83,20 +84,6 @@ export function otelcolBinary(): string {
     );
   }
   return bin;
-}
-
-/** A loopback port that was free a moment ago (the collector cannot listen on port 0 and say which). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from a listening server'))));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {
