@@ -226,7 +226,6 @@ export interface Queryable {
  * its `$n` placeholders: parameters never are.
  */
 export function traceQueries(client: Queryable, attributes: Attributes): void {
-  if (tracer === undefined) return;
   const query = client.query;
   client.query = function tracedQuery(this: unknown, ...args: unknown[]): unknown {
     const active = tracer;
@@ -243,16 +242,16 @@ export function traceQueries(client: Queryable, attributes: Attributes): void {
     });
     const last = args.length - 1;
     const callback = args[last];
+    const run = () => context.with(trace.setSpan(context.active(), span), () => query.apply(this, args));
     if (typeof callback === 'function') {
       args[last] = (err: unknown, result: unknown) => {
         if (err) failed(span, err);
         span.end();
         return (callback as (e: unknown, r: unknown) => unknown)(err, result);
       };
-      return context.with(trace.setSpan(context.active(), span), () => query.apply(this, args));
+      return run();
     }
-    const result = context.with(trace.setSpan(context.active(), span), () => query.apply(this, args));
-    return (result as Promise<unknown>).then(
+    return (run() as Promise<unknown>).then(
       (value) => {
         span.end();
         return value;
