@@ -85,6 +85,7 @@ import {
   chartPodCount,
   log,
   releasePods,
+  releasePodsBy,
   restarts,
   seconds,
   sleep,
@@ -326,6 +327,26 @@ describe(
           return c === 'order' || (c === 'catalog' && p.metadata.labels?.role === 'origin');
         })
         .map((p) => p.metadata.name);
+    }
+
+    /** What the fronts logged of the calls they could not complete since `since` (epoch ms). */
+    async function frontUpstreamFailures(since: number): Promise<string> {
+      const lines: string[] = [];
+      for (const pod of await releasePodsBy(kube(), NS, RELEASE, 'app.kubernetes.io/component=front')) {
+        const text = (
+          await kube().kubectl(
+            ['logs', '-n', NS, pod.metadata.name, `--since=${Math.ceil((Date.now() - since) / 1000) + 5}s`],
+            { timeoutMs: 20_000, allowFailure: true },
+          )
+        ).stdout;
+        lines.push(
+          ...text
+            .split('\n')
+            .filter((l) => l.includes('upstream call failed'))
+            .map((l) => `  ${pod.metadata.name}: ${l}`),
+        );
+      }
+      return lines.join('\n') || '  (none)';
     }
 
     /**
@@ -622,6 +643,8 @@ describe(
         `every request answered within the client timeout (${CLIENT_TIMEOUT_MS} ms)`,
       );
       const badWrites = ops.filter((o) => isWrite(o) && failed(o) && !WRITE_ERRORS.has(answer(o)));
+      if (badWrites.length > 0)
+        log(`${s.name}: the fronts' upstream failures:\n${await frontUpstreamFailures(faultAt)}`);
       assert.deepEqual(
         figures(r, badWrites).failures,
         {},

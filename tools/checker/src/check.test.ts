@@ -517,6 +517,26 @@ describe('consistency checker (hand-made histories)', () => {
     );
   });
 
+  it('formats a failed write with its error code and message', () => {
+    const o = op({
+      client: 'c',
+      kind: 'purchase',
+      bookId: 2,
+      key: 'k-1',
+      ...at(10, 98),
+      status: 503,
+      error: 'service_unavailable',
+      errorMessage: 'no ready order endpoint',
+      front: 'bazar-front-x2lqp',
+      servedBy: 'bazar-front-x2lqp',
+    });
+    assert.equal(
+      formatOp(o, 10),
+      `#${o.id} c [0.0 → 88.0 ms] purchase(book=2 key=k-1) → 503 service_unavailable ("no ready order endpoint") ` +
+        'via bazar-front-x2lqp/bazar-front-x2lqp',
+    );
+  });
+
   it('catches two different states shown under one version', () => {
     const history = [read('a', 1, 10, 5, 30), read('b', 1, 10, 4, 30)];
     assert.deepEqual(kindsOf(history, facts([[1, state(5, 10)]], [[1, state(5, 10)]], [])), [

@@ -745,7 +745,7 @@ export function formatOp(op: Op, t0 = 0): string {
       ? op.kind === 'purchase'
         ? `order=${op.orderId} v=${op.version} remaining=${op.remainingStock}`
         : `v=${op.version} stock=${op.stock} price=${op.resultPrice}`
-      : `${op.error ?? ''}`;
+      : `${op.error ?? ''}${op.errorMessage ? ` (${JSON.stringify(op.errorMessage)})` : ''}`;
   const path = op.kind === 'read' ? readPath(op) : op.cache;
   const via =
     [op.front, path === '?' ? undefined : path, op.servedBy].filter(Boolean).join('/') +

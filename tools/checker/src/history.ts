@@ -31,6 +31,8 @@ export interface Op {
   status: number;
   /** The error code of a 4xx/5xx body, or a network error code when status is 0. */
   error?: string;
+  /** The message of a 4xx/5xx body (for reports: which of a code's causes it was). */
+  errorMessage?: string;
   /**
    * Front that gave the final answer: its `X-Front` header (the process or pod name), or, on an answer
    * without one (writes, errors), the name of the front endpoint the client sent the request to.

@@ -195,8 +195,9 @@ export function record(op: Op, reply: ClientReply): void {
   }
   const body = (reply.body ?? {}) as Record<string, unknown>;
   if (reply.status !== 200) {
-    const error = body.error as { code?: unknown } | undefined;
+    const error = body.error as { code?: unknown; message?: unknown } | undefined;
     op.error = typeof error?.code === 'string' ? error.code : `http_${reply.status}`;
+    if (typeof error?.message === 'string') op.errorMessage = error.message;
     return;
   }
   if (typeof body.version === 'number') op.version = body.version;
