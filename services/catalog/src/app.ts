@@ -20,10 +20,17 @@ import {
   parseMinVersion,
   parsePrice,
   parseQuantity,
-  strictQuery,
+  strictQueryFor,
   originFront,
   ORIGIN_FRONT_HEADER,
 } from '../../shared/src/validate.js';
+import {
+  DEFAULT_SEARCH_PAGING,
+  parseSearchQuery,
+  SEARCH_QUERY_PARAMS,
+  searchQueryString,
+  type SearchPaging,
+} from '../../shared/src/search-page.js';
 import { bookFastPath, bookHeaders, readBook, versionsAnswer } from './book-reads.js';
 import {
   DuplicateKey,
@@ -55,14 +62,18 @@ export interface CatalogDeps {
   replicaWaitMs: number;
   /** Replica only: the timeout of a write forwarded to the origin (UPSTREAM_WRITE_TIMEOUT_MS). */
   writeTimeoutMs?: number;
+  /** Search page sizes (SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE); absent: the defaults. */
+  search?: SearchPaging;
   readiness: () => Promise<Record<string, string>>;
   details?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
+const SEARCH_ROUTE = '/search/:topic';
+
 export function createApp(deps: CatalogDeps): Koa {
   const router = new Router();
-  // No route defines a query parameter: a request with one is refused before it does anything.
-  router.use(strictQuery);
+  // No route but search defines a query parameter: a request with another is refused before it does anything.
+  router.use(strictQueryFor({ [SEARCH_ROUTE]: SEARCH_QUERY_PARAMS }));
   const admin = requireBearer('admin', deps.adminToken);
   const internal = requireBearer('internal', deps.internalToken);
 
@@ -82,14 +93,16 @@ export function createApp(deps: CatalogDeps): Koa {
     ctx.body = book.body;
   });
 
-  router.get('/search/:topic', async (ctx) => {
+  router.get(SEARCH_ROUTE, async (ctx) => {
     const topic = normalizeTopic(ctx.params.topic);
+    const page = parseSearchQuery(ctx.querystring, topic, deps.search ?? DEFAULT_SEARCH_PAGING);
     try {
-      ctx.body = { topic, books: await searchBooks(deps.reads, topic) };
+      ctx.body = await searchBooks(deps.reads, topic, page);
       ctx.set(DATABASE_HEADER, deps.reads.label);
     } catch (err) {
       if (!(err instanceof HttpError && err.status === 503 && deps.origin)) throw err;
-      relay(ctx, await deps.origin.request({ method: 'GET', path: ctx.path, retry: 'idempotent' }));
+      const path = `${ctx.path}?${searchQueryString(topic, page)}`;
+      relay(ctx, await deps.origin.request({ method: 'GET', path, retry: 'idempotent' }));
     }
   });
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { HttpError } from '../../shared/src/errors.js';
+import { searchResult, type SearchPageRequest, type SearchResult } from '../../shared/src/search-page.js';
 
 export interface Book {
   id: number;
@@ -166,11 +167,22 @@ export async function bookVersions(db: Queryable, ids: number[]): Promise<Record
   return versions;
 }
 
-export async function searchBooks(db: Queryable, topic: string): Promise<BookSummary[]> {
-  const res = await db.query<BookSummary>('SELECT id, title FROM books WHERE lower(topic) = $1 ORDER BY id', [
-    topic,
-  ]);
-  return res.rows;
+/**
+ * One page of a topic's books (keyset, search-page.ts): the first `limit` with an id above `after`,
+ * by id, and one more row that only says whether there is a next page. One statement, one snapshot;
+ * the index on (lower(topic), id) (migration 5) serves it as a range scan that stops after
+ * `limit + 1` rows, however deep the page.
+ */
+export async function searchBooks(
+  db: Queryable,
+  topic: string,
+  page: SearchPageRequest,
+): Promise<SearchResult<BookSummary>> {
+  const res = await db.query<BookSummary>(
+    'SELECT id, title FROM books WHERE lower(topic) = $1 AND id > $2 ORDER BY id LIMIT $3',
+    [topic, page.after, page.limit + 1],
+  );
+  return searchResult(topic, page, res.rows);
 }
 
 export async function setPrice(client: pg.PoolClient, id: number, price: number): Promise<Book | undefined> {

@@ -15,6 +15,7 @@ import { createWriter, writerSchema, type Writer } from '../../shared/src/writer
 import { createHttpClient, Upstream } from '../../shared/src/http-client.js';
 import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
 import { runMain } from '../../shared/src/main-helpers.js';
+import { searchPagingFrom, searchSchema } from '../../shared/src/search-page.js';
 import { startPolicyWatch } from '../../shared/src/policy-watch.js';
 import type { Discovery } from '../../shared/src/discovery.js';
 import { createApp } from './app.js';
@@ -36,10 +37,13 @@ export const catalogSchema = {
   CATALOG_ORIGIN_URLS: urlList(),
   REPLICA_WAIT_MS: int({ default: 200, min: 0, max: 10_000 }),
   DB_POOL_MAX: int({ default: 10, min: 1, max: 200 }),
+  /** SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE: the pages of GET /search/:topic. */
+  ...searchSchema,
 };
 
 async function main(): Promise<void> {
   const config = readConfig(catalogSchema);
+  const search = searchPagingFrom(config);
   const origin = config.ROLE === 'origin';
   if (origin && !config.DATABASE_URL) throw new ConfigError('DATABASE_URL', 'is required for ROLE=origin');
   if (!origin && !config.DATABASE_REPLICA_URL) {
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
     internalToken: () => config.INTERNAL_TOKEN,
     replicaWaitMs: config.REPLICA_WAIT_MS,
     writeTimeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS,
+    search,
     readiness: async () => ({
       schema: gate.status(),
       // An origin stays ready while the primary is away: it answers writes 503 primary_unavailable at

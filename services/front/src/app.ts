@@ -6,12 +6,13 @@ import type { PolicyStore } from '../../shared/src/policy.js';
 import { createBaseApp, fastPaths, type Lifecycle } from '../../shared/src/server.js';
 import type { Upstream } from '../../shared/src/http-client.js';
 import type { FrontCache } from './cache.js';
-import { BookReader, infoFastPath, registerReads } from './reads.js';
+import { BookReader, infoFastPath, registerReads, SEARCH_ROUTE } from './reads.js';
 import { purchaseFastPath, registerWrites } from './writes.js';
 import { invalidateFastPath, registerInternal } from './internal.js';
 import { registerOpenApi } from './openapi.js';
 import type { FillDelay, FrontRoutes } from './routes.js';
-import { strictQuery } from '../../shared/src/validate.js';
+import { strictQueryFor } from '../../shared/src/validate.js';
+import { SEARCH_QUERY_PARAMS, type SearchPaging } from '../../shared/src/search-page.js';
 import { registerLive, type LiveDeps } from './live/routes.js';
 
 export interface FrontDeps {
@@ -29,6 +30,8 @@ export interface FrontDeps {
   writeTimeoutMs?: number;
   /** How long a read re-fetches a book whose answers keep falling behind its fence (UPSTREAM_TIMEOUT_MS). */
   readTimeoutMs?: number;
+  /** Search page sizes (SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE); absent: the defaults. */
+  search?: SearchPaging;
   /** Enables /internal/test-hooks (deterministic race tests). Never on in production. */
   testHooks: boolean;
   readiness: () => Promise<Record<string, string>>;
@@ -51,12 +54,13 @@ export function createApp(deps: FrontDeps, surface: FrontSurface = 'all'): Koa {
   const routes: FrontRoutes = { deps, hooks, books: new BookReader({ deps, hooks }) };
   const open = surface !== 'internal';
   const internal = surface !== 'public';
-  // No route defines a query parameter: refused before any route runs (a cache hit never has one).
-  router.use(strictQuery);
+  // No route but search defines a query parameter: any other is refused before a route runs (a
+  // fast-path cache hit never has one).
+  router.use(strictQueryFor({ [SEARCH_ROUTE]: SEARCH_QUERY_PARAMS }));
   if (open) {
     registerReads(router, routes);
     registerWrites(router, routes);
-    registerOpenApi(router);
+    registerOpenApi(router, deps.search);
     if (deps.live) registerLive(router, deps, deps.live);
   }
   if (internal) registerInternal(router, routes);

@@ -7,6 +7,7 @@ const entry = (version: number): CacheEntry => ({
   version,
   servedBy: 'test',
 });
+const FIRST_PAGE = { limit: 20, after: 0 };
 
 describe('FrontCache', () => {
   it('serves what was offered and counts hits and misses', () => {
@@ -48,12 +49,12 @@ describe('FrontCache', () => {
   it('a retired cache (a front shutting down) serves and stores nothing, but still fences', () => {
     const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
     cache.offerBook(1, entry(3));
-    cache.offer(FrontCache.searchKey('x'), entry(0));
+    cache.offer(FrontCache.searchKey('x', FIRST_PAGE), entry(0));
     cache.retire();
     assert.equal(cache.get(FrontCache.bookKey(1)), undefined, 'nothing served once retired');
-    assert.equal(cache.get(FrontCache.searchKey('x')), undefined);
+    assert.equal(cache.get(FrontCache.searchKey('x', FIRST_PAGE)), undefined);
     assert.equal(cache.offerBook(1, entry(4)), false, 'nor stored');
-    cache.offer(FrontCache.searchKey('y'), entry(0));
+    cache.offer(FrontCache.searchKey('y', FIRST_PAGE), entry(0));
     assert.equal(cache.stats().size, 0);
     cache.invalidate(1, 5);
     assert.equal(cache.fence(1), 5, 'invalidations that still arrive raise the fence');
@@ -174,5 +175,24 @@ describe('FrontCache', () => {
     cache.raiseFence(1, 3);
     assert.equal(cache.fence(1), 5);
     assert.equal(cache.offerBook(1, entry(4)), false);
+  });
+
+  it('search pages are keyed by topic, position and size: no two pages stand for one another', () => {
+    const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+    const keys = [
+      FrontCache.searchKey('a', { limit: 2, after: 0 }),
+      FrontCache.searchKey('a', { limit: 2, after: 5 }),
+      FrontCache.searchKey('a', { limit: 3, after: 5 }),
+      FrontCache.searchKey('b', { limit: 2, after: 5 }),
+      // A topic that looks like the rest of another key does not meet it.
+      FrontCache.searchKey('5:a', { limit: 2, after: 0 }),
+      FrontCache.searchKey('a', { limit: 25, after: 0 }),
+    ];
+    assert.equal(new Set(keys).size, keys.length);
+    keys.forEach((key, i) => cache.offer(key, entry(i)));
+    keys.forEach((key, i) => assert.equal(cache.get(key)?.version, i));
+    // Invalidations are of books: they leave search pages alone (a page has no price or stock).
+    cache.invalidate(5, 9);
+    assert.equal(cache.get(keys[1]!)?.version, 1);
   });
 });

@@ -112,8 +112,13 @@ export class FrontCache {
     return `${BOOK_PREFIX}${id}`;
   }
 
-  static searchKey(topic: string): string {
-    return `search:${topic}`;
+  /**
+   * One page of a search: the topic (normalised), the id its cursor continues after (0: the first
+   * page; the cursor is a function of the two) and its size, so pages of different sizes or positions
+   * never stand for one another. The topic comes last: it may hold any character but controls.
+   */
+  static searchKey(topic: string, page: { limit: number; after: number }): string {
+    return `search:${page.limit}:${page.after}:${topic}`;
   }
 
   get(key: string): CacheEntry | undefined {

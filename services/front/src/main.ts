@@ -21,6 +21,7 @@ import { startStatusReporter } from './status.js';
 import { CacheReconciler } from './reconcile.js';
 import { holdForWritersInFlight } from './writers-check.js';
 import { LiveFeed } from './live/feed.js';
+import { searchPagingFrom, searchSchema } from '../../shared/src/search-page.js';
 
 export const frontSchema = {
   ...commonSchema,
@@ -37,6 +38,8 @@ export const frontSchema = {
    * writer that died after COMMIT and before pushing its invalidation (independent of the TTL).
    */
   CACHE_RECONCILE_INTERVAL_MS: int({ default: 2000, min: 100, max: 600_000 }),
+  /** SEARCH_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE: the pages of GET /search/:topic (the catalog reads the same). */
+  ...searchSchema,
   /** Enables /internal/test-hooks for the deterministic race tests. Never in production. */
   TEST_HOOKS: bool({ default: false }),
   /**
@@ -52,6 +55,7 @@ export const frontSchema = {
 
 async function main(): Promise<void> {
   const config = readConfig(frontSchema);
+  const search = searchPagingFrom(config);
   const podName = config.SERVICE_NAME;
   const logger = createLogger({ name: podName, level: config.LOG_LEVEL });
   const metrics = createMetrics({ service: 'front', podName });
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
     internalToken: () => config.INTERNAL_TOKEN,
     writeTimeoutMs: config.UPSTREAM_WRITE_TIMEOUT_MS,
     readTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    search,
     testHooks: config.TEST_HOOKS,
     readiness,
     details: () => ({

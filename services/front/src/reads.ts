@@ -12,6 +12,7 @@ import { errorFromResponse } from '../../shared/src/http-client.js';
 import { HttpError } from '../../shared/src/errors.js';
 import { normalizeTopic, parseBookId, parseMinVersion } from '../../shared/src/validate.js';
 import { sleep } from '../../shared/src/main-helpers.js';
+import { DEFAULT_SEARCH_PAGING, parseSearchQuery, searchQueryString } from '../../shared/src/search-page.js';
 import { FrontCache, type CacheEntry } from './cache.js';
 import { databaseOf, servedBy } from './relay.js';
 import { noteAnswer, tracingOn } from '../../shared/src/tracing.js';
@@ -21,6 +22,7 @@ import { frontOffKoa, JSON_TYPE, type FrontRoutes } from './routes.js';
 const NO_CACHE = /no-cache|no-store/i;
 const INFO_PREFIX = '/info/';
 const INFO_ROUTE = '/info/:id';
+export const SEARCH_ROUTE = '/search/:topic';
 /**
  * At most this many upstream reads for one request whose answers keep coming back older than the
  * read's bar (a catalog pod that could not yet show the version the read must return).
@@ -216,16 +218,21 @@ export function registerReads(router: Router, routes: FrontRoutes): void {
     serve(ctx, await routes.books.read(id, bypassCache(ctx), minVersion));
   });
 
-  router.get('/search/:topic', async (ctx) => {
+  // A page of a topic (search-page.ts), validated here before anything is asked, cached by topic, position
+  // and size. Cached pages are never invalidated, and need not be: a page holds ids and titles, which no
+  // write of the API changes (price, stock and version are not on it); only books added outside the API
+  // (a seed, SQL) can make one incomplete, for at most the cache TTL (docs/guarantees.md, Search).
+  router.get(SEARCH_ROUTE, async (ctx) => {
     const topic = normalizeTopic(ctx.params.topic);
-    const key = FrontCache.searchKey(topic);
+    const page = parseSearchQuery(ctx.querystring, topic, deps.search ?? DEFAULT_SEARCH_PAGING);
+    const key = FrontCache.searchKey(topic, page);
     if (!bypassCache(ctx)) {
       const hit = cache.get(key);
       if (hit) return serve(ctx, { entry: hit, hit: true });
     }
     const res = await deps.catalog.request({
       method: 'GET',
-      path: `/search/${encodeURIComponent(topic)}`,
+      path: `/search/${encodeURIComponent(topic)}?${searchQueryString(topic, page)}`,
       retry: 'idempotent',
     });
     if (res.status !== 200) throw errorFromResponse(res);

@@ -8,6 +8,7 @@ import {
   parseIdempotencyKey,
   parsePrice,
   parseQuantity,
+  strictQueryFor,
 } from './validate.js';
 
 const rejects = (fn: () => unknown, status: number, code: string) =>
@@ -49,6 +50,28 @@ describe('input validation', () => {
     }
     checkQuery('fields=price', ['fields']);
     rejects(() => checkQuery('fields=price&x=1', ['fields']), 400, 'unknown_parameter');
+  });
+
+  it('query strings: strictQueryFor lets a route take the parameters declared for its path, no others', async () => {
+    const middleware = strictQueryFor({ '/search/:topic': ['limit', 'cursor'] });
+    const search = [
+      { path: '', methods: [] },
+      { path: '/search/:topic', methods: ['HEAD', 'GET'] },
+    ];
+    const info = [{ path: '/info/:id', methods: ['HEAD', 'GET'] }];
+    const run = async (querystring: string, method: string, matched: typeof search) => {
+      let reached = false;
+      await middleware({ querystring, method, matched }, async () => (reached = true));
+      return reached;
+    };
+    assert.equal(await run('limit=2&cursor=x', 'GET', search), true);
+    assert.equal(await run('', 'GET', info), true);
+    await assert.rejects(run('limit=2&page=3', 'GET', search), (err: unknown) => {
+      return err instanceof HttpError && err.code === 'unknown_parameter';
+    });
+    // Another route, or another method on the same path, declares nothing.
+    await assert.rejects(run('limit=2', 'GET', info), HttpError);
+    await assert.rejects(run('limit=2', 'POST', search), HttpError);
   });
 
   it('prices, quantities and idempotency keys', () => {

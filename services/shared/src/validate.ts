@@ -105,10 +105,11 @@ export function parseMinVersion(raw: string | undefined): number {
 }
 
 /**
- * The API defines no query parameters on any route (Cache-Control, Idempotency-Key and Authorization
- * are headers), so a query string is refused rather than ignored: `POST /purchase/1?qty=-5` must not
- * buy one copy as if `qty` were absent, and a mistyped parameter on a read must not be silently
- * dropped. `allowed` names the parameters a route does define.
+ * The API defines no query parameters but the page of a search (`limit`, `cursor` on
+ * `GET /search/:topic`; Cache-Control, Idempotency-Key and Authorization are headers), so any other
+ * query string is refused rather than ignored: `POST /purchase/1?qty=-5` must not buy one copy as if
+ * `qty` were absent, and a mistyped parameter on a read must not be silently dropped. `allowed` names
+ * the parameters a route does define.
  */
 export function checkQuery(querystring: string, allowed: readonly string[] = []): void {
   if (querystring === '') return;
@@ -129,6 +130,36 @@ export function checkQuery(querystring: string, allowed: readonly string[] = [])
 export function strictQuery(ctx: { querystring: string }, next: () => Promise<unknown>): Promise<unknown> {
   checkQuery(ctx.querystring);
   return next();
+}
+
+/** What strictQueryFor reads of a routed request (@koa/router sets `matched`: the layers of its path). */
+interface RoutedQuery {
+  querystring: string;
+  method: string;
+  matched?: ReadonlyArray<{ path: string | RegExp; methods: string[] }>;
+}
+
+/**
+ * Router middleware, strictQuery for a router some of whose routes declare query parameters:
+ * `declared` maps a route's path (as registered, e.g. `/search/:topic`) to the parameters it takes;
+ * any other name, on that route or any other, is 400 `unknown_parameter` before the route runs. The
+ * route itself parses the values of the ones it declares.
+ */
+export function strictQueryFor(
+  declared: Readonly<Record<string, readonly string[]>>,
+): (ctx: RoutedQuery, next: () => Promise<unknown>) => Promise<unknown> {
+  return (ctx, next) => {
+    if (ctx.querystring !== '') {
+      const route = ctx.matched?.find(
+        (layer) =>
+          layer.methods.includes(ctx.method) &&
+          typeof layer.path === 'string' &&
+          Object.hasOwn(declared, layer.path),
+      );
+      checkQuery(ctx.querystring, route ? declared[route.path as string] : []);
+    }
+    return next();
+  };
 }
 
 /** Header a front sets on the writes it forwards: its pod name, so the writer need not push to it. */

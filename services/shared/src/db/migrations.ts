@@ -93,6 +93,18 @@ export const MIGRATIONS: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    version: 5,
+    name: 'search pages by topic and id',
+    // GET /search/:topic reads a page as WHERE lower(topic) = $1 AND id > $2 ORDER BY id LIMIT $3
+    // (keyset pagination). An index on (lower(topic), id) answers it as one range scan, in order, that
+    // stops after the page, at any depth; the index on lower(topic) alone (migration 1) made it read and
+    // sort every book of the topic. It is the new index's prefix, so it goes.
+    sql: `
+      CREATE INDEX books_topic_id_idx ON books (lower(topic), id);
+      DROP INDEX books_topic_idx;
+    `,
+  },
 ];
 
 // Any constant shared by every origin; the lock serialises concurrent start-ups.
