@@ -236,7 +236,13 @@ describe('real responses of every route match the OpenAPI document', () => {
     await conforms('GET', '/search/no%20such%20topic', 200);
     await conforms('GET', '/search/%20-%20', 400);
     await conforms('GET', `/search/${'x'.repeat(101)}`, 400);
-    await conforms('GET', '/search/x?limit=1', 400);
+    await conforms('GET', '/search/x?page=1', 400);
+    const first = await conforms<{ next: string }>('GET', '/search/distributed%20systems?limit=2', 200);
+    await conforms('GET', `/search/distributed%20systems?limit=2&cursor=${first.body.next}`, 200);
+    await conforms('GET', '/search/distributed%20systems?limit=0', 400);
+    await conforms('GET', '/search/distributed%20systems?limit=101', 400);
+    await conforms('GET', '/search/distributed%20systems?cursor=x', 400);
+    await conforms('GET', `/search/undergraduate%20school?cursor=${first.body.next}`, 400);
     await conforms('GET', '/info/1', 200);
     const hit = await conforms('GET', '/info/1', 200);
     assert.equal(hit.headers.get('x-cache'), 'hit', 'the fast path answers conform too');
