@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { bearer, call, snapshot, startTestStack, type TestStack } from '../api/harness.js';
 import { tokenMatches } from '../../services/shared/src/auth.js';
 import { isJsonMediaType } from '../../services/shared/src/body.js';
+import { encodeCursor } from '../../services/shared/src/search-page.js';
 import { rawRequest, type RawRequest, type RawResponse } from './rawhttp.js';
 import { LogSink, ms, now, percentile, sleep } from './support.js';
 
@@ -283,6 +284,56 @@ describe('hostile input and locked-down internals', () => {
         opts,
       );
     }
+  });
+
+  it(`fuzz: GET /search pages with garbage limits, cursors and parameters, on the fronts and the catalog pods (${RUNS} runs)`, async () => {
+    const topics = ['distributed%20systems', 'Undergraduate-School', 'x'];
+    // Real cursors, of this topic and of others, beside garbage: a cursor is only ever 200 or 400.
+    const realCursor = fc
+      .tuple(
+        fc.constantFrom('distributed systems', 'undergraduate school', 'x'),
+        fc.integer({ min: 1, max: 9 }),
+      )
+      .map(([topic, id]) => encodeCursor(topic, id));
+    const value = fc.oneof(
+      segment,
+      realCursor,
+      realCursor.map((c) => c.slice(0, -1)),
+      realCursor.map((c) => c + '%3D'),
+      fc.integer({ min: -5, max: 200 }).map(String),
+    );
+    const param = fc.tuple(
+      fc.constantFrom('limit', 'cursor', 'limit', 'cursor', 'offset', 'Limit', ''),
+      value,
+    );
+    const ports = [front(), front(1), service('catalog-origin-0'), service('catalog-replica-0')];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...ports),
+        fc.constantFrom(...topics),
+        fc.array(param, { maxLength: 3 }),
+        fc.boolean(),
+        async (port, topic, params, noCache) => {
+          const query = params.map(([k, v]) => `${k}=${v}`).join('&');
+          const res = await probe(port, {
+            method: 'GET',
+            path: `/search/${topic}${query === '' ? '' : `?${query}`}`,
+            headers: headersOf([['Cache-Control', noCache ? 'no-cache' : undefined]]),
+          });
+          assert.ok([200, 400].includes(res.status), `a search page is 200 or 400, got ${res.status}`);
+          if (res.status === 400) {
+            const code = (res.json as { error: { code: string } }).error.code;
+            assert.ok(
+              ['invalid_limit', 'invalid_cursor', 'cursor_topic_mismatch', 'unknown_parameter'].includes(
+                code,
+              ),
+              code,
+            );
+          }
+        },
+      ),
+      opts,
+    );
   });
 
   it(`fuzz: POST/PUT /purchase with garbage ids, keys and bodies (${RUNS} runs)`, async () => {
