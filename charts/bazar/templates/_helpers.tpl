@@ -150,6 +150,14 @@ the kubelet kills a pod that is still draining.
 {{- int $v.config.upstreamWriteTimeoutMs }}
 {{- end }}
 
+{{- define "bazar.searchPageSize" -}}
+{{- $c := .Values.config }}
+{{- if gt (int $c.searchPageSize) (int $c.searchMaxPageSize) }}
+{{- fail (printf "config.searchPageSize (%v) must not exceed config.searchMaxPageSize (%v)" $c.searchPageSize $c.searchMaxPageSize) }}
+{{- end }}
+{{- int $c.searchPageSize }}
+{{- end }}
+
 {{/* ---------------------------------------------------------------- database */}}
 
 {{- define "bazar.db.external" -}}

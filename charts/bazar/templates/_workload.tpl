@@ -204,6 +204,11 @@ spec:
             {{- include "bazar.secretEnv" (dict "root" $root "env" "INTERNAL_TOKEN" "key" "internal-token") | nindent 12 }}
             {{- if ne $component "order" }}
             {{- include "bazar.secretEnv" (dict "root" $root "env" "ADMIN_TOKEN" "key" "admin-token") | nindent 12 }}
+            # GET /search/:topic pages: the front validates them, the catalog reads them (the same sizes).
+            - name: SEARCH_PAGE_SIZE
+              value: {{ include "bazar.searchPageSize" $root | quote }}
+            - name: SEARCH_MAX_PAGE_SIZE
+              value: {{ int $v.config.searchMaxPageSize | quote }}
             {{- end }}
             {{- if eq $component "front" }}
             # /internal/* on its own port, which the NetworkPolicy opens to catalog and order pods only.
