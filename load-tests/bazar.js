@@ -31,6 +31,7 @@ import {
   readYourWrites,
   restock,
   search,
+  searchAll,
 } from './lib/api.js';
 import { textSummary } from './lib/summary.js';
 
@@ -183,6 +184,8 @@ export function smoke() {
   group('smoke: catalogue', () => {
     for (let i = 0; i < BOOKS.length; i++) info(BOOKS[i].id);
     for (let i = 0; i < TOPICS.length; i++) search(TOPICS[i]);
+    // Every topic again, two books a page, following each page's cursor.
+    for (let i = 0; i < TOPICS.length; i++) searchAll(TOPICS[i], 2);
     const fresh = info(BOOKS[0].id, { noCache: true });
     check(fresh, { 'smoke: no-cache read answers': (b) => b !== undefined });
   });

@@ -87,10 +87,17 @@ export function info(id, opts) {
   return res.status === 200 ? book : undefined;
 }
 
-/** GET /search/:topic; returns the books found. */
-export function search(topic) {
+/**
+ * GET /search/:topic, one page: at most `limit` books (the store's default page size when absent)
+ * after `cursor` (the `next` of the page before; absent: the first page). Returns `{ books, next }`,
+ * `next` null on the last page.
+ */
+export function searchPage(topic, opts = {}) {
+  const query = [];
+  if (opts.limit !== undefined) query.push(`limit=${opts.limit}`);
+  if (opts.cursor !== undefined) query.push(`cursor=${encodeURIComponent(opts.cursor)}`);
   const res = http.get(
-    `${BASE_URL}/search/${encodeURIComponent(topic)}`,
+    `${BASE_URL}/search/${encodeURIComponent(topic)}${query.length > 0 ? `?${query.join('&')}` : ''}`,
     params('search', 'GET /search/:topic'),
   );
   const body = json(res);
@@ -100,10 +107,39 @@ export function search(topic) {
     'search: books with ids and titles': () =>
       body !== undefined &&
       Array.isArray(body.books) &&
-      body.books.length > 0 &&
+      (body.books.length > 0 || opts.cursor !== undefined) &&
       body.books.every((b) => Number.isInteger(b.id) && typeof b.title === 'string'),
+    'search: next is a cursor or null': () =>
+      body !== undefined && (body.next === null || (typeof body.next === 'string' && body.next !== '')),
+    'search: at most limit books': () =>
+      body !== undefined && (opts.limit === undefined || body.books.length <= opts.limit),
   });
-  return body && Array.isArray(body.books) ? body.books : [];
+  const books = body && Array.isArray(body.books) ? body.books : [];
+  return { books, next: body && typeof body.next === 'string' ? body.next : null };
+}
+
+/** GET /search/:topic; returns the books of its first page. */
+export function search(topic) {
+  return searchPage(topic).books;
+}
+
+/**
+ * Every page of a topic, `limit` books at a time, following `next` (at most `maxPages` pages); returns
+ * all its books. Checked: ids strictly increase across the pages (no book twice, keyset order).
+ */
+export function searchAll(topic, limit, maxPages = 100) {
+  const books = [];
+  let cursor;
+  for (let n = 0; n < maxPages; n++) {
+    const page = searchPage(topic, cursor === undefined ? { limit } : { limit, cursor });
+    for (let i = 0; i < page.books.length; i++) books.push(page.books[i]);
+    if (page.next === null) break;
+    cursor = page.next;
+  }
+  check(books, {
+    'search: pages in id order, no book twice': (b) => b.every((x, i) => i === 0 || x.id > b[i - 1].id),
+  });
+  return books;
 }
 
 /** A unique Idempotency-Key per purchase attempt (printable ASCII, no spaces). */
@@ -194,5 +230,13 @@ export function errorAnswers() {
   check(unknown, {
     'errors: unknown book is 404 book_not_found': (r) =>
       r.status === 404 && isErrorBody(json(r), 'book_not_found'),
+  });
+  const cursor = http.get(
+    `${BASE_URL}/search/distributed%20systems?cursor=not-a-cursor`,
+    params('errors', 'GET /search/:topic (bad cursor)', { responseCallback: http.expectedStatuses(400) }),
+  );
+  check(cursor, {
+    'errors: a bad cursor is 400 invalid_cursor': (r) =>
+      r.status === 400 && isErrorBody(json(r), 'invalid_cursor'),
   });
 }

@@ -62,6 +62,7 @@ describe('npm start: output', () => {
         '',
         'Try:',
         '  curl -i http://127.0.0.1:18080/search/distributed%20systems',
+        `  curl -s 'http://127.0.0.1:18080/search/distributed%20systems?limit=2'   # a page; the next: ?limit=2&cursor=<its "next">`,
         '  curl -i http://127.0.0.1:18080/info/1',
         '  curl -i -X POST http://127.0.0.1:18080/purchase/1',
         "  curl -i -X PATCH http://127.0.0.1:18080/books/1 -H 'Authorization: Bearer tok' \\",

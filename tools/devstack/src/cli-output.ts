@@ -54,6 +54,7 @@ export function readyMessage(
     '',
     'Try:',
     `  curl -i ${front}/search/distributed%20systems`,
+    `  curl -s '${front}/search/distributed%20systems?limit=2'   # a page; the next: ?limit=2&cursor=<its "next">`,
     `  curl -i ${front}/info/1`,
     `  curl -i -X POST ${front}/purchase/1`,
     `  curl -i -X PATCH ${front}/books/1 -H 'Authorization: Bearer ${stack.adminToken}' \\`,
