@@ -2,7 +2,8 @@
  * The chart's alert rules seen to fire, and to resolve, in a real Prometheus (Debian's `prometheus`,
  * scripts/test-tools.sh) scraping a real store (the processes of `npm start`, labelled as the chart's
  * ServiceMonitor labels its targets: job = the component, namespace, pod): nothing fires while the
- * store is healthy; the primary stopped under purchases fires BazarErrorBudgetBurnFast; the standby
+ * store is healthy; the primary stopped under purchases fires BazarErrorBudgetBurnFast, then
+ * BazarPrimaryUnreachable, which resolves once it is back; the standby
  * stopped fires BazarStandbyNotStreaming and BazarStrictWritesDegraded, which resolve once it is back.
  */
 import assert from 'node:assert/strict';
@@ -134,26 +135,46 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     );
   });
 
-  it('the primary stopped under purchases: BazarErrorBudgetBurnFast fires', async (t) => {
+  it('the primary stopped under purchases: BazarErrorBudgetBurnFast fires, then BazarPrimaryUnreachable (its for: 1m) for every writer, which resolves once it is back', async (t) => {
     if (skip) return t.skip('no helm or prometheus');
     await control.postgres('primary', 'stop');
+    let firing: ActiveAlert[];
     try {
+      const refuse = async () => {
+        assert.equal(await purchase(2), 503);
+        await sleep(100);
+      };
       await until(
         'BazarErrorBudgetBurnFast firing',
         (a) => isFiring(a, 'BazarErrorBudgetBurnFast'),
         60_000,
-        async () => {
-          assert.equal(await purchase(2), 503);
-          await sleep(100);
-        },
+        refuse,
+      );
+      firing = await until(
+        'BazarPrimaryUnreachable firing',
+        (a) => isFiring(a, 'BazarPrimaryUnreachable'),
+        120_000,
+        refuse,
       );
     } finally {
       await control.postgres('primary', 'start');
     }
+    // Every writer polls the primary (the catalog origin and the order processes), no reader does.
+    const writers = stack.all
+      .filter((p) => p.service === 'order' || (p.service === 'catalog' && p.role === 'origin'))
+      .map((p) => p.name);
+    assert.deepEqual(
+      firing
+        .filter((a) => a.name === 'BazarPrimaryUnreachable')
+        .map((a) => a.labels.pod)
+        .sort(),
+      writers.sort(),
+    );
     for (let i = 0; (await purchase(2)) !== 200; i++) {
       if (i > 100) throw new Error('purchases did not come back');
       await sleep(200);
     }
+    await until('BazarPrimaryUnreachable resolved', (a) => !isActive(a, 'BazarPrimaryUnreachable'), 30_000);
   });
 
   it('the standby stopped: BazarStandbyNotStreaming and BazarStrictWritesDegraded fire, and resolve once it is back', async (t) => {

@@ -30,7 +30,8 @@ const IDENTITY_SQL = `
  * Watches the writer's primary: which member it is and its timeline, polled on the writer's control
  * pool every `intervalMs`. A failover shows as a new member on a higher timeline: logged, counted
  * (`bazar_db_primary_changes_total`), in `/readyz` (`database.primary`) and in metrics
- * (`bazar_db_primary_timeline`, `bazar_db_primary_info{member}`). The catalog origin also sends the
+ * (`bazar_db_primary_timeline`, `bazar_db_primary_info{member}`); whether the last poll reached a
+ * primary at all is `bazar_db_primary_up` (the BazarPrimaryUnreachable alert). The catalog origin also sends the
  * timeline with its answers, so that fronts learn of a failover that may have lost writes.
  * Read-only: failover itself is Patroni's.
  */
@@ -43,6 +44,7 @@ export class PrimaryIdentity {
   #unreported: PrimaryFacts | undefined;
   #reporting = false;
   readonly #timelineGauge;
+  readonly #up;
   readonly #info;
   readonly #changes;
 
@@ -62,6 +64,12 @@ export class PrimaryIdentity {
       opts.metrics,
       'bazar_db_primary_timeline',
       'The timeline of the primary this writer reaches (one more after every promotion; 0 until known)',
+    );
+    // 0 until the first poll: a writer that has not reached a primary yet cannot write.
+    this.#up = gauge(
+      opts.metrics,
+      'bazar_db_primary_up',
+      '1 when the last poll reached a primary (0: an error, or a server in recovery), like pg_up',
     );
     this.#info = gauge(opts.metrics, 'bazar_db_primary_info', '1 for the primary this writer reaches', [
       'member',
@@ -104,12 +112,15 @@ export class PrimaryIdentity {
       if (row.in_recovery || row.timeline === null) {
         // A standby behind the primary Service (a failover under way): not a primary, nothing to note.
         this.#lastError = `${row.member} is in recovery (not a primary)`;
+        this.#up.set(0);
         return;
       }
       this.#lastError = undefined;
+      this.#up.set(1);
       this.#note(row.member, row.timeline, row.system_identifier);
     } catch (err) {
       this.#lastError = (err as Error).message;
+      this.#up.set(0);
     }
     this.#offerReport();
   }
