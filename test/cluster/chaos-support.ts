@@ -4,7 +4,15 @@
  * Service's ClusterIP (chaos-workload.ts), and the figures each scenario reports.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
@@ -28,6 +36,7 @@ import {
 import type { ChaosProgress, ChaosWorkloadConfig } from './chaos-workload.js';
 import { clusterTierBlocker } from './prerequisites.js';
 import {
+  command,
   Kube,
   log,
   podReady,
@@ -37,6 +46,7 @@ import {
   sleep,
   smallResources,
   until,
+  type Output,
   type Pod,
 } from './support.js';
 
@@ -409,3 +419,23 @@ export function failureLines(r: WorkloadResult, marks: Record<string, number>, m
 
 /** The history's time of an epoch-ms instant of the test process. */
 export const historyTime = (r: WorkloadResult, epochMs: number): number => epochMs - r.timeOrigin;
+
+/**
+ * Runs `argv` in one pod's network namespace, entered through one of its processes (the pause
+ * container's or a container's): the kubelet puts them in a cgroup named after the pod's UID (`pod<uid>`,
+ * dashes turned to underscores under the systemd driver). For faults no Kubernetes object makes, such as
+ * one port of one pod dropped while the pod stays Ready.
+ */
+export async function inPodNetwork(uid: string, argv: string[]): Promise<Output> {
+  const names = [`pod${uid}`, `pod${uid.replaceAll('-', '_')}`];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let cgroup: string;
+    try {
+      cgroup = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (names.some((n) => cgroup.includes(n))) return command('nsenter', ['--target', pid, '--net', ...argv]);
+  }
+  throw new Error(`no process of pod ${uid} in /proc`);
+}
