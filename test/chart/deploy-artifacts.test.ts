@@ -123,6 +123,7 @@ function serviceVariables(): Set<string> {
   const files = [
     'services/shared/src/service-config.ts',
     'services/shared/src/discovery-factory.ts',
+    'services/shared/src/search-page.ts',
     'services/front/src/main.ts',
     'services/catalog/src/main.ts',
     'services/order/src/main.ts',
