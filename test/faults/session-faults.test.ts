@@ -461,7 +461,7 @@ describe('fault injection, session mode, with proxies', () => {
         for (const r of unknown) {
           assert.deepEqual(
             [r.res.status, r.res.body.error.code],
-            mode === 'delay' ? [504, 'upstream_timeout'] : [503, 'service_unavailable'],
+            mode === 'delay' ? [504, 'upstream_timeout'] : [503, 'commit_outcome_unknown'],
           );
         }
         // The client settles each unknown outcome under its key: the store returns the committed order.

@@ -1,7 +1,9 @@
 /**
  * A retried write reports the truthful outcome (docs/guarantees.md G6): when one attempt may have taken effect
  * (its answer was lost, or the order pod said commit_outcome_unknown) and a later attempt only says
- * "unavailable", the caller must hear "unknown", never the later "nothing was done".
+ * "unavailable", the caller must hear "unknown", never the later "nothing was done": 503
+ * commit_outcome_unknown (its connection failed after it was sent, or the order pod said so), 504
+ * upstream_timeout (its answer timed out).
  * Found by fault (b2): a purchase that had committed was reported as 503 primary_unavailable.
  */
 import { after, describe, it } from 'node:test';
@@ -62,6 +64,29 @@ describe('Upstream reports the outcome of a retried write truthfully', () => {
       u.request({ method: 'POST', path: '/purchase/1', retry: 'idempotent' }),
       (err: unknown) =>
         err instanceof HttpError && err.status === 504 && /may have been applied/.test(err.message),
+    );
+  });
+
+  it('a write whose connection failed after it was sent, then primary_unavailable → commit_outcome_unknown; a read → service_unavailable', async () => {
+    const reset = await endpoint('reset', (res) => res.socket?.destroy());
+    const down = await endpoint('b', answer(503, 'primary_unavailable'));
+    await assert.rejects(
+      upstream([reset, down]).request({ method: 'POST', path: '/purchase/1', retry: 'idempotent' }),
+      (err: unknown) =>
+        err instanceof HttpError &&
+        err.status === 503 &&
+        err.code === 'commit_outcome_unknown' &&
+        /may have been applied: retry it under the same key/.test(err.message),
+    );
+    const r = await upstream([reset, down]).request({ method: 'GET', path: '/books/1', retry: 'idempotent' });
+    assert.equal(
+      (r.body as { error: { code: string } }).error.code,
+      'primary_unavailable',
+      'a read changes nothing',
+    );
+    await assert.rejects(
+      upstream([reset]).request({ method: 'GET', path: '/books/1', retry: 'idempotent' }),
+      (err: unknown) => err instanceof HttpError && err.status === 503 && err.code === 'service_unavailable',
     );
   });
 

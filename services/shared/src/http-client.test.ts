@@ -99,6 +99,22 @@ describe('Upstream (real HTTP servers on loopback)', () => {
     assert.equal(res.status, 503, 'a non-idempotent call is not resent after the server saw it');
   });
 
+  it("keeps an endpoint's answer when the next one is never reached (a refused connection sent nothing)", async () => {
+    const sick = await server('sick', (res) => {
+      res.statusCode = 503;
+      res.end('{"error":{"code":"primary_unavailable","message":"down"}}');
+    });
+    servers.push(sick);
+    const dead = { name: 'dead', url: await refusedUrl() };
+    for (const method of ['GET', 'POST'] as const) {
+      const { upstream: u } = upstream([sick, dead]);
+      const res = await u.request({ method, path: '/w', retry: 'idempotent' });
+      assert.equal(res.status, 503, `${method}: the answer the store gave, not a 503 of our own`);
+      assert.equal(res.endpoint.name, 'sick');
+      assert.deepEqual((res.body as { error: { code: string } }).error.code, 'primary_unavailable');
+    }
+  });
+
   it('times out a slow endpoint and moves on; all slow → 504 upstream_timeout', async () => {
     const slow = await server('slow', (res) => setTimeout(() => ok(res), 1000));
     servers.push(slow);

@@ -298,7 +298,8 @@ export class Upstream {
         metrics.upstreamErrors.inc({ target: service, reason });
         logger.warn({ upstream: endpoint.name, reason, path: req.path }, 'upstream call failed');
         lastError = err;
-        lastResponse = undefined;
+        // An earlier endpoint's answer stays the answer: this attempt adds nothing it could replace it
+        // with (a write this attempt may have applied is `uncertain`, answered as such below).
         if (write && !NEVER_SENT.has(reason)) uncertain ??= { error: err };
         if (req.retry === 'idempotent' || NEVER_SENT.has(reason)) continue;
         break;
@@ -313,6 +314,16 @@ export class Upstream {
     const maybe = uncertain ? '; the request may have been applied' : '';
     if (lastError?.code === 'ETIMEDOUT') {
       throw new HttpError(504, 'upstream_timeout', `${service} did not answer in time${maybe}`);
+    }
+    if (uncertain) {
+      // Sent, then the connection failed: the write's outcome is unknown, as when an order pod's own
+      // connection dies during COMMIT (docs/guarantees.md G6), and the caller does the same: retry it
+      // under its key.
+      throw new HttpError(
+        503,
+        'commit_outcome_unknown',
+        `the connection to ${service} failed (${lastError?.code ?? 'error'}) after the request was sent${maybe}: retry it under the same key`,
+      );
     }
     throw new HttpError(
       503,
