@@ -76,8 +76,9 @@ describe('input validation', () => {
 
   it('prices, quantities and idempotency keys', () => {
     assert.equal(parsePrice(12.5), 12.5);
-    assert.equal(parsePrice(0.1 + 0.2), 0.3);
-    for (const bad of [-1, 1.234, Infinity, NaN, '5', null, 2e6])
+    for (const good of [0, 0.29, 1.15, 130, 999_999.99, 1_000_000]) assert.equal(parsePrice(good), good);
+    // Not two decimals, however close: float noise, and a tiny number that rounds to 0 cents.
+    for (const bad of [-1, 1.234, Infinity, NaN, '5', null, 2e6, 0.1 + 0.2, 2.58e-301, 5.0000000001])
       rejects(() => parsePrice(bad), 400, 'invalid_price');
     assert.equal(parseQuantity(3), 3);
     for (const bad of [0, -1, 1.5, '3', 2e6]) rejects(() => parseQuantity(bad), 400, 'invalid_quantity');

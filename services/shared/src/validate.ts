@@ -82,10 +82,11 @@ export function parsePrice(value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1_000_000) {
     throw badRequest('invalid_price', 'price must be a number between 0 and 1000000');
   }
-  if (Math.abs(Math.round(value * 100) - value * 100) > 1e-6) {
-    throw badRequest('invalid_price', 'price must have at most two decimals');
-  }
-  return Math.round(value * 100) / 100;
+  // Exactly the number a two-decimal literal parses to (what the schema's multipleOf 0.01 means), not
+  // one within a tolerance of it: 2.58e-301 was within 1e-6 of 0 cents, accepted, and stored as 0.
+  const cents = Math.round(value * 100);
+  if (cents / 100 !== value) throw badRequest('invalid_price', 'price must have at most two decimals');
+  return value;
 }
 
 export const MAX_RESTOCK = 1_000_000;
