@@ -105,6 +105,21 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX books_topic_idx;
     `,
   },
+  {
+    version: 6,
+    name: 'book seed record',
+    // What the seeder (services/catalog/src/seed.ts) made: one row, the generator and how many books,
+    // ids 8 to books + 7. A seed of N books tops up to N from there, and refuses a table holding books
+    // past that range (books it did not make). Read and written only by the seeder.
+    sql: `
+      CREATE TABLE book_seed (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        generator text    NOT NULL,
+        books     integer NOT NULL CHECK (books >= 0),
+        seeded_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 // Any constant shared by every origin; the lock serialises concurrent start-ups.
