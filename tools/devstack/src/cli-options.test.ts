@@ -2,8 +2,17 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { logDirOf, parseInvocation, stackOptions, UsageError, type Invocation } from './cli-options.js';
+import {
+  logDirOf,
+  parseInvocation,
+  stackOptions,
+  USAGE,
+  UsageError,
+  type Invocation,
+} from './cli-options.js';
 
+const RUN = { signal: new AbortController().signal, log: () => undefined };
+const parseCliHelp = (): string => USAGE;
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): Invocation | 'help' =>
   parseInvocation(argv, env);
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}): Invocation => {
@@ -30,6 +39,7 @@ describe('npm start: command line', () => {
         dataDir: path.resolve('.bazar'),
         reset: false,
         traces: false,
+        books: 0,
       },
       adminToken: undefined,
       internalToken: undefined,
@@ -48,6 +58,8 @@ describe('npm start: command line', () => {
         '/tmp/x',
         '--reset',
         '--traces',
+        '--books',
+        '1000000',
       ]),
     );
     assert.deepEqual(inv.options, {
@@ -59,6 +71,7 @@ describe('npm start: command line', () => {
       dataDir: '/tmp/x',
       reset: true,
       traces: true,
+      books: 1_000_000,
     });
   });
 
@@ -77,6 +90,16 @@ describe('npm start: command line', () => {
     refused(['--port', '70000'], '--port must be from 1 to 65535, got 70000');
     refused(['--port', '65535', '--fronts', '2'], '--port 65535 leaves no room for 2 fronts');
     refused(['--data-dir', ' '], '--data-dir must not be empty');
+    refused(['--books=-1'], '--books must be a whole number, got "-1"');
+    refused(['--books', '1e6'], '--books must be a whole number, got "1e6"');
+    refused(['--books', '10000001'], '--books must be from 0 to 10000000, got 10000001');
+  });
+
+  test('--books: the launcher seeds that many; 0 (the default) seeds nothing', () => {
+    assert.equal(stackOptions(run(['--books', '20000']), RUN).books, 20_000);
+    assert.equal('books' in stackOptions(run(['--books', '0']), RUN), false);
+    assert.equal('books' in stackOptions(run([]), RUN), false);
+    assert.match(parseCliHelp(), /--books N {14}seed N generated books/);
   });
 });
 

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConsistencyMode, StackOptions } from './stack.js';
+import { MAX_SEED_BOOKS } from '../../../services/catalog/src/seed.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -19,6 +20,10 @@ Options:
   --mode MODE            consistency mode: strict | session | eventual (default strict)
   --data-dir DIR         Postgres data and logs (default .bazar in the current directory)
   --reset                wipe the data directory first (fresh seed data)
+  --books N              seed N generated books beside the lab's seven (ids 8 to N+7; 0 to ${MAX_SEED_BOOKS.toLocaleString('en-US')}):
+                         deterministic titles, 300 topics of Zipf-like sizes, prices and stock; a million
+                         take about 20 s. Once seeded they stay (a smaller N adds nothing; --reset
+                         starts over); refused if the store holds books it did not make
   --traces               OpenTelemetry traces: a collector (bash scripts/otelcol.sh builds it) receives
                          every service's spans into <data dir>/traces/; npm run trace shows them
   -h, --help             show this help
@@ -46,6 +51,8 @@ export interface CliOptions {
   reset: boolean;
   /** Run a local OpenTelemetry Collector and trace every service into it. */
   traces: boolean;
+  /** Generated books to seed beside the lab's seven (0: none). */
+  books: number;
 }
 
 /** The command line's options plus what the environment adds. */
@@ -96,6 +103,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
         'data-dir': { type: 'string' },
         reset: { type: 'boolean' },
         traces: { type: 'boolean' },
+        books: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -122,6 +130,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
     dataDir: path.resolve(dataDir),
     reset: v.reset ?? false,
     traces: v.traces ?? false,
+    books: int(v.books, 0, '--books', 0, MAX_SEED_BOOKS),
   };
 }
 
@@ -173,6 +182,7 @@ export function stackOptions(
     ...(inv.adminToken ? { adminToken: inv.adminToken } : {}),
     ...(inv.internalToken ? { internalToken: inv.internalToken } : {}),
     ...(inv.logLevel ? { logLevel: inv.logLevel } : {}),
+    ...(options.books > 0 ? { books: options.books } : {}),
     log: run.log,
     ...(run.knobsUrl ? { knobsUrl: run.knobsUrl } : {}),
     ...(run.otlpEndpoint ? { env: { OTEL_EXPORTER_OTLP_ENDPOINT: run.otlpEndpoint } } : {}),

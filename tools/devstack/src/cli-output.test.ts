@@ -81,6 +81,29 @@ describe('npm start: output', () => {
     );
   });
 
+  test('--books: the banner says how many books the store holds and how long seeding took', () => {
+    const inv = invocation(['--data-dir', '/w/.bazar', '--books', '1000000']);
+    const banner = (seeded: StackSummary['seeded']): string =>
+      readyMessage({ ...stack, seeded }, inv, '/w/.bazar/logs', 0, '/w');
+    assert.match(
+      banner({ books: 1_000_000, inserted: 1_000_000, ms: 18_240 }),
+      /\n {2}Logs: {11}\.bazar\/logs\/<name>\.log\n {2}Books: {10}1,000,007: the lab's 7 and 1,000,000 seeded, in 18\.2 s\n/,
+    );
+    assert.match(
+      banner({ books: 1_000_000, inserted: 250_000, ms: 4_000 }),
+      /Books: {10}1,000,007: the lab's 7 and 1,000,000 seeded \(250,000 of them now\), in 4\.0 s\n/,
+    );
+    assert.match(
+      banner({ books: 1_000_000, inserted: 0, ms: 12 }),
+      /Books: {10}1,000,007: the lab's 7 and 1,000,000 seeded earlier\n/,
+    );
+    assert.doesNotMatch(readyMessage(stack, inv, '/l', 0), /Books:/, 'no line without a seed');
+    assert.deepEqual(childLine('seed', 'seeded 20,000 books in 0.4 s', { up: false, logDir: '/l' }), {
+      stream: 'stdout',
+      text: '  seeded 20,000 books in 0.4 s\n',
+    });
+  });
+
   test('an external Postgres is named by its variables', () => {
     const ext = { ...stack, pg: undefined };
     const one = readyMessage(ext, invocation([], { DATABASE_URL: 'postgres://p' }), '/l', 0);

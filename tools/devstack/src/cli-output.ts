@@ -7,6 +7,8 @@ export interface StackSummary {
   all: readonly { name: string; url: string; pid(): number | undefined }[];
   fronts: readonly { name: string; url: string }[];
   pg?: unknown;
+  /** What --books seeded (services/catalog/src/seed.ts SeedResult). */
+  seeded?: { books: number; inserted: number; ms: number };
   primaryUrl: string;
   standbyUrl: string;
   adminToken: string;
@@ -51,6 +53,7 @@ export function readyMessage(
     // Where to look with psql (the embedded servers only: an external one's URL is the user's own).
     ...(stack.pg ? [`  Primary:        ${stack.primaryUrl}`, `  Standby:        ${stack.standbyUrl}`] : []),
     `  Logs:           ${display(logDir, cwd)}/<name>.log`,
+    ...(stack.seeded ? [`  Books:          ${booksLine(stack.seeded)}`] : []),
     '',
     'Try:',
     `  curl -i ${front}/search/distributed%20systems`,
@@ -72,6 +75,15 @@ export function readyMessage(
   return lines.join('\n');
 }
 
+/** What --books did: how many books the store holds, and how long seeding them took. */
+function booksLine(seeded: { books: number; inserted: number; ms: number }): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const head = `${n(seeded.books + 7)}: the lab's 7 and ${n(seeded.books)} seeded`;
+  if (seeded.inserted === 0) return `${head} earlier`;
+  const now = seeded.inserted === seeded.books ? '' : ` (${n(seeded.inserted)} of them now)`;
+  return `${head}${now}, in ${(seeded.ms / 1000).toFixed(1)} s`;
+}
+
 /**
  * The one line shown for a child's output while the store is up: Postgres progress, and a
  * service that died (the rest is in its log file). Undefined = not shown.
@@ -81,7 +93,7 @@ export function childLine(
   line: string,
   state: { up: boolean; logDir: string; cwd?: string },
 ): { stream: 'stdout' | 'stderr'; text: string } | undefined {
-  if (proc === 'postgres') return { stream: 'stdout', text: `  ${line}\n` };
+  if (proc === 'postgres' || proc === 'seed') return { stream: 'stdout', text: `  ${line}\n` };
   if (state.up && line.startsWith('--- exited')) {
     return {
       stream: 'stderr',

@@ -2,7 +2,8 @@
  * `npm start`: the whole store on loopback with one command.
  *
  *   node dist/tools/devstack/src/cli.js [--fronts N] [--catalog-replicas N] [--order-replicas N]
- *        [--port P] [--mode strict|session|eventual] [--data-dir DIR] [--reset] [--traces] [--help]
+ *        [--port P] [--mode strict|session|eventual] [--data-dir DIR] [--reset] [--traces] [--books N]
+ *        [--help]
  *
  * DATABASE_URL (+ DATABASE_REPLICA_URL) in the environment = use that Postgres, no embedded one.
  * Ctrl-C (SIGINT) or SIGTERM stops everything; a second Ctrl-C forces it.

@@ -26,6 +26,7 @@ import {
   type StackPlan,
 } from './stack-plan.js';
 import { SERVICE_NODE_FLAGS } from '../../../services/shared/src/node-flags.js';
+import { seedBooks, type SeedResult } from '../../../services/catalog/src/seed.js';
 import type { StorePolicySpec } from '../../../services/shared/src/kubernetes/store-policy.js';
 
 export type ServiceKind = 'front' | 'catalog' | 'order';
@@ -84,6 +85,11 @@ export interface StackOptions {
   stopTimeoutMs?: number;
   /** Aborts start-up (Ctrl-C while starting): what was started is stopped and startStack rejects. */
   signal?: AbortSignal;
+  /**
+   * Books to seed beside the lab's seven (services/catalog/src/seed.ts), once the origins have migrated
+   * the schema and before the replicas and fronts start. 0 or absent: none (books seeded earlier stay).
+   */
+  books?: number;
   /** Entry module of a service (default dist/services/<service>/src/main.js). For tests of the launcher. */
   mainFor?: (service: ServiceKind) => string;
 }
@@ -112,6 +118,8 @@ export interface Stack {
   standbyUrl: string;
   adminToken: string;
   internalToken: string;
+  /** What the seed of `books` did (absent when no books were asked for). */
+  seeded?: SeedResult;
   stop(): Promise<void>;
 }
 
@@ -328,8 +336,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const db = await startDatabase(opts, ports, launch);
     const procs = createProcesses(opts, plan, ports, db);
-    await startInStages(plan, procs, launch, opts.signal);
-    return stackHandle(plan, procs, db, launch);
+    let seeded: SeedResult | undefined;
+    await startInStages(plan, procs, launch, opts.signal, async (stage) => {
+      // The origins are ready: the schema is migrated. Seed before anything reads the books.
+      if (stage === 0 && opts.books) seeded = await seed(opts, db.primaryUrl, opts.books);
+    });
+    const stack = stackHandle(plan, procs, db, launch);
+    if (seeded) stack.seeded = seeded;
+    return stack;
   } catch (err) {
     await launch.teardown().catch(() => {});
     throw new Error(`bazar stack failed to start: ${errorText(err)}`, { cause: err });
@@ -441,14 +455,34 @@ function createProcesses(
   return new Map(allProcesses(plan).map((s) => [s.name, make(s)] as const));
 }
 
-/** Each stage (startStages) starts at once and must be ready before the next; every failure is reported. */
+/** Seeds the books, saying so on the `seed` log line (npm start shows it). */
+async function seed(opts: StackOptions, primaryUrl: string, books: number): Promise<SeedResult> {
+  opts.log?.('seed', `seeding ${books.toLocaleString('en-US')} books…`);
+  const result = await seedBooks(primaryUrl, books, {
+    progress: (done, total) =>
+      opts.log?.('seed', `  ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}`),
+  });
+  opts.log?.(
+    'seed',
+    result.inserted > 0
+      ? `seeded ${result.inserted.toLocaleString('en-US')} books in ${(result.ms / 1000).toFixed(1)} s`
+      : `${result.books.toLocaleString('en-US')} seeded books there already: nothing to do`,
+  );
+  return result;
+}
+
+/**
+ * Each stage (startStages) starts at once and must be ready before the next; every failure is
+ * reported. `afterStage` runs once a stage is ready, before the next starts.
+ */
 async function startInStages(
   plan: StackPlan,
   procs: Map<string, ChildService>,
   launch: Launch,
   signal: AbortSignal | undefined,
+  afterStage?: (index: number) => Promise<void>,
 ): Promise<void> {
-  for (const stage of startStages(plan)) {
+  for (const [index, stage] of startStages(plan).entries()) {
     if (signal?.aborted) throw new Error('start-up aborted');
     const results = await Promise.allSettled(
       stage.map(async (s) => {
@@ -459,6 +493,7 @@ async function startInStages(
     );
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
     if (failed.length > 0) throw new Error(failed.map(errorText).join('\n'));
+    await afterStage?.(index);
   }
 }
 
