@@ -1210,3 +1210,76 @@ test('Ingress routes only the public API; ServiceMonitor scrapes each pod once',
     .sort();
   assert.deepEqual(scraped, ['bazar-catalog', 'bazar-front', 'bazar-order']);
 });
+
+test('seed.books: a hook Job seeds with the catalog image, hardened and wired like a catalog origin; off by default', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  for (const r of all(tools.helm)) {
+    assert.equal(byKind(r.objects, 'Job').length, 0, `${r.name}: no seed Job unless seed.books > 0`);
+    assert.doesNotMatch(r.text, /component: seed/, `${r.name}: nothing of the seeder`);
+  }
+  type Peer = { podSelector?: { matchLabels: Record<string, string> } };
+  type Policy = { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ from?: Peer[] }> };
+  for (const valuesFile of [undefined, ...ciValuesFiles()]) {
+    const r = renderChart(tools.helm, { ...(valuesFile ? { valuesFile } : {}), set: ['seed.books=1000000'] });
+    const [job, ...more] = byKind(r.objects, 'Job');
+    assert.ok(job && more.length === 0, `${r.name}: one Job`);
+    const origin = byKind(r.objects, 'Deployment').find(
+      (d) => componentOf(d) === 'catalog' && labelsOf(d)['role'] === 'origin',
+    )!;
+    const prefix = origin.metadata.name.replace(/-catalog-origin$/, '');
+    assert.equal(job.metadata.name, `${prefix}-seed`);
+    assert.deepEqual(job.metadata.annotations, {
+      'helm.sh/hook': 'post-install,post-upgrade',
+      'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded',
+    });
+    const spec = job.spec as {
+      backoffLimit: number;
+      podFailurePolicy: { rules: Array<{ action: string; onExitCodes: { values: number[] } }> };
+      template: PodTemplate & { spec: { restartPolicy: string } };
+    };
+    assert.deepEqual(spec.podFailurePolicy.rules[0]?.action, 'FailJob');
+    assert.deepEqual(spec.podFailurePolicy.rules[0]?.onExitCodes.values, [65, 78]);
+    const pod = spec.template;
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    assert.equal(pod.spec.automountServiceAccountToken, false);
+    const [c] = pod.spec.containers;
+    assert.ok(c);
+    assert.deepEqual(c.command, ['node', 'dist/services/catalog/src/seed-main.js']);
+    assert.equal(envValue(c, 'SEED_BOOKS'), '1000000');
+    assert.ok(c.resources?.limits?.['memory'], `${r.name}: the seeder has resources`);
+    // Like a catalog origin: its image, pod and container security, primary URL and password.
+    const o = podTemplate(origin)!;
+    const oc = o.spec.containers[0]!;
+    assert.equal(c.image, oc.image);
+    assert.deepEqual(pod.spec.securityContext, o.spec.securityContext);
+    assert.deepEqual(c.securityContext, oc.securityContext);
+    assert.deepEqual(c.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+    for (const name of ['DATABASE_URL', 'PGPASSWORD']) {
+      assert.deepEqual(env(c, name), env(oc, name), `${r.name}: ${name} as the catalog origin has it`);
+    }
+    // Its pods are in no Service, and the PostgreSQL NetworkPolicy lets them reach the database.
+    for (const s of byKind(r.objects, 'Service')) {
+      const sel = (s.spec as { selector?: Record<string, string> }).selector;
+      assert.ok(
+        !selects(sel, pod.metadata.labels),
+        `${r.name}: Service ${s.metadata.name} selects the seeder`,
+      );
+    }
+    const pgPolicy = byKind(r.objects, 'NetworkPolicy').find(
+      (n) => n.metadata.name === `${prefix}-postgresql`,
+    );
+    if (pgPolicy && !r.name.startsWith('external-db')) {
+      const peers = (pgPolicy.spec as Policy).ingress.flatMap((rule) => rule.from ?? []);
+      assert.ok(
+        peers.some((p) => selects(p.podSelector?.matchLabels, pod.metadata.labels)),
+        `${r.name}: the seed pods may reach PostgreSQL`,
+      );
+    }
+  }
+  for (const bad of ['seed.books=-1', 'seed.books=10000001', 'seed.books=many']) {
+    const res = run(tools.helm, ['template', 'bazar', CHART, '--set', bad]);
+    assert.notEqual(res.status, 0, `${bad} should be refused`);
+    assert.match(res.stderr, /seed/, `${bad}: ${res.stderr}`);
+  }
+});
