@@ -79,10 +79,12 @@ const only = process.argv.slice(2);
 // of their 11 minutes waiting on Patroni's timers, so they run BESIDE the other host-network files, in a
 // `node --test` of their own (their cluster has a name of its own, and with it its own namespaces, state
 // directory and image store: it shares nothing with the others'); their output is printed after the
-// others'. The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's
+// others'. The NetworkPolicy file (a cluster of its own too, 2 minutes) follows them there: the chaos
+// file's alert scenarios wait minutes on their alerts' `for`, and the two lanes end closer together.
+// The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's
 // load beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
 const relativeName = (file) => path.relative(dist, file).split(path.sep).join('/');
-const BESIDE = new Set(['test/cluster/failover.test.js']);
+const BESIDE = new Set(['test/cluster/failover.test.js', 'test/cluster/network-policy.test.js']);
 const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {
