@@ -1,6 +1,7 @@
 // skaffold.yaml: valid against skaffold's own JSON schema for skaffold/v4beta14 (base config and the
 // config each profile's JSON patches produce), and consistent with the Dockerfile, the chart and k8s/.
-// skaffold itself cannot be built here (replace directives), so the schema is the check.
+// The schema is the check here; scripts/skaffold.sh builds skaffold itself (`skaffold diagnose` and
+// `skaffold render` read this file as skaffold does), which this test does not need.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -32,7 +33,12 @@ interface SkaffoldConfig {
       image: string;
       context?: string;
       docker?: { dockerfile?: string; buildArgs?: Record<string, string> };
+      custom?: {
+        buildCommand: string;
+        dependencies?: { dockerfile?: { path: string; buildArgs?: Record<string, string> } };
+      };
     }>;
+    local?: { push?: boolean; concurrency?: number };
   };
   deploy: { helm?: { releases: Release[] }; kubectl?: unknown };
   manifests?: { kustomize?: { paths: string[] } };
@@ -172,10 +178,15 @@ test('the Helm release feeds each built image into the chart values that exist',
   }
 });
 
-test('profiles: minikube by default on minikube, plain manifests, debug; the front is port-forwarded', () => {
+test('profiles: minikube by default on minikube, plain manifests, debug, bazar-cluster; the front is port-forwarded', () => {
   const byName = new Map(config.profiles.map((p) => [p.name, p]));
-  assert.deepEqual([...byName.keys()].sort(), ['debug', 'manifests', 'minikube']);
+  assert.deepEqual([...byName.keys()].sort(), ['bazar-cluster', 'debug', 'manifests', 'minikube']);
   assert.deepEqual(byName.get('minikube')?.activation, [{ kubeContext: 'minikube' }]);
+  // What a minikube user runs: the docker builder into minikube's docker, no push, nothing else.
+  assert.deepEqual(byName.get('minikube')?.patches, [
+    { op: 'add', path: '/build/local/push', value: false },
+    { op: 'add', path: '/deploy/kubeContext', value: 'minikube' },
+  ]);
   const manifests = applyPatches(config, byName.get('manifests')!.patches ?? []) as SkaffoldConfig;
   assert.equal(manifests.deploy.helm, undefined, 'the manifests profile deploys without Helm');
   assert.deepEqual(manifests.manifests?.kustomize?.paths, ['k8s']);
@@ -187,4 +198,45 @@ test('profiles: minikube by default on minikube, plain manifests, debug; the fro
   assert.deepEqual(config.portForward, [
     { resourceType: 'service', resourceName: 'bazar-front', port: 80, localPort: 8080 },
   ]);
+});
+
+test('the bazar-cluster profile: every artifact built by the image tool into the node, the same chart', () => {
+  const profile = config.profiles.find((p) => p.name === 'bazar-cluster');
+  assert.ok(profile, 'profile bazar-cluster');
+  assert.equal(profile.activation, undefined, 'chosen with -p, never by itself');
+  const patched = applyPatches(config, profile.patches ?? []) as SkaffoldConfig;
+  // No registry: the images stay in the cluster's containerd.
+  assert.equal(patched.build.local?.push, false);
+  assert.equal(patched.build.local?.concurrency, config.build.local?.concurrency);
+  assert.deepEqual(
+    patched.build.artifacts.map((a) => [a.image, a.context ?? '.']),
+    config.build.artifacts.map((a) => [a.image, a.context ?? '.']),
+  );
+  patched.build.artifacts.forEach((a, i) => {
+    const original = config.build.artifacts[i]!;
+    assert.equal(a.docker, undefined, `${a.image}: no docker builder left`);
+    assert.ok(a.custom, `${a.image}: custom builder`);
+    // skaffold runs the command in the artifact's context: the script must be there from it.
+    const m = /^bash (\S+)$/.exec(a.custom.buildCommand);
+    assert.ok(m, `${a.image}: buildCommand runs one script with bash`);
+    const script = path.resolve(ROOT, a.context ?? '.', m[1]!);
+    assert.equal(script, path.join(ROOT, 'scripts', 'skaffold', 'build-image.sh'), a.image);
+    // Its inputs (for inputDigest and for dev's rebuilds) are what the docker builder's would be: the
+    // files its Dockerfile copies. Only the base image differs, scratch, so that skaffold does not fetch
+    // it from Docker Hub for ONBUILD triggers (the files copied do not depend on it).
+    const dockerfilePath = original.docker?.dockerfile ?? 'Dockerfile';
+    const dockerfile = readFileSync(path.join(ROOT, original.context ?? '.', dockerfilePath), 'utf8');
+    const baseArgs = [...dockerfile.matchAll(/^FROM \$\{(\w+)\}/gm)].map((f) => f[1]!);
+    assert.ok(baseArgs.length > 0, `${a.image}: its Dockerfile takes the base image as an ARG`);
+    assert.deepEqual(a.custom.dependencies?.dockerfile, {
+      path: dockerfilePath,
+      buildArgs: {
+        ...original.docker?.buildArgs,
+        ...Object.fromEntries(baseArgs.map((arg) => [arg, 'scratch'])),
+      },
+    });
+  });
+  // The deployer is the chart, exactly as in the default.
+  assert.deepEqual(patched.deploy, config.deploy);
+  assert.deepEqual(patched.portForward, config.portForward);
 });
