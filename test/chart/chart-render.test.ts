@@ -937,6 +937,62 @@ test('labels and selectors: recommended labels everywhere, selectors match their
   }
 });
 
+test('several nodes: every workload spread softly over nodes, the pair apart, off a lost node in nodeLossTolerationSeconds', (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  type Spread = { topologyKey: string; whenUnsatisfiable: string };
+  type Toleration = { key?: string; operator?: string; effect?: string; tolerationSeconds?: number };
+  const specOf = (tpl: PodTemplate) =>
+    tpl.spec as unknown as {
+      topologySpreadConstraints?: Spread[];
+      tolerations?: Toleration[];
+      affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: unknown[] } };
+    };
+  const nodeLoss = (tpl: PodTemplate) =>
+    (specOf(tpl).tolerations ?? [])
+      .filter((x) => x.key?.startsWith('node.kubernetes.io/') && x.effect === 'NoExecute')
+      .map((x) => `${x.key}=${x.tolerationSeconds}`)
+      .sort();
+  const lost = (s: number) => [`node.kubernetes.io/not-ready=${s}`, `node.kubernetes.io/unreachable=${s}`];
+  for (const set of [[], ['postgresql.engine=pair']]) {
+    const r = renderChart(tools.helm, { set });
+    for (const { o, tpl } of workloads(r.objects).filter((w) => w.o.kind !== 'Pod')) {
+      const name = `${set.join(',') || 'defaults'}: ${o.kind} ${o.metadata.name}`;
+      assert.deepEqual(nodeLoss(tpl), lost(30), `${name}: off a not-ready or unreachable node after 30 s`);
+      const pair = componentOf(o) === 'postgresql' && !patroniSet([o]);
+      if (pair) {
+        assert.equal(
+          specOf(tpl).affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.length,
+          1,
+          `${name}: kept apart from the other PostgreSQL pod, softly`,
+        );
+      } else {
+        assert.deepEqual(
+          specOf(tpl).topologySpreadConstraints?.map((c) => [c.topologyKey, c.whenUnsatisfiable]),
+          [['kubernetes.io/hostname', 'ScheduleAnyway']],
+          `${name}: spread over nodes, softly`,
+        );
+      }
+    }
+  }
+  // null keeps Kubernetes' 300 s (no toleration of ours); a workload's own toleration of a taint wins.
+  const none = renderChart(tools.helm, { set: ['nodeLossTolerationSeconds=null'] });
+  for (const { tpl } of workloads(none.objects)) assert.deepEqual(nodeLoss(tpl), []);
+  const own = renderChart(tools.helm, {
+    set: [
+      'front.tolerations[0].key=node.kubernetes.io/unreachable',
+      'front.tolerations[0].operator=Exists',
+      'front.tolerations[0].effect=NoExecute',
+      'front.tolerations[0].tolerationSeconds=5',
+    ],
+  });
+  const front = workloads(own.objects).find((w) => componentOf(w.o) === 'front')!;
+  assert.deepEqual(nodeLoss(front.tpl), [
+    'node.kubernetes.io/not-ready=30',
+    'node.kubernetes.io/unreachable=5',
+  ]);
+});
+
 test('PDBs exist exactly for workloads that can have more than one pod', (t) => {
   const tools = requireTools(t, 'helm');
   if (!tools) return;

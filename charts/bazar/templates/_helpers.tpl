@@ -227,3 +227,28 @@ kustomize namespace change of the rendered k8s/ manifests. */}}
 {{- include "bazar.db.primaryUrl" . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The pod's tolerations: its own (values), then NoExecute tolerations of a node marked not-ready or
+unreachable for nodeLossTolerationSeconds, unless its own already name that taint. Kubernetes gives
+every pod 300 s of these (DefaultTolerationSeconds); shorter moves the store's pods off a dead node
+sooner. Arguments: root, tolerations (the workload's list).
+*/}}
+{{- define "bazar.tolerations" -}}
+{{- $own := .tolerations | default list }}
+{{- $seconds := .root.Values.nodeLossTolerationSeconds }}
+{{- $all := $own }}
+{{- if not (kindIs "invalid" $seconds) }}
+{{- $named := list }}
+{{- range $own }}{{- $named = append $named (.key | default "") }}{{- end }}
+{{- range $taint := list "node.kubernetes.io/not-ready" "node.kubernetes.io/unreachable" }}
+{{- if not (has $taint $named) }}
+{{- $all = append $all (dict "key" $taint "operator" "Exists" "effect" "NoExecute" "tolerationSeconds" (int $seconds)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $all }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

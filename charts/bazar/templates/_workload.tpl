@@ -92,10 +92,7 @@ spec:
       nodeSelector:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $w.tolerations }}
-      tolerations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+      {{- include "bazar.tolerations" (dict "root" $root "tolerations" $w.tolerations) | nindent 6 }}
       {{- with $w.affinity }}
       affinity:
         {{- toYaml . | nindent 8 }}

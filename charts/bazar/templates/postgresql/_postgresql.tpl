@@ -62,13 +62,22 @@ spec:
       nodeSelector:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $s.tolerations }}
-      tolerations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      {{- with $s.affinity }}
+      {{- include "bazar.tolerations" (dict "root" $root "tolerations" $s.tolerations) | nindent 6 }}
+      {{- if $s.affinity }}
       affinity:
-        {{- toYaml . | nindent 8 }}
+        {{- toYaml $s.affinity | nindent 8 }}
+      {{- else if $root.Values.spreadAcrossNodes }}
+      # The primary and the standby on different nodes when there are several (soft: one node still
+      # works): a node lost then costs one of them, not the data and its copy.
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+                    {{- include "bazar.componentSelectorLabels" (dict "root" $root "component" "postgresql" "role" "") | nindent 20 }}
       {{- end }}
       {{- if $standby }}
       initContainers:
