@@ -751,7 +751,8 @@ describe(
         // Every writer's bazar_db_primary_up is 0 for its `for: 1m`, then it fires (once per writer).
         const firing = await nodePrometheus().untilFiring([ALERT], 180_000);
         times.firingAt = firing.get(ALERT)!;
-        const now = await nodePrometheus().alerts();
+        // One alert per writer, each when its own gauge has been 0 for the minute: seconds apart.
+        const now = await nodePrometheus().untilFiringFor(ALERT, 'pod', writers, 60_000);
         const firingPods = now
           .filter((a) => a.name === ALERT && a.state === 'firing')
           .map((a) => a.labels.pod);

@@ -166,6 +166,23 @@ export class NodePrometheus {
     return firingAt;
   }
 
+  /** Waits until `name` fires with each of `values` as its `label` (one alert per pod, say); resolves with the alerts then. */
+  async untilFiringFor(
+    name: string,
+    label: string,
+    values: string[],
+    timeoutMs: number,
+  ): Promise<ActiveAlert[]> {
+    const firingWith = (now: ActiveAlert[]) =>
+      new Set(now.filter((a) => a.name === name && a.state === 'firing').map((a) => a.labels[label]));
+    return untilAlerts(
+      () => this.alerts(),
+      `${name} firing for ${label} ${values.join(', ')}`,
+      (now) => values.every((v) => firingWith(now).has(v)),
+      timeoutMs,
+    );
+  }
+
   /** Waits until none of `names` is pending or firing. */
   async untilResolved(names: string[], timeoutMs: number): Promise<void> {
     await untilAlerts(
