@@ -85,8 +85,12 @@ export interface TierCluster {
   valuesFiles: string[];
 }
 
+/**
+ * The tier's cluster, up, with the images in its node, and a work directory of the tier's own. Nothing
+ * of it is left when a step fails (`after` gets no cluster to tear down then): the cluster goes down and
+ * the work directory is removed before the error is thrown.
+ */
 export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Promise<TierCluster> {
-  const work = mkdtempSync(path.join(os.tmpdir(), `bazar-${name}-tier-`));
   const records = await buildImages({ log: (l) => log(`images: ${l}`) });
   const byName = (n: string): ImageRecord => {
     const r = records.find((x) => x.name === n);
@@ -114,13 +118,21 @@ export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Pro
     await down(name);
     cluster = await up(upOpts);
   }
-  const imported = await cluster.loadImages(records.filter((r) => !BUILD_ONLY_IMAGES.includes(r.name)));
-  log(`imported ${imported.length ? imported.join(', ') : 'nothing (the node had them all)'}`);
-  const images = path.join(work, 'images-values.yaml');
-  writeFileSync(images, chartValuesYaml(chartImageValues(records)));
-  const small = path.join(work, 'small-resources-values.yaml');
-  writeFileSync(small, stringifyYaml(smallResources()));
-  return { cluster, kube: new Kube(cluster), records, work, valuesFiles: [images, small] };
+  let work: string | undefined;
+  try {
+    const imported = await cluster.loadImages(records.filter((r) => !BUILD_ONLY_IMAGES.includes(r.name)));
+    log(`imported ${imported.length ? imported.join(', ') : 'nothing (the node had them all)'}`);
+    work = mkdtempSync(path.join(os.tmpdir(), `bazar-${name}-tier-`));
+    const images = path.join(work, 'images-values.yaml');
+    writeFileSync(images, chartValuesYaml(chartImageValues(records)));
+    const small = path.join(work, 'small-resources-values.yaml');
+    writeFileSync(small, stringifyYaml(smallResources()));
+    return { cluster, kube: new Kube(cluster), records, work, valuesFiles: [images, small] };
+  } catch (err) {
+    await cluster.down({ log: (l) => log(`cluster: ${l}`) }).catch(() => undefined);
+    if (work) rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /**
