@@ -7,7 +7,7 @@
  * stopped fires BazarStandbyNotStreaming and BazarStrictWritesDegraded, which resolve once it is back.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { CI, findTool, renderedRuleGroups } from '../chart/tools.js';
 import { StoreControl } from '../../tools/devstack/src/control.js';
 import { startStack, type Stack } from '../../tools/devstack/src/stack.js';
-import { freePort } from '../../tools/bench/src/processes.js';
+import { startStorePrometheus } from '../../tools/dashboard/src/prometheus.js';
 import { activeAlerts, isActive, isFiring, untilAlerts, type ActiveAlert } from './alerts.js';
 
 const NAMESPACE = 'shop';
@@ -51,43 +51,16 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
     control = new StoreControl(stack, path.join(dir, 'policy.json'));
     const groups = renderedRuleGroups(tools.helm, { release: NAMESPACE, namespace: NAMESPACE });
     writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups }));
-    writeFileSync(
-      path.join(dir, 'prometheus.yaml'),
-      stringify({
-        global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        rule_files: [path.join(dir, 'rules.yaml')],
-        scrape_configs: [
-          {
-            job_name: 'bazar',
-            static_configs: stack.all.map((p) => ({
-              targets: [new URL(p.url).host],
-              labels: { job: p.service, namespace: NAMESPACE, pod: p.name },
-            })),
-          },
-        ],
-      }),
-    );
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    prometheus = spawn(
-      tools.prometheus,
-      [
-        `--config.file=${path.join(dir, 'prometheus.yaml')}`,
-        `--storage.tsdb.path=${path.join(dir, 'tsdb')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
-      { stdio: 'ignore' },
-    );
-    for (let i = 0; ; i++) {
-      const ready = await fetch(`${api}/-/ready`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (i > 300) throw new Error('Prometheus did not get ready');
-      await sleep(100);
-    }
+    const prom = await startStorePrometheus({
+      bin: tools.prometheus,
+      dir,
+      stack,
+      namespace: NAMESPACE,
+      interval: '1s',
+      ruleFiles: [path.join(dir, 'rules.yaml')],
+    });
+    prometheus = prom.proc;
+    api = prom.api;
     // Every target scraped.
     for (let i = 0; ; i++) {
       const targets = (await (await fetch(`${api}/api/v1/targets`)).json()) as {

@@ -8,17 +8,16 @@
  * is AGPL and not used here), and screenshots the page with Debian's Chromium (playwright-core).
  * Everything it started is stopped and its temporary directory removed, also on failure.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { stringify } from 'yaml';
-import { freePort } from '../../bench/src/processes.js';
 import { StoreControl } from '../../devstack/src/control.js';
 import { startStack, type Stack } from '../../devstack/src/stack.js';
+import { startStorePrometheus } from './prometheus.js';
 import { dashboardHtml, fillVariables, legendOf, type Dashboard, type PanelData } from './render.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -31,51 +30,6 @@ function onPath(name: string): string | undefined {
     if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
   }
   return undefined;
-}
-
-async function startPrometheus(
-  bin: string,
-  dir: string,
-  stack: Stack,
-): Promise<{ api: string; proc: ChildProcess }> {
-  writeFileSync(
-    path.join(dir, 'prometheus.yaml'),
-    stringify({
-      global: { scrape_interval: '2s', evaluation_interval: '2s' },
-      scrape_configs: [
-        {
-          job_name: 'bazar',
-          static_configs: stack.all.map((p) => ({
-            targets: [new URL(p.url).host],
-            labels: { job: p.service, namespace: NAMESPACE, pod: p.name },
-          })),
-        },
-      ],
-    }),
-  );
-  const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
-  const proc = spawn(
-    bin,
-    [
-      `--config.file=${path.join(dir, 'prometheus.yaml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; ; i++) {
-    if (
-      await fetch(`${api}/-/ready`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { api, proc };
-    if (i > 300) throw new Error('Prometheus did not get ready in 30 s');
-    await sleep(100);
-  }
 }
 
 /** Reads, keyed purchases, price changes and restocks through every front until `until` (epoch ms). */
@@ -182,7 +136,13 @@ async function main(): Promise<void> {
       policyFile: path.join(dir, 'policy.json'),
     });
     const control = new StoreControl(stack, path.join(dir, 'policy.json'));
-    const prom = await startPrometheus(prometheusBin, dir, stack);
+    const prom = await startStorePrometheus({
+      bin: prometheusBin,
+      dir,
+      stack,
+      namespace: NAMESPACE,
+      interval: '2s',
+    });
     prometheus = prom.proc;
     const start = Date.now();
     const total = minutes * 60_000;
