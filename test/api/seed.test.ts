@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { call, startTestStack, type TestStack } from './harness.js';
+import type { Book } from '../../services/catalog/src/books.js';
 import { bookAt, SeedRefused, seedBooks, TOPICS } from '../../services/catalog/src/seed.js';
 import { migrate } from '../../services/shared/src/db/migrations.js';
 import { Database } from '../../services/shared/src/db/database.js';
@@ -30,14 +31,8 @@ const LAB = [
   [7, 'Spring in the Pioneer Valley', 'undergraduate school', 150],
 ].map(([id, title, topic, price]) => ({ id, title, topic, price, stock: 100, version: 1 }));
 
-interface Row {
-  id: number;
-  title: string;
-  topic: string;
-  price: number;
-  stock: number;
-  version: number;
-}
+/** A row of books, as the catalog reads it. */
+type Row = Book;
 
 async function query<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []) {
   const client = new pg.Client({ connectionString: url });

@@ -284,6 +284,9 @@ describe(
     }
 
     const isWrite = (o: Op): boolean => o.kind !== 'read';
+    /** A write's answer while no primary is up: refused, or caught at COMMIT (outcome unknown). */
+    const refusedForNoPrimary = (o: Op): boolean =>
+      o.status === 503 && ['primary_unavailable', 'commit_outcome_unknown'].includes(o.error ?? '');
 
     it('the PostgreSQL primary pod deleted: writes 503 primary_unavailable fast, reads go on, writes resume on its volume, nothing restarts, no row lost', async () => {
       const primary = 'bazar-postgresql-0';
@@ -353,12 +356,7 @@ describe(
       assert.deepEqual(
         figures(
           r,
-          writesDuring.filter(
-            (o) =>
-              !(
-                o.status === 503 && ['primary_unavailable', 'commit_outcome_unknown'].includes(o.error ?? '')
-              ),
-          ),
+          writesDuring.filter((o) => !refusedForNoPrimary(o)),
         ).failures,
         {},
         'a write during the outage is answered 200 or 503 primary_unavailable (commit_outcome_unknown for one caught at COMMIT), nothing else',
@@ -799,12 +797,7 @@ describe(
       assert.deepEqual(
         figures(
           r,
-          writesAway.filter(
-            (o) =>
-              !(
-                o.status === 503 && ['primary_unavailable', 'commit_outcome_unknown'].includes(o.error ?? '')
-              ),
-          ),
+          writesAway.filter((o) => !refusedForNoPrimary(o)),
         ).failures,
         {},
         'a write while the primary is away is answered 503 primary_unavailable (commit_outcome_unknown for one caught at COMMIT)',

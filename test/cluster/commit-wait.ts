@@ -54,6 +54,7 @@ export function longestCommitWait(samples: WalSample[]): { lower: number; upper:
   let lower = 0;
   let upper = 0;
   const reaches = (s: WalSample, lsn: bigint) => s.syncReplay !== null && s.syncReplay >= lsn;
+  const passes = (s: WalSample, lsn: bigint) => s.syncReplay !== null && s.syncReplay > lsn;
   for (let i = 1; i < samples.length; i++) {
     const prev = samples[i - 1]!;
     const cur = samples[i]!;
@@ -62,8 +63,7 @@ export function longestCommitWait(samples: WalSample[]): { lower: number; upper:
     upper = Math.max(upper, j < samples.length ? samples[j]!.at - prev.at : Infinity);
     if (cur.lsn > prev.lsn) {
       let k = i;
-      while (k < samples.length && !(samples[k]!.syncReplay !== null && samples[k]!.syncReplay! > prev.lsn))
-        k++;
+      while (k < samples.length && !passes(samples[k]!, prev.lsn)) k++;
       if (k > i) lower = Math.max(lower, samples[k - 1]!.at - cur.at);
     }
   }
