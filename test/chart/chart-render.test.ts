@@ -247,8 +247,9 @@ test('service pods: discovery env names the rendered Services, roles match label
       assert.equal(tpl.spec.automountServiceAccountToken, true, `${where}: needs the API token`);
       if (policy) assert.equal(envValue(c, 'POLICY_NAME'), policy.metadata.name, where);
       if (component === 'front') {
-        const spec = (policy?.spec ?? {}) as { cache?: { ttlMs: number } };
+        const spec = (policy?.spec ?? {}) as { cache?: { ttlMs: number; maxBytes: number } };
         if (policy) assert.equal(envValue(c, 'CACHE_TTL_MS'), String(spec.cache?.ttlMs), where);
+        if (policy) assert.equal(envValue(c, 'CACHE_MAX_BYTES'), String(spec.cache?.maxBytes), where);
       }
     }
   }
@@ -1199,7 +1200,7 @@ test('the StorePolicy mirrors the values, and the pods start with the same polic
   const p = named(r.objects, 'StorePolicy', 'bazar');
   assert.equal(p.apiVersion, 'bazar.dev/v1alpha1');
   assert.deepEqual(p.spec, {
-    cache: { maxEntries: 10000, ttlMs: 5000 },
+    cache: { maxEntries: 10000, maxBytes: 33554432, ttlMs: 5000 },
     loadBalancing: 'random',
     consistencyMode: 'session',
     invalidationTimeoutMs: 1000,

@@ -309,6 +309,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     (await readyz(p)).details.policy as {
       cacheTtlMs: number;
       cacheMaxEntries: number;
+      cacheMaxBytes: number;
       consistencyMode: string;
     };
   const serviceMode = async (p: Pod) =>
@@ -322,6 +323,8 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         ['consistencyMode: bogus', { consistencyMode: 'bogus' }],
         ['cache.maxEntries: -1', { cache: { maxEntries: -1 } }],
         ['cache.maxEntries: 1.5', { cache: { maxEntries: 1.5 } }],
+        ['cache.maxBytes: 512 (below 1024)', { cache: { maxBytes: 512 } }],
+        ['cache.maxBytes: 2 GiB (above 1 GiB)', { cache: { maxBytes: 2_147_483_648 } }],
         ['cache.ttlMs: 50 (below 100)', { cache: { ttlMs: 50 } }],
         ['loadBalancing: sticky', { loadBalancing: 'sticky' }],
         ['invalidationTimeoutMs: 0', { invalidationTimeoutMs: 0 }],
@@ -344,6 +347,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
       // An edit is validated the same way: the live policy cannot be broken through the API.
       assert.equal(await statusOfFailure(() => patchSpec({ consistencyMode: 'bogus' })), 422);
       assert.equal(await statusOfFailure(() => patchSpec({ cache: { maxEntries: -1 } })), 422);
+      assert.equal(await statusOfFailure(() => patchSpec({ cache: { maxBytes: 0 } })), 422);
 
       await cpl.custom.createNamespacedCustomObject({
         ...SP,
@@ -354,7 +358,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         name: 'defaults',
       })) as StorePolicyObject;
       assert.deepEqual(defaults.spec, {
-        cache: { maxEntries: 10_000, ttlMs: 60_000 },
+        cache: { maxEntries: 10_000, maxBytes: 33_554_432, ttlMs: 60_000 },
         loadBalancing: 'round-robin',
         consistencyMode: 'strict',
         invalidationTimeoutMs: 1000,
@@ -632,14 +636,20 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
     withLogs(async (t) => {
       const start = Date.now();
       const generation = await patchSpec({
-        cache: { ttlMs: 1000, maxEntries: 3 },
+        // 1400 bytes: two of the lab's book answers (about 100 bytes, a 6-byte key and 512 each).
+        cache: { ttlMs: 1000, maxEntries: 3, maxBytes: 1400 },
         consistencyMode: 'session',
       });
       await poll(
         async () => {
           for (const front of fronts()) {
             const p = await frontPolicy(front);
-            if (p.cacheTtlMs !== 1000 || p.cacheMaxEntries !== 3 || p.consistencyMode !== 'session')
+            if (
+              p.cacheTtlMs !== 1000 ||
+              p.cacheMaxEntries !== 3 ||
+              p.cacheMaxBytes !== 1400 ||
+              p.consistencyMode !== 'session'
+            )
               return undefined;
           }
           for (const name of ['order-0', 'catalog-origin-0', 'catalog-replica-1']) {
@@ -663,16 +673,19 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
         'miss',
         'expired after the new 1 s TTL',
       );
-      // Size: at most 3 entries now.
+      // Size: at most 3 entries now, and 1400 bytes: the byte bound binds first (two book answers).
       for (const id of [1, 2, 3, 4, 5, 6]) await call(`${front.url}/info/${id}`);
       const stats = (
         await call(`${front.url}/internal/cache`, { headers: { authorization: `Bearer ${INTERNAL_TOKEN}` } })
       ).body as {
         size: number;
         maxEntries: number;
+        bytes: number;
+        maxBytes: number;
       };
-      assert.equal(stats.maxEntries, 3);
-      assert.ok(stats.size <= 3, `cache holds ${stats.size} entries`);
+      assert.deepEqual([stats.maxEntries, stats.maxBytes], [3, 1400]);
+      assert.ok(stats.size <= 2, `cache holds ${stats.size} entries`);
+      assert.ok(stats.bytes > 0 && stats.bytes <= 1400, `cache holds ${stats.bytes} bytes`);
 
       // Status: the fronts report what is in force, for this generation.
       const status = await poll(
@@ -686,6 +699,7 @@ describe('Kubernetes API-server tier', { skip, timeout: 300_000 }, () => {
           return s?.observedGeneration === generation &&
             s.cache?.ttlMs === 1000 &&
             s.cache.maxEntries === 3 &&
+            s.cache.maxBytes === 1400 &&
             ready?.status === 'True' &&
             frontsReported
             ? s

@@ -213,6 +213,8 @@ spec:
               value: "8081"
             - name: CACHE_MAX_ENTRIES
               value: {{ int $policy.cache.maxEntries | quote }}
+            - name: CACHE_MAX_BYTES
+              value: {{ int $policy.cache.maxBytes | quote }}
             - name: CACHE_TTL_MS
               value: {{ int $policy.cache.ttlMs | quote }}
             - name: CACHE_RECONCILE_INTERVAL_MS

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrontCache, type CacheEntry } from './cache.js';
+import { CACHE_ENTRY_OVERHEAD_BYTES, FrontCache, cacheEntrySize, type CacheEntry } from './cache.js';
 
 const entry = (version: number): CacheEntry => ({
   body: Buffer.from(`{"v":${version}}`),
@@ -8,6 +8,25 @@ const entry = (version: number): CacheEntry => ({
   servedBy: 'test',
 });
 const FIRST_PAGE = { limit: 20, after: 0 };
+
+/** An entry whose body is `bodyBytes` long (JSON-ish filler). */
+const sized = (version: number, bodyBytes: number): CacheEntry => ({
+  body: Buffer.alloc(bodyBytes, 'x'),
+  version,
+  servedBy: 'test',
+});
+
+/** A small deterministic generator (mulberry32), so a failing fill sequence can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
 
 describe('FrontCache', () => {
   it('serves what was offered and counts hits and misses', () => {
@@ -194,5 +213,112 @@ describe('FrontCache', () => {
     // Invalidations are of books: they leave search pages alone (a page has no price or stock).
     cache.invalidate(5, 9);
     assert.equal(cache.get(keys[1]!)?.version, 1);
+  });
+
+  describe('bounded in bytes', () => {
+    it('an entry counts for its body, its key and the fixed overhead', () => {
+      const key = FrontCache.bookKey(12);
+      assert.equal(cacheEntrySize(key, sized(1, 100)), 100 + key.length + CACHE_ENTRY_OVERHEAD_BYTES);
+      const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000, maxBytes: 65_536 });
+      cache.offerBook(12, sized(1, 100));
+      assert.deepEqual(
+        [cache.stats().bytes, cache.stats().maxBytes],
+        [cacheEntrySize(key, sized(1, 100)), 65_536],
+      );
+    });
+
+    it('never holds more than the bound under fills of varying sizes, and evicts no more than it must', () => {
+      const maxBytes = 20_000;
+      const cache = new FrontCache({ maxEntries: 1000, ttlMs: 60_000, maxBytes });
+      const next = random(23);
+      const offered = new Map<string, CacheEntry>();
+      let largest = 0;
+      let evicted = 0;
+      for (let i = 0; i < 2000; i++) {
+        // Bodies from 1 byte to 4 KiB, books and search pages, with ids that repeat (replacements).
+        const e = sized(1 + Math.floor(next() * 3), 1 + Math.floor(next() ** 3 * 4096));
+        const id = 1 + Math.floor(next() * 60);
+        const key = next() < 0.7 ? FrontCache.bookKey(id) : FrontCache.searchKey(`t${id}`, FIRST_PAGE);
+        if (key.startsWith('book:')) {
+          cache.invalidate(id, 0); // no fence in the way: any version may replace any other here
+          if (!cache.offerBook(id, { ...e, version: (cache.fence(id) || 0) + e.version })) continue;
+        } else cache.offer(key, e);
+        offered.set(key, e);
+        largest = Math.max(largest, cacheEntrySize(key, e));
+        const { bytes, size, evictions } = cache.stats();
+        assert.ok(bytes <= maxBytes, `fill ${i}: ${bytes} bytes cached, bound ${maxBytes}`);
+        assert.ok(size > 0, `fill ${i}: an entry within the bound is kept`);
+        // LRU eviction frees only what the newcomer needs: what stays is within one entry of the bound.
+        if (evictions > evicted)
+          assert.ok(bytes > maxBytes - largest, `fill ${i}: ${bytes} bytes cached, evicted more than needed`);
+        evicted = evictions;
+      }
+      // The figure is what the entries really count for, not a running sum that drifted.
+      let counted = 0;
+      for (const [key, e] of offered) {
+        const cached = cache.get(key);
+        if (cached) counted += cacheEntrySize(key, cached);
+        if (cached) assert.equal(cached.body.byteLength, e.body.byteLength);
+      }
+      assert.equal(counted, cache.stats().bytes);
+      assert.ok(cache.stats().evictions > 0, 'the bound was reached');
+    });
+
+    it('a single entry larger than the bound is not cached, drops its older copy, and evicts nothing else', () => {
+      const cache = new FrontCache({ maxEntries: 100, ttlMs: 60_000, maxBytes: 10_000 });
+      for (const id of [1, 2, 3, 4, 5]) cache.offerBook(id, sized(1, 500));
+      const before = cache.stats();
+      assert.equal(before.size, 5);
+      const huge = sized(2, 10_000);
+      assert.ok(cache.offerBook(3, huge), 'the fill is accepted (the fences allow it) ...');
+      assert.equal(cache.get(FrontCache.bookKey(3)), undefined, '... but not kept, nor its older copy');
+      cache.offer(FrontCache.searchKey('big', FIRST_PAGE), sized(0, 20_000));
+      assert.equal(cache.get(FrontCache.searchKey('big', FIRST_PAGE)), undefined);
+      for (const id of [1, 2, 4, 5]) assert.ok(cache.get(FrontCache.bookKey(id)), `book ${id} stayed`);
+      const after = cache.stats();
+      assert.deepEqual([after.size, after.evictions, after.oversized], [4, 0, 2]);
+      assert.equal(after.bytes, before.bytes - cacheEntrySize(FrontCache.bookKey(3), sized(1, 500)));
+    });
+
+    it('a smaller bound applied live shrinks the cache to it, keeping the most recently used', () => {
+      const cache = new FrontCache({ maxEntries: 100, ttlMs: 60_000, maxBytes: 100_000 });
+      // Ids of two digits: every entry counts for the same.
+      const size = cacheEntrySize(FrontCache.bookKey(10), sized(1, 1000));
+      for (let id = 10; id < 30; id++) cache.offerBook(id, sized(1, 1000));
+      assert.equal(cache.stats().bytes, 20 * size);
+      cache.get(FrontCache.bookKey(10)); // 10 becomes the most recent
+      cache.reconfigure(100, 60_000, 5 * size);
+      const stats = cache.stats();
+      assert.deepEqual([stats.maxBytes, stats.size, stats.bytes], [5 * size, 5, 5 * size]);
+      assert.equal(stats.evictions, 15, 'what went is counted as evicted');
+      for (const id of [10, 26, 27, 28, 29]) assert.ok(cache.get(FrontCache.bookKey(id)), `book ${id} kept`);
+      assert.equal(cache.get(FrontCache.bookKey(25)), undefined);
+      // The new bound holds for the fills that follow; a larger one lets the cache grow again.
+      cache.offerBook(30, sized(1, 1000));
+      assert.deepEqual([cache.stats().size, cache.stats().bytes], [5, 5 * size]);
+      cache.reconfigure(100, 60_000, 100_000);
+      for (let id = 31; id <= 35; id++) cache.offerBook(id, sized(1, 1000));
+      assert.equal(cache.stats().bytes, 10 * size);
+    });
+
+    it('a smaller bound drops an entry that alone no longer fits, whatever its recency', () => {
+      const cache = new FrontCache({ maxEntries: 100, ttlMs: 60_000, maxBytes: 100_000 });
+      cache.offerBook(1, sized(1, 100));
+      cache.offerBook(2, sized(1, 8000));
+      cache.reconfigure(100, 60_000, 4096);
+      assert.ok(cache.get(FrontCache.bookKey(1)));
+      assert.equal(cache.get(FrontCache.bookKey(2)), undefined);
+      assert.equal(cache.stats().size, 1);
+    });
+
+    it('keeps a small body in memory of its own, not a view that pins a shared pool', () => {
+      const pooled = Buffer.from('{"id":1}'); // a view into Buffer's 8 KiB pool
+      assert.ok(pooled.buffer.byteLength > pooled.byteLength, 'the test body is pooled');
+      const cache = new FrontCache({ maxEntries: 10, ttlMs: 60_000 });
+      cache.offerBook(1, { body: pooled, version: 1, servedBy: 'test' });
+      const cached = cache.get(FrontCache.bookKey(1))!;
+      assert.equal(cached.body.buffer.byteLength, pooled.byteLength);
+      assert.deepEqual(cached.body, pooled);
+    });
   });
 });

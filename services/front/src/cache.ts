@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { DEFAULT_CACHE_MAX_BYTES } from '../../shared/src/policy.js';
 
 /** A cached answer: the serialised body (served as is on a hit) and the book version it shows. */
 export interface CacheEntry {
@@ -12,12 +13,17 @@ export interface CacheEntry {
 export interface CacheStats {
   size: number;
   maxEntries: number;
+  /** What the entries count for against `maxBytes` (cacheEntrySize of each), now. */
+  bytes: number;
+  maxBytes: number;
   ttlMs: number;
   hits: number;
   misses: number;
   evictions: number;
   invalidations: number;
   rejectedFills: number;
+  /** Fills not kept because the one entry counts for more than maxBytes (nothing else was evicted for it). */
+  oversized: number;
   /** Writes announced before their commit (strict mode). */
   prepares: number;
   /** Announcements that expired before their writer settled them. */
@@ -30,6 +36,37 @@ export interface CacheStats {
 
 const BOOK_PREFIX = 'book:';
 
+/**
+ * What one entry costs beyond its body's and its key's bytes: the entry object and its strings
+ * (servedBy, database), the body's own ArrayBuffer and Buffer view (see ownBody), the key string,
+ * lru-cache's key map slot, and the book's fence (a second LRU entry: every book a front serves is
+ * fenced). Measured, not guessed: tools/bench/src/cache-memory.ts fills a real FrontCache with the
+ * catalog's /info answers of seeded books (bodies of 119 bytes on average) the way a miss does, and
+ * fits heap + ArrayBuffer growth against N = 5,000 … 80,000 after gc (Node 20, x64): about 600 bytes
+ * per book (R² 1.0000), about 475 beyond body and key (430 without the fence), rounded up here. Not counted:
+ * lru-cache's per-slot arrays, about 49 bytes per maxEntries allocated up front whatever is cached,
+ * and what the allocator and V8's pages add (RSS grows about 1.4x the heap figure per book).
+ */
+export const CACHE_ENTRY_OVERHEAD_BYTES = 512;
+
+/** What an entry counts for against the byte bound: its body, its key and the fixed overhead. */
+export function cacheEntrySize(key: string, entry: CacheEntry): number {
+  return entry.body.byteLength + key.length + CACHE_ENTRY_OVERHEAD_BYTES;
+}
+
+/**
+ * The body as the cache keeps it: in memory of its own. A small Buffer (Buffer.from of a copy, under
+ * 4 KiB) is a view into an 8 KiB pool shared with whatever else was allocated there, and a cached view
+ * would keep the whole pool alive: then the bytes counted would not be the bytes held.
+ */
+function ownBody(entry: CacheEntry): CacheEntry {
+  const { body } = entry;
+  if (body.byteOffset === 0 && body.buffer.byteLength === body.byteLength) return entry;
+  const own = Buffer.allocUnsafeSlow(body.byteLength);
+  body.copy(own);
+  return { ...entry, body: own };
+}
+
 /** One book as the live page shows a front's cache (describeBooks). */
 export interface BookView {
   bookId: number;
@@ -41,7 +78,9 @@ export interface BookView {
 }
 
 /**
- * The front's read cache, bounded by entry count and TTL, with per-book *fences* and *pending writes*.
+ * The front's read cache, bounded by entry count, by bytes (cacheEntrySize: body, key and a measured
+ * per-entry overhead, through lru-cache's maxSize, so it never holds more) and by TTL, with per-book
+ * *fences* and *pending writes*.
  *
  * An invalidation for (book, v) raises the book's fence to v and drops any entry older than v. A fill
  * is accepted only if its version is at least the fence and not older than what is cached, so a read
@@ -66,6 +105,7 @@ export class FrontCache {
   #entries: LRUCache<string, CacheEntry>;
   readonly #fences: LRUCache<number, number>;
   #maxEntries: number;
+  #maxBytes: number;
   #ttlMs: number;
   readonly #stats = {
     hits: 0,
@@ -73,6 +113,7 @@ export class FrontCache {
     evictions: 0,
     invalidations: 0,
     rejectedFills: 0,
+    oversized: 0,
     prepares: 0,
     expiredPrepares: 0,
     timelineResets: 0,
@@ -89,18 +130,23 @@ export class FrontCache {
   /** No fill from a read that began before this (performance.now()): writes in flight at start. */
   #holdUntil = 0;
 
-  constructor(opts: { maxEntries: number; ttlMs: number; maxFences?: number }) {
+  constructor(opts: { maxEntries: number; ttlMs: number; maxBytes?: number; maxFences?: number }) {
     this.#maxEntries = opts.maxEntries;
+    this.#maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
     this.#ttlMs = opts.ttlMs;
-    this.#entries = this.#create(opts.maxEntries, opts.ttlMs);
+    this.#entries = this.#create(opts.maxEntries, opts.ttlMs, this.#maxBytes);
     this.#fences = new LRUCache({ max: opts.maxFences ?? 100_000 });
     this.#unsettled = new LRUCache({ max: opts.maxFences ?? 100_000 });
   }
 
-  #create(max: number, ttl: number): LRUCache<string, CacheEntry> {
+  #create(max: number, ttl: number, maxSize: number): LRUCache<string, CacheEntry> {
     return new LRUCache<string, CacheEntry>({
       max,
       ttl,
+      // Before each insertion lru-cache evicts the least recently used entries until the new one fits;
+      // an entry larger than maxSize on its own is not stored (and evicts nothing): see #set.
+      maxSize,
+      sizeCalculation: (entry, key) => cacheEntrySize(key, entry),
       // Count capacity evictions only; deletes and overwrites are ours.
       disposeAfter: (_value, _key, reason) => {
         if (reason === 'evict') this.#stats.evictions++;
@@ -216,8 +262,22 @@ export class FrontCache {
         return false;
       }
     }
-    this.#entries.set(key, entry);
+    this.#set(key, entry);
     return true;
+  }
+
+  /**
+   * Stores an entry, unless it counts for more than the whole byte bound: then it is not kept, and an
+   * older copy under its key goes too (the key's newest answer could not be cached: dropping what is
+   * there is always safe), while every other entry stays.
+   */
+  #set(key: string, entry: CacheEntry): void {
+    if (cacheEntrySize(key, entry) > this.#maxBytes) {
+      this.#stats.oversized++;
+      this.#entries.delete(key);
+      return;
+    }
+    this.#entries.set(key, ownBody(entry));
   }
 
   /** [book id, cached version] of every book entry (the reconciler's question to the catalog). */
@@ -258,7 +318,7 @@ export class FrontCache {
   }
 
   offer(key: string, entry: CacheEntry): void {
-    if (!this.#retired) this.#entries.set(key, entry);
+    if (!this.#retired) this.#set(key, entry);
   }
 
   /**
@@ -270,17 +330,23 @@ export class FrontCache {
     this.#entries.clear();
   }
 
-  /** Applies a new size or TTL live; entries are kept (the newest first) up to the new size. */
-  reconfigure(maxEntries: number, ttlMs: number): void {
-    if (maxEntries === this.#maxEntries && ttlMs === this.#ttlMs) return;
-    const next = this.#create(maxEntries, ttlMs);
+  /**
+   * Applies a new size, byte bound or TTL live; entries are kept, the most recently used first, up to
+   * the new bounds (the least recently used ones go, counted as evictions; an entry larger than a
+   * smaller byte bound on its own goes whatever its recency).
+   */
+  reconfigure(maxEntries: number, ttlMs: number, maxBytes = this.#maxBytes): void {
+    if (maxEntries === this.#maxEntries && ttlMs === this.#ttlMs && maxBytes === this.#maxBytes) return;
+    const next = this.#create(maxEntries, ttlMs, maxBytes);
     // entries() walks most-recently-used first; insert in reverse so recency order survives.
     for (const [key, value] of [...this.#entries.entries()].reverse()) {
+      if (cacheEntrySize(key, value) > maxBytes) continue;
       const remaining = this.#entries.getRemainingTTL(key);
       next.set(key, value, { ttl: Math.min(remaining, ttlMs) });
     }
     this.#entries = next;
     this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
     this.#ttlMs = ttlMs;
   }
 
@@ -315,6 +381,8 @@ export class FrontCache {
     return {
       size: this.#entries.size,
       maxEntries: this.#maxEntries,
+      bytes: this.#entries.calculatedSize,
+      maxBytes: this.#maxBytes,
       ttlMs: this.#ttlMs,
       timeline: this.#timeline,
       ...this.#stats,

@@ -8,7 +8,7 @@ import {
 import { createLogger } from '../../shared/src/logger.js';
 import { startTracing } from '../../shared/src/tracing.js';
 import { createMetrics, gauge, observed, type Metrics } from '../../shared/src/metrics.js';
-import { POLICY_LIMITS } from '../../shared/src/policy.js';
+import { DEFAULT_CACHE_MAX_BYTES, POLICY_LIMITS } from '../../shared/src/policy.js';
 import { Lifecycle, listen, installShutdown, boundUrl } from '../../shared/src/server.js';
 import { createHttpClient, send, Upstream } from '../../shared/src/http-client.js';
 import { createDiscovery, discoverySchema } from '../../shared/src/discovery-factory.js';
@@ -32,6 +32,8 @@ export const frontSchema = {
   /** Static discovery: every order pod. */
   ORDER_URLS: urlList(),
   CACHE_MAX_ENTRIES: int({ default: 10_000, ...POLICY_LIMITS.cacheMaxEntries }),
+  /** The cache's bound in bytes: bodies, keys and a measured per-entry overhead (cache.ts). */
+  CACHE_MAX_BYTES: int({ default: DEFAULT_CACHE_MAX_BYTES, ...POLICY_LIMITS.cacheMaxBytes }),
   CACHE_TTL_MS: int({ default: 60_000, ...POLICY_LIMITS.cacheTtlMs }),
   /**
    * How often cached books are compared with the catalog's versions: the staleness bound left by a
@@ -64,14 +66,18 @@ async function main(): Promise<void> {
   registerPolicyInfo(metrics, policy);
   // Before any pool or client is made: they are traced only if tracing is on when they are built.
   const stopTracing = await startTracing({ config, service: 'front', podName, logger });
-  const cache = new FrontCache({ maxEntries: config.CACHE_MAX_ENTRIES, ttlMs: config.CACHE_TTL_MS });
+  const cache = new FrontCache({
+    maxEntries: policy.current.cacheMaxEntries,
+    maxBytes: policy.current.cacheMaxBytes,
+    ttlMs: policy.current.cacheTtlMs,
+  });
   // Nothing is cached until the writers have said which writes they have in flight (writers-check.ts).
   cache.holdFillsUntil(Number.POSITIVE_INFINITY);
   // Writers stop pushing invalidations here as soon as the pod is terminating; clients may still reach
   // it for the shutdown delay: from then on, only fresh reads.
   lifecycle.onShutdown(() => cache.retire());
   policy.on('change', (next, previous, source) => {
-    cache.reconfigure(next.cacheMaxEntries, next.cacheTtlMs);
+    cache.reconfigure(next.cacheMaxEntries, next.cacheTtlMs, next.cacheMaxBytes);
     logger.info({ policy: next, previous, source }, 'runtime policy applied');
   });
   const http = createHttpClient({ timeoutMs: config.UPSTREAM_TIMEOUT_MS });
@@ -287,7 +293,28 @@ function registerCacheMetrics(metrics: Metrics, cache: FrontCache): void {
     "The primary's PostgreSQL timeline as the catalog origin last reported it (0: not yet)",
     stat('timeline'),
   );
+  observed(
+    metrics,
+    'counter',
+    'bazar_cache_oversized_total',
+    'Fills not cached because the one entry counts for more than the byte bound',
+    stat('oversized'),
+  );
   observed(metrics, 'gauge', 'bazar_cache_entries', 'Entries in the cache', stat('size'));
+  observed(
+    metrics,
+    'gauge',
+    'bazar_cache_bytes',
+    'Bytes the cached entries count for (bodies, keys and a fixed per-entry overhead)',
+    stat('bytes'),
+  );
+  observed(
+    metrics,
+    'gauge',
+    'bazar_cache_max_bytes',
+    'The byte bound of the cache in force',
+    stat('maxBytes'),
+  );
 }
 
 runMain(main);

@@ -40,6 +40,7 @@ describe('InvalidationPublisher (real HTTP fronts on loopback)', () => {
       internalToken: () => 'internal-token-for-tests',
       policy: new PolicyStore({
         cacheMaxEntries: 10,
+        cacheMaxBytes: 65_536,
         cacheTtlMs: 1000,
         loadBalancing: 'round-robin',
         consistencyMode: mode,

@@ -10,6 +10,7 @@ import { memoryLogger, testMetrics, until } from './kubernetes/test-fakes.js';
 
 const initial: RuntimePolicy = {
   cacheMaxEntries: 10_000,
+  cacheMaxBytes: 33_554_432,
   cacheTtlMs: 60_000,
   loadBalancing: 'round-robin',
   consistencyMode: 'strict',
@@ -37,11 +38,15 @@ describe('PolicyFileWatch', () => {
   }
 
   test('applies the file at start, then every change to it, as a StorePolicy spec', async () => {
-    fs.writeFileSync(file, JSON.stringify({ consistencyMode: 'eventual', cache: { maxEntries: 3 } }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ consistencyMode: 'eventual', cache: { maxEntries: 3, maxBytes: 65_536 } }),
+    );
     const policy = new PolicyStore(initial);
     started(policy);
     assert.equal(policy.current.consistencyMode, 'eventual');
     assert.equal(policy.current.cacheMaxEntries, 3);
+    assert.equal(policy.current.cacheMaxBytes, 65_536);
     assert.match(policy.source, /^policy file /);
 
     // Written the way editors save: a new file renamed over the old one.
@@ -53,6 +58,7 @@ describe('PolicyFileWatch', () => {
       ...initial,
       consistencyMode: 'session',
       cacheMaxEntries: 3,
+      cacheMaxBytes: 65_536,
       cacheTtlMs: 500,
     });
   });
@@ -66,6 +72,9 @@ describe('PolicyFileWatch', () => {
       ['{"consistencyMode": "eventual"', /not JSON/],
       [JSON.stringify({ consistencyMode: 'linearizable' }), /consistencyMode must be one of/],
       [JSON.stringify({ cache: { maxEntries: 0 } }), /cacheMaxEntries must be an integer/],
+      [JSON.stringify({ cache: { maxBytes: 1023 } }), /cacheMaxBytes must be an integer in \[1024, /],
+      [JSON.stringify({ cache: { maxBytes: 65_536.5 } }), /cacheMaxBytes must be an integer/],
+      [JSON.stringify({ cache: { maxBytes: '32Mi' } }), /spec\.cache\.maxBytes must be a number/],
       [JSON.stringify({ consistencymode: 'eventual' }), /unknown field\(s\): consistencymode/],
       [JSON.stringify({ cache: { maxentries: 3 } }), /unknown field\(s\): cache\.maxentries/],
       [JSON.stringify(['eventual']), /must hold a JSON object/],
@@ -76,6 +85,7 @@ describe('PolicyFileWatch', () => {
       assert.match(String((refusals()[i]!['problems'] as string[])[0]), problem);
       assert.equal(policy.current.consistencyMode, 'session', 'the last good policy stays');
       assert.equal(policy.current.cacheMaxEntries, initial.cacheMaxEntries);
+      assert.equal(policy.current.cacheMaxBytes, initial.cacheMaxBytes);
     }
     fs.writeFileSync(file, JSON.stringify({ consistencyMode: 'eventual' }));
     await until(() => policy.current.consistencyMode === 'eventual', 3000, 'a good file applied again');

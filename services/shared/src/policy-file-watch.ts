@@ -111,7 +111,7 @@ export function readPolicySpec(spec: unknown): { change: Partial<RuntimePolicy>;
  * has no schema in front of it, so a typo such as `consistencymode` is refused here rather than ignored.
  */
 const SPEC_FIELDS = new Set(['consistencyMode', 'loadBalancing', 'cache', 'invalidationTimeoutMs']);
-const CACHE_FIELDS = new Set(['maxEntries', 'ttlMs']);
+const CACHE_FIELDS = new Set(['maxEntries', 'maxBytes', 'ttlMs']);
 
 function unknownFields(spec: Record<string, unknown>): string[] {
   const unknown = Object.keys(spec).filter((k) => !SPEC_FIELDS.has(k));

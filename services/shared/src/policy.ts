@@ -8,14 +8,21 @@ export type LoadBalancingPolicy = (typeof LOAD_BALANCING_POLICIES)[number];
 /** The store's runtime policy: what the operator may change live (env at start, the custom resource later). */
 export interface RuntimePolicy {
   cacheMaxEntries: number;
+  /** The front cache's bound in bytes (bodies, keys and a measured per-entry overhead: front/src/cache.ts). */
+  cacheMaxBytes: number;
   cacheTtlMs: number;
   loadBalancing: LoadBalancingPolicy;
   consistencyMode: ConsistencyMode;
   invalidationTimeoutMs: number;
 }
 
+/** CACHE_MAX_BYTES' default and spec.cache.maxBytes' (32 MiB). */
+export const DEFAULT_CACHE_MAX_BYTES = 33_554_432;
+
 export const POLICY_LIMITS = {
   cacheMaxEntries: { min: 1, max: 1_000_000 },
+  /** 1 KiB (one book answer and its overhead) to 1 GiB. */
+  cacheMaxBytes: { min: 1024, max: 1_073_741_824 },
   cacheTtlMs: { min: 100, max: 86_400_000 },
   invalidationTimeoutMs: { min: 10, max: 60_000 },
 } as const;
@@ -23,7 +30,7 @@ export const POLICY_LIMITS = {
 /** Returns a list of problems; empty when the policy is valid. */
 export function validatePolicy(policy: Partial<RuntimePolicy>): string[] {
   const problems: string[] = [];
-  for (const key of ['cacheMaxEntries', 'cacheTtlMs', 'invalidationTimeoutMs'] as const) {
+  for (const key of ['cacheMaxEntries', 'cacheMaxBytes', 'cacheTtlMs', 'invalidationTimeoutMs'] as const) {
     const value = policy[key];
     if (value === undefined) continue;
     const { min, max } = POLICY_LIMITS[key];

@@ -3,7 +3,13 @@ import { Gauge } from 'prom-client';
 import type { Metrics } from './metrics.js';
 import { int, oneOf, secret, str } from './config.js';
 import { tracingSchema } from './tracing.js';
-import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES, PolicyStore, type RuntimePolicy } from './policy.js';
+import {
+  CONSISTENCY_MODES,
+  DEFAULT_CACHE_MAX_BYTES,
+  LOAD_BALANCING_POLICIES,
+  PolicyStore,
+  type RuntimePolicy,
+} from './policy.js';
 
 /** Settings every service reads; each service spreads these into its own schema. */
 export const commonSchema = {
@@ -46,10 +52,12 @@ export function policyFromConfig(config: {
   CONSISTENCY_MODE: RuntimePolicy['consistencyMode'];
   INVALIDATION_TIMEOUT_MS: number;
   CACHE_MAX_ENTRIES?: number;
+  CACHE_MAX_BYTES?: number;
   CACHE_TTL_MS?: number;
 }): PolicyStore {
   return new PolicyStore({
     cacheMaxEntries: config.CACHE_MAX_ENTRIES ?? 10_000,
+    cacheMaxBytes: config.CACHE_MAX_BYTES ?? DEFAULT_CACHE_MAX_BYTES,
     cacheTtlMs: config.CACHE_TTL_MS ?? 60_000,
     loadBalancing: config.LOAD_BALANCING,
     consistencyMode: config.CONSISTENCY_MODE,

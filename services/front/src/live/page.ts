@@ -143,7 +143,7 @@ function onInvalidation(e) {
 function onSnapshot(s) {
   $('mode').textContent = s.policy.consistencyMode;
   $('balancing').textContent = s.policy.loadBalancing;
-  $('cache-size').textContent = s.cache.entries + ' / ' + s.cache.maxEntries + ' entries, TTL ' + (s.cache.ttlMs / 1000) + ' s';
+  $('cache-size').textContent = s.cache.entries + ' / ' + s.cache.maxEntries + ' entries, ' + (s.cache.bytes / 1048576).toFixed(2) + ' / ' + (s.cache.maxBytes / 1048576).toFixed(2) + ' MiB, TTL ' + (s.cache.ttlMs / 1000) + ' s';
   $('cache-stats').textContent = 'hits ' + s.cache.hits + ' · misses ' + s.cache.misses + ' · invalidations ' + s.cache.invalidations + ' · fills refused by a fence ' + s.cache.rejectedFills;
   replace($('books'), s.cache.books.map((b) => {
     const tr = row([

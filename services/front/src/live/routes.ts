@@ -89,6 +89,8 @@ async function snapshot(deps: FrontDeps, live: LiveDeps): Promise<unknown> {
     cache: {
       entries: stats.size,
       maxEntries: stats.maxEntries,
+      bytes: stats.bytes,
+      maxBytes: stats.maxBytes,
       ttlMs: stats.ttlMs,
       hits: stats.hits,
       misses: stats.misses,

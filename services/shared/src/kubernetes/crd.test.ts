@@ -8,7 +8,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { loadYaml, type V1CustomResourceDefinition, type V1JSONSchemaProps } from '@kubernetes/client-node';
-import { CONSISTENCY_MODES, LOAD_BALANCING_POLICIES, POLICY_LIMITS } from '../policy.js';
+import {
+  CONSISTENCY_MODES,
+  DEFAULT_CACHE_MAX_BYTES,
+  LOAD_BALANCING_POLICIES,
+  POLICY_LIMITS,
+} from '../policy.js';
 import { STORE_POLICY } from './store-policy.js';
 
 function repoRoot(): string {
@@ -52,6 +57,7 @@ describe('StorePolicy CRD', () => {
   test('integer bounds are POLICY_LIMITS', () => {
     const bounds: Array<[V1JSONSchemaProps, { min: number; max: number }]> = [
       [prop(spec, 'cache', 'maxEntries'), POLICY_LIMITS.cacheMaxEntries],
+      [prop(spec, 'cache', 'maxBytes'), POLICY_LIMITS.cacheMaxBytes],
       [prop(spec, 'cache', 'ttlMs'), POLICY_LIMITS.cacheTtlMs],
       [prop(spec, 'invalidationTimeoutMs'), POLICY_LIMITS.invalidationTimeoutMs],
     ];
@@ -61,6 +67,10 @@ describe('StorePolicy CRD', () => {
       assert.equal(schema.maximum, max);
       assert.equal(typeof schema._default, 'number', 'has a default');
     }
+  });
+
+  test("maxBytes' default is the services' own", () => {
+    assert.equal(prop(spec, 'cache', 'maxBytes')._default, DEFAULT_CACHE_MAX_BYTES);
   });
 
   test('enums are the policy enums, with defaults', () => {

@@ -9,6 +9,8 @@ import type { FrontStatus, ReadyCondition, StorePolicyStatus } from './store-pol
 export interface CacheFigures {
   size: number;
   maxEntries: number;
+  /** Absent: a cache that does not count bytes (the figures are then reported without them). */
+  bytes?: number;
   ttlMs: number;
   hits: number;
   misses: number;
@@ -45,6 +47,7 @@ export function frontStatus(own: OwnState, generation: number | undefined, now: 
     endpoints: { ...own.endpoints },
     cache: {
       entries: own.cache.size,
+      ...(own.cache.bytes !== undefined ? { bytes: own.cache.bytes } : {}),
       hits: own.cache.hits,
       misses: own.cache.misses,
       hitRatio: hitRatio(own.cache.hits, own.cache.misses),
@@ -109,6 +112,8 @@ export function nextStatus(input: {
     cache: {
       entries: live.reduce((n, [, f]) => n + f.cache.entries, 0),
       maxEntries: input.policy.cacheMaxEntries,
+      bytes: live.reduce((n, [, f]) => n + (f.cache.bytes ?? 0), 0),
+      maxBytes: input.policy.cacheMaxBytes,
       ttlMs: input.policy.cacheTtlMs,
       hits,
       misses,

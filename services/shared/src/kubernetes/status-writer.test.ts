@@ -10,6 +10,7 @@ import { memoryLogger } from './test-fakes.js';
 
 const policy: RuntimePolicy = {
   cacheMaxEntries: 100,
+  cacheMaxBytes: 65_536,
   cacheTtlMs: 2000,
   loadBalancing: 'round-robin',
   consistencyMode: 'session',
@@ -23,7 +24,7 @@ function own(overrides: Partial<OwnState> = {}): OwnState {
     unsynced: [],
     ready: true,
     policy,
-    cache: { size: 4, maxEntries: 100, ttlMs: 2000, hits: 3, misses: 1 },
+    cache: { size: 4, maxEntries: 100, bytes: 3000, ttlMs: 2000, hits: 3, misses: 1 },
     endpoints: { catalog: 3, order: 1 },
     ...overrides,
   };
@@ -37,7 +38,7 @@ describe('status arithmetic', () => {
     const ok = frontStatus(own(), 3, now);
     assert.equal(ok.ready, true);
     assert.equal(ok.reason, 'PolicyApplied');
-    assert.deepEqual(ok.cache, { entries: 4, hits: 3, misses: 1, hitRatio: '0.75' });
+    assert.deepEqual(ok.cache, { entries: 4, bytes: 3000, hits: 3, misses: 1, hitRatio: '0.75' });
     assert.equal(frontStatus(own({ problems: ['bad'] }), 3, now).reason, 'InvalidSpec');
     assert.equal(frontStatus(own({ unsynced: ['catalog'] }), 3, now).reason, 'DiscoveryNotSynced');
     assert.equal(frontStatus(own(), 4, now).reason, 'PolicyNotObserved');
@@ -67,6 +68,8 @@ describe('status arithmetic', () => {
     assert.deepEqual(status.cache, {
       entries: 8,
       maxEntries: 100,
+      bytes: 6000,
+      maxBytes: 65_536,
       ttlMs: 2000,
       hits: 6,
       misses: 2,

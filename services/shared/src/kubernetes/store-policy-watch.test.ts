@@ -12,6 +12,7 @@ import { FakeApiServer, memoryLogger, testMetrics, until } from './test-fakes.js
 
 const initial: RuntimePolicy = {
   cacheMaxEntries: 10_000,
+  cacheMaxBytes: 33_554_432,
   cacheTtlMs: 60_000,
   loadBalancing: 'round-robin',
   consistencyMode: 'strict',
@@ -31,7 +32,7 @@ describe('specToPolicy', () => {
   test('maps the spec onto the runtime policy', () => {
     assert.deepEqual(
       specToPolicy({
-        cache: { maxEntries: 5, ttlMs: 1000 },
+        cache: { maxEntries: 5, maxBytes: 4096, ttlMs: 1000 },
         loadBalancing: 'random',
         consistencyMode: 'session',
         invalidationTimeoutMs: 50,
@@ -39,6 +40,7 @@ describe('specToPolicy', () => {
       {
         change: {
           cacheMaxEntries: 5,
+          cacheMaxBytes: 4096,
           cacheTtlMs: 1000,
           loadBalancing: 'random',
           consistencyMode: 'session',
@@ -52,9 +54,10 @@ describe('specToPolicy', () => {
   });
 
   test('reports wrong types instead of passing them on', () => {
-    const { problems } = specToPolicy({ cache: { maxEntries: '5' }, consistencyMode: 3 });
+    const { problems } = specToPolicy({ cache: { maxEntries: '5', maxBytes: '1Mi' }, consistencyMode: 3 });
     assert.deepEqual(problems, [
       'spec.cache.maxEntries must be a number',
+      'spec.cache.maxBytes must be a number',
       'spec.consistencyMode must be a string',
     ]);
     assert.deepEqual(specToPolicy('x').problems, ['spec must be an object']);

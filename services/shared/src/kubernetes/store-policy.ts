@@ -11,7 +11,7 @@ export const STORE_POLICY = {
 } as const;
 
 export interface StorePolicySpec {
-  cache?: { maxEntries?: number; ttlMs?: number };
+  cache?: { maxEntries?: number; maxBytes?: number; ttlMs?: number };
   loadBalancing?: string;
   consistencyMode?: string;
   invalidationTimeoutMs?: number;
@@ -34,7 +34,7 @@ export interface FrontStatus {
   message: string;
   consistencyMode: string;
   endpoints: Record<string, number>;
-  cache: { entries: number; hits: number; misses: number; hitRatio: string };
+  cache: { entries: number; bytes?: number; hits: number; misses: number; hitRatio: string };
   lastUpdateTime: string;
 }
 
@@ -45,6 +45,9 @@ export interface StorePolicyStatus {
   cache?: {
     entries: number;
     maxEntries: number;
+    /** Bytes the fronts' caches count for, summed (absent in a status written by an older front). */
+    bytes?: number;
+    maxBytes?: number;
     ttlMs: number;
     hits: number;
     misses: number;
@@ -90,6 +93,7 @@ export function specToPolicy(spec: unknown): { change: Partial<RuntimePolicy>; p
   const c = (typeof cache === 'object' && cache !== null ? cache : {}) as Record<string, unknown>;
   const fields: Array<[unknown, keyof RuntimePolicy, string, 'number' | 'string']> = [
     [c.maxEntries, 'cacheMaxEntries', 'spec.cache.maxEntries', 'number'],
+    [c.maxBytes, 'cacheMaxBytes', 'spec.cache.maxBytes', 'number'],
     [c.ttlMs, 'cacheTtlMs', 'spec.cache.ttlMs', 'number'],
     [s.loadBalancing, 'loadBalancing', 'spec.loadBalancing', 'string'],
     [s.consistencyMode, 'consistencyMode', 'spec.consistencyMode', 'string'],
