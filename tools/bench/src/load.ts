@@ -21,6 +21,8 @@ export interface LoadSpec {
   body?: string;
   /** Rotates the request path over these (e.g. every book id). */
   paths?: string[];
+  /** Or asks this for every request's path (e.g. a random book of a million). */
+  path?: () => string;
   /** Processes whose CPU time to charge to this run (every process on the path under test). */
   watch?: Watched[];
 }
@@ -62,6 +64,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   const latencies = new Samples();
   const cpu0 = spec.watch ? snapshot(spec.watch) : undefined;
   const paths = spec.paths;
+  const pathOf = spec.path ?? (paths ? () => paths[next++ % paths.length] as string : undefined);
   let next = 0;
   const opts: autocannon.Options = {
     url: spec.url,
@@ -71,14 +74,8 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     ...(spec.body !== undefined ? { body: spec.body } : {}),
     ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.duration ?? 5 }),
     timeout: 10,
-    ...(paths
-      ? {
-          requests: [
-            {
-              setupRequest: (req: autocannon.Request) => ({ ...req, path: paths[next++ % paths.length] }),
-            },
-          ],
-        }
+    ...(pathOf
+      ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: pathOf() }) }] }
       : {}),
   };
   const started = process.hrtime.bigint();

@@ -3,6 +3,7 @@
  *
  *   node dist/tools/bench/src/main.js [--quick] [--docs] [--out DIR] [--fsync on|off|both]
  *   node dist/tools/bench/src/main.js --profile cached|uncached|purchase [--seconds N] ...
+ *   node dist/tools/bench/src/main.js --books N | --fanout [--widths 1,2,4,8,16] [--quick] [--out DIR]
  *
  * Starts the store locally (embedded Postgres primary + hot standby, real service processes) and, on
  * the same Postgres pair, the bare chains (node:http + pg only); drives both with autocannon in
@@ -12,6 +13,7 @@
  * --profile it profiles one path instead (profile.ts); with --ladder it splits a cached read's CPU into
  * what each piece of a front adds (ladder.ts). See docs/performance.md.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,9 @@ import { runLadder } from './ladder.js';
 import { runLiveCost } from './live-cost.js';
 import { runTracingCost } from './tracing-cost.js';
 import { runProfile } from './profile.js';
+import { fanoutJson, fanoutPlots, renderFanout, renderScale, scaleJson } from './scale-report.js';
+import { runFanoutScale } from './scenarios/fanout-scale.js';
+import { runScale } from './scenarios/scale.js';
 import { renderText, type Meta } from './report.js';
 import { BenchRun } from './run.js';
 import { cachedReads } from './scenarios/cached.js';
@@ -123,6 +128,45 @@ async function bench(run: BenchRun, opts: BenchOptions): Promise<void> {
   );
 }
 
+/** --books N or --fanout: one scenario, its table on stdout, results.json (and figures) in --out. */
+async function scaleBench(run: BenchRun, opts: BenchOptions): Promise<void> {
+  const loadBefore = os.loadavg().map((l) => Number(l.toFixed(2)));
+  run.log(`load average ${loadBefore.join(' / ')} on ${os.availableParallelism()} CPUs`);
+  const fdatasyncMs = await diskSyncMs();
+  const what = opts.fanout ? 'fanout' : `books-${opts.books}`;
+  let text: string;
+  let json: (meta: object) => object;
+  let figures: Record<string, string> = {};
+  if (opts.fanout) {
+    const fig = await runFanoutScale(run, opts.fanout.widths);
+    text = renderFanout(fig);
+    json = (meta) => fanoutJson(fig, meta);
+    figures = fanoutPlots(fig);
+  } else {
+    const fig = await runScale(run, opts.books!);
+    text = renderScale(fig);
+    json = (meta) => scaleJson(fig, meta);
+  }
+  const meta = {
+    date: new Date().toISOString(),
+    scenario: what,
+    mode: opts.quick ? 'quick' : 'full',
+    durationS: Math.round((Date.now() - run.started) / 1000),
+    durations: opts.durations,
+    machine: machine(loadBefore, fdatasyncMs),
+  };
+  process.stdout.write('\n' + text + '\n');
+  const outDir = path.resolve(
+    opts.out ?? path.join(ROOT, 'bench-results', `${meta.date.replace(/[:.]/g, '-')}-${what}`),
+  );
+  await mkdir(outDir, { recursive: true });
+  const body = JSON.stringify(json(meta), (k, v: unknown) => (k === 'latencies' ? undefined : v), 2);
+  await writeFile(path.join(outDir, 'results.json'), body + '\n');
+  await writeFile(path.join(outDir, 'results.txt'), text + '\n');
+  for (const [name, svg] of Object.entries(figures)) await writeFile(path.join(outDir, name), svg);
+  run.log(`results in ${path.relative(process.cwd(), outDir) || '.'}/`);
+}
+
 /** Exit code: 0 done, 1 failed, 130 stopped by a signal; in every case after everything is stopped. */
 async function main(): Promise<number> {
   const opts = readOptions();
@@ -133,6 +177,7 @@ async function main(): Promise<number> {
     else if (opts.ladder) await runLadder(run, opts.ladder);
     else if (opts.liveCost) await runLiveCost(run, opts.liveCost);
     else if (opts.tracingCost) await runTracingCost(run, opts.tracingCost);
+    else if (opts.books !== undefined || opts.fanout) await scaleBench(run, opts);
     else await bench(run, opts);
     return 0;
   } catch (err) {

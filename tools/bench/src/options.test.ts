@@ -1,7 +1,7 @@
 /** The bench's command line (options.ts). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FULL, parseOptions, QUICK, UsageError } from './options.js';
+import { FANOUT_SCALE_WIDTHS, FULL, parseOptions, parseWidths, QUICK, UsageError } from './options.js';
 
 describe('bench: options', () => {
   it('defaults: a full run, fsync both; --quick: short runs, fsync on', () => {
@@ -82,8 +82,56 @@ describe('bench: options', () => {
       ['--tracing-cost', '--quick'],
       ['--no-such-option'],
       ['stray'],
+      ['--books', '0'],
+      ['--books', '10000001'],
+      ['--books', '1000', '--fanout'],
+      ['--books', '1000', '--docs'],
+      ['--books', '1000', '--ladder'],
+      ['--books', '1000', '--profile', 'cached'],
+      ['--fanout', '--docs'],
+      ['--fanout', '--live-cost'],
+      ['--fanout', '--rounds', '3'],
+      ['--widths', '1,2'],
+      ['--fanout', '--widths', '0,2'],
+      ['--fanout', '--widths', '1,33'],
+      ['--fanout', '--widths', '1,,2'],
+      ['--fanout', '--widths', '1.5'],
     ]) {
       assert.throws(() => parseOptions(argv), UsageError, argv.join(' '));
     }
+  });
+
+  it('--profile --fronts N: the fan-out shape, on the store only', () => {
+    assert.equal(parseOptions(['--profile', 'purchase', '--fronts', '16']).profile?.fronts, 16);
+    assert.throws(() => parseOptions(['--profile', 'purchase', '--fronts', '0']), UsageError);
+    assert.throws(
+      () => parseOptions(['--profile', 'purchase', '--fronts', '2', '--system', 'chain']),
+      UsageError,
+    );
+    assert.throws(() => parseOptions(['--fronts', '2']), UsageError);
+  });
+
+  it('absent --books and --fanout: the seven-book bench, as before', () => {
+    const o = parseOptions(['--quick']);
+    assert.equal(o.books, undefined);
+    assert.equal(o.fanout, undefined);
+  });
+
+  it('--books N: the bench at scale, with the chosen durations', () => {
+    const o = parseOptions(['--books', '1000000']);
+    assert.equal(o.books, 1_000_000);
+    assert.equal(o.durations, FULL);
+    assert.equal(parseOptions(['--books', '20000', '--quick']).durations, QUICK);
+    assert.equal(parseOptions(['--books', '10000000']).books, 10_000_000);
+  });
+
+  it('--fanout: widths 1 to 16 by default, or --widths, sorted and distinct', () => {
+    assert.deepEqual(parseOptions(['--fanout']).fanout, { widths: [1, 2, 4, 8, 16] });
+    assert.deepEqual(FANOUT_SCALE_WIDTHS, [1, 2, 4, 8, 16]);
+    assert.deepEqual(parseOptions(['--fanout', '--quick', '--widths', '4,1,2,2']).fanout, {
+      widths: [1, 2, 4],
+    });
+    assert.deepEqual(parseWidths(' 32 , 3'), [3, 32]);
+    assert.throws(() => parseWidths(''), UsageError);
   });
 });

@@ -4,9 +4,12 @@ import { parseArgs } from 'node:util';
 export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--fsync on|off|both]
        npm run bench -- --profile cached|uncached|purchase [--seconds N] [--connections N]
                         [--mode strict|session|eventual] [--system bazar|chain] [--top N] [--out DIR]
+                        [--fronts N]
        npm run bench -- --ladder [--rounds N] [--seconds N]
        npm run bench -- --live-cost [--rounds N] [--seconds N]
        npm run bench -- --tracing-cost [--rounds N] [--seconds N]
+       npm run bench -- --books N [--quick] [--out DIR]
+       npm run bench -- --fanout [--widths 1,2,4,8,16] [--quick] [--out DIR]
 
 Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
 bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
@@ -18,6 +21,8 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
               default: adds a strict purchase row with fsync off, on a pair of its own)
   --profile   drive one path for --seconds (default 20) with every service under V8's CPU profiler and
               print each process's top self-time items and time by package, beside its /proc CPU
+              --fronts N: a store of N fronts, one catalog and one order (the fan-out shape), with
+              only the order and the first front profiled (purchases go through the first front)
   --ladder    where a cached read's CPU goes: servers from bare node:http up to a real front, one piece
               more each, against the bare server on the same CPU at the same time (needs wrk, taskset)
   --live-cost what the fronts' live page costs: a front with it (nobody watching, then watched) against
@@ -25,6 +30,12 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
   --tracing-cost  what OpenTelemetry tracing costs when on: a store exporting every span to a real
               collector (bash scripts/otelcol.sh builds it) against the same store untraced, on one
               Postgres pair, in alternating rounds
+  --books N   the bench at scale: a strict store and its bare chain on one Postgres pair seeded with N
+              books (1 to 10,000,000; services/catalog/src/seed.ts): uncached reads, purchases at 1 and
+              10 clients and a search page, random books and topics over all N, rounds interleaved
+  --fanout    purchases in strict mode through one of F fronts, F in --widths (default 1,2,4,8,16,
+              at most 32), stores interleaved; then the bare chain's awaited push beside a writer that
+              NOTIFYs in its transaction (a prototype) and the delay until every listener has it
 `;
 
 export type ProfilePath = 'cached' | 'uncached' | 'purchase';
@@ -92,6 +103,8 @@ export interface ProfileOptions {
   mode: 'strict' | 'session' | 'eventual';
   system: 'bazar' | 'chain';
   top: number;
+  /** Set: a store of this many fronts (the fan-out shape), the order and the first front profiled. */
+  fronts?: number;
 }
 
 export interface LadderOptions {
@@ -115,6 +128,23 @@ export interface BenchOptions {
   liveCost: LadderOptions | undefined;
   /** Set: measure tracing's cost (tracing-cost.ts) instead of the bench. */
   tracingCost: LadderOptions | undefined;
+  /** Set: the bench at scale (scenarios/scale.ts) on tables of this many seeded books. */
+  books: number | undefined;
+  /** Set: fan-out at these widths (scenarios/fanout-scale.ts) instead of the bench. */
+  fanout: { widths: number[] } | undefined;
+}
+
+export const FANOUT_SCALE_WIDTHS: readonly number[] = [1, 2, 4, 8, 16];
+export const MAX_FANOUT_WIDTH = 32;
+export const MAX_BENCH_BOOKS = 10_000_000;
+
+/** `1,2,4` → [1, 2, 4]: distinct integers from 1 to MAX_FANOUT_WIDTH, sorted. */
+export function parseWidths(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const widths = parts.map((s) => (/^[0-9]+$/.test(s) ? Number(s) : NaN));
+  if (parts.length === 0 || widths.some((w) => !Number.isInteger(w) || w < 1 || w > MAX_FANOUT_WIDTH))
+    throw new UsageError(`--widths must be integers from 1 to ${MAX_FANOUT_WIDTH}, separated by commas`);
+  return [...new Set(widths)].sort((a, b) => a - b);
 }
 
 export class UsageError extends Error {}
@@ -152,10 +182,14 @@ export function parseOptions(argv: string[]): BenchOptions {
         mode: { type: 'string' },
         system: { type: 'string' },
         top: { type: 'string' },
+        fronts: { type: 'string' },
         ladder: { type: 'boolean', default: false },
         'live-cost': { type: 'boolean', default: false },
         'tracing-cost': { type: 'boolean', default: false },
         rounds: { type: 'string' },
+        books: { type: 'string' },
+        fanout: { type: 'boolean', default: false },
+        widths: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -163,13 +197,20 @@ export function parseOptions(argv: string[]): BenchOptions {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const quick = v.quick === true;
+  if (v.books !== undefined && v.fanout === true) throw new UsageError('--books or --fanout, not together');
+  if (v.widths !== undefined && v.fanout !== true) throw new UsageError('--widths goes with --fanout');
+  if ((v.books !== undefined || v.fanout === true) && v.docs)
+    throw new UsageError(`${v.fanout === true ? '--fanout' : '--books'} writes its own results: no --docs`);
+  const scale = v.books !== undefined || v.fanout === true;
   const fsync = oneOf(v.fsync, '--fsync', ['on', 'off', 'both'] as const, quick ? 'on' : 'both');
-  const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top'] as const;
+  const profileOnly = ['seconds', 'connections', 'mode', 'system', 'top', 'fronts'] as const;
   let profile: ProfileOptions | undefined;
   let ladder: LadderOptions | undefined;
   let liveCost: LadderOptions | undefined;
   let tracingCost: LadderOptions | undefined;
   const roundsModes = (['ladder', 'live-cost', 'tracing-cost'] as const).filter((k) => v[k] === true);
+  if (scale && (roundsModes.length > 0 || v.profile !== undefined || v.rounds !== undefined))
+    throw new UsageError(`${v.fanout === true ? '--fanout' : '--books'} runs on its own`);
   if (roundsModes.length > 1) {
     throw new UsageError(`${roundsModes.map((k) => `--${k}`).join(' or ')}, not together`);
   }
@@ -197,7 +238,12 @@ export function parseOptions(argv: string[]): BenchOptions {
       mode: oneOf(v.mode, '--mode', ['strict', 'session', 'eventual'] as const, 'strict'),
       system: oneOf(v.system, '--system', ['bazar', 'chain'] as const, 'bazar'),
       top: positive(v.top, '--top', 12, 200) as number,
+      ...(v.fronts !== undefined
+        ? { fronts: positive(v.fronts, '--fronts', 2, MAX_FANOUT_WIDTH) as number }
+        : {}),
     };
+    if (profile.fronts !== undefined && profile.system !== 'bazar')
+      throw new UsageError('--fronts profiles the store: not with --system chain');
   } else {
     const stray = profileOnly.find((k) => v[k] !== undefined);
     if (stray) throw new UsageError(`--${stray} goes with --profile`);
@@ -213,5 +259,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     ladder,
     liveCost,
     tracingCost,
+    books: positive(v.books, '--books', undefined, MAX_BENCH_BOOKS),
+    fanout:
+      v.fanout === true ? { widths: v.widths ? parseWidths(v.widths) : [...FANOUT_SCALE_WIDTHS] } : undefined,
   };
 }

@@ -29,7 +29,7 @@ async function pretty(file: string, text: string): Promise<string> {
   }
 }
 
-function plainComparison(c: Comparison) {
+export function plainComparison(c: Comparison) {
   const side = (r: Comparison['floor']) => ({
     requests: r.requests,
     rps: r.rps,

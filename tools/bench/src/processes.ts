@@ -149,6 +149,13 @@ export interface BareChainOptions {
   push: 'await' | 'background';
   /** Extra environment for every chain process (the profiler's preload). */
   env?: Record<string, string>;
+  /**
+   * Every front also LISTENs on a connection to the primary (the NOTIFY prototype: the order's
+   * `/purchase/:id?notify` commits a NOTIFY instead of pushing) and keeps when each one arrived.
+   */
+  listen?: boolean;
+  /** The chain's NOTIFY channel (notify-sql.ts, chainChannel). */
+  channel?: string;
 }
 
 async function startChainProcess(name: string, env: Record<string, string>): Promise<Spawned> {
@@ -187,7 +194,7 @@ export async function startBareChain(opts: BareChainOptions): Promise<BareChain>
   const stop = async () => {
     await Promise.all(started.map((s) => s.stop()));
   };
-  const extra = opts.env ?? {};
+  const extra = { ...(opts.env ?? {}), ...(opts.channel ? { CHAIN_CHANNEL: opts.channel } : {}) };
   try {
     const frontPorts = await Promise.all(Array.from({ length: opts.fronts }, () => freePort()));
     const frontUrls = frontPorts.map((port) => `http://127.0.0.1:${port}`);
@@ -215,6 +222,7 @@ export async function startBareChain(opts: BareChainOptions): Promise<BareChain>
           CHAIN_PORT: String(port),
           CHAIN_CATALOG_URL: catalog.url,
           CHAIN_ORDER_URL: order.url,
+          ...(opts.listen ? { CHAIN_LISTEN_URL: opts.primaryUrl } : {}),
         }),
       ),
     );

@@ -68,19 +68,27 @@ export async function runProfile(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bazar-profile-'));
   run.onExit(() => rm(dir, { recursive: true, force: true }));
   const env = profilerEnv(dir);
+  // --fronts: the fan-out shape, and only the order and the first front under the profiler (each
+  // profiled process pays for its sampler, and a dozen of them would crowd two cores).
+  const profiledName = (name: string) =>
+    opts.fronts === undefined || name === 'front-0' || name.startsWith('order');
   const bazar = await startBenchStack(run, {
     label: opts.mode,
     mode: opts.mode,
     fsync: true,
-    fronts: 2,
-    catalogReplicas: 1,
-    orderReplicas: 1,
-    ...(opts.system === 'bazar' ? { env } : {}),
+    ...(opts.fronts === undefined
+      ? { fronts: 2, catalogReplicas: 1, orderReplicas: 1 }
+      : { fronts: opts.fronts, catalogReplicas: 0, orderReplicas: 0 }),
+    ...(opts.system === 'bazar'
+      ? opts.fronts === undefined
+        ? { env }
+        : { envFor: (proc: { name: string }) => (profiledName(proc.name) ? env : {}) }
+      : {}),
   });
   const chain = opts.system === 'chain' ? await startChainFor(run, bazar, env) : undefined;
   const procs: Profiled[] = chain
     ? chain.chain.all.map((s) => ({ name: s.name, pid: s.pid }))
-    : bazar.stack.all.map((s) => ({ name: s.name, pid: s.pid() }));
+    : bazar.stack.all.filter((s) => profiledName(s.name)).map((s) => ({ name: s.name, pid: s.pid() }));
   const watch: Watched[] = [
     ...(chain ? chain.chain.all.map((s) => ({ name: s.name, pid: () => s.pid })) : serviceWatch(bazar.stack)),
     ...bazar.pair.watch,
@@ -120,7 +128,8 @@ export async function runProfile(
   await mkdir(outDir, { recursive: true });
   const lines = [
     '',
-    `Profile of ${opts.path} on the ${opts.system === 'chain' ? `bare chain (${chain?.synchronousCommit})` : `${opts.mode} stack`}: ` +
+    `Profile of ${opts.path} on the ${opts.system === 'chain' ? `bare chain (${chain?.synchronousCommit})` : `${opts.mode} stack`}` +
+      `${opts.fronts === undefined ? '' : ` of ${opts.fronts} fronts`}: ` +
       `${result.requests} requests in ${result.seconds.toFixed(1)} s (${result.rps.toFixed(0)}/s, p50 ${p(result, 50).toFixed(2)} ms, ` +
       `${result.errors + result.timeouts + result.non2xx} errors) at ${connections} connections; ` +
       `load average ${os
@@ -150,6 +159,14 @@ export async function runProfile(
       `The sampler itself costs each profiled process CPU on a thread of its own: the least busy one here ` +
         `burnt ${Math.min(...rates).toFixed(0)} ms/s, which is in every /proc figure above.`,
       '',
+    );
+  }
+  const unprofiled = chain ? [] : bazar.stack.all.filter((s) => !profiledName(s.name));
+  if (unprofiled.length > 0) {
+    const ms = unprofiled.reduce((a, s) => a + (cpuMs.get(s.name) ?? 0), 0);
+    lines.push(
+      `${unprofiled.length} processes not profiled (${unprofiled.map((s) => s.name).join(', ')}): /proc CPU ` +
+        `${ms.toFixed(0)} ms in all, ${((ms * 1000) / Math.max(1, result.requests)).toFixed(0)} µs/req`,
     );
   }
   for (const pg of bazar.pair.watch) {

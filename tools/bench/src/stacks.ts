@@ -43,6 +43,8 @@ export interface StackSpec {
   env?: Record<string, string>;
   /** Extra environment per process (the live page on one front only). */
   envFor?: StackOptions['envFor'];
+  /** Books to seed beside the lab's seven (services/catalog/src/seed.ts), as npm start's --books. */
+  books?: number;
 }
 
 function pairOf(dataDir: string, stack: Stack): PgPair {
@@ -87,6 +89,7 @@ async function startTracked(run: BenchRun, spec: StackSpec): Promise<BenchStack>
       ...(spec.pair ? { databaseUrl: spec.pair.primaryUrl, replicaDatabaseUrl: spec.pair.standbyUrl } : {}),
       ...(spec.env ? { env: spec.env } : {}),
       ...(spec.envFor ? { envFor: spec.envFor } : {}),
+      ...(spec.books ? { books: spec.books } : {}),
     });
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
@@ -102,6 +105,10 @@ async function startTracked(run: BenchRun, spec: StackSpec): Promise<BenchStack>
       `${spec.pair ? 'on the shared Postgres pair' : `own Postgres pair, fsync ${spec.fsync ? 'on' : 'off'}`}, ` +
       `${spec.fronts} front${spec.fronts > 1 ? 's' : ''}, catalog 1+${spec.catalogReplicas}, order 1+${spec.orderReplicas})`,
   );
+  if (stack.seeded)
+    run.log(
+      `${spec.label}: ${stack.seeded.books} seeded books (${stack.seeded.inserted} inserted in ${(stack.seeded.ms / 1000).toFixed(1)} s)`,
+    );
   return {
     label: spec.label,
     mode: spec.mode,
@@ -138,6 +145,7 @@ export function startChainFor(
   run: BenchRun,
   target: BenchStack,
   env?: Record<string, string>,
+  extra?: { fronts?: number; listen?: boolean; channel?: string },
 ): Promise<BenchChain> {
   return run.track(
     (async () => {
@@ -146,8 +154,10 @@ export function startChainFor(
       const chain = await startBareChain({
         primaryUrl: target.pair.primaryUrl,
         standbyUrl: target.pair.standbyUrl,
-        fronts: target.stack.fronts.length,
+        fronts: extra?.fronts ?? target.stack.fronts.length,
         ...shape,
+        ...(extra?.listen ? { listen: true } : {}),
+        ...(extra?.channel ? { channel: extra.channel } : {}),
         ...(env ? { env } : {}),
       });
       const stop = run.onExit(() => chain.stop());
