@@ -80,11 +80,17 @@ const only = process.argv.slice(2);
 // `node --test` of their own (their cluster has a name of its own, and with it its own namespaces, state
 // directory and image store: it shares nothing with the others'); their output is printed after the
 // others'. The NetworkPolicy file (a cluster of its own too, 2 minutes) follows them there: the chaos
-// file's alert scenarios wait minutes on their alerts' `for`, and the two lanes end closer together.
+// file's alert scenarios wait minutes on their alerts' `for`, and the two lanes end closer together; so
+// does the cluster tool's multi-node file (3 nodes of its own, 2 minutes, a minute of it waiting for the
+// control plane to notice a node cut off).
 // The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's
 // load beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
 const relativeName = (file) => path.relative(dist, file).split(path.sep).join('/');
-const BESIDE = new Set(['test/cluster/failover.test.js', 'test/cluster/network-policy.test.js']);
+const BESIDE = new Set([
+  'test/cluster/failover.test.js',
+  'test/cluster/network-policy.test.js',
+  'tools/cluster/src/multinode.test.js',
+]);
 const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {

@@ -8,6 +8,7 @@
  * (the cluster has no way out, so only cluster names resolve), the provisioner's volumes live in the
  * cluster's state directory, and its helper pods run the busybox stand-in.
  */
+import { CONTROL_PLANE_TAINT } from './kubelet.js';
 import type { ClusterLayout } from './layout.js';
 
 export interface AddonImages {
@@ -69,7 +70,7 @@ function corednsRbac(): Obj[] {
   ];
 }
 
-function corednsDeployment(image: string): Obj {
+function corednsDeployment(image: string, placement: Obj): Obj {
   const labels = { 'k8s-app': 'kube-dns' };
   return {
     apiVersion: 'apps/v1',
@@ -84,7 +85,11 @@ function corednsDeployment(image: string): Obj {
           serviceAccountName: 'coredns',
           priorityClassName: 'system-cluster-critical',
           dnsPolicy: 'Default',
-          tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
+          ...(placement.nodeSelector ? { nodeSelector: placement.nodeSelector } : {}),
+          tolerations: [
+            { key: 'CriticalAddonsOnly', operator: 'Exists' },
+            ...((placement.tolerations as Obj[] | undefined) ?? []),
+          ],
           containers: [
             {
               name: 'coredns',
@@ -124,7 +129,7 @@ function corednsDeployment(image: string): Obj {
   };
 }
 
-export function corednsManifests(l: ClusterLayout, image: string): Obj[] {
+export function corednsManifests(l: ClusterLayout, image: string, workers = 0): Obj[] {
   return [
     ...corednsRbac(),
     {
@@ -133,7 +138,7 @@ export function corednsManifests(l: ClusterLayout, image: string): Obj[] {
       metadata: { name: 'coredns', namespace: 'kube-system' },
       data: { Corefile: corefile(l) },
     },
-    corednsDeployment(image),
+    corednsDeployment(image, controlPlanePlacement(l, workers)),
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -231,8 +236,26 @@ spec:
 `;
 }
 
-function localPathConfig(l: ClusterLayout, helperImage: string): Obj {
-  const config = { nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [l.localPathDir] }] };
+/**
+ * With workers, the addons run on the control plane (which is tainted for everything else), so that a
+ * worker lost or cut off takes neither the cluster's DNS nor its volume provisioning with it.
+ */
+export function controlPlanePlacement(l: ClusterLayout, workers: number): Obj {
+  if (workers === 0) return {};
+  return {
+    nodeSelector: { 'kubernetes.io/hostname': l.nodeName },
+    tolerations: [{ key: CONTROL_PLANE_TAINT.key, operator: 'Exists', effect: CONTROL_PLANE_TAINT.effect }],
+  };
+}
+
+/** Each node's volumes live in a directory of that node's own (a local disk): the PV is bound to it. */
+function localPathConfig(l: ClusterLayout, helperImage: string, nodes: ClusterLayout[]): Obj {
+  const config = {
+    nodePathMap: [
+      { node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: [l.localPathDir] },
+      ...(nodes.length > 1 ? nodes.map((n) => ({ node: n.nodeName, paths: [n.localPathDir] })) : []),
+    ],
+  };
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -248,7 +271,7 @@ function localPathConfig(l: ClusterLayout, helperImage: string): Obj {
   };
 }
 
-function localPathDeployment(image: string): Obj {
+function localPathDeployment(image: string, placement: Obj): Obj {
   const labels = { app: 'local-path-provisioner' };
   return {
     apiVersion: 'apps/v1',
@@ -262,6 +285,7 @@ function localPathDeployment(image: string): Obj {
         spec: {
           serviceAccountName: 'local-path-provisioner-service-account',
           priorityClassName: 'system-node-critical',
+          ...placement,
           containers: [
             {
               name: 'local-path-provisioner',
@@ -282,12 +306,16 @@ function localPathDeployment(image: string): Obj {
   };
 }
 
-export function localPathManifests(l: ClusterLayout, images: AddonImages): Obj[] {
+export function localPathManifests(
+  l: ClusterLayout,
+  images: AddonImages,
+  nodes: ClusterLayout[] = [l],
+): Obj[] {
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LOCAL_PATH.namespace } },
     ...localPathRbac(),
-    localPathConfig(l, images.helper),
-    localPathDeployment(images.localPathProvisioner),
+    localPathConfig(l, images.helper, nodes),
+    localPathDeployment(images.localPathProvisioner, controlPlanePlacement(l, nodes.length - 1)),
     {
       apiVersion: 'storage.k8s.io/v1',
       kind: 'StorageClass',

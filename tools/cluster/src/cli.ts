@@ -1,5 +1,5 @@
 /**
- * `npm run cluster -- <command>`: the local single-node Kubernetes.
+ * `npm run cluster -- <command>`: the local Kubernetes (one node, or a control plane and workers).
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
@@ -17,13 +17,15 @@ import {
   type ImageRecord,
 } from './images.js';
 import { ensurePackages, locateToolchain } from './toolchain.js';
-import { clusterLayout, defaultToolsBinDir } from './layout.js';
+import { defaultToolsBinDir } from './layout.js';
 
 const USAGE = `Usage: npm run cluster -- <command> [options]
 
-A single-node Kubernetes built from parts on this machine (root): etcd, kube-apiserver,
-controller-manager, scheduler, containerd, kubelet, kube-proxy, CoreDNS and local-path-provisioner
-(default StorageClass "standard"), inside a network + mount namespace of its own.
+A Kubernetes built from parts on this machine (root): etcd, kube-apiserver, controller-manager,
+scheduler, containerd, kubelet, kube-proxy, CoreDNS and local-path-provisioner (default StorageClass
+"standard"), inside a network + mount namespace of its own; with --nodes N, a control plane and N-1
+workers, each a node of its own (namespaces, containerd, kubelet, kube-proxy, local volumes), plugged
+into one switch, pod ranges routed between them.
 
 Commands:
   prepare [--all-images] [--network-policy] [--packages-only]
@@ -33,10 +35,13 @@ Commands:
                            services and the stand-ins too; --network-policy: also ipset, for up
                            --network-policy; --packages-only: the packages and nothing else, so it
                            can run before scripts/k8s-tools.sh has built the binaries)
-  up [--network-policy]    start the cluster (builds missing images with tools/images);
+  up [--nodes N] [--network-policy]
+                           start the cluster (builds missing images with tools/images);
+                           --nodes N: a control plane (tainted NoSchedule, running the addons) and
+                           N-1 workers (default 1: one untainted node; at most 8);
                            --network-policy: enforce NetworkPolicies with kube-router's firewall
                            (a TEST enforcer: kube-router v2.1.0 is flagged for reported security
-                           flaws; it runs only inside the cluster's own namespaces)
+                           flaws; it runs only inside the cluster's own namespaces; one node only)
   down [--keep-data] [--purge]
                            stop it and remove everything (processes, mounts, cgroups, namespaces,
                            state); --keep-data keeps the state directory (logs, etcd); the node's
@@ -45,8 +50,14 @@ Commands:
   kubeconfig               print the host kubeconfig's path (export KUBECONFIG=$(...))
   load [archive|name...]   import docker-archives, or tools/images images by name (none named:
                            all of them: our services and the stand-ins) into the node
-  exec [--name=N] <cmd...> run a command inside the node's namespaces (kubectl, helm, curl ...
-                           with KUBECONFIG set and the Kubernetes tools on PATH)
+  exec [--name=N] [--node=NODE] <cmd...>
+                           run a command inside a node's namespaces (default the control plane;
+                           kubectl, helm, curl ... with KUBECONFIG set and the tools on PATH)
+  node kill|start|cut|heal NODE
+                           a worker's faults: kill (power loss: its kubelet, containerd, kube-proxy
+                           and every container SIGKILLed at once, its memory gone, its disks kept),
+                           start (power it on again: it rejoins), cut (its link to the other nodes
+                           down, everything on it running on), heal (the link up again)
 
 Options:
   --name NAME              cluster name (default bazar); clusters have separate state
@@ -86,9 +97,15 @@ function printUp(c: Cluster): void {
   );
 }
 
-async function cmdUp(name: string, apiPort: number | undefined, networkPolicy: boolean): Promise<number> {
+async function cmdUp(
+  name: string,
+  apiPort: number | undefined,
+  networkPolicy: boolean,
+  nodes: number,
+): Promise<number> {
+  if (networkPolicy && nodes > 1) throw new Error('--network-policy runs on one node only');
   try {
-    const c = await up({ name, networkPolicy, ...(apiPort ? { apiPort } : {}) });
+    const c = await up({ name, networkPolicy, nodes, ...(apiPort ? { apiPort } : {}) });
     printUp(c);
     return 0;
   } catch (err) {
@@ -174,17 +191,44 @@ async function cmdLoad(name: string, items: string[]): Promise<number> {
   let records: ImageRecord[] = [];
   if (names.length > 0) records = await buildImages({ only: names });
   else if (archives.length === 0) records = await podImages();
-  const imported = [
-    ...(await cluster.loadImages(records)),
-    ...(await importArchives(cluster.layout, archives)),
-  ];
+  const fromArchives = await Promise.all(cluster.nodes.map((n) => importArchives(n, archives)));
+  const imported = [...(await cluster.loadImages(records)), ...new Set(fromArchives.flat())];
   process.stdout.write(`imported: ${imported.join(', ') || 'nothing (all present)'}\n`);
   return 0;
 }
 
-async function cmdExec(name: string, argv: string[]): Promise<number> {
-  const l = clusterLayout(name);
-  await attach(name); // a clear "not up" instead of nsenter's missing file
+async function cmdNode(name: string, args: string[]): Promise<number> {
+  const [action, node] = args;
+  if (!node || args.length !== 2) throw new Error('usage: node kill|start|cut|heal NODE');
+  const cluster = await attach(name);
+  const t0 = Date.now();
+  const took = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  switch (action) {
+    case 'kill': {
+      const { killed } = await cluster.killNode(node);
+      process.stdout.write(`${node}: powered off (${killed} process(es) killed) in ${took()}\n`);
+      return 0;
+    }
+    case 'start':
+      await cluster.startNode(node);
+      process.stdout.write(`${node}: powered on, Ready in ${took()}\n`);
+      return 0;
+    case 'cut':
+      await cluster.cutNode(node);
+      process.stdout.write(`${node}: cut off from the other nodes\n`);
+      return 0;
+    case 'heal':
+      await cluster.healNode(node);
+      process.stdout.write(`${node}: plugged in again\n`);
+      return 0;
+    default:
+      throw new Error(`unknown node action "${action}": kill, start, cut or heal`);
+  }
+}
+
+async function cmdExec(name: string, nodeName: string | undefined, argv: string[]): Promise<number> {
+  const cluster = await attach(name); // a clear "not up" instead of nsenter's missing file
+  const l = nodeName ? cluster.node(nodeName) : cluster.layout;
   const env = { ...cleanEnv([defaultToolsBinDir()]), KUBECONFIG: l.kubeconfigNode };
   const child = spawn('nsenter', nsenterArgs(l.ns, argv.length > 0 ? argv : ['sh']), {
     stdio: 'inherit',
@@ -200,15 +244,18 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   // exec passes everything after its own --name=NAME through, options included.
-  const execAt = command === 'exec' ? rest.findIndex((a) => !a.startsWith('--name=')) : -1;
+  const execAt =
+    command === 'exec' ? rest.findIndex((a) => !a.startsWith('--name=') && !a.startsWith('--node=')) : -1;
   const own = command === 'exec' ? rest.slice(0, execAt < 0 ? rest.length : execAt) : rest;
   const { values, positionals } = parseArgs({
     args: own,
     strict: true,
-    allowPositionals: command === 'load',
+    allowPositionals: command === 'load' || command === 'node',
     options: {
       name: { type: 'string', default: 'bazar' },
       'api-port': { type: 'string' },
+      nodes: { type: 'string', default: '1' },
+      node: { type: 'string' },
       'keep-data': { type: 'boolean', default: false },
       purge: { type: 'boolean', default: false },
       'all-images': { type: 'boolean', default: false },
@@ -234,6 +281,7 @@ async function main(argv: string[]): Promise<number> {
         name,
         values['api-port'] ? Number(values['api-port']) : undefined,
         values['network-policy'] ?? false,
+        Number(values.nodes ?? '1'),
       );
     case 'down':
       return cmdDown(name, values['keep-data'] ?? false, values.purge ?? false);
@@ -245,7 +293,9 @@ async function main(argv: string[]): Promise<number> {
     case 'load':
       return cmdLoad(name, positionals);
     case 'exec':
-      return cmdExec(name, execAt < 0 ? [] : rest.slice(execAt));
+      return cmdExec(name, values.node, execAt < 0 ? [] : rest.slice(execAt));
+    case 'node':
+      return cmdNode(name, positionals);
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -20,32 +20,13 @@ import { leftovers } from './teardown.js';
 import { sleep, waitFor } from './exec.js';
 import { clusterImages, type ClusterImages } from './images.js';
 import { clusterLayout } from './layout.js';
-import { missingHostRequirements, missingKubeBinaries } from './toolchain.js';
+import { clusterTestSkipReason } from './tier-prerequisites.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, 'cli.js');
 const NAME = 'smoke';
 
-function prerequisites(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (namespaces, mounts, cgroups)';
-  const kube = missingKubeBinaries();
-  if (kube.length > 0) return `missing ${kube.join(', ')}: run scripts/k8s-tools.sh`;
-  const host = missingHostRequirements();
-  if (host.length > 0)
-    return `missing ${host.map((h) => h.file).join(', ')} (npm run cluster -- up installs them)`;
-  return undefined;
-}
-
-function skipReason(): string | false {
-  const why = prerequisites();
-  if (!why) return false;
-  const message = `NOT RUN: the local cluster tier (tools/cluster): ${why}`;
-  if (process.env.CI || process.env.BAZAR_REQUIRE_CLUSTER_TIER === '1') throw new Error(message);
-  process.stderr.write(`\n*** ${message}\n\n`);
-  return message;
-}
-
-const skip = skipReason();
+const skip = clusterTestSkipReason();
 const log = (line: string): void => {
   process.stderr.write(`[cluster] ${line}\n`);
 };

@@ -1,13 +1,17 @@
 /**
- * `up`: a single-node Kubernetes from parts, in the order kubeadm and kind bring one up:
+ * `up`: a Kubernetes from parts, in the order kubeadm and kind bring one up:
  *   images → PKI and configs → node namespaces → API forwarder → etcd → kube-apiserver →
  *   kube-controller-manager → kube-scheduler → containerd (+ image import) → kubelet (node Ready) →
  *   kube-proxy → CoreDNS and local-path-provisioner (Available) → ServiceAccount `default`; with
  *   `networkPolicy`, kube-router's firewall (a test enforcer: see kube-router.ts) once its RBAC is applied.
+ * With `nodes` > 1, workers join the control plane: each a node of its own (network and mount
+ * namespaces, containerd, kubelet, kube-proxy, cgroup, image store, local volumes), plugged into a
+ * switch namespace, each routing the others' pod ranges (host-gw); the control plane is tainted
+ * NoSchedule (as kind's) and runs only the addons.
  * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
  * down again before the error is passed on.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
@@ -27,16 +31,40 @@ import {
 } from './daemons.js';
 import { cleanEnv, run, runIn, sleep, waitFor, type RunOptions, type RunResult } from './exec.js';
 import { clusterImages, importImages, type ClusterImages, type ImageRecord } from './images.js';
-import { kubeletSpec, writeKubeletConfig } from './kubelet.js';
+import { CONTROL_PLANE_TAINT, kubeletSpec, writeKubeletConfig } from './kubelet.js';
 import { kubeProxySpec, writeKubeProxyConfig } from './kube-proxy.js';
 import { KUBE_ROUTER_USER, kubeRouterRbac, kubeRouterSpec } from './kube-router.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { clusterLayout, DEFAULT_CLUSTER_NAME, PORTS, type ClusterLayout } from './layout.js';
-import { createNode, hostRouteConflicts, writeNodeResolvConf } from './node.js';
-import { createPki, pkiFiles, type CertFiles, type ClusterPki } from './pki.js';
+import {
+  clusterLayout,
+  DEFAULT_CLUSTER_NAME,
+  MAX_NODES,
+  nodeLayouts,
+  PORTS,
+  type ClusterLayout,
+} from './layout.js';
+import {
+  createNode,
+  createSwitch,
+  hostRouteConflicts,
+  releaseNode,
+  routePodRanges,
+  setSwitchPort,
+  writeNodeResolvConf,
+  type SwitchPlug,
+} from './node.js';
+import {
+  createPki,
+  issueNodeCerts,
+  nodeCertFiles,
+  pkiFiles,
+  type CertFiles,
+  type ClusterPki,
+} from './pki.js';
 import { listening } from './probes.js';
 import { readState, writeState, type ClusterState } from './state.js';
-import { leftovers, teardown, type DownReport } from './teardown.js';
+import { killNamespaceStragglers, leftovers, teardown, type DownReport } from './teardown.js';
+import { killCgroupTree } from './cgroups.js';
 import { ensurePackages, locateToolchain, type Toolchain } from './toolchain.js';
 
 export interface UpOptions {
@@ -57,6 +85,8 @@ export interface UpOptions {
    * is flagged for reported security flaws; it runs only inside this cluster's namespaces.
    */
   networkPolicy?: boolean;
+  /** Nodes in all: the control plane and nodes - 1 workers (default 1: one untainted node). */
+  nodes?: number;
   log?: (line: string) => void;
 }
 
@@ -76,6 +106,8 @@ export class Cluster {
   readonly apiServerUrl: string;
   readonly nodeApiServerUrl: string;
   readonly nodeAddress: string;
+  /** Every node's layout, the control plane first. */
+  readonly nodes: ClusterLayout[];
 
   constructor(
     readonly layout: ClusterLayout,
@@ -83,6 +115,7 @@ export class Cluster {
     readonly state: ClusterState,
   ) {
     this.name = layout.name;
+    this.nodes = nodeLayouts(layout, state.nodes ?? 1);
     this.kubeconfigPath = layout.kubeconfig;
     this.kubeconfigNodePath = layout.kubeconfigNode;
     this.apiServerUrl = state.apiServerUrl ?? '';
@@ -105,8 +138,93 @@ export class Cluster {
 
   /** Runs a command inside the node's network and mount namespaces (KUBECONFIG set, tools on PATH). */
   exec(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return this.execOn(this.layout.nodeName, argv, opts);
+  }
+
+  /** exec() on node `nodeName`. */
+  execOn(nodeName: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const env = { ...cleanEnv([this.toolchain.binDir]), KUBECONFIG: this.kubeconfigNodePath, ...opts.env };
-    return runIn(this.layout.ns, argv, { ...opts, env });
+    return runIn(this.node(nodeName).ns, argv, { ...opts, env });
+  }
+
+  /** The layout of node `nodeName`. */
+  node(nodeName: string): ClusterLayout {
+    const found = this.nodes.find((n) => n.nodeName === nodeName);
+    if (!found)
+      throw new Error(`cluster ${this.name} has no node ${nodeName} (${this.nodeNames().join(', ')})`);
+    return found;
+  }
+
+  nodeNames(): string[] {
+    return this.nodes.map((n) => n.nodeName);
+  }
+
+  /** The worker `nodeName` (faults are for workers: the control plane holds the API). */
+  private worker(nodeName: string): { layout: ClusterLayout; index: number } {
+    const layout = this.node(nodeName);
+    const index = this.nodes.indexOf(layout);
+    if (index === 0) throw new Error(`${nodeName} is the control plane: node faults are for workers`);
+    return { layout, index };
+  }
+
+  /**
+   * The node loses power: its kubelet, containerd, kube-proxy and every container of it are killed at
+   * once (SIGKILL to its cgroup), and its namespaces are released, so all it held in memory (/run, the
+   * pods' network namespaces) is gone. Its disks stay: kubelet root, image store, local volumes.
+   */
+  async killNode(nodeName: string): Promise<{ killed: number }> {
+    const { layout } = this.worker(nodeName);
+    const inodes = [layout.ns.net, layout.ns.mnt].flatMap((f) => {
+      try {
+        return [statSync(f).ino];
+      } catch {
+        return [];
+      }
+    });
+    const killed = (await killCgroupTree(`/${layout.cgroupName}`)).length;
+    const stragglers = await killNamespaceStragglers(inodes);
+    await releaseNode(layout);
+    return { killed: killed + stragglers };
+  }
+
+  /** A killed node powers on again: namespaces, routes, containerd, kubelet and kube-proxy, then Ready. */
+  async startNode(nodeName: string, opts: { log?: Log } = {}): Promise<{ readyMs: number }> {
+    const { layout, index } = this.worker(nodeName);
+    const t0 = Date.now();
+    // The CNI's address leases were kept in memory, as on a node whose IPAM state lives on tmpfs.
+    rmSync(layout.cniIpamDir, { recursive: true, force: true });
+    mkdirSync(layout.cniIpamDir, { recursive: true });
+    await createNode(layout, { switchNs: this.layout.switchNs, index });
+    await routePodRanges(this.nodes, [layout]);
+    const pki = pkiFiles(layout.pkiDir);
+    const api = new ApiClient(this.apiServerUrl, pki.ca.cert, pki.admin);
+    const ctx: Ctx = {
+      l: this.layout,
+      nodes: this.nodes,
+      tools: this.toolchain,
+      state: this.state,
+      log: opts.log ?? (() => {}),
+      daemons: [],
+      dctx: daemonContext(this.layout),
+      api,
+      persistState: false,
+    };
+    try {
+      await startNodeDaemons(ctx, layout, index);
+    } finally {
+      api.close();
+    }
+    return { readyMs: Date.now() - t0 };
+  }
+
+  /** Cuts a running node off every other node (its port on the switch goes down). */
+  cutNode(nodeName: string): Promise<void> {
+    return setSwitchPort(this.layout.switchNs, this.worker(nodeName).index, false);
+  }
+
+  /** Plugs a cut-off node back in. */
+  healNode(nodeName: string): Promise<void> {
+    return setSwitchPort(this.layout.switchNs, this.worker(nodeName).index, true);
   }
 
   /** kubectl on the host, through the loopback forwarder. */
@@ -121,9 +239,10 @@ export class Cluster {
     return run(helm, args, { ...opts, env: { ...this.env(), ...opts.env } });
   }
 
-  /** Imports docker-archives from tools/images into the node's containerd. */
-  loadImages(records: ImageRecord[]): Promise<string[]> {
-    return importImages(this.layout, records);
+  /** Imports docker-archives from tools/images into every node's containerd. */
+  async loadImages(records: ImageRecord[]): Promise<string[]> {
+    const imported = await Promise.all(this.nodes.map((n) => importImages(n, records)));
+    return [...new Set(imported.flat())];
   }
 
   /**
@@ -177,6 +296,8 @@ type Log = (line: string) => void;
 
 interface Ctx {
   l: ClusterLayout;
+  /** Every node, the control plane (l) first. */
+  nodes: ClusterLayout[];
   tools: Toolchain;
   state: ClusterState;
   log: Log;
@@ -186,14 +307,18 @@ interface Ctx {
   api?: ApiClient;
   /** Set when SIGINT/SIGTERM started a teardown: the failing steps must not start a second one. */
   signalTeardown?: Promise<unknown>;
+  /** Whether timings go to the state file (not for a node started again later). */
+  persistState?: boolean;
 }
 
 async function timed<T>(ctx: Ctx, label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
   const result = await fn();
   const ms = Date.now() - t0;
-  ctx.state.timings = { ...ctx.state.timings, [label]: ms };
-  writeState(ctx.l, ctx.state);
+  if (ctx.persistState !== false) {
+    ctx.state.timings = { ...ctx.state.timings, [label]: ms };
+    writeState(ctx.l, ctx.state);
+  }
   ctx.log(`${label.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
   return result;
 }
@@ -203,8 +328,8 @@ function apiOf(ctx: Ctx): ApiClient {
   return ctx.api;
 }
 
-function start(ctx: Ctx, spec: DaemonSpec): Daemon {
-  const d = startDaemon(ctx.dctx, spec);
+function start(ctx: Ctx, spec: DaemonSpec, node?: ClusterLayout): Daemon {
+  const d = startDaemon(node && node !== ctx.l ? daemonContext(node) : ctx.dctx, spec);
   ctx.daemons.push(d);
   return d;
 }
@@ -250,6 +375,30 @@ function writeKubeconfigs(ctx: Ctx, pki: ClusterPki): void {
   }
 }
 
+/** A worker's own kubelet identity and certificates, and its kube-proxy's kubeconfig. */
+async function prepareWorker(ctx: Ctx, pki: ClusterPki, w: ClusterLayout): Promise<void> {
+  for (const dir of [w.configDir, w.logDir, w.pidDir, w.localPathDir, w.podLogsDir])
+    mkdirSync(dir, { recursive: true });
+  const certs = await issueNodeCerts(w.pkiDir, { nodeName: w.nodeName, nodeAddress: w.network.nodeAddress });
+  const common = {
+    caFile: pki.ca.cert,
+    clusterName: `bazar-${w.name}`,
+    server: `https://${ctx.l.network.nodeAddress}:${PORTS.apiServer}`,
+  };
+  writeKubeconfig({
+    ...common,
+    file: path.join(w.configDir, 'kubelet.kubeconfig'),
+    client: certs.kubeletClient,
+    user: `system:node:${w.nodeName}`,
+  });
+  writeKubeconfig({
+    ...common,
+    file: path.join(w.configDir, 'kube-proxy.kubeconfig'),
+    client: pki.kubeProxy,
+    user: 'system:kube-proxy',
+  });
+}
+
 async function prepare(ctx: Ctx, apiPort: number): Promise<ClusterPki> {
   const { l } = ctx;
   for (const dir of [l.configDir, l.logDir, l.pidDir, l.localPathDir, l.podLogsDir])
@@ -263,11 +412,16 @@ async function prepare(ctx: Ctx, apiPort: number): Promise<ClusterPki> {
     clusterDomain: l.network.clusterDomain,
   });
   writeKubeconfigs(ctx, pki);
+  for (const w of ctx.nodes.slice(1)) await prepareWorker(ctx, pki, w);
   return pki;
 }
 
-async function startNode(ctx: Ctx): Promise<void> {
-  const ns = await createNode(ctx.l);
+async function startNodes(ctx: Ctx): Promise<void> {
+  const multi = ctx.nodes.length > 1;
+  if (multi) await createSwitch(ctx.l);
+  const plug = (index: number): SwitchPlug | undefined =>
+    multi ? { switchNs: ctx.l.switchNs, index } : undefined;
+  const ns = await createNode(ctx.l, plug(0));
   Object.assign(ctx.state, {
     netInode: ns.netInode,
     mntInode: ns.mntInode,
@@ -275,6 +429,12 @@ async function startNode(ctx: Ctx): Promise<void> {
   });
   writeState(ctx.l, ctx.state);
   createCgroup(ctx.dctx.cgroup);
+  for (const [i, w] of ctx.nodes.entries()) {
+    if (i === 0) continue;
+    await createNode(w, plug(i));
+    createCgroup(daemonContext(w).cgroup);
+  }
+  if (multi) await routePodRanges(ctx.nodes);
 }
 
 function forwarderSpec(l: ClusterLayout, port: number): DaemonSpec {
@@ -327,51 +487,114 @@ async function startControlPlane(ctx: Ctx, pki: ClusterPki): Promise<void> {
   });
 }
 
+/** `label` for the control plane of one node, `label (node)` on every node of several. */
+function onNode(ctx: Ctx, label: string, node: ClusterLayout): string {
+  return ctx.nodes.length > 1 ? `${label} (${node.nodeName})` : label;
+}
+
 async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
-  const { l } = ctx;
-  const files = writeContainerdFiles(l, images.pause.ref);
-  if (storeInUse(l)) {
-    await timed(ctx, 'image store reuse', () => cleanImageStore(l, ctx.dctx, files.maintenance, ctx.log));
+  // Node after node: image imports are disk-bound and the cores are few.
+  for (const node of ctx.nodes) {
+    const files = writeContainerdFiles(node, images.pause.ref);
+    if (storeInUse(node)) {
+      await timed(ctx, onNode(ctx, 'image store reuse', node), () =>
+        cleanImageStore(node, daemonContext(node), files.maintenance, ctx.log),
+      );
+    }
+    await timed(ctx, onNode(ctx, 'containerd', node), async () => {
+      start(ctx, containerdSpec(files.config), node);
+      await containerdAnswers(node, 30_000, anyDeath(ctx));
+    });
+    await timed(ctx, onNode(ctx, 'image import (cluster images)', node), async () => {
+      await importImages(node, [images.pause, images.coredns, images.localPathProvisioner, images.busybox]);
+    });
   }
-  await timed(ctx, 'containerd', async () => {
-    start(ctx, containerdSpec(files.config));
-    await containerdAnswers(l, 30_000, anyDeath(ctx));
-  });
-  await timed(ctx, 'image import (cluster images)', async () => {
-    await importImages(l, [images.pause, images.coredns, images.localPathProvisioner, images.busybox]);
+}
+
+function startKubelet(ctx: Ctx, pki: ClusterPki, node: ClusterLayout, index: number): void {
+  const multi = ctx.nodes.length > 1;
+  const opts =
+    index === 0
+      ? { taints: multi ? [CONTROL_PLANE_TAINT] : [] }
+      : { serving: nodeCertFiles(node.pkiDir, node.nodeName).kubeletServing };
+  const config = writeKubeletConfig(node, pki, writeNodeResolvConf(node), opts);
+  start(ctx, kubeletSpec(node, ctx.tools, config), node);
+}
+
+interface NodeConditions {
+  status?: { conditions?: Array<{ type: string; status: string; lastHeartbeatTime?: string }> };
+}
+
+/** Whether the node's kubelet has said Ready at or after `since` (whole seconds, as the API keeps it). */
+function freshlyReady(node: NodeConditions | undefined, since: number): boolean {
+  const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'True') return false;
+  return Date.parse(ready.lastHeartbeatTime ?? '') >= Math.floor(since / 1000) * 1000;
+}
+
+/**
+ * Until the node's kubelet reports Ready, after `since` if given: a node powered on again still shows
+ * its last Ready from before the power loss until the control plane notices it is gone.
+ */
+async function nodeReady(ctx: Ctx, node: ClusterLayout, timeoutMs = 120_000, since = 0): Promise<void> {
+  const api = apiOf(ctx);
+  let last: WithConditions | undefined;
+  await waitFor(
+    `node ${node.nodeName} Ready`,
+    async () => {
+      last = await api.getJson<WithConditions & NodeConditions>(`/api/v1/nodes/${node.nodeName}`);
+      return freshlyReady(last, since) || undefined;
+    },
+    timeoutMs,
+    { abort: anyDeath(ctx), everyMs: 250 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; ${conditionSummary(last, 'Ready')}`);
   });
 }
 
-async function startKubelet(ctx: Ctx, pki: ClusterPki): Promise<void> {
-  const { l, tools } = ctx;
-  const api = apiOf(ctx);
-  await timed(ctx, 'kubelet (node Ready)', async () => {
-    const config = writeKubeletConfig(l, pki, writeNodeResolvConf(l));
-    start(ctx, kubeletSpec(l, tools, config));
-    let last: WithConditions | undefined;
-    await waitFor(
-      `node ${l.nodeName} Ready`,
-      async () => {
-        last = await api.getJson<WithConditions>(`/api/v1/nodes/${l.nodeName}`);
-        return conditionTrue(last, 'Ready') || undefined;
-      },
-      120_000,
-      { abort: anyDeath(ctx), everyMs: 250 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}; ${conditionSummary(last, 'Ready')}`);
-    });
+async function startKubeProxy(ctx: Ctx, node: ClusterLayout): Promise<void> {
+  const proxy = start(ctx, kubeProxySpec(ctx.tools, writeKubeProxyConfig(node)), node);
+  await waitFor(
+    `kube-proxy healthz (${node.nodeName})`,
+    async () => listening(proxy.pid, PORTS.kubeProxyHealthz) || undefined,
+    30_000,
+    { abort: anyDeath(ctx), everyMs: 100 },
+  );
+}
+
+async function startKubelets(ctx: Ctx, pki: ClusterPki): Promise<void> {
+  const multi = ctx.nodes.length > 1;
+  await timed(ctx, multi ? 'kubelets (nodes Ready)' : 'kubelet (node Ready)', async () => {
+    for (const [i, node] of ctx.nodes.entries()) startKubelet(ctx, pki, node, i);
+    await Promise.all(ctx.nodes.map((node) => nodeReady(ctx, node)));
+    // Roles as `kubectl get nodes` shows them (a kubelet may not set node-role labels itself).
+    if (multi) {
+      for (const [i, node] of ctx.nodes.entries()) {
+        const role = i === 0 ? 'control-plane' : 'worker';
+        await kubectlAdmin(ctx, ['label', 'node', node.nodeName, `node-role.kubernetes.io/${role}=`]);
+      }
+    }
   });
-  await timed(ctx, 'kube-proxy', async () => {
-    const proxy = start(ctx, kubeProxySpec(tools, writeKubeProxyConfig(l)));
-    await waitFor(
-      'kube-proxy healthz',
-      async () => listening(proxy.pid, PORTS.kubeProxyHealthz) || undefined,
-      30_000,
-      {
-        abort: anyDeath(ctx),
-        everyMs: 100,
-      },
-    );
+  for (const node of ctx.nodes) {
+    await timed(ctx, onNode(ctx, 'kube-proxy', node), () => startKubeProxy(ctx, node));
+  }
+}
+
+/** A worker powered on again: containerd on its kept store, its kubelet (until Ready), kube-proxy. */
+async function startNodeDaemons(ctx: Ctx, node: ClusterLayout, index: number): Promise<void> {
+  createCgroup(daemonContext(node).cgroup);
+  start(ctx, containerdSpec(path.join(node.configDir, 'containerd.toml')), node);
+  await containerdAnswers(node, 30_000, anyDeath(ctx));
+  const since = Date.now();
+  startKubelet(ctx, pkiFiles(node.pkiDir), node, index);
+  await nodeReady(ctx, node, 180_000, since);
+  await startKubeProxy(ctx, node);
+}
+
+async function kubectlAdmin(ctx: Ctx, args: string[]): Promise<void> {
+  await run(ctx.tools.bin.kubectl, args, {
+    env: { ...cleanEnv(), KUBECONFIG: ctx.l.kubeconfig },
+    timeoutMs: 60_000,
   });
 }
 
@@ -408,12 +631,16 @@ async function startAddons(ctx: Ctx, images: ClusterImages): Promise<void> {
     applyManifests(
       ctx,
       asList([
-        ...corednsManifests(l, images.coredns.ref),
-        ...localPathManifests(l, {
-          coredns: images.coredns.ref,
-          localPathProvisioner: images.localPathProvisioner.ref,
-          helper: images.busybox.ref,
-        }),
+        ...corednsManifests(l, images.coredns.ref, ctx.nodes.length - 1),
+        ...localPathManifests(
+          l,
+          {
+            coredns: images.coredns.ref,
+            localPathProvisioner: images.localPathProvisioner.ref,
+            helper: images.busybox.ref,
+          },
+          ctx.nodes,
+        ),
         ...(ctx.state.networkPolicy ? kubeRouterRbac() : []),
       ]),
     ),
@@ -499,6 +726,10 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   await clearEarlierRun(l, log);
   const t0 = Date.now();
   const networkPolicy = opts.networkPolicy ?? false;
+  const nodeCount = opts.nodes ?? 1;
+  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > MAX_NODES) {
+    throw new Error(`nodes must be 1..${MAX_NODES} (got ${nodeCount})`);
+  }
   if (opts.ensurePackages !== false) await ensurePackages(log, { networkPolicy });
   const tools = await locateToolchain(opts.binDir);
   if (networkPolicy && !tools.kubeRouter) {
@@ -518,10 +749,12 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     upPid: process.pid,
     kubeVersion: tools.kubeVersion,
     ...(networkPolicy ? { networkPolicy } : {}),
+    ...(nodeCount > 1 ? { nodes: nodeCount } : {}),
   };
   writeState(l, state);
   const ctx: Ctx = {
     l,
+    nodes: nodeLayouts(l, nodeCount),
     tools,
     state,
     log,
@@ -533,11 +766,11 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     const apiPort = opts.apiPort || (await freeLoopbackPort());
     const pki = await timed(ctx, 'PKI and configs', () => prepare(ctx, apiPort));
     ctx.api = new ApiClient(state.apiServerUrl ?? '', pki.ca.cert, pki.admin);
-    await timed(ctx, 'node namespaces', () => startNode(ctx));
+    await timed(ctx, nodeCount > 1 ? 'node namespaces and switch' : 'node namespaces', () => startNodes(ctx));
     start(ctx, forwarderSpec(l, apiPort));
     await startControlPlane(ctx, pki);
     await startContainerd(ctx, images);
-    await startKubelet(ctx, pki);
+    await startKubelets(ctx, pki);
     await startAddons(ctx, images);
     state.phase = 'up';
     state.images = Object.fromEntries(Object.values(images).map((r: ImageRecord) => [r.name, r.ref]));

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { corednsManifests, localPathManifests } from './addons.js';
 import { containerdConfig, cniConfig } from './containerd.js';
-import { kubeletConfig } from './kubelet.js';
+import { CONTROL_PLANE_TAINT, kubeletConfig } from './kubelet.js';
 import { kubeProxyConfig } from './kube-proxy.js';
 import { KUBE_ROUTER_USER, kubeRouterRbac, kubeRouterSpec } from './kube-router.js';
-import { clusterLayout } from './layout.js';
+import { clusterLayout, MAX_NODES, nodeLayout, nodeLayouts } from './layout.js';
 import { conflictingRoutes } from './node.js';
 import { pkiFiles } from './pki.js';
 
@@ -106,4 +106,63 @@ test('kube-router (up({ networkPolicy: true })) runs its firewall only, as its o
   assert.deepEqual(binding?.subjects, [
     { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: KUBE_ROUTER_USER },
   ]);
+});
+
+test('workers: each node its own address, pod /24, directories, cgroup and image store; the control plane is the cluster', () => {
+  const nodes = nodeLayouts(l, 3);
+  assert.equal(nodes[0], l);
+  assert.deepEqual(
+    nodes.map((n) => n.nodeName),
+    ['unit-control-plane', 'unit-worker', 'unit-worker2'],
+  );
+  assert.deepEqual(
+    nodes.map((n) => [n.network.nodeAddress, n.network.nodePodCidr, n.network.podGateway]),
+    [
+      ['10.213.1.1', '10.213.64.0/24', '10.213.64.1'],
+      ['10.213.1.2', '10.213.65.0/24', '10.213.65.1'],
+      ['10.213.1.3', '10.213.66.0/24', '10.213.66.1'],
+    ],
+  );
+  const w = nodes[2]!;
+  // What every node shares: the cluster's ranges, its PKI and its state directory (for `down`).
+  assert.equal(w.network.podCidr, l.network.podCidr);
+  assert.equal(w.network.serviceCidr, l.network.serviceCidr);
+  assert.equal(w.pkiDir, l.pkiDir);
+  for (const dir of [w.nsDir, w.configDir, w.logDir, w.pidDir, w.kubeletRoot, w.cniIpamDir, w.localPathDir]) {
+    assert.ok(dir.startsWith(`${l.stateDir}/nodes/unit-worker2/`), dir);
+  }
+  assert.ok(w.containerdRoot.startsWith(`${l.imageCacheDir}/`), 'purge removes the workers` stores too');
+  assert.equal(w.cgroupName, 'bazar-cluster-unit/unit-worker2');
+  assert.equal(kubeletConfig(w, pki, '/r').cgroupRoot, '/bazar-cluster-unit/unit-worker2');
+  assert.equal(cniConfig(w).includes('10.213.66.0/24'), true);
+  assert.throws(() => nodeLayout(l, MAX_NODES), /node index/);
+});
+
+test('with workers: the control plane is tainted and runs the addons; each node has its own volume directory', () => {
+  const nodes = nodeLayouts(l, 3);
+  const c = kubeletConfig(l, pki, '/r', { taints: [CONTROL_PLANE_TAINT] });
+  assert.deepEqual(c.registerWithTaints, [
+    { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' },
+  ]);
+  assert.equal(kubeletConfig(l, pki, '/r').registerWithTaints, undefined, 'one node is not tainted');
+  const spec = (objs: Array<Record<string, unknown>>, kind: string): Record<string, unknown> => {
+    const d = objs.find((o) => o.kind === kind) as { spec: { template: { spec: Record<string, unknown> } } };
+    return d.spec.template.spec;
+  };
+  const dns = spec(corednsManifests(l, 'img', 2), 'Deployment');
+  assert.deepEqual(dns.nodeSelector, { 'kubernetes.io/hostname': 'unit-control-plane' });
+  assert.ok(JSON.stringify(dns.tolerations).includes('node-role.kubernetes.io/control-plane'));
+  assert.equal(spec(corednsManifests(l, 'img'), 'Deployment').nodeSelector, undefined);
+  const images = { coredns: 'c', localPathProvisioner: 'p', helper: 'h' };
+  const storage = localPathManifests(l, images, nodes);
+  assert.deepEqual(spec(storage, 'Deployment').nodeSelector, {
+    'kubernetes.io/hostname': 'unit-control-plane',
+  });
+  const config = storage.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
+  const map = (
+    JSON.parse(config.data['config.json']!) as { nodePathMap: Array<{ node: string; paths: string[] }> }
+  ).nodePathMap;
+  for (const n of nodes) {
+    assert.deepEqual(map.find((m) => m.node === n.nodeName)?.paths, [n.localPathDir]);
+  }
 });

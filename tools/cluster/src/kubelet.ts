@@ -14,11 +14,23 @@ import type { DaemonSpec } from './daemons.js';
 import type { ClusterPki } from './pki.js';
 import type { Toolchain } from './toolchain.js';
 
+/** The taint kubeadm and kind give the control plane of a cluster with workers. */
+export const CONTROL_PLANE_TAINT = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
+
+export interface KubeletOptions {
+  /** The serving certificate (a worker's own; default the control plane's). */
+  serving?: ClusterPki['kubeletServing'];
+  /** Taints the node registers with (the control plane of a multi-node cluster). */
+  taints?: Array<{ key: string; effect: string }>;
+}
+
 export function kubeletConfig(
   l: ClusterLayout,
   pki: ClusterPki,
   resolvConf: string,
+  opts: KubeletOptions = {},
 ): Record<string, unknown> {
+  const serving = opts.serving ?? pki.kubeletServing;
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -27,8 +39,8 @@ export function kubeletConfig(
     readOnlyPort: 0,
     healthzBindAddress: '127.0.0.1',
     healthzPort: PORTS.kubeletHealthz,
-    tlsCertFile: pki.kubeletServing.cert,
-    tlsPrivateKeyFile: pki.kubeletServing.key,
+    tlsCertFile: serving.cert,
+    tlsPrivateKeyFile: serving.key,
     rotateCertificates: false,
     serverTLSBootstrap: false,
     authentication: {
@@ -61,6 +73,7 @@ export function kubeletConfig(
     serializeImagePulls: false,
     maxPods: 110,
     registerNode: true,
+    ...(opts.taints && opts.taints.length > 0 ? { registerWithTaints: opts.taints } : {}),
     containerLogMaxSize: '10Mi',
     containerLogMaxFiles: 2,
     // The node is ready as soon as it says so; a short sync period shortens start-up waits.
@@ -72,9 +85,14 @@ export function kubeletConfig(
   };
 }
 
-export function writeKubeletConfig(l: ClusterLayout, pki: ClusterPki, resolvConf: string): string {
+export function writeKubeletConfig(
+  l: ClusterLayout,
+  pki: ClusterPki,
+  resolvConf: string,
+  opts: KubeletOptions = {},
+): string {
   const file = path.join(l.configDir, 'kubelet.json');
-  writeFileSync(file, `${JSON.stringify(kubeletConfig(l, pki, resolvConf), null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify(kubeletConfig(l, pki, resolvConf, opts), null, 2)}\n`);
   return file;
 }
 

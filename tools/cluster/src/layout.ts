@@ -62,6 +62,12 @@ export interface ClusterLayout {
   /** The directory bind-mounted privately onto itself that holds the pinned namespace files. */
   nsDir: string;
   ns: { net: string; mnt: string };
+  /**
+   * A cluster of several nodes: the network namespace that holds their "switch" (a bridge every node's
+   * link is plugged into), pinned beside the control plane's namespaces. Cutting a node off is taking
+   * its port on this bridge down.
+   */
+  switchNs: string;
   pkiDir: string;
   configDir: string;
   logDir: string;
@@ -127,6 +133,7 @@ export function clusterLayout(name: string, opts: { stateRoot?: string } = {}): 
     stateRoot: root,
     nsDir,
     ns: { net: path.join(nsDir, 'net'), mnt: path.join(nsDir, 'mnt') },
+    switchNs: path.join(stateDir, 'switch', 'net'),
     pkiDir: path.join(stateDir, 'pki'),
     configDir: path.join(stateDir, 'config'),
     logDir: path.join(stateDir, 'logs'),
@@ -148,6 +155,63 @@ export function clusterLayout(name: string, opts: { stateRoot?: string } = {}): 
     cgroupName: `bazar-cluster-${name}`,
     network: DEFAULT_NETWORK,
   };
+}
+
+/** At most this many nodes: one control plane and workers, each with a /24 of the pod range. */
+export const MAX_NODES = 8;
+
+/** The name of node `index` (0: the control plane), as kind names them. */
+export function nodeName(cluster: string, index: number): string {
+  if (index === 0) return `${cluster}-control-plane`;
+  return index === 1 ? `${cluster}-worker` : `${cluster}-worker${index}`;
+}
+
+/**
+ * The layout of node `index` of a cluster: the control plane's is the cluster's own (index 0); a
+ * worker's has namespaces, configs, logs, pids, kubelet root, CNI state, local volumes and cgroup of its
+ * own under <state>/nodes/<node>, its own image store, its own address on the nodes' /24 and its own
+ * /24 of the pod range (routed to it by every other node).
+ */
+export function nodeLayout(l: ClusterLayout, index: number): ClusterLayout {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_NODES) {
+    throw new Error(`node index must be 0..${MAX_NODES - 1} (got ${index})`);
+  }
+  if (index === 0) return l;
+  const name = nodeName(l.name, index);
+  const dir = path.join(l.stateDir, 'nodes', name);
+  const nsDir = path.join(dir, 'ns');
+  const address = `10.213.1.${index + 1}`;
+  const imageCacheDir = path.join(l.imageCacheDir, 'nodes', name);
+  return {
+    ...l,
+    nodeName: name,
+    nsDir,
+    ns: { net: path.join(nsDir, 'net'), mnt: path.join(nsDir, 'mnt') },
+    configDir: path.join(dir, 'config'),
+    logDir: path.join(dir, 'logs'),
+    pidDir: path.join(dir, 'pids'),
+    imageCacheDir,
+    containerdRoot: path.join(imageCacheDir, 'containerd'),
+    kubeletRoot: path.join(dir, 'kubelet'),
+    podLogsDir: path.join(dir, 'pod-logs'),
+    cniConfDir: path.join(dir, 'cni', 'net.d'),
+    cniIpamDir: path.join(dir, 'cni', 'ipam'),
+    cniCacheDir: path.join(dir, 'cni', 'cache'),
+    localPathDir: path.join(dir, 'local-path'),
+    cgroupName: `${l.cgroupName}/${name}`,
+    network: {
+      ...l.network,
+      nodeCidr: `${address}/24`,
+      nodeAddress: address,
+      nodePodCidr: `10.213.${64 + index}.0/24`,
+      podGateway: `10.213.${64 + index}.1`,
+    },
+  };
+}
+
+/** The layouts of a cluster of `count` nodes, the control plane first. */
+export function nodeLayouts(l: ClusterLayout, count: number): ClusterLayout[] {
+  return Array.from({ length: count }, (_, i) => nodeLayout(l, i));
 }
 
 /** The cluster's own cache (image stores): BAZAR_CLUSTER_CACHE, else ~/.cache/bazar-cluster. */

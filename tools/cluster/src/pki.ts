@@ -200,6 +200,47 @@ export async function createPki(dir: string, s: PkiSubjects): Promise<ClusterPki
   return pki;
 }
 
+/** A worker node's own kubelet certificates: its client identity and its serving certificate. */
+export interface NodeCerts {
+  kubeletClient: CertFiles;
+  kubeletServing: CertFiles;
+}
+
+/**
+ * Issues a worker's kubelet certificates from the cluster CA, as kubeadm join's TLS bootstrap ends
+ * with: the Node authorizer admits each kubelet only to its own node's objects.
+ */
+export async function issueNodeCerts(
+  dir: string,
+  node: { nodeName: string; nodeAddress: string },
+): Promise<NodeCerts> {
+  const { ca } = pkiFiles(dir);
+  const [kubeletClient, kubeletServing] = await Promise.all([
+    issue(dir, `kubelet-client-${node.nodeName}`, ca, {
+      cn: `system:node:${node.nodeName}`,
+      orgs: ['system:nodes'],
+      usage: 'client',
+    }),
+    issue(dir, `kubelet-serving-${node.nodeName}`, ca, {
+      cn: `system:node:${node.nodeName}`,
+      orgs: ['system:nodes'],
+      usage: 'server',
+      dnsNames: [node.nodeName, 'localhost'],
+      ips: [node.nodeAddress, '127.0.0.1'],
+    }),
+  ]);
+  return { kubeletClient, kubeletServing };
+}
+
+/** The files issueNodeCerts made for `nodeName`. */
+export function nodeCertFiles(dir: string, nodeName: string): NodeCerts {
+  const pair = (name: string): CertFiles => ({
+    cert: path.join(dir, `${name}-${nodeName}.crt`),
+    key: path.join(dir, `${name}-${nodeName}.key`),
+  });
+  return { kubeletClient: pair('kubelet-client'), kubeletServing: pair('kubelet-serving') };
+}
+
 /** The file names createPki uses, for a cluster whose PKI already exists. */
 export function pkiFiles(dir: string): ClusterPki {
   const pair = (name: string): CertFiles => ({

@@ -16,6 +16,8 @@ export interface ClusterState {
   netInode?: number;
   mntInode?: number;
   createdVarLibCni?: boolean;
+  /** How many nodes: the control plane and nodes - 1 workers (absent: 1). */
+  nodes?: number;
   /** kube-router enforces NetworkPolicies (up({ networkPolicy: true })). */
   networkPolicy?: boolean;
   images?: Record<string, string>;

@@ -55,13 +55,21 @@ function under(dir: string, p: string): boolean {
   return p === dir || p.startsWith(`${dir}/`);
 }
 
-function nsInode(file: string): number | undefined {
-  try {
-    const mounted = hostMounts().some((m) => m.mountPoint === file && m.fstype === 'nsfs');
-    return mounted ? statSync(file).ino : undefined;
-  } catch {
-    return undefined;
+/**
+ * The namespaces still pinned by files under the state directory: the control plane's, every worker's
+ * and the switch's. Only those: a recorded inode number may belong to someone else's namespace by now.
+ */
+export function pinnedNamespaces(l: ClusterLayout): number[] {
+  const inodes: number[] = [];
+  for (const m of hostMounts()) {
+    if (m.fstype !== 'nsfs' || !under(l.stateDir, m.mountPoint)) continue;
+    try {
+      inodes.push(statSync(m.mountPoint).ino);
+    } catch {
+      // unmounted meanwhile
+    }
   }
+  return inodes;
 }
 
 /** Processes whose network or mount namespace is one of `inodes`. */
@@ -114,7 +122,7 @@ function describe(pid: number): string {
  * `kubectl port-forward` run inside). A process that merely names a state file (say, `tail -f` of a
  * log) is only reported by leftovers(), never killed.
  */
-async function killNamespaceStragglers(inodes: number[]): Promise<number> {
+export async function killNamespaceStragglers(inodes: number[]): Promise<number> {
   let killed = 0;
   for (let round = 0; round < 50; round++) {
     const pids = pidsInNamespaces(inodes);
@@ -186,7 +194,7 @@ export async function teardown(l: ClusterLayout, opts: DownOptions = {}): Promis
   const state = readState(l);
   // Only namespaces still pinned by our files: a recorded inode number may belong to someone else's
   // namespace by now (see leftovers()), and its processes must never be killed.
-  const inodes = [nsInode(l.ns.net), nsInode(l.ns.mnt)].filter((i): i is number => i !== undefined);
+  const inodes = pinnedNamespaces(l);
   const cgroup = `/${l.cgroupName}`;
   let t0 = Date.now();
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -225,7 +233,7 @@ export async function leftovers(l: ClusterLayout, opts: LeftoverOptions = {}): P
   // A namespace's inode number names it only while it lives. Once our pinned files are unmounted (after
   // teardown killed everything inside), the kernel may give the number to someone else's namespace (the
   // API-server tier's `unshare --net`, say), so only namespaces still pinned here are looked for.
-  const live = [nsInode(l.ns.net), nsInode(l.ns.mnt)].filter((i): i is number => i !== undefined);
+  const live = pinnedNamespaces(l);
   const pids = new Set([...pidsIn(cgroup), ...pidsInNamespaces(live), ...pidsMentioning(l.stateDir)]);
   for (const pid of pids) out.push(`process ${describe(pid)}`);
   const nsIds = new Set(live.map((i) => `[${i}]`));
@@ -249,7 +257,7 @@ async function hostNetworkLeftovers(l: ClusterLayout): Promise<string[]> {
   const links = await run('ip', ['-o', 'link', 'show'], { allowFailure: true });
   for (const line of links.stdout.split('\n')) {
     const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-    if (name && /^(bz-node|bz-peer|bz0)$/.test(name)) out.push(`host link ${name}`);
+    if (name && /^(bz-node|bz-peer|bz0|bz-switch|bz-port\d+)$/.test(name)) out.push(`host link ${name}`);
   }
   const ranges = [l.network.podCidr, l.network.serviceCidr, l.network.nodeCidr.replace(/\.\d+\//, '.0/')];
   const rules = await run('iptables-save', [], { allowFailure: true });
