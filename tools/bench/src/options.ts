@@ -22,7 +22,7 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
   --profile   drive one path for --seconds (default 20) with every service under V8's CPU profiler and
               print each process's top self-time items and time by package, beside its /proc CPU
               --fronts N: a store of N fronts, one catalog and one order (the fan-out shape), with
-              only the order and the first front profiled (purchases go through the first front)
+              only the order and the first two fronts profiled (purchases go through the first)
   --ladder    where a cached read's CPU goes: servers from bare node:http up to a real front, one piece
               more each, against the bare server on the same CPU at the same time (needs wrk, taskset)
   --live-cost what the fronts' live page costs: a front with it (nobody watching, then watched) against
@@ -103,7 +103,7 @@ export interface ProfileOptions {
   mode: 'strict' | 'session' | 'eventual';
   system: 'bazar' | 'chain';
   top: number;
-  /** Set: a store of this many fronts (the fan-out shape), the order and the first front profiled. */
+  /** Set: a store of this many fronts (the fan-out shape), the order and the first two fronts profiled. */
   fronts?: number;
 }
 

@@ -68,10 +68,11 @@ export async function runProfile(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bazar-profile-'));
   run.onExit(() => rm(dir, { recursive: true, force: true }));
   const env = profilerEnv(dir);
-  // --fronts: the fan-out shape, and only the order and the first front under the profiler (each
-  // profiled process pays for its sampler, and a dozen of them would crowd two cores).
+  // --fronts: the fan-out shape, and only the order, the first front (purchases come through it)
+  // and the second (it only receives the pushes) under the profiler: each profiled process pays for
+  // its sampler, and a dozen of them would crowd two cores.
   const profiledName = (name: string) =>
-    opts.fronts === undefined || name === 'front-0' || name.startsWith('order');
+    opts.fronts === undefined || name === 'front-0' || name === 'front-1' || name.startsWith('order');
   const bazar = await startBenchStack(run, {
     label: opts.mode,
     mode: opts.mode,

@@ -243,7 +243,7 @@ export function fanoutPlots(fig: FanoutScaleFigures): Record<string, string> {
     'fanout-scale.svg': lineChart({
       title: 'Purchase latency by number of fronts, one client (strict)',
       subtitle:
-        'store: announcement to F-1 fronts awaited; chain: push to F fronts awaited, or NOTIFY in the UPDATE; delivery: last listener',
+        'store: F-1 announcements awaited; chain: F pushes awaited, or NOTIFY in the UPDATE (not awaited)',
       xLabel: 'fronts (invalidation targets / listeners)',
       yLabel: 'milliseconds',
       xs,
