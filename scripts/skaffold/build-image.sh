@@ -54,11 +54,14 @@ archive="$(awk '{print $NF}' <<< "${row}")"
 [[ -n "${ref}" && -f "${archive}" ]] || { echo "build-image.sh: the image tool built no ${name} (from ${IMAGE})" >&2; exit 1; }
 t1=${SECONDS}
 
-# 2. Import into the node (ctr skips the content it already has).
+# 2. Import into every node (ctr skips the content it already has).
 node dist/tools/cluster/src/cli.js load --name "${CLUSTER}" "${archive}" >&2
 
-# 3. The name skaffold chose.
-nsenter --net="${STATE}/ns/net" --mount="${STATE}/ns/mnt" -- \
-  ctr --address /run/containerd/containerd.sock --namespace k8s.io \
-  images tag --force "$(normalise "${ref}")" "$(normalise "${IMAGE}")" >&2
+# 3. The name skaffold chose, on every node: the control plane's namespaces and each worker's.
+for ns in "${STATE}/ns" "${STATE}"/nodes/*/ns; do
+  [[ -e "${ns}/net" ]] || continue
+  nsenter --net="${ns}/net" --mount="${ns}/mnt" -- \
+    ctr --address /run/containerd/containerd.sock --namespace k8s.io \
+    images tag --force "$(normalise "${ref}")" "$(normalise "${IMAGE}")" >&2
+done
 echo "build-image.sh: ${IMAGE} is ${ref} in cluster ${CLUSTER} (build $((t1 - t0))s, import $((SECONDS - t1))s)" >&2

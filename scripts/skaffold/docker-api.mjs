@@ -7,12 +7,12 @@
 //   HEAD|GET /_ping, GET /version           who we are (API 1.41)
 //   GET  /v*/images/{name}/json             {Id, RepoTags} of an image in containerd (404 if none);
 //                                           the Id is containerd's digest of the image (its manifest)
-//   POST /v*/images/{id-or-name}/tag?repo=R&tag=T   `ctr images tag` in the node
+//   POST /v*/images/{id-or-name}/tag?repo=R&tag=T   `ctr images tag` in every node (up --nodes N)
 // Everything else answers 501 with what was asked, so that a skaffold that needs more says so.
 //
 // Usage: node scripts/skaffold/docker-api.mjs --cluster NAME --socket PATH   (as root: nsenter)
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,10 +27,17 @@ if (!values.socket) {
 const state = path.join(process.env.BAZAR_CLUSTER_DIR || '/var/tmp/bazar-cluster', values.cluster);
 const API_VERSION = '1.41';
 
-function ctr(args) {
+/** The pinned namespaces of every node: the control plane's, then each worker's (tools/cluster layout). */
+function nodeNamespaceDirs() {
+  const workers = path.join(state, 'nodes');
+  const names = existsSync(workers) ? readdirSync(workers).sort() : [];
+  return [path.join(state, 'ns'), ...names.map((n) => path.join(workers, n, 'ns'))];
+}
+
+function ctr(args, nsDir = path.join(state, 'ns')) {
   const argv = [
-    `--net=${state}/ns/net`,
-    `--mount=${state}/ns/mnt`,
+    `--net=${nsDir}/net`,
+    `--mount=${nsDir}/mnt`,
     '--',
     'ctr',
     '--address',
@@ -120,7 +127,9 @@ async function handle(req, res) {
     const repo = url.searchParams.get('repo');
     const tag = url.searchParams.get('tag') || 'latest';
     if (!repo) return send(res, 400, { message: 'repo is required' });
-    await ctr(['images', 'tag', '--force', found[0].ref, normalise(`${repo}:${tag}`)]);
+    for (const nsDir of nodeNamespaceDirs()) {
+      await ctr(['images', 'tag', '--force', found[0].ref, normalise(`${repo}:${tag}`)], nsDir);
+    }
     process.stderr.write(`[docker-api] tagged ${found[0].ref} as ${normalise(`${repo}:${tag}`)}\n`);
     return send(res, 201);
   }

@@ -1,8 +1,10 @@
 /**
- * The images skaffold.yaml declares, read the way skaffold reads them: skaffold itself cannot be
- * built here (the Go module proxy refuses its replace directives), so we parse its config and run
- * the same builds with buildah. Only what skaffold would do for these artifacts is supported; any
- * builder or field we cannot reproduce is an error, not something silently dropped.
+ * The images skaffold.yaml declares, read the way skaffold reads them, so that the image tool builds
+ * exactly those with buildah (no Docker here). skaffold itself is built by scripts/skaffold.sh (a
+ * wrapper module repeating its replace directives) and runs its `bazar-cluster` profile, whose custom
+ * builder calls this tool; this reader is what lets `npm run images` and the tests do without it. Only
+ * what skaffold would do for these artifacts is supported; any builder or field we cannot reproduce is
+ * an error, not something silently dropped.
  */
 import { parse } from 'yaml';
 
