@@ -272,7 +272,9 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
     const entry =
-      bypass || minVersion !== undefined ? undefined : cache.get(FrontCache.bookKey(Number(idText)));
+      bypass || minVersion !== undefined
+        ? undefined
+        : cache.get(FrontCache.bookKey(Number(idText)), { countMiss: false });
     if (entry) {
       if (tracingOn()) noteAnswer(res, INFO_ROUTE, undefined, 'hit');
       res.writeHead(200, [
