@@ -8,18 +8,6 @@ import { encodeCursor } from '../../../services/shared/src/search-page.js';
 import { FIRST_SEEDED_ID } from '../../../services/catalog/src/seed.js';
 import { percentile } from './stats.js';
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** Every book of a store seeded with `books`: the lab's seven and ids 8 to books + 7. */
 export function lastBookId(books: number): number {
   return books + FIRST_SEEDED_ID - 1;

@@ -11,8 +11,8 @@ import {
   lastBookId,
   randomBook,
   randomSearch,
-  seededRandom,
 } from './scale-paths.js';
+import { seededRandom } from './random.js';
 import { cpuPerThousandTable } from './scale-report.js';
 
 describe('bench at scale: requests', () => {

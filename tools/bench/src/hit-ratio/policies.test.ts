@@ -8,7 +8,8 @@ import {
   simulateLru,
   simulateTinyLfu,
 } from './policies.js';
-import { Rng, zipfProbabilities, zipfTrace } from './zipf.js';
+import { Rng } from '../random.js';
+import { zipfProbabilities, zipfTrace } from './zipf.js';
 
 const trace = (xs: number[]) => Int32Array.from(xs);
 const keysOf = (t: Int32Array) => Math.max(...t) + 1;

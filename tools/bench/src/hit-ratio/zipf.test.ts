@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { permutation, Rng, ZipfSampler, zipfProbabilities, zipfTrace } from './zipf.js';
+import { Rng } from '../random.js';
+import { permutation, ZipfSampler, zipfProbabilities, zipfTrace } from './zipf.js';
 
 test('the PRNG is deterministic for a seed, and uniform enough', () => {
   const a = new Rng(7);

@@ -19,14 +19,8 @@ import { TOPICS } from '../../../../services/catalog/src/seed.js';
 import { compare, type Comparison } from '../compare.js';
 import type { LoadSpec } from '../load.js';
 import type { BenchRun } from '../run.js';
-import {
-  bazarSearchPath,
-  chainSearchPath,
-  lastBookId,
-  randomBook,
-  randomSearch,
-  seededRandom,
-} from '../scale-paths.js';
+import { bazarSearchPath, chainSearchPath, lastBookId, randomBook, randomSearch } from '../scale-paths.js';
+import { seededRandom } from '../random.js';
 import { startBenchStack, startChainFor } from '../stacks.js';
 import { interleaved } from './common.js';
 import { chainName } from './purchases.js';
