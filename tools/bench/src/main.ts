@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskSyncMs } from './disk.js';
-import { parseOptions, USAGE, UsageError, type BenchOptions } from './options.js';
+import { optionsOrExit, parseOptions, USAGE, type BenchOptions } from './options.js';
 import { writeResults } from './output.js';
 import { plots } from './plots.js';
 import { runLadder } from './ladder.js';
@@ -40,21 +40,6 @@ import { buildReport, type BenchFigures } from './summary.js';
 import { startSystems } from './systems.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-
-function readOptions(): BenchOptions {
-  try {
-    const opts = parseOptions(process.argv.slice(2));
-    if (opts.help) {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    return opts;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-}
 
 function machine(loadBefore: number[], fdatasyncMs: number): Meta['machine'] {
   return {
@@ -169,7 +154,7 @@ async function scaleBench(run: BenchRun, opts: BenchOptions): Promise<void> {
 
 /** Exit code: 0 done, 1 failed, 130 stopped by a signal; in every case after everything is stopped. */
 async function main(): Promise<number> {
-  const opts = readOptions();
+  const opts = optionsOrExit('bench', USAGE, parseOptions);
   const run = new BenchRun(opts.durations);
   run.trapSignals();
   try {

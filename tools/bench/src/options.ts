@@ -149,6 +149,29 @@ export function parseWidths(value: string): number[] {
 
 export class UsageError extends Error {}
 
+/**
+ * A bench command's options from its command line: --help prints `usage` and exits 0; a UsageError
+ * prints the message and `usage` and exits 2.
+ */
+export function optionsOrExit<T extends { help?: boolean }>(
+  program: string,
+  usage: string,
+  parse: (argv: string[]) => T,
+): T {
+  try {
+    const opts = parse(process.argv.slice(2));
+    if (opts.help) {
+      process.stdout.write(usage);
+      process.exit(0);
+    }
+    return opts;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${program}: ${err.message}\n\n${usage}`);
+    process.exit(2);
+  }
+}
+
 function positive(value: string | undefined, what: string, dflt: number | undefined, max: number) {
   if (value === undefined) return dflt;
   const n = Number(value);

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { FIRST_SEEDED_ID } from '../../../../services/catalog/src/seed.js';
 import { liftedMaxBytes, measureFront, startFrontStore, type FrontPoint, type FrontStore } from './front.js';
 import { measureHitPath, type HitPathCost } from './hit-path.js';
-import { parseOptions, USAGE, UsageError, type HitRatioOptions } from './options.js';
+import { optionsOrExit } from '../options.js';
+import { parseOptions, USAGE, type HitRatioOptions } from './options.js';
 import { hitRatioChart, pctLabel, stackCharts, type CurveSet } from './plot.js';
 import { cheLru, nextUses, simulateBelady, simulateLru, simulateTinyLfu } from './policies.js';
 import { zipfProbabilities, zipfTrace, type Trace } from './zipf.js';
@@ -58,21 +59,6 @@ const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s`;
 const log = (line: string) => process.stdout.write(`[${elapsed()}] ${line}\n`);
 const f3 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(3));
-
-function readOptions(): HitRatioOptions {
-  try {
-    const opts = parseOptions(process.argv.slice(2));
-    if (opts.help) {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    return opts;
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench:hit-ratio: ${err.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-}
 
 const capacityOf = (books: number, pct: number) => Math.max(1, Math.round((books * pct) / 100));
 
@@ -189,7 +175,7 @@ function gitState(file: string): string {
 }
 
 async function main(): Promise<void> {
-  const opts = readOptions();
+  const opts = optionsOrExit('bench:hit-ratio', USAGE, parseOptions);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = path.resolve(opts.out ?? path.join(ROOT, 'bench-results', `hit-ratio-${stamp}`));
   const warm = Math.floor(opts.requests / 2);

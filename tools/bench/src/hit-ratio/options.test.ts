@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseOptions, UsageError } from './options.js';
+import { UsageError } from '../options.js';
+import { parseOptions } from './options.js';
 
 test('defaults: a million books, two skews, seven sizes, 20 x the largest cache', () => {
   const o = parseOptions([]);

@@ -1,4 +1,5 @@
 /** The command line of `npm run bench:hit-ratio`. */
+import { UsageError } from '../options.js';
 
 export const USAGE = `Usage: npm run bench:hit-ratio -- [options]
 
@@ -19,8 +20,6 @@ export const USAGE = `Usage: npm run bench:hit-ratio -- [options]
   --docs                 also write docs/perf/hit-ratio.svg
   --out DIR              results directory (default bench-results/hit-ratio-<time>/)
 `;
-
-export class UsageError extends Error {}
 
 export interface HitRatioOptions {
   books: number;
