@@ -272,9 +272,7 @@ export function infoFastPath(routes: FrontRoutes): FastPath {
     const bypass = cacheControl !== undefined && NO_CACHE.test(cacheControl);
     const start = process.hrtime.bigint();
     const entry =
-      bypass || minVersion !== undefined
-        ? undefined
-        : cache.get(FrontCache.bookKey(Number(idText)), { countMiss: false });
+      bypass || minVersion !== undefined ? undefined : cache.getHit(FrontCache.bookKey(Number(idText)));
     if (entry) {
       if (tracingOn()) noteAnswer(res, INFO_ROUTE, undefined, 'hit');
       res.writeHead(200, [
