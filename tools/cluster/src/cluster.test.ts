@@ -20,7 +20,7 @@ import { leftovers } from './teardown.js';
 import { sleep, waitFor } from './exec.js';
 import { clusterImages, type ClusterImages } from './images.js';
 import { clusterLayout } from './layout.js';
-import { clusterTestSkipReason } from './tier-prerequisites.js';
+import { clusterTestSkipReason, jsonOf } from './test-support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, 'cli.js');
@@ -93,10 +93,6 @@ function freePort(): Promise<number> {
       srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
     });
   });
-}
-
-async function jsonOf<T>(cluster: Cluster, args: string[]): Promise<T> {
-  return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
 }
 
 async function inClient(cluster: Cluster, script: string): Promise<string> {

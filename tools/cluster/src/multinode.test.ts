@@ -15,7 +15,7 @@ import { daemonAlive } from './daemons.js';
 import { sleep, waitFor } from './exec.js';
 import { clusterImages } from './images.js';
 import { status } from './status.js';
-import { clusterTestSkipReason } from './tier-prerequisites.js';
+import { clusterTestSkipReason, jsonOf } from './test-support.js';
 
 const NAME = 'multi';
 const skip = clusterTestSkipReason();
@@ -27,10 +27,6 @@ interface NodeObject {
   metadata: { name: string; labels: Record<string, string> };
   spec: { taints?: Array<{ key: string; effect: string }> };
   status: { conditions: Array<{ type: string; status: string }>; addresses: Array<{ address: string }> };
-}
-
-async function jsonOf<T>(cluster: Cluster, args: string[]): Promise<T> {
-  return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
 }
 
 async function readyStatus(cluster: Cluster, node: string): Promise<string | undefined> {

@@ -1,7 +1,9 @@
 /**
  * For this tool's own cluster tests: why they cannot run here (root, the toolchain, host packages),
- * or false. Under CI (or BAZAR_REQUIRE_CLUSTER_TIER=1) a missing prerequisite is a failure, not a skip.
+ * or false (under CI, or BAZAR_REQUIRE_CLUSTER_TIER=1, a missing prerequisite is a failure, not a
+ * skip); and kubectl's JSON of an object.
  */
+import type { Cluster } from './cluster.js';
 import { missingHostRequirements, missingKubeBinaries } from './toolchain.js';
 
 function prerequisites(): string | undefined {
@@ -21,4 +23,9 @@ export function clusterTestSkipReason(): string | false {
   if (process.env.CI || process.env.BAZAR_REQUIRE_CLUSTER_TIER === '1') throw new Error(message);
   process.stderr.write(`\n*** ${message}\n\n`);
   return message;
+}
+
+/** `kubectl <args> -o json` on the host, parsed. */
+export async function jsonOf<T>(cluster: Cluster, args: string[]): Promise<T> {
+  return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
 }
