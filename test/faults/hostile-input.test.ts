@@ -315,13 +315,19 @@ describe('hostile input and locked-down internals', () => {
         fc.boolean(),
         async (port, topic, params, noCache) => {
           const query = params.map(([k, v]) => `${k}=${v}`).join('&');
+          const path = `/search/${topic}${query === '' ? '' : `?${query}`}`;
           const res = await probe(port, {
             method: 'GET',
-            path: `/search/${topic}${query === '' ? '' : `?${query}`}`,
+            path,
             headers: headersOf([['Cache-Control', noCache ? 'no-cache' : undefined]]),
           });
           assert.ok([200, 400].includes(res.status), `a search page is 200 or 400, got ${res.status}`);
-          if (res.status === 400) {
+          if (res.status === 400 && res.body === '') {
+            // Node's HTTP parser refuses a request target with bytes HTTP does not allow there (say a
+            // raw é: FUZZ_SEED=1589677415) before any route sees it, with a bare 400, as probe() allows
+            // everywhere; any other 400 is the store's and has its error body.
+            assert.match(path, /[^\x21-\x7e]/, `${path}: a bare 400 only for a target the parser refuses`);
+          } else if (res.status === 400) {
             const code = (res.json as { error: { code: string } }).error.code;
             assert.ok(
               ['invalid_limit', 'invalid_cursor', 'cursor_topic_mismatch', 'unknown_parameter'].includes(
