@@ -112,14 +112,21 @@ describe('traces: one purchase, one trace, in a real OpenTelemetry Collector', {
     const describeSpan = (s: SpanRecord) =>
       `${s.serviceName}/${s.serviceInstance} ${s.kind} ${s.name} ${s.spanId} ← ${s.parentSpanId || '-'}`;
     const inTrace = () => readSpans(tracesFile).filter((s) => s.traceId === traceId);
+    // Each process exports its own batches: the trace is whole once the other front's spans are in and
+    // every span's parent has arrived too (CI once judged a trace whose order-pod spans, the parents of
+    // the announcement, were still in the order pod's next batch).
     const spans = await until(
-      'the whole trace (the announcement and the invalidation at the other front)',
+      'the whole trace (the announcement and the invalidation at the other front, every parent)',
       20_000,
       () => {
         const got = inTrace();
+        const ids = new Set(got.map((s) => s.spanId));
         const received = (name: string) =>
           got.some((s) => s.kind === 'SERVER' && s.name === name && s.serviceInstance === otherFront.name);
-        return received('POST /internal/prepare') && received('POST /internal/invalidate') ? got : undefined;
+        const parentsIn = got.every((s) => s.spanId === root.spanId || ids.has(s.parentSpanId));
+        return received('POST /internal/prepare') && received('POST /internal/invalidate') && parentsIn
+          ? got
+          : undefined;
       },
       () => `the trace has: ${inTrace().map(describeSpan).join('\n')}`,
     );
