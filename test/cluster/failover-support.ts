@@ -7,10 +7,20 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { Interval } from '../../tools/checker/src/check.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import type { DbRows } from './failover-audit.js';
 import { NS, RELEASE, type TierCluster, type WorkloadResult } from './chaos-support.js';
-import { podReady, releasePodsBy, repoRoot, seconds, sleep, type Kube, type Pod } from './support.js';
+import {
+  podReady,
+  releasePods,
+  releasePodsBy,
+  repoRoot,
+  seconds,
+  sleep,
+  type Kube,
+  type Pod,
+} from './support.js';
 
 export const PATRONI_SELECTOR = 'app.kubernetes.io/component=postgresql';
 /** Patroni's scope (the StatefulSet and its ConfigMaps) for release `bazar`. */
@@ -418,4 +428,83 @@ export async function patroniLogs(kube: Kube, sinceMs: number, lines = 40): Prom
     }
   }
   return out.join('\n  ');
+}
+
+/** The services' wait for a standby's confirmation (charts/bazar/values.yaml `<service>.syncCommitTimeoutMs`). */
+export const SYNC_COMMIT_TIMEOUT_MS = 2000;
+
+/** The writers: order pods and catalog origins (they commit, and degrade strict commits). */
+export async function writerPods(kube: Kube): Promise<string[]> {
+  return (await releasePods(kube, NS, RELEASE))
+    .filter((p) => {
+      const c = p.metadata.labels?.['app.kubernetes.io/component'];
+      return c === 'order' || (c === 'catalog' && p.metadata.labels?.role === 'origin');
+    })
+    .map((p) => p.metadata.name);
+}
+
+/** What the fronts logged of the calls they could not complete since `since` (epoch ms). */
+export async function frontUpstreamFailures(kube: Kube, since: number): Promise<string> {
+  const lines: string[] = [];
+  for (const pod of await releasePodsBy(kube, NS, RELEASE, 'app.kubernetes.io/component=front')) {
+    const text = (
+      await kube.kubectl(
+        ['logs', '-n', NS, pod.metadata.name, `--since=${Math.ceil((Date.now() - since) / 1000) + 5}s`],
+        { timeoutMs: 20_000, allowFailure: true },
+      )
+    ).stdout;
+    lines.push(
+      ...text
+        .split('\n')
+        .filter((l) => l.includes('upstream call failed'))
+        .map((l) => `  ${pod.metadata.name}: ${l}`),
+    );
+  }
+  return lines.join('\n') || '  (none)';
+}
+
+/**
+ * When strict writes were degraded, from the writers' own log lines (`consistency degraded` /
+ * `consistency restored`, pino's ISO time), on the history's clock: a new primary has no
+ * synchronous standby until the old one rejoins, so strict commits time out after
+ * SYNC_COMMIT_TIMEOUT_MS and degrade (docs/guarantees.md G2, G6). Each interval starts that long
+ * (and 250 ms more) before the line, when the commit that timed out began to wait. With
+ * `unreachableOk`, a writer whose log cannot be read (its node is down) is left out and named in
+ * `unread` instead of failing the call.
+ */
+export async function degradedIntervals(
+  kube: Kube,
+  r: WorkloadResult,
+  since: number,
+  opts: { unreachableOk?: boolean; unread?: string[] } = {},
+): Promise<Interval[]> {
+  const out: Interval[] = [];
+  const end = Date.now();
+  for (const pod of await writerPods(kube)) {
+    const res = await kube.kubectl(
+      ['logs', '-n', NS, pod, `--since=${Math.ceil((end - since) / 1000) + 5}s`],
+      { timeoutMs: 20_000, allowFailure: opts.unreachableOk === true },
+    );
+    if (res.code !== 0) {
+      opts.unread?.push(pod);
+      continue;
+    }
+    let open: number | undefined;
+    for (const line of res.stdout.split('\n')) {
+      if (!line.includes('consistency degraded') && !line.includes('consistency restored')) continue;
+      let at: number;
+      try {
+        at = Date.parse((JSON.parse(line) as { time: string }).time);
+      } catch {
+        throw new Error(`${pod}: a degradation line that is not pino JSON: ${line}`);
+      }
+      if (line.includes('consistency degraded')) open ??= at - SYNC_COMMIT_TIMEOUT_MS - 250;
+      else if (open !== undefined) {
+        out.push({ from: open - r.timeOrigin, to: at - r.timeOrigin });
+        open = undefined;
+      }
+    }
+    if (open !== undefined) out.push({ from: open - r.timeOrigin, to: end - r.timeOrigin });
+  }
+  return out;
 }

@@ -38,7 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { check, formatReport, type Interval, type ViolationKind } from '../../tools/checker/src/check.js';
+import { check, formatReport, type ViolationKind } from '../../tools/checker/src/check.js';
 import type { Op } from '../../tools/checker/src/history.js';
 import { percentile } from '../../tools/bench/src/stats.js';
 import {
@@ -75,6 +75,10 @@ import {
   readRows,
   RoleSampler,
   SCOPE,
+  SYNC_COMMIT_TIMEOUT_MS,
+  degradedIntervals,
+  frontUpstreamFailures,
+  writerPods,
   type PatroniPod,
   type Strength,
   type WriteGap,
@@ -85,7 +89,6 @@ import {
   chartPodCount,
   log,
   releasePods,
-  releasePodsBy,
   restarts,
   seconds,
   sleep,
@@ -98,8 +101,6 @@ const skip = await skipReason('the failover scenarios (test/cluster/failover.tes
 const P = patroniValues();
 /** Per attempt: every request is answered within it, or it counts as a hang. */
 const CLIENT_TIMEOUT_MS = 10_000;
-/** The services' wait for a standby's confirmation (charts/bazar/values.yaml `<service>.syncCommitTimeoutMs`). */
-const SYNC_COMMIT_TIMEOUT_MS = 2000;
 /**
  * The write-gap bounds, from the chart's Patroni values (the running configuration is checked to be
  * those values). SLACK covers what follows Patroni's decision: the promotion itself, the role label
@@ -317,72 +318,6 @@ describe(
         (p) => p.metadata.labels?.['app.kubernetes.io/component'] !== 'postgresql',
       );
       return new Map(pods.map((p) => [p.metadata.name, `${p.metadata.uid} restarts=${restarts(p)}`]));
-    }
-
-    /** The writers: order pods and catalog origins (they commit, and degrade strict commits). */
-    async function writerPods(): Promise<string[]> {
-      return (await releasePods(kube(), NS, RELEASE))
-        .filter((p) => {
-          const c = p.metadata.labels?.['app.kubernetes.io/component'];
-          return c === 'order' || (c === 'catalog' && p.metadata.labels?.role === 'origin');
-        })
-        .map((p) => p.metadata.name);
-    }
-
-    /** What the fronts logged of the calls they could not complete since `since` (epoch ms). */
-    async function frontUpstreamFailures(since: number): Promise<string> {
-      const lines: string[] = [];
-      for (const pod of await releasePodsBy(kube(), NS, RELEASE, 'app.kubernetes.io/component=front')) {
-        const text = (
-          await kube().kubectl(
-            ['logs', '-n', NS, pod.metadata.name, `--since=${Math.ceil((Date.now() - since) / 1000) + 5}s`],
-            { timeoutMs: 20_000, allowFailure: true },
-          )
-        ).stdout;
-        lines.push(
-          ...text
-            .split('\n')
-            .filter((l) => l.includes('upstream call failed'))
-            .map((l) => `  ${pod.metadata.name}: ${l}`),
-        );
-      }
-      return lines.join('\n') || '  (none)';
-    }
-
-    /**
-     * When strict writes were degraded, from the writers' own log lines (`consistency degraded` /
-     * `consistency restored`, pino's ISO time), on the history's clock: a new primary has no
-     * synchronous standby until the old one rejoins, so strict commits time out after
-     * SYNC_COMMIT_TIMEOUT_MS and degrade (docs/guarantees.md G2, G6). Each interval starts that long
-     * (and 250 ms more) before the line, when the commit that timed out began to wait.
-     */
-    async function degradedIntervals(r: WorkloadResult, since: number): Promise<Interval[]> {
-      const out: Interval[] = [];
-      const end = Date.now();
-      for (const pod of await writerPods()) {
-        const text = (
-          await kube().kubectl(['logs', '-n', NS, pod, `--since=${Math.ceil((end - since) / 1000) + 5}s`], {
-            timeoutMs: 20_000,
-          })
-        ).stdout;
-        let open: number | undefined;
-        for (const line of text.split('\n')) {
-          if (!line.includes('consistency degraded') && !line.includes('consistency restored')) continue;
-          let at: number;
-          try {
-            at = Date.parse((JSON.parse(line) as { time: string }).time);
-          } catch {
-            throw new Error(`${pod}: a degradation line that is not pino JSON: ${line}`);
-          }
-          if (line.includes('consistency degraded')) open ??= at - SYNC_COMMIT_TIMEOUT_MS - 250;
-          else if (open !== undefined) {
-            out.push({ from: open - r.timeOrigin, to: at - r.timeOrigin });
-            open = undefined;
-          }
-        }
-        if (open !== undefined) out.push({ from: open - r.timeOrigin, to: end - r.timeOrigin });
-      }
-      return out;
     }
 
     /** With BAZAR_KEEP_TIER_DIR=1: every member's whole Patroni log (and the previous container's) in a file. */
@@ -644,7 +579,7 @@ describe(
       );
       const badWrites = ops.filter((o) => isWrite(o) && failed(o) && !WRITE_ERRORS.has(answer(o)));
       if (badWrites.length > 0)
-        log(`${s.name}: the fronts' upstream failures:\n${await frontUpstreamFailures(faultAt)}`);
+        log(`${s.name}: the fronts' upstream failures:\n${await frontUpstreamFailures(kube(), faultAt)}`);
       assert.deepEqual(
         figures(r, badWrites).failures,
         {},
@@ -710,7 +645,7 @@ describe(
 
     /** Strict: the checker's rules (strict reads exempt only where writes were degraded) and the audit. */
     async function assertStrict(name: string, o: Outcome): Promise<void> {
-      const degraded = await degradedIntervals(o.r, o.startedAt);
+      const degraded = await degradedIntervals(kube(), o.r, o.startedAt);
       const report = check(o.r.history, o.r.facts, { mode: 'strict', degraded });
       log(
         `${name}: checker (strict, ${degraded.length} degraded intervals: ${degraded
@@ -866,7 +801,7 @@ describe(
     /** /readyz `consistency.degraded` of every writer (undefined where it is not degraded). */
     async function writerDegradations(): Promise<Array<string | undefined>> {
       return Promise.all(
-        (await writerPods()).map(
+        (await writerPods(kube())).map(
           async (pod) =>
             (
               JSON.parse(await kube().podGet(NS, pod, 8080, '/readyz')) as {
@@ -1012,7 +947,7 @@ describe(
         '--pg',
         "synchronous_standby_names='*'",
       ]);
-      const writers = await writerPods();
+      const writers = await writerPods(kube());
       await until(
         'every writer in session mode',
         async () => {
