@@ -9,6 +9,7 @@ import type { CommitGuard } from '../../shared/src/db/write-transaction.js';
 import type { InvalidationPublisher } from '../../shared/src/invalidation.js';
 import { writeBook, writesInFlightAnswer } from '../../shared/src/writer.js';
 import type { PrimaryIdentity } from '../../shared/src/db/primary-identity.js';
+import type { PrimaryWait } from '../../shared/src/db/primary-wait.js';
 import { errorFromResponse, type Upstream, type UpstreamResponse } from '../../shared/src/http-client.js';
 import { HttpError, notFound, conflict } from '../../shared/src/errors.js';
 import { requireBearer } from '../../shared/src/auth.js';
@@ -53,7 +54,13 @@ export interface CatalogDeps {
   /** Where reads go: the primary for the origin, a standby for replicas. */
   reads: Database;
   /** Origin only: commits writes and pushes invalidations to the fronts. */
-  writer?: { guard: CommitGuard; publisher: InvalidationPublisher; primaryIdentity?: PrimaryIdentity };
+  writer?: {
+    guard: CommitGuard;
+    publisher: InvalidationPublisher;
+    primaryIdentity?: PrimaryIdentity;
+    /** The bounded wait of a write for a writable primary (PRIMARY_WAIT_MS, writeBook). */
+    primaryWait?: PrimaryWait;
+  };
   /** Replica only: the origin, for writes and for reads the standby cannot serve yet. */
   origin?: Upstream;
   adminToken: () => string;

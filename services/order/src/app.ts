@@ -40,8 +40,8 @@ export interface OrderDeps {
   primary: Database;
   /** A hot standby (DATABASE_REPLICA_URL): order lookups read it first, so they survive the primary. */
   standby?: Database;
-  /** Commits on the primary and tells the fronts (writeBook). */
-  writer: Pick<Writer, 'guard' | 'publisher'>;
+  /** Commits on the primary and tells the fronts (writeBook); waits for a primary (PRIMARY_WAIT_MS). */
+  writer: Pick<Writer, 'guard' | 'publisher'> & Partial<Pick<Writer, 'primaryWait'>>;
   purchases: Counter<'result'>;
   internalToken: () => string;
   /**

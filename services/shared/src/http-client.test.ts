@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { RequestError } from 'got';
-import { createHttpClient, send, Upstream } from './http-client.js';
+import { createHttpClient, errorFromResponse, PRIMARY_WAITED_HEADER, send, Upstream } from './http-client.js';
 import { StaticDiscovery } from './discovery.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -113,6 +113,27 @@ describe('Upstream (real HTTP servers on loopback)', () => {
       assert.equal(res.endpoint.name, 'sick');
       assert.deepEqual((res.body as { error: { code: string } }).error.code, 'primary_unavailable');
     }
+  });
+
+  it("takes a write's primary_unavailable as final once its writer waited for a primary (PRIMARY_WAIT_MS)", async () => {
+    const waited = await server('waited', (res) => {
+      res.statusCode = 503;
+      res.setHeader(PRIMARY_WAITED_HEADER, '10000');
+      res.end('{"error":{"code":"primary_unavailable","message":"no primary within the wait"}}');
+    });
+    const next = await server('next', ok);
+    servers.push(waited, next);
+    const { upstream: u } = upstream([waited, next]);
+    const res = await u.request({ method: 'POST', path: '/purchase/1', retry: 'idempotent' });
+    assert.equal(res.status, 503);
+    assert.equal(res.endpoint.name, 'waited');
+    assert.deepEqual(next.hits, [], 'the next writer would only wait as long again: not asked');
+    const err = errorFromResponse(res);
+    assert.equal(err.code, 'primary_unavailable');
+    assert.equal(err.headers[PRIMARY_WAITED_HEADER], '10000', 'relayed with the error');
+    // A read is not a write: the header changes nothing for it.
+    const { upstream: r } = upstream([waited, next]);
+    assert.equal((await r.request({ method: 'GET', path: '/x', retry: 'idempotent' })).status, 200);
   });
 
   it('times out a slow endpoint and moves on; all slow → 504 upstream_timeout', async () => {

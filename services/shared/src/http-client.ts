@@ -206,6 +206,17 @@ class ParsedLazily implements UpstreamResponse {
 }
 
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+
+/**
+ * On a write's 503 primary_unavailable: the writer waited this long (ms) for a writable primary
+ * (PRIMARY_WAIT_MS, writer.ts) before it gave up. Such an answer is final for the request: every writer
+ * waits for the same primary, so trying the next one would only spend its whole wait again (and, behind
+ * a front, run into UPSTREAM_WRITE_TIMEOUT_MS: a 504 that reads as "maybe applied" where the truth is
+ * "nothing was written"). A 503 without it (a writer that does not wait) is retried as any other.
+ * Relayed with the error (errorFromResponse), so a catalog replica's answer carries it to the front.
+ */
+export const PRIMARY_WAITED_HEADER = 'X-Bazar-Primary-Waited-Ms';
+const PRIMARY_WAITED = PRIMARY_WAITED_HEADER.toLowerCase();
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Calls one Bazar service through discovery: balanced, bounded retries on other endpoints, metrics. */
@@ -286,6 +297,8 @@ export class Upstream {
           if (write && isErrorBody(answer) && answer.error.code === 'commit_outcome_unknown') {
             uncertain ??= { response: lastResponse };
           }
+          // The writer already waited its budget for a primary: final (see PRIMARY_WAITED_HEADER).
+          if (write && res.headers[PRIMARY_WAITED] !== undefined) break;
           if (req.retry === 'idempotent') continue;
           return lastResponse;
         }
@@ -344,7 +357,12 @@ function parseJson(raw: Buffer): unknown {
 
 /** An upstream's error answer as an HttpError with the same status and body (bodyless → bad_gateway). */
 export function errorFromResponse(res: UpstreamResponse): HttpError {
-  if (isErrorBody(res.body)) return new HttpError(res.status, res.body.error.code, res.body.error.message);
+  if (isErrorBody(res.body)) {
+    const waited = res.headers[PRIMARY_WAITED];
+    const headers: Record<string, string> = {};
+    if (typeof waited === 'string') headers[PRIMARY_WAITED_HEADER] = waited;
+    return new HttpError(res.status, res.body.error.code, res.body.error.message, headers);
+  }
   return new HttpError(
     res.status >= 500 ? res.status : 502,
     'bad_gateway',

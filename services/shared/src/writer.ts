@@ -1,8 +1,10 @@
 import type { Got } from 'got';
+import { PRIMARY_WAITED_HEADER } from './http-client.js';
 import { int, urlList, type NamedUrl } from './config.js';
 import { Database } from './db/database.js';
 import { CommitGuard } from './db/write-transaction.js';
 import { PrimaryIdentity, type PrimaryFacts } from './db/primary-identity.js';
+import { PrimaryWait, type PrimaryWaitResult } from './db/primary-wait.js';
 import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
 import type { Discovery } from './discovery.js';
 import { HttpError } from './errors.js';
@@ -22,6 +24,12 @@ export const writerSchema = {
   /** Static discovery of the fronts, to which writes push invalidations. */
   FRONT_URLS: urlList(),
   SYNC_COMMIT_TIMEOUT_MS: int({ default: 2000, min: 50, max: 60_000 }),
+  /**
+   * How long a write that finds no writable primary (503 primary_unavailable: nothing was written) waits
+   * for one, counted from its first refusal, before it answers that 503 (docs/guarantees.md G5). 0: it
+   * answers at once. The fronts' UPSTREAM_WRITE_TIMEOUT_MS must leave room for it.
+   */
+  PRIMARY_WAIT_MS: int({ default: 0, min: 0, max: 60_000 }),
 };
 
 export interface Writer {
@@ -32,6 +40,8 @@ export interface Writer {
   fronts: Discovery;
   /** Which server is the primary, and its timeline (polled every PRIMARY_POLL_MS). */
   primaryIdentity: PrimaryIdentity;
+  /** The bounded wait of a write that found no writable primary (PRIMARY_WAIT_MS). */
+  primaryWait: PrimaryWait;
   close(): Promise<void>;
 }
 
@@ -52,8 +62,60 @@ const WRITE_SLACK_MS = 1000;
  *   the fronts are told its version and the answer waits for them (reads are fenced by version);
  * - `eventual`: committed, the push goes out in the background.
  * `originFront` is the front the write came through: it fences its own cache and gets no push.
+ *
+ * A write refused with 503 primary_unavailable (no primary reachable, a read-only server, a statement
+ * cut at its timeout: each proves nothing was written) waits for a writable primary within
+ * `primaryWait`'s budget (PRIMARY_WAIT_MS, from its first refusal) and is then done again WHOLE: a new
+ * announcement (strict), a new commit. One announcement never covers a commit made after a wait: it
+ * expires at the fronts one write budget after it was sent, and the wait may be longer. The commit
+ * is the caller's, with its idempotency key, so a keyed write stays exactly-once. Anything else (a
+ * 4xx, 503 commit_outcome_unknown, any error that may have committed) is answered as it is, at once.
  */
 export async function writeBook<T extends { version: number }>(
+  writer: Pick<Writer, 'guard' | 'publisher'> & { primaryWait?: PrimaryWait },
+  bookId: number,
+  originFront: string | undefined,
+  commit: () => Promise<T>,
+): Promise<{ result: T; fanout: FanoutResult }> {
+  const wait = writer.primaryWait;
+  if (!wait || wait.budgetMs === 0) return writeOnce(writer, bookId, originFront, commit);
+  let firstRefusal: number | undefined;
+  let attempts = 0;
+  const end = (result: PrimaryWaitResult) => {
+    if (firstRefusal === undefined) return;
+    wait.ended({ result, waitedMs: performance.now() - firstRefusal, attempts, bookId });
+  };
+  for (;;) {
+    attempts++;
+    try {
+      const written = await writeOnce(writer, bookId, originFront, commit);
+      end('served');
+      return written;
+    } catch (err) {
+      if (!isPrimaryUnavailable(err)) {
+        end(err instanceof HttpError && err.status < 500 ? 'served' : 'failed');
+        throw err;
+      }
+      firstRefusal ??= performance.now();
+      if (!(await wait.untilWritable(firstRefusal + wait.budgetMs))) {
+        end('expired');
+        const waitedMs = Math.round(performance.now() - firstRefusal);
+        throw new HttpError(err.status, err.code, err.message, {
+          ...err.headers,
+          [PRIMARY_WAITED_HEADER]: String(waitedMs),
+        });
+      }
+    }
+  }
+}
+
+/** 503 primary_unavailable: the write found no writable primary, and nothing was written. */
+function isPrimaryUnavailable(err: unknown): err is HttpError {
+  return err instanceof HttpError && err.status === 503 && err.code === 'primary_unavailable';
+}
+
+/** One attempt of writeBook: announce (strict), commit, tell the fronts. */
+async function writeOnce<T extends { version: number }>(
   writer: Pick<Writer, 'guard' | 'publisher'>,
   bookId: number,
   originFront: string | undefined,
@@ -66,7 +128,8 @@ export async function writeBook<T extends { version: number }>(
     result = await commit();
   } catch (err) {
     // A 4xx proves nothing was written: the fronts may cache the book again at once. Anything else
-    // may have committed: the announcement expires at the fronts instead.
+    // is left to expire at the fronts (an attempt refused with primary_unavailable too: writeBook may
+    // do the write again under a new announcement, which the fronts hold on their own).
     if (announcement && err instanceof HttpError && err.status < 500) {
       settleAfterAnswer(publisher, announcement, [{ bookId }], originFront);
     }
@@ -105,6 +168,7 @@ function settleAfterAnswer(
 export async function createWriter(opts: {
   config: DiscoveryConfig & {
     SYNC_COMMIT_TIMEOUT_MS: number;
+    PRIMARY_WAIT_MS: number;
     INTERNAL_TOKEN: string;
     FRONT_URLS: NamedUrl[];
   };
@@ -171,12 +235,27 @@ export async function createWriter(opts: {
     ...(report ? { report } : {}),
     onChange: (facts) => void guard.newPrimary(facts.member),
   }).start();
+  const primaryWait = new PrimaryWait({
+    budgetMs: config.PRIMARY_WAIT_MS,
+    // Through the writes' own pool: an answer also ends its fail-fast period, so the write's next try
+    // is not refused by a pool that still believes the server away.
+    acceptsWrites: () => opts.primary.acceptsWrites(),
+    logger,
+    episodes: counter(
+      metrics,
+      'bazar_write_primary_waits_total',
+      'Writes that waited for a writable primary (PRIMARY_WAIT_MS), by how the wait ended (served, expired, failed)',
+      ['result'],
+    ),
+  });
   return {
     guard,
     publisher,
     fronts,
     primaryIdentity,
+    primaryWait,
     async close() {
+      primaryWait.close();
       primaryIdentity.close();
       guard.close();
       await fronts.close();

@@ -249,6 +249,27 @@ export class Database {
     }
   }
 
+  /**
+   * Whether the server takes writes now: it answers, and it is not in recovery (a standby, or a
+   * primary being demoted). What a write waiting for a primary polls (PRIMARY_WAIT_MS); never throws.
+   * Like ping, an answer ends the fail-fast period at once.
+   */
+  async acceptsWrites(): Promise<boolean> {
+    try {
+      const res = await this.pool.query<{ recovery: boolean }>({
+        text: 'SELECT pg_is_in_recovery() AS recovery',
+        query_timeout: 1000,
+      } as pg.QueryConfig);
+      if (this.#unreachableUntil !== 0) {
+        this.#unreachableUntil = 0;
+        this.logger.info({ role: this.role }, 'database reachable again');
+      }
+      return res.rows[0]?.recovery === false;
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#probe);
