@@ -66,6 +66,11 @@ export async function purchaseAnswer(
   const body = await readJsonBody(req);
   if (body !== undefined) requireObject(body, []);
   const settle = announceHere(deps, id);
+  // Sent to the next order pod on a 503, but not on a primary_unavailable that says its pod already
+  // waited PRIMARY_WAIT_MS for a primary (X-Bazar-Primary-Waited-Ms): every order pod waits for the
+  // same primary, so the next would only wait as long again, past this front's write timeout (a 504
+  // where the truth is "nothing was written"). Such an answer is relayed as the write's final one
+  // (Upstream, http-client.ts); a pod that answered at once (no wait configured) is still passed over.
   const res = await deps.order.request({
     method: 'POST',
     path: `/purchase/${id}`,
