@@ -124,6 +124,8 @@ function serviceVariables(): Set<string> {
     'services/shared/src/service-config.ts',
     'services/shared/src/discovery-factory.ts',
     'services/shared/src/search-page.ts',
+    // writerSchema (FRONT_URLS, SYNC_COMMIT_TIMEOUT_MS, PRIMARY_WAIT_MS), spread by order and catalog.
+    'services/shared/src/writer.ts',
     'services/front/src/main.ts',
     'services/catalog/src/main.ts',
     'services/order/src/main.ts',

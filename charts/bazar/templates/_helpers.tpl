@@ -139,13 +139,28 @@ the kubelet kills a pod that is still draining.
 {{- end }}
 {{- end }}
 
-{{/* UPSTREAM_WRITE_TIMEOUT_MS, refused unless a strict write's longest wait fits in it. */}}
+{{/*
+UPSTREAM_WRITE_TIMEOUT_MS (fronts, catalog replicas), refused unless a strict write's longest wait fits
+in it: its wait for a primary (<service>.primaryWaitMs), for the standby (syncCommitTimeoutMs) and for
+the fronts (invalidationTimeoutMs). A write that waited for a primary was refused once before (up to a
+connect timeout, 1000 ms, after its first announcement) and is announced again: one more
+invalidationTimeoutMs and 1000 ms while any writer waits. Cut shorter, a write served after its wait
+would be answered 504 upstream_timeout, and the front would send it to the next writer, which would
+wait all over again.
+*/}}
 {{- define "bazar.upstreamWriteTimeoutMs" -}}
 {{- $v := .Values }}
-{{- $sync := max (int $v.catalog.syncCommitTimeoutMs) (int $v.order.syncCommitTimeoutMs) }}
-{{- $needMs := add $sync (int $v.storePolicy.invalidationTimeoutMs) }}
+{{- $invalidation := int $v.storePolicy.invalidationTimeoutMs }}
+{{- $catalog := add (int $v.catalog.primaryWaitMs) (int $v.catalog.syncCommitTimeoutMs) }}
+{{- $order := add (int $v.order.primaryWaitMs) (int $v.order.syncCommitTimeoutMs) }}
+{{- $needMs := add (max $catalog $order) $invalidation }}
+{{- $why := "the larger primaryWaitMs + syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs" }}
+{{- if gt (max (int $v.catalog.primaryWaitMs) (int $v.order.primaryWaitMs)) 0 }}
+{{- $needMs = add $needMs $invalidation 1000 }}
+{{- $why = "the larger primaryWaitMs + syncCommitTimeoutMs plus twice storePolicy.invalidationTimeoutMs plus 1000 ms (a write that waited for a primary is announced twice, and its first refusal may take a connect timeout)" }}
+{{- end }}
 {{- if le (int $v.config.upstreamWriteTimeoutMs) $needMs }}
-{{- fail (printf "config.upstreamWriteTimeoutMs (%v ms) must exceed the larger syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs (%v ms): a strict write may wait that long before it answers" $v.config.upstreamWriteTimeoutMs $needMs) }}
+{{- fail (printf "config.upstreamWriteTimeoutMs (%v ms) must exceed %s (%v ms): a strict write may wait that long before it answers" $v.config.upstreamWriteTimeoutMs $why $needMs) }}
 {{- end }}
 {{- int $v.config.upstreamWriteTimeoutMs }}
 {{- end }}

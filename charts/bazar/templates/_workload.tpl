@@ -244,6 +244,9 @@ spec:
             {{- end }}
             - name: SYNC_COMMIT_TIMEOUT_MS
               value: {{ int .service.syncCommitTimeoutMs | quote }}
+            # A write that finds no writable primary waits this long for one (a switchover), then 503.
+            - name: PRIMARY_WAIT_MS
+              value: {{ int .service.primaryWaitMs | quote }}
             - name: DB_POOL_MAX
               value: {{ int .service.dbPoolMax | quote }}
             # The database URLs carry no password; node-postgres takes it from PGPASSWORD.

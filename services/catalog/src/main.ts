@@ -26,7 +26,7 @@ export const catalogSchema = {
   ...commonSchema,
   ...adminTokenSchema,
   ...discoverySchema,
-  /** FRONT_URLS and SYNC_COMMIT_TIMEOUT_MS: used by the origin, which writes. */
+  /** FRONT_URLS, SYNC_COMMIT_TIMEOUT_MS and PRIMARY_WAIT_MS: used by the origin, which writes. */
   ...writerSchema,
   ROLE: oneOf(['origin', 'replica'] as const),
   /** The primary: the origin reads and writes here. */
