@@ -973,6 +973,32 @@ test('several nodes: every workload spread softly over nodes, the pair apart, of
           [['kubernetes.io/hostname', 'ScheduleAnyway']],
           `${name}: spread over nodes, softly`,
         );
+        // Order's origin and replica both take purchases: kept apart across the two Deployments too.
+        const apart = specOf(tpl).affinity?.podAntiAffinity
+          ?.preferredDuringSchedulingIgnoredDuringExecution as
+          | Array<{
+              podAffinityTerm: {
+                topologyKey: string;
+                labelSelector: { matchLabels: Record<string, string> };
+              };
+            }>
+          | undefined;
+        if (componentOf(o) === 'order') {
+          assert.deepEqual(
+            apart?.map((a) => [
+              a.podAffinityTerm.topologyKey,
+              a.podAffinityTerm.labelSelector.matchLabels.role,
+            ]),
+            [['kubernetes.io/hostname', undefined]],
+            `${name}: apart from the other order pods of either role, softly`,
+          );
+          assert.equal(
+            apart?.[0]?.podAffinityTerm.labelSelector.matchLabels['app.kubernetes.io/component'],
+            'order',
+          );
+        } else {
+          assert.equal(apart, undefined, `${name}: no anti-affinity of the chart's own`);
+        }
       }
     }
   }

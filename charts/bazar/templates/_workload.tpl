@@ -93,9 +93,22 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       {{- include "bazar.tolerations" (dict "root" $root "tolerations" $w.tolerations) | nindent 6 }}
-      {{- with $w.affinity }}
+      {{- if $w.affinity }}
       affinity:
-        {{- toYaml . | nindent 8 }}
+        {{- toYaml $w.affinity | nindent 8 }}
+      {{- else if and .spreadAcrossRoles $v.spreadAcrossNodes }}
+      # The service's pods of every role apart too (the spread below counts one Deployment's): its
+      # Deployments take the same requests (order's origin and replica both commit purchases), and a
+      # node holding all of them would take the service with it.
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+                    {{- include "bazar.componentSelectorLabels" (dict "root" $root "component" $component "role" "") | nindent 20 }}
       {{- end }}
       {{- if $w.topologySpreadConstraints }}
       topologySpreadConstraints:
