@@ -923,6 +923,15 @@ test('labels and selectors: recommended labels everywhere, selectors match their
     for (const pdb of byKind(r.objects, 'PodDisruptionBudget')) {
       const sel = (pdb.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
       const hits = ws.filter((w) => w.o.kind !== 'Pod' && selects(sel, w.tpl.metadata.labels));
+      if (sel.role === undefined && sel['app.kubernetes.io/component'] === 'order') {
+        // Order's one budget for its two one-pod Deployments (both take purchases).
+        assert.deepEqual(
+          hits.map((h) => h.o.metadata.name).sort(),
+          [`${pdb.metadata.name}-origin`, `${pdb.metadata.name}-replica`],
+          `${r.name}: PDB ${pdb.metadata.name} covers both order Deployments`,
+        );
+        continue;
+      }
       assert.equal(hits.length, 1, `${r.name}: PDB ${pdb.metadata.name} must cover exactly one workload`);
       assert.equal(hits[0]!.o.metadata.name, pdb.metadata.name, r.name);
     }
@@ -1020,21 +1029,43 @@ test('several nodes: every workload spread softly over nodes, the pair apart, of
   ]);
 });
 
-test('PDBs exist exactly for workloads that can have more than one pod', (t) => {
+test('PDBs exist exactly for workloads that can have more than one pod, and for order when each of its roles has one', (t) => {
   const tools = requireTools(t, 'helm');
   if (!tools) return;
   for (const r of all(tools.helm)) {
     const hpas = byKind(r.objects, 'HorizontalPodAutoscaler');
-    for (const d of byKind(r.objects, 'Deployment')) {
+    const pdbs = byKind(r.objects, 'PodDisruptionBudget');
+    const minOf = (d: K8sObject): number => {
       const hpa = hpas.find(
         (h) => (h.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name === d.metadata.name,
       );
-      const min = hpa
+      return hpa
         ? (hpa.spec as { minReplicas: number }).minReplicas
         : (d.spec as { replicas: number }).replicas;
-      const pdb = byKind(r.objects, 'PodDisruptionBudget').find((p) => p.metadata.name === d.metadata.name);
+    };
+    const deployments = byKind(r.objects, 'Deployment');
+    for (const d of deployments) {
+      const min = minOf(d);
+      const pdb = pdbs.find((p) => p.metadata.name === d.metadata.name);
       assert.equal(Boolean(pdb), min > 1, `${r.name}: ${d.metadata.name} (min ${min} pods) PDB`);
     }
+    // The services' budgets let a drain evict a pod that is not Ready (Patroni's keeps Kubernetes' default).
+    for (const p of pdbs.filter((x) => componentOf(x) !== 'postgresql')) {
+      const policy = (p.spec as { unhealthyPodEvictionPolicy?: string }).unhealthyPodEvictionPolicy;
+      assert.equal(policy, 'AlwaysAllow', `${r.name}: ${p.metadata.name}`);
+    }
+    const order = deployments.filter((d) => componentOf(d) === 'order');
+    const serviceBudget = pdbs.find(
+      (p) =>
+        componentOf(p) === 'order' &&
+        (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels.role ===
+          undefined,
+    );
+    assert.equal(
+      Boolean(serviceBudget),
+      order.length === 2 && order.every((d) => minOf(d) === 1),
+      `${r.name}: order's one budget exactly when each of its roles runs one pod`,
+    );
   }
 });
 

@@ -327,6 +327,9 @@ spec:
   {{- else }}
   maxUnavailable: {{ $w.pdb.maxUnavailable | default 1 }}
   {{- end }}
+  {{- with .root.Values.pdbUnhealthyPodEvictionPolicy }}
+  unhealthyPodEvictionPolicy: {{ . }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "bazar.componentSelectorLabels" $sel | nindent 6 }}
