@@ -11,7 +11,7 @@
  * Each step is timed. If any step fails (or SIGINT/SIGTERM arrives) everything made so far is torn
  * down again before the error is passed on.
  */
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { asList, corednsManifests, COREDNS, LOCAL_PATH, localPathManifests } from './addons.js';
@@ -580,11 +580,40 @@ async function startKubelets(ctx: Ctx, pki: ClusterPki): Promise<void> {
   }
 }
 
+/**
+ * Until containerd's CRI plugin serves (its log says "Start streaming server", the last step before it
+ * marks itself initialized): containerd answers `ctr` before that, and on a store a power loss left
+ * full of containers the CRI's recovery takes a while, during which a kubelet exits at once ("validate
+ * CRI v1 runtime API ...: server is not initialized yet"). A real node's systemd restarts the kubelet;
+ * here it starts once the CRI is up. `logFrom`: the log's size before this start.
+ */
+async function criInitialized(
+  containerd: Daemon,
+  logFrom: number,
+  abort: () => string | undefined,
+): Promise<void> {
+  await waitFor(
+    "containerd's CRI plugin to serve",
+    async () => {
+      const text = readFileSync(containerd.log, 'utf8').slice(logFrom);
+      return text.includes('Start streaming server') || undefined;
+    },
+    60_000,
+    { abort, everyMs: 200 },
+  );
+  // The flag is set just after that line.
+  await sleep(500);
+}
+
 /** A worker powered on again: containerd on its kept store, its kubelet (until Ready), kube-proxy. */
 async function startNodeDaemons(ctx: Ctx, node: ClusterLayout, index: number): Promise<void> {
   createCgroup(daemonContext(node).cgroup);
-  start(ctx, containerdSpec(path.join(node.configDir, 'containerd.toml')), node);
+  const logFrom = existsSync(path.join(daemonContext(node).logDir, 'containerd.log'))
+    ? statSync(path.join(daemonContext(node).logDir, 'containerd.log')).size
+    : 0;
+  const containerd = start(ctx, containerdSpec(path.join(node.configDir, 'containerd.toml')), node);
   await containerdAnswers(node, 30_000, anyDeath(ctx));
+  await criInitialized(containerd, logFrom, anyDeath(ctx));
   const since = Date.now();
   startKubelet(ctx, pkiFiles(node.pkiDir), node, index);
   await nodeReady(ctx, node, 180_000, since);
