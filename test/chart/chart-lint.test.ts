@@ -95,7 +95,7 @@ test('templates refuse inconsistent values with a clear message', (t) => {
     [['serviceAccount.create=false'], /serviceAccount.name is required/],
     // 20000 + 2000 + 2 * 1000 + 1000 = 25000: a front would cut a write served after its wait.
     [
-      ['order.primaryWaitMs=20000'],
+      ['order.primaryWaitMs=20000', 'config.upstreamWriteTimeoutMs=16000'],
       /config.upstreamWriteTimeoutMs \(16000 ms\) must exceed the larger primaryWaitMs \+ syncCommitTimeoutMs plus twice storePolicy.invalidationTimeoutMs plus 1000 ms .* \(25000 ms\)/,
     ],
     [

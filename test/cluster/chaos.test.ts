@@ -97,16 +97,7 @@ describe(
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
       podCount = chartPodCount(chartDefaults('pair'));
-      // The writers fail fast while no primary is up (primaryWaitMs 0, not the chart's 10 s wait): the
-      // scenarios below show G5's refusals themselves; the node-fault and failover tiers run with the wait.
-      store = await installStore(t, podCount, [
-        '--set',
-        'postgresql.engine=pair',
-        '--set',
-        'order.primaryWaitMs=0',
-        '--set',
-        'catalog.primaryWaitMs=0',
-      ]);
+      store = await installStore(t, podCount, ['--set', 'postgresql.engine=pair']);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
       prometheus = await NodePrometheus.start({
         cluster: t.cluster,
