@@ -358,6 +358,25 @@ describe(
       };
     }
 
+    /**
+     * Full strength again with another member leading on a newer timeline than `before` (the old
+     * primary back as a standby, no one acting), and every pod of the release Ready.
+     */
+    async function backToFullStrength(name: string, before: Strength, since: number): Promise<Strength> {
+      const st = await until(
+        `full strength after the ${name}, ${before.leader} back as a standby`,
+        async () => {
+          const now = await atFullStrength();
+          return now && now.leader !== before.leader && now.timeline > before.timeline ? now : undefined;
+        },
+        300_000,
+        1000,
+      );
+      log(`${name}: full strength ${seconds(Date.now() - since)} later: ${describeMembers(st.members)}`);
+      await releaseAllReady();
+      return st;
+    }
+
     /** The audit of every member (once each has replayed what the leader has) and the checker. */
     async function judge(
       name: string,
@@ -594,19 +613,7 @@ describe(
         await w.advance(150, 120_000);
         readyMs = (await tier().cluster.startNode(node)).readyMs;
         log(`kill: ${node} powered on, Ready in ${seconds(readyMs)}`);
-        full = await until(
-          `full strength after the kill, ${before.leader} back as a standby`,
-          async () => {
-            const st = await atFullStrength();
-            return st && st.leader !== before.leader && st.timeline > before.timeline ? st : undefined;
-          },
-          300_000,
-          1000,
-        );
-        log(
-          `kill: full strength ${seconds(Date.now() - faultAt)} after the kill: ${describeMembers(full.members)}`,
-        );
-        await releaseAllReady();
+        full = await backToFullStrength('kill', before, faultAt);
         await w.advance(100, 120_000);
       } catch (err) {
         log(
@@ -689,19 +696,7 @@ describe(
         await tier().cluster.healNode(node);
         healedAt = Date.now();
         log(`cut: healed ${seconds(healedAt - faultAt)} after the cut`);
-        full = await until(
-          `full strength after the heal, ${before.leader} back as a standby`,
-          async () => {
-            const st = await atFullStrength();
-            return st && st.leader !== before.leader && st.timeline > before.timeline ? st : undefined;
-          },
-          300_000,
-          1000,
-        );
-        log(
-          `cut: full strength ${seconds(Date.now() - healedAt)} after the heal: ${describeMembers(full.members)}`,
-        );
-        await releaseAllReady();
+        full = await backToFullStrength('cut', before, healedAt);
         await w.advance(100, 120_000);
       } catch (err) {
         log(
