@@ -205,6 +205,29 @@ if (wantsNetns && !canNetns) {
   console.warn(`\n*** ${message}\n`);
 }
 
+// Every `node --test` below writes TAP to stdout and, through scripts/failures-reporter.mjs, a line per
+// failed test to a file of its own; the end of the run prints those lines together, so that the tail of
+// a long log names what failed.
+const failuresDir = mkdtempSync(path.join(os.tmpdir(), 'bazar-test-failures-'));
+let reporters = 0;
+function reporterArgs() {
+  const destination = path.join(failuresDir, `${++reporters}.txt`);
+  return [
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(root, 'scripts', 'failures-reporter.mjs')}`,
+    `--test-reporter-destination=${destination}`,
+  ];
+}
+function printFailures() {
+  const lines = readdirSync(failuresDir)
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10))
+    .map((name) => readFileSync(path.join(failuresDir, name), 'utf8'))
+    .join('');
+  rmSync(failuresDir, { recursive: true, force: true });
+  if (lines.trim() !== '') console.log(`\n# failed tests, from every part of this run:\n${lines.trimEnd()}`);
+}
+
 // One file at a time: integration files each start a Postgres pair and several processes, and this
 // machine has two cores.
 const netnsSetup = [
@@ -224,7 +247,7 @@ function runChild(command, args, env = process.env) {
 
 let exitCode = 0;
 if (files.length > 0) {
-  const testArgs = ['--test', '--test-concurrency=1', ...files];
+  const testArgs = ['--test', '--test-concurrency=1', ...reporterArgs(), ...files];
   exitCode = canNetns
     ? await runChild(
         'unshare',
@@ -242,7 +265,8 @@ if (files.length > 0) {
 const besideFiles = hostFiles.filter((f) => BESIDE.has(relativeName(f)));
 const lastFiles = hostFiles.filter((f) => LAST_ALONE.has(relativeName(f)));
 const serialFiles = hostFiles.filter((f) => !besideFiles.includes(f) && !lastFiles.includes(f));
-const nodeTest = (list) => runChild(process.execPath, ['--test', '--test-concurrency=1', ...list]);
+const nodeTest = (list) =>
+  runChild(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list]);
 let beside;
 if (besideFiles.length > 0 && serialFiles.length > 0) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bazar-tests-beside-'));
@@ -252,10 +276,14 @@ if (besideFiles.length > 0 && serialFiles.length > 0) {
     `# running beside the others (output after theirs): ${besideFiles.map(relativeName).join(', ')}`,
   );
   const startedAt = Date.now();
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...besideFiles], {
-    stdio: ['ignore', fd, fd],
-    cwd: root,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--test', '--test-concurrency=1', ...reporterArgs(), ...besideFiles],
+    {
+      stdio: ['ignore', fd, fd],
+      cwd: root,
+    },
+  );
   closeSync(fd);
   const done = new Promise((resolve) =>
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
@@ -265,6 +293,7 @@ if (besideFiles.length > 0 && serialFiles.length > 0) {
     child.kill(signal);
     process.stdout.write(readFileSync(logFile));
     rmSync(dir, { recursive: true, force: true });
+    printFailures();
     process.exit(1);
   };
   process.once('SIGINT', relay);
@@ -284,4 +313,5 @@ if (beside) {
   exitCode = exitCode || code;
 }
 if (lastFiles.length > 0) exitCode = (await nodeTest(lastFiles)) || exitCode;
+printFailures();
 process.exit(exitCode);
