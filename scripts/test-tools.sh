@@ -5,6 +5,7 @@
 #     chromium-headless-shell  the browser tier's browser (playwright-core, pinned in package.json, drives
 #                              it through its executablePath; nothing downloads a browser)
 #     prometheus               promtool, for the chart's alert rules (test/chart/alerts.test.ts)
+#     wrk                      the bench's load generator (tools/bench/src/wrk.ts; its test runs it)
 #   built from the Go module proxy by scripts/otelcol.sh (cached in ${BAZAR_TOOLS_DIR:-~/.cache/bazar-tools}/bin):
 #     otelcol                  an OpenTelemetry Collector (OTLP receiver, file exporter) that tests export
 #                              spans to (tools/otelcol/src/collector.ts starts it); the first build takes
@@ -15,7 +16,7 @@
 # Idempotent; --check only says what is missing (exit 1 if anything is).
 set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-declare -A PROVIDES=([chromium-headless-shell]=/usr/bin/chromium-headless-shell [prometheus]=/usr/bin/promtool)
+declare -A PROVIDES=([chromium-headless-shell]=/usr/bin/chromium-headless-shell [prometheus]=/usr/bin/promtool [wrk]=/usr/bin/wrk)
 missing=()
 for pkg in "${!PROVIDES[@]}"; do
   [[ -x "${PROVIDES[$pkg]}" ]] || missing+=("$pkg")

@@ -1,21 +1,34 @@
 /**
- * Load generation with autocannon (MIT), driven from Node. Latencies are taken from autocannon's
- * per-response event at sub-millisecond resolution (its own histogram keeps whole milliseconds), and the
- * target process's CPU time is read around the run, a figure that drifts far less than throughput on a
- * shared machine.
+ * Load generation: wrk (wrk.ts, the default) or autocannon (MIT, in this process; `--load-generator
+ * autocannon`), behind one `load()`. With autocannon, latencies are taken from its per-response event at
+ * sub-millisecond resolution (its own histogram keeps whole milliseconds); wrk reports every latency in
+ * µs. The target processes' CPU time is read around the run, a figure that drifts far less than
+ * throughput on a shared machine, and so is the load generator's own.
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { perRequest, poolSpent, snapshot, spentBetween, totalOf, type Watched } from './cpu.js';
 import { Samples, percentile } from './stats.js';
+import { runWrk } from './wrk.js';
+import type { LoadGenerator } from './options.js';
+
+let generator: LoadGenerator = 'wrk';
+/** The generator every later `load()` uses (the bench's `--load-generator`). */
+export function useLoadGenerator(chosen: LoadGenerator): void {
+  generator = chosen;
+}
+export function loadGenerator(): LoadGenerator {
+  return generator;
+}
+/** How many random paths a `path()` spec is drawn into for wrk, which takes them in turn. */
+export const WRK_RANDOM_PATHS = 50_000;
 
 export interface LoadSpec {
   url: string;
   connections: number;
-  /** Seconds; or use `amount`. */
+  /** Seconds (default 5). */
   duration?: number;
-  amount?: number;
   method?: 'GET' | 'POST' | 'PUT';
   headers?: Record<string, string>;
   body?: string;
@@ -41,6 +54,8 @@ export interface LoadResult {
   cpu?: Map<string, number>;
   /** Their sum. */
   cpuUsPerRequest?: number;
+  /** The load generator's own CPU, µs per request (wrk's process, or this one's under autocannon). */
+  generatorCpuUsPerRequest?: number;
 }
 
 type Bare = Omit<LoadResult, 'cpu' | 'cpuUsPerRequest' | 'cpuSpentMs'>;
@@ -61,8 +76,44 @@ function withCpu(
 }
 
 export async function load(spec: LoadSpec): Promise<LoadResult> {
+  return generator === 'wrk' ? loadWithWrk(spec) : loadWithAutocannon(spec);
+}
+
+async function loadWithWrk(spec: LoadSpec): Promise<LoadResult> {
+  const pathOf = spec.path;
+  const paths = spec.paths ?? (pathOf ? Array.from({ length: WRK_RANDOM_PATHS }, () => pathOf()) : undefined);
+  const cpu0 = spec.watch ? snapshot(spec.watch) : undefined;
+  const report = await runWrk({
+    url: spec.url,
+    connections: spec.connections,
+    seconds: spec.duration ?? 5,
+    ...(spec.method ? { method: spec.method } : {}),
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    ...(paths ? { paths } : {}),
+  });
+  const cpu1 = spec.watch ? snapshot(spec.watch) : undefined;
+  return withCpu(
+    {
+      requests: report.requests,
+      seconds: report.seconds,
+      rps: report.requests / report.seconds,
+      latencies: report.latencies,
+      errors: report.errors,
+      timeouts: report.timeouts,
+      non2xx: report.status4xx5xx,
+      ...(report.cpuMs !== undefined && report.requests > 0
+        ? { generatorCpuUsPerRequest: (report.cpuMs * 1000) / report.requests }
+        : {}),
+    },
+    cpu0 && cpu1 ? spentBetween(cpu0, cpu1) : undefined,
+  );
+}
+
+async function loadWithAutocannon(spec: LoadSpec): Promise<LoadResult> {
   const latencies = new Samples();
   const cpu0 = spec.watch ? snapshot(spec.watch) : undefined;
+  const ownCpu0 = process.cpuUsage();
   const paths = spec.paths;
   const pathOf = spec.path ?? (paths ? () => paths[next++ % paths.length] as string : undefined);
   let next = 0;
@@ -72,7 +123,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     method: spec.method ?? 'GET',
     ...(spec.headers ? { headers: spec.headers } : {}),
     ...(spec.body !== undefined ? { body: spec.body } : {}),
-    ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.duration ?? 5 }),
+    duration: spec.duration ?? 5,
     timeout: 10,
     ...(pathOf
       ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, path: pathOf() }) }] }
@@ -87,6 +138,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu1 = spec.watch ? snapshot(spec.watch) : undefined;
+  const ownCpu = process.cpuUsage(ownCpu0);
   const requests = result.requests.total;
   return withCpu(
     {
@@ -97,6 +149,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
       errors: result.errors,
       timeouts: result.timeouts,
       non2xx: result.non2xx,
+      ...(requests > 0 ? { generatorCpuUsPerRequest: (ownCpu.user + ownCpu.system) / requests } : {}),
     },
     cpu0 && cpu1 ? spentBetween(cpu0, cpu1) : undefined,
   );
@@ -108,6 +161,9 @@ export function pool(runs: LoadResult[]): LoadResult {
   for (const r of runs) for (const v of r.latencies.values()) latencies.push(v);
   const requests = runs.reduce((a, r) => a + r.requests, 0);
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const withGenerator = runs.filter((r) => r.generatorCpuUsPerRequest !== undefined);
+  const generatorRequests = withGenerator.reduce((a, r) => a + r.requests, 0);
+  const generatorUs = withGenerator.reduce((a, r) => a + r.generatorCpuUsPerRequest! * r.requests, 0);
   return withCpu(
     {
       requests,
@@ -117,6 +173,9 @@ export function pool(runs: LoadResult[]): LoadResult {
       errors: runs.reduce((a, r) => a + r.errors, 0),
       timeouts: runs.reduce((a, r) => a + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      ...(withGenerator.length === runs.length && generatorRequests > 0
+        ? { generatorCpuUsPerRequest: generatorUs / generatorRequests }
+        : {}),
     },
     ...poolArgs(runs),
   );

@@ -18,6 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskSyncMs } from './disk.js';
+import { useLoadGenerator } from './load.js';
+import { requireWrk } from './wrk.js';
 import { optionsOrExit, parseOptions, USAGE, type BenchOptions } from './options.js';
 import { writeResults } from './output.js';
 import { plots } from './plots.js';
@@ -88,6 +90,7 @@ async function bench(run: BenchRun, opts: BenchOptions): Promise<void> {
     date: new Date().toISOString(),
     mode: opts.quick ? 'quick' : 'full',
     fsync: opts.fsync,
+    loadGenerator: opts.loadGenerator,
     durationS: Math.round((Date.now() - run.started) / 1000),
     machine: machine(loadBefore, fdatasyncMs),
   };
@@ -136,6 +139,7 @@ async function scaleBench(run: BenchRun, opts: BenchOptions): Promise<void> {
     date: new Date().toISOString(),
     scenario: what,
     mode: opts.quick ? 'quick' : 'full',
+    loadGenerator: opts.loadGenerator,
     durationS: Math.round((Date.now() - run.started) / 1000),
     durations: opts.durations,
     machine: machine(loadBefore, fdatasyncMs),
@@ -158,6 +162,8 @@ async function main(): Promise<number> {
   const run = new BenchRun(opts.durations);
   run.trapSignals();
   try {
+    useLoadGenerator(opts.loadGenerator);
+    if (opts.loadGenerator === 'wrk') requireWrk();
     if (opts.profile) await runProfile(run, opts.profile, opts.out);
     else if (opts.ladder) await runLadder(run, opts.ladder);
     else if (opts.liveCost) await runLiveCost(run, opts.liveCost);

@@ -11,8 +11,12 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--
        npm run bench -- --books N [--quick] [--out DIR]
        npm run bench -- --fanout [--widths 1,2,4,8,16] [--quick] [--out DIR]
 
-Starts Bazar locally and measures it with autocannon against its floors (a bare node:http server, the
-bare chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
+Starts Bazar locally and measures it with wrk against its floors (a bare node:http server, the bare
+chains of node:http + pg) in the same run, and prints one table (see docs/performance.md).
+
+  --load-generator wrk|autocannon   what drives the load (default wrk, one thread: apt-get install wrk);
+              autocannon runs in the bench's own process and costs about as much CPU per request as the
+              servers it loads, which moves every ratio toward 1 on two cores (docs/performance.md)
 
   --quick     shorter runs (about 2-3 minutes): a smoke check, not figures to quote
   --docs      also rewrite docs/performance.md's results section and docs/perf/*.svg (publish a full run)
@@ -37,6 +41,10 @@ bare chains of node:http + pg) in the same run, and prints one table (see docs/p
               at most 32), stores interleaved; then the bare chain's awaited push beside a writer that
               NOTIFYs in its transaction (a prototype) and the delay until every listener has it
 `;
+
+/** What drives the load (load.ts). */
+export type LoadGenerator = 'wrk' | 'autocannon';
+export const LOAD_GENERATORS: readonly LoadGenerator[] = ['wrk', 'autocannon'];
 
 export type ProfilePath = 'cached' | 'uncached' | 'purchase';
 export const PROFILE_PATHS: readonly ProfilePath[] = ['cached', 'uncached', 'purchase'];
@@ -132,6 +140,8 @@ export interface BenchOptions {
   books: number | undefined;
   /** Set: fan-out at these widths (scenarios/fanout-scale.ts) instead of the bench. */
   fanout: { widths: number[] } | undefined;
+  /** What drives the load (load.ts): wrk by default, autocannon to compare. */
+  loadGenerator: LoadGenerator;
 }
 
 export const FANOUT_SCALE_WIDTHS: readonly number[] = [1, 2, 4, 8, 16];
@@ -213,6 +223,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         books: { type: 'string' },
         fanout: { type: 'boolean', default: false },
         widths: { type: 'string' },
+        'load-generator': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -285,5 +296,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     books: positive(v.books, '--books', undefined, MAX_BENCH_BOOKS),
     fanout:
       v.fanout === true ? { widths: v.widths ? parseWidths(v.widths) : [...FANOUT_SCALE_WIDTHS] } : undefined,
+    loadGenerator: oneOf(v['load-generator'], '--load-generator', LOAD_GENERATORS, 'wrk'),
   };
 }

@@ -50,6 +50,7 @@ const report: Report = {
     date: '2026-12-01T10:00:00.000Z',
     mode: 'quick',
     fsync: 'on',
+    loadGenerator: 'wrk',
     durationS: 150,
     machine: {
       cpus: 2,
