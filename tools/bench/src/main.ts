@@ -25,6 +25,7 @@ import { writeResults } from './output.js';
 import { plots } from './plots.js';
 import { runLadder } from './ladder.js';
 import { runLiveCost } from './live-cost.js';
+import { runGeneratorComparison } from './generators.js';
 import { runTracingCost } from './tracing-cost.js';
 import { runProfile } from './profile.js';
 import { fanoutJson, fanoutPlots, renderFanout, renderScale, scaleJson } from './scale-report.js';
@@ -168,6 +169,7 @@ async function main(): Promise<number> {
     else if (opts.ladder) await runLadder(run, opts.ladder);
     else if (opts.liveCost) await runLiveCost(run, opts.liveCost);
     else if (opts.tracingCost) await runTracingCost(run, opts.tracingCost);
+    else if (opts.generators) await runGeneratorComparison(run, opts.generators);
     else if (opts.books !== undefined || opts.fanout) await scaleBench(run, opts);
     else await bench(run, opts);
     return 0;

@@ -8,6 +8,7 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--docs] [--out DIR] [--
        npm run bench -- --ladder [--rounds N] [--seconds N]
        npm run bench -- --live-cost [--rounds N] [--seconds N]
        npm run bench -- --tracing-cost [--rounds N] [--seconds N]
+       npm run bench -- --generators [--rounds N] [--seconds N]
        npm run bench -- --books N [--quick] [--out DIR]
        npm run bench -- --fanout [--widths 1,2,4,8,16] [--quick] [--out DIR]
 
@@ -34,6 +35,9 @@ chains of node:http + pg) in the same run, and prints one table (see docs/perfor
   --tracing-cost  what OpenTelemetry tracing costs when on: a store exporting every span to a real
               collector (bash scripts/otelcol.sh builds it) against the same store untraced, on one
               Postgres pair, in alternating rounds
+  --generators  the uncached read and the strict purchase at 10 against their chains, under wrk and under
+              autocannon in the same rounds: each side's CPU per request, the generator's own, and how
+              many cores they kept busy, beside the ratios (why the two generators disagree)
   --books N   the bench at scale: a strict store and its bare chain on one Postgres pair seeded with N
               books (1 to 10,000,000; services/catalog/src/seed.ts): uncached reads, purchases at 1 and
               10 clients and a search page, random books and topics over all N, rounds interleaved
@@ -136,6 +140,8 @@ export interface BenchOptions {
   liveCost: LadderOptions | undefined;
   /** Set: measure tracing's cost (tracing-cost.ts) instead of the bench. */
   tracingCost: LadderOptions | undefined;
+  /** Set: the same comparisons under wrk and under autocannon (generators.ts) instead of the bench. */
+  generators: LadderOptions | undefined;
   /** Set: the bench at scale (scenarios/scale.ts) on tables of this many seeded books. */
   books: number | undefined;
   /** Set: fan-out at these widths (scenarios/fanout-scale.ts) instead of the bench. */
@@ -219,6 +225,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         ladder: { type: 'boolean', default: false },
         'live-cost': { type: 'boolean', default: false },
         'tracing-cost': { type: 'boolean', default: false },
+        generators: { type: 'boolean', default: false },
         rounds: { type: 'string' },
         books: { type: 'string' },
         fanout: { type: 'boolean', default: false },
@@ -242,7 +249,10 @@ export function parseOptions(argv: string[]): BenchOptions {
   let ladder: LadderOptions | undefined;
   let liveCost: LadderOptions | undefined;
   let tracingCost: LadderOptions | undefined;
-  const roundsModes = (['ladder', 'live-cost', 'tracing-cost'] as const).filter((k) => v[k] === true);
+  let generators: LadderOptions | undefined;
+  const roundsModes = (['ladder', 'live-cost', 'tracing-cost', 'generators'] as const).filter(
+    (k) => v[k] === true,
+  );
   if (scale && (roundsModes.length > 0 || v.profile !== undefined || v.rounds !== undefined))
     throw new UsageError(`${v.fanout === true ? '--fanout' : '--books'} runs on its own`);
   if (roundsModes.length > 1) {
@@ -260,9 +270,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     };
     if (v.ladder === true) ladder = rounds;
     else if (v['live-cost'] === true) liveCost = rounds;
+    else if (v.generators === true) generators = rounds;
     else tracingCost = rounds;
   } else if (v.rounds !== undefined) {
-    throw new UsageError('--rounds goes with --ladder, --live-cost or --tracing-cost');
+    throw new UsageError('--rounds goes with --ladder, --live-cost, --tracing-cost or --generators');
   } else if (v.profile !== undefined) {
     if (v.docs || quick) throw new UsageError('--profile runs on its own: no --quick or --docs with it');
     profile = {
@@ -293,6 +304,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     ladder,
     liveCost,
     tracingCost,
+    generators,
     books: positive(v.books, '--books', undefined, MAX_BENCH_BOOKS),
     fanout:
       v.fanout === true ? { widths: v.widths ? parseWidths(v.widths) : [...FANOUT_SCALE_WIDTHS] } : undefined,
