@@ -2,7 +2,7 @@
  * Where a run's results go: results.json and the SVG figures in the results directory and, with
  * --docs, docs/performance.md's generated section (between its markers) and docs/perf/.
  */
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Comparison } from './compare.js';
 import { renderMarkdown, type Report } from './report.js';
@@ -40,6 +40,17 @@ export function plainComparison(c: Comparison) {
   return { ...c, floor: side(c.floor), bazar: side(c.bazar) };
 }
 
+/** The figures a results.json says its run drew (none if it is absent, unreadable or older). */
+async function previousFigures(resultsFile: string): Promise<string[]> {
+  try {
+    const previous = JSON.parse(await readFile(resultsFile, 'utf8')) as { figures?: unknown };
+    const list = Array.isArray(previous.figures) ? previous.figures : [];
+    return list.filter((f): f is string => typeof f === 'string' && /^[\w-]+\.svg$/.test(f));
+  } catch {
+    return [];
+  }
+}
+
 export async function writeResults(opts: {
   root: string;
   outDir: string;
@@ -49,19 +60,21 @@ export async function writeResults(opts: {
 }): Promise<void> {
   const { outDir, report, figures } = opts;
   await mkdir(outDir, { recursive: true });
+  const resultsFile = path.join(outDir, 'results.json');
   if (opts.docs) {
-    // Figures the bench no longer draws must not linger beside the new ones.
-    for (const f of await readdir(outDir)) {
-      if (f.endsWith('.svg') && !(f in figures)) await rm(path.join(outDir, f));
+    // Figures this bench drew last time and no longer draws must not linger beside the new ones. Only
+    // those: docs/perf/ also holds the figures of --fanout and bench:hit-ratio, which other pages show.
+    for (const f of await previousFigures(resultsFile)) {
+      if (!(f in figures)) await rm(path.join(outDir, f), { force: true });
     }
   }
   const json = {
     ...report.meta,
+    figures: Object.keys(figures),
     comparisons: report.comparisons.map(plainComparison),
     rows: report.rows,
     targets: report.targets,
   };
-  const resultsFile = path.join(outDir, 'results.json');
   // Latency samples are not worth keeping in the file: the table has their percentiles.
   const text = JSON.stringify(json, (k, v: unknown) => (k === 'latencies' ? undefined : v), 2) + '\n';
   await writeFile(resultsFile, await pretty(resultsFile, text));
