@@ -21,7 +21,7 @@ import { diskSyncMs } from './disk.js';
 import { useLoadGenerator } from './load.js';
 import { requireWrk } from './wrk.js';
 import { optionsOrExit, parseOptions, USAGE, type BenchOptions } from './options.js';
-import { writeResults } from './output.js';
+import { pretty, writeResults } from './output.js';
 import { plots } from './plots.js';
 import { runLadder } from './ladder.js';
 import { runLiveCost } from './live-cost.js';
@@ -151,7 +151,12 @@ async function scaleBench(run: BenchRun, opts: BenchOptions): Promise<void> {
   );
   await mkdir(outDir, { recursive: true });
   const body = JSON.stringify(json(meta), (k, v: unknown) => (k === 'latencies' ? undefined : v), 2);
-  await writeFile(path.join(outDir, 'results.json'), body + '\n');
+  // Formatted as the repository's Prettier wants: the file is committed as docs/perf/*.json.
+  const resultsFile = path.join(outDir, 'results.json');
+  await writeFile(
+    resultsFile,
+    await pretty(resultsFile, body + '\n', path.join(ROOT, 'docs', 'perf', 'results.json')),
+  );
   await writeFile(path.join(outDir, 'results.txt'), text + '\n');
   for (const [name, svg] of Object.entries(figures)) await writeFile(path.join(outDir, name), svg);
   run.log(`results in ${path.relative(process.cwd(), outDir) || '.'}/`);

@@ -18,11 +18,14 @@ export function replaceSection(doc: string, generated: string): string {
   return doc.slice(0, a + START.length) + '\n' + generated + '\n' + doc.slice(b);
 }
 
-/** Formats a generated file the way the repository's Prettier config wants (when Prettier is installed). */
-async function pretty(file: string, text: string): Promise<string> {
+/**
+ * Formats a generated file the way the repository's Prettier config wants (when Prettier is installed).
+ * `configFrom`: where to look the config up, for a file written outside the repository (`--out`).
+ */
+export async function pretty(file: string, text: string, configFrom = file): Promise<string> {
   try {
     const prettier = await import('prettier');
-    const options = (await prettier.resolveConfig(file)) ?? {};
+    const options = (await prettier.resolveConfig(configFrom)) ?? {};
     return await prettier.format(text, { ...options, filepath: file });
   } catch {
     return text;
