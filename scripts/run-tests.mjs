@@ -98,7 +98,9 @@ const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
 // passed there and found their place in the lanes above: the store's node faults on 3 nodes of its own
 // (about 15 minutes, most of it waiting on the control plane's node-monitor grace period, the pods'
 // node-loss tolerations and Patroni's ttl; beside the failover lane it would lengthen CI by as much).
-const BY_NAME_ONLY = new Set(['test/cluster/node-faults.test.js']);
+// skaffold for real (skaffold run, dev with an edit, delete; about 10 minutes on a cluster of its own, and
+// skaffold built from the module proxy first, 7.5 minutes of both cores the first time): by name too.
+const BY_NAME_ONLY = new Set(['test/cluster/node-faults.test.js', 'test/cluster/skaffold.test.js']);
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {
   encoding: 'utf8',

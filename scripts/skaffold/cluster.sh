@@ -11,7 +11,7 @@
 # Usage: bash scripts/skaffold/cluster.sh [--name CLUSTER] <skaffold command> [skaffold args...]
 #   e.g. bash scripts/skaffold/cluster.sh run            # build, install, wait until Ready
 #        bash scripts/skaffold/cluster.sh dev            # and rebuild/roll out on every change
-#        bash scripts/skaffold/cluster.sh delete         # uninstall the release
+#        bash scripts/skaffold/cluster.sh delete         # uninstall the release; nothing of it is left
 # CLUSTER defaults to bazar (the cluster `npm run cluster -- up` starts); root, like the cluster.
 set -euo pipefail
 
@@ -48,3 +48,21 @@ cd "${ROOT}"
 command="$1"
 shift
 skaffold "${command}" -p bazar-cluster "$@"
+
+# `delete` on this development cluster leaves nothing: after skaffold's helm uninstall, what Helm keeps by
+# design goes too, with the commands docs/deploy.md ("Uninstall") gives: the Secret (its passwords match
+# the volumes), the PostgreSQL volumes, Patroni's own ConfigMaps, a `helm test` pod, and the CRD once no
+# StorePolicy of any release is left. The release is skaffold.yaml's: bazar, in the context's namespace.
+if [[ "${command}" == "delete" ]]; then
+  RELEASE=bazar NAME=bazar
+  NAMESPACE="$(kubectl config view --minify -o jsonpath='{..namespace}')"
+  NAMESPACE="${NAMESPACE:-default}"
+  kubectl --namespace "$NAMESPACE" delete secret "$NAME" --ignore-not-found
+  kubectl --namespace "$NAMESPACE" delete configmap -l app.kubernetes.io/instance="$RELEASE",cluster-name="$NAME-patroni" --ignore-not-found
+  kubectl --namespace "$NAMESPACE" delete pod "$NAME-test-store" --ignore-not-found
+  # A claim goes once no pod uses it: wait for the StatefulSet's pods to end.
+  kubectl --namespace "$NAMESPACE" delete pvc -l app.kubernetes.io/instance="$RELEASE" --ignore-not-found --timeout=180s
+  if [[ -z "$(kubectl get storepolicies.bazar.dev --all-namespaces -o name 2>/dev/null)" ]]; then
+    kubectl delete crd storepolicies.bazar.dev --ignore-not-found
+  fi
+fi
