@@ -18,9 +18,6 @@ let generator: LoadGenerator = 'wrk';
 export function useLoadGenerator(chosen: LoadGenerator): void {
   generator = chosen;
 }
-export function loadGenerator(): LoadGenerator {
-  return generator;
-}
 /** How many random paths a `path()` spec is drawn into for wrk, which takes them in turn. */
 export const WRK_RANDOM_PATHS = 50_000;
 
