@@ -11,11 +11,11 @@ import os from 'node:os';
 import { compare, formatRatio, type Comparison } from './compare.js';
 import { load, p, pool, useLoadGenerator, type LoadResult, type LoadSpec } from './load.js';
 import type { LadderOptions, LoadGenerator } from './options.js';
-import { num } from './report.js';
+import { markdownTable, num, type Table } from './report.js';
 import type { BenchRun } from './run.js';
 import { BOOK_PATHS, restockAll, type Rounds } from './scenarios/common.js';
 import { UNCACHED_CONNECTIONS } from './scenarios/uncached.js';
-import { startBenchStack, startChainFor } from './stacks.js';
+import { NPM_START_SHAPE, startBenchStack, startChainFor } from './stacks.js';
 
 const GENERATORS: readonly LoadGenerator[] = ['wrk', 'autocannon'];
 const PURCHASE_CLIENTS = 10;
@@ -48,9 +48,7 @@ export async function runGeneratorComparison(run: BenchRun, opts: LadderOptions)
     label: 'strict',
     mode: 'strict',
     fsync: true,
-    fronts: 2,
-    catalogReplicas: 1,
-    orderReplicas: 1,
+    ...NPM_START_SHAPE,
   });
   const chain = await startChainFor(run, strict);
   await restockAll(run.client, strict.stack.fronts[0]!.url, strict.stack.adminToken);
@@ -148,43 +146,51 @@ export async function runGeneratorComparison(run: BenchRun, opts: LadderOptions)
 }
 
 export function renderGenerators(rows: GeneratorRow[], opts: LadderOptions): string {
-  const head =
-    '| path | generator | floor req/s | Bazar req/s | req/s ratio (rounds) | floor p50 ms | Bazar p50 ms | p50 ratio | floor CPU µs/req | Bazar CPU µs/req | generator µs/req (floor · Bazar) | cores busy (floor · Bazar) | ratio the CPU predicts |';
-  const lines = rows.map(({ generator, comparison: c }) => {
-    const cells = [
-      `${c.path}, ${c.connections}`,
-      generator,
-      num(c.floor.rps, 0),
-      num(c.bazar.rps, 0),
-      formatRatio(c.ratios.rps, c.ratios.roundRps),
-      num(p(c.floor, 50), 2),
-      num(p(c.bazar, 50), 2),
-      formatRatio(c.ratios.p50, c.ratios.roundP50),
-      num(c.floor.cpuUsPerRequest, 0),
-      num(c.bazar.cpuUsPerRequest, 0),
-      `${num(c.floor.generatorCpuUsPerRequest, 0)} · ${num(c.bazar.generatorCpuUsPerRequest, 0)}`,
-      `${num(coresBusy(c.floor), 2)} · ${num(coresBusy(c.bazar), 2)}`,
-      (() => {
-        const predicted = cpuBoundRatio(c.floor, c.bazar);
-        return predicted === undefined ? '–' : `${predicted.toFixed(2)}x`;
-      })(),
-    ];
-    return `| ${cells.join(' | ')} |`;
-  });
+  const table: Table = {
+    head: [
+      'path',
+      'generator',
+      'floor req/s',
+      'Bazar req/s',
+      'req/s ratio (rounds)',
+      'floor p50 ms',
+      'Bazar p50 ms',
+      'p50 ratio',
+      'floor CPU µs/req',
+      'Bazar CPU µs/req',
+      'generator µs/req (floor · Bazar)',
+      'cores busy (floor · Bazar)',
+      'ratio the CPU predicts',
+    ],
+    right: [false, false, true, true, false, true, true, false, true, true, true, true, true],
+    rows: rows.map(({ generator, comparison: c }) => {
+      const predicted = cpuBoundRatio(c.floor, c.bazar);
+      return [
+        `${c.path}, ${c.connections}`,
+        generator,
+        num(c.floor.rps, 0),
+        num(c.bazar.rps, 0),
+        formatRatio(c.ratios.rps, c.ratios.roundRps),
+        num(p(c.floor, 50), 2),
+        num(p(c.bazar, 50), 2),
+        formatRatio(c.ratios.p50, c.ratios.roundP50),
+        num(c.floor.cpuUsPerRequest, 0),
+        num(c.bazar.cpuUsPerRequest, 0),
+        `${num(c.floor.generatorCpuUsPerRequest, 0)} · ${num(c.bazar.generatorCpuUsPerRequest, 0)}`,
+        `${num(coresBusy(c.floor), 2)} · ${num(coresBusy(c.bazar), 2)}`,
+        predicted === undefined ? '–' : `${predicted.toFixed(2)}x`,
+      ];
+    }),
+  };
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
   return [
     '',
-    `Load generators side by side: ${opts.rounds} rounds of ${opts.seconds} s, each round floor and Bazar under wrk, then under autocannon (${os.availableParallelism()} CPUs; load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' / ')})`,
+    `Load generators side by side: ${opts.rounds} rounds of ${opts.seconds} s, each round floor and Bazar under wrk, then under autocannon (${os.availableParallelism()} CPUs; load average ${load})`,
     '',
-    head,
-    `|${head
-      .split('|')
-      .slice(1, -1)
-      .map(() => ' --- ')
-      .join('|')}|`,
-    ...lines,
+    ...markdownTable(table),
     '',
   ].join('\n');
 }

@@ -56,6 +56,9 @@ function pairOf(dataDir: string, stack: Stack): PgPair {
   return { primaryUrl: stack.primaryUrl, standbyUrl: stack.standbyUrl, watch };
 }
 
+/** `npm start`'s shape: two fronts, a catalog origin and replica, an order origin and replica. */
+export const NPM_START_SHAPE = { fronts: 2, catalogReplicas: 1, orderReplicas: 1 } as const;
+
 export function serviceWatch(stack: Stack): Watched[] {
   return stack.all.map((p) => ({ name: p.name, pid: () => p.pid() }));
 }

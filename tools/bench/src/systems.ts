@@ -5,7 +5,13 @@
  * a pair of its own with fsync off; and beside each stack compared with a floor, its bare chain.
  */
 import { allSettled, type BenchRun } from './run.js';
-import { startBenchStack, startChainFor, type BenchChain, type BenchStack } from './stacks.js';
+import {
+  NPM_START_SHAPE,
+  startBenchStack,
+  startChainFor,
+  type BenchChain,
+  type BenchStack,
+} from './stacks.js';
 
 export interface Systems {
   strict: BenchStack;
@@ -18,7 +24,7 @@ export interface Systems {
 
 export async function startSystems(run: BenchRun, opts: { fsync: 'on' | 'off' | 'both' }): Promise<Systems> {
   const fsyncMain = opts.fsync !== 'off';
-  const shape = { fronts: 2, catalogReplicas: 1, orderReplicas: 1 };
+  const shape = NPM_START_SHAPE;
   const strict = await startBenchStack(run, { label: 'strict', mode: 'strict', fsync: fsyncMain, ...shape });
   const pair = strict.pair;
   const [session, eventual, replicas, noFsync] = await allSettled([

@@ -21,7 +21,7 @@ import type { LoadSpec } from '../load.js';
 import type { BenchRun } from '../run.js';
 import { bazarSearchPath, chainSearchPath, lastBookId, randomBook, randomSearch } from '../scale-paths.js';
 import { seededRandom } from '../random.js';
-import { startBenchStack, startChainFor } from '../stacks.js';
+import { NPM_START_SHAPE, startBenchStack, startChainFor } from '../stacks.js';
 import { interleaved } from './common.js';
 import { chainName } from './purchases.js';
 
@@ -58,9 +58,7 @@ export async function runScale(run: BenchRun, books: number): Promise<ScaleFigur
     label: 'strict',
     mode: 'strict',
     fsync: true,
-    fronts: 2,
-    catalogReplicas: 1,
-    orderReplicas: 1,
+    ...NPM_START_SHAPE,
     books,
   });
   const chain = await startChainFor(run, strict);
