@@ -9,8 +9,8 @@
  *     serve the change (the time from the edit to the first answer that shows it is printed);
  *   - `skaffold delete` (the wrapper's) leaves nothing of the release in the cluster.
  *
- * skaffold watches and builds a copy of the repository (its tracked files, with node_modules and dist
- * linked), so the edit never touches the working tree the tests run from.
+ * skaffold watches and builds a copy of the repository (its tracked files, node_modules linked, dist
+ * copied), so the edit never touches the working tree the tests run from.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,7 +37,16 @@ import {
   skipReason,
   type TierCluster,
 } from './chaos-support.js';
-import { chartPodCount, command, log, repoRoot, seconds, until } from './support.js';
+import {
+  chartPodCount,
+  CLUSTER_DEFAULTS,
+  command,
+  log,
+  NAMESPACED_KINDS,
+  repoRoot,
+  seconds,
+  until,
+} from './support.js';
 
 const CLUSTER_NAME = 'skaffold';
 const SKAFFOLD_SH = path.join(repoRoot, 'scripts', 'skaffold.sh');
@@ -74,7 +83,6 @@ function exitWithin(exited: Promise<number | null>, ms: number): Promise<number 
 /** The repository's tracked files (as they are in the working tree), node_modules linked, dist copied. */
 async function copyOfRepository(): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bazar-skaffold-copy-'));
-  const files = (await command('git', ['-C', repoRoot, 'ls-files', '-z'])).stdout;
   await command('/bin/sh', [
     '-c',
     `git -C "$1" ls-files -z | tar -C "$1" --null -T - -cf - | tar -C "$2" -xf -`,
@@ -82,7 +90,7 @@ async function copyOfRepository(): Promise<string> {
     repoRoot,
     dir,
   ]);
-  assert.ok(files.length > 0 && existsSync(path.join(dir, 'skaffold.yaml')), 'the copy has skaffold.yaml');
+  assert.ok(existsSync(path.join(dir, 'skaffold.yaml')), 'the copy has skaffold.yaml');
   // dist is copied, not linked: the image tool finds the repository from its own file, and a link would
   // send it back to the working tree (it built the unedited sources when dist was a link).
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
@@ -116,14 +124,8 @@ function skaffoldArgs(copy: string, args: string[]): string[] {
 
 /** What is left of the release in its namespace and in the cluster (cluster defaults aside). */
 async function releaseLeftovers(t: TierCluster): Promise<string[]> {
-  const kinds =
-    'all,secret,pvc,configmap,serviceaccount,role,rolebinding,networkpolicy,poddisruptionbudget,endpointslice';
-  const defaults = new Set([
-    'Service/kubernetes',
-    'EndpointSlice/kubernetes',
-    'ConfigMap/kube-root-ca.crt',
-    'ServiceAccount/default',
-  ]);
+  // StorePolicies go with their CRD, which is checked below (a kind without its CRD is an error to kubectl).
+  const kinds = NAMESPACED_KINDS.filter((k) => k !== 'storepolicy').join(',');
   const ns = await t.kube.json<{ items: Array<{ kind: string; metadata: { name: string } }> }>([
     'get',
     kinds,
@@ -133,7 +135,7 @@ async function releaseLeftovers(t: TierCluster): Promise<string[]> {
   const pvs = await t.kube.json<{ items: Array<{ metadata: { name: string } }> }>(['get', 'pv']);
   const crds = await t.kube.json<{ items: Array<{ metadata: { name: string } }> }>(['get', 'crd']);
   return [
-    ...ns.items.map((i) => `${i.kind}/${i.metadata.name}`).filter((n) => !defaults.has(n)),
+    ...ns.items.map((i) => `${i.kind}/${i.metadata.name}`).filter((n) => !CLUSTER_DEFAULTS.has(n)),
     ...pvs.items.map((p) => `PersistentVolume/${p.metadata.name}`),
     ...crds.items
       .map((c) => `CustomResourceDefinition/${c.metadata.name}`)

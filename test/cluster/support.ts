@@ -254,6 +254,28 @@ export function smallResources(): Record<string, unknown> {
   };
 }
 
+/** Every kind a release's namespace can hold of it (`kubectl get` takes them joined by commas). */
+export const NAMESPACED_KINDS: readonly string[] = [
+  'all',
+  'secret',
+  'pvc',
+  'configmap',
+  'serviceaccount',
+  'role',
+  'rolebinding',
+  'networkpolicy',
+  'poddisruptionbudget',
+  'storepolicy',
+  'endpointslice',
+];
+/** What a namespace holds before any release: the cluster's own objects. */
+export const CLUSTER_DEFAULTS: ReadonlySet<string> = new Set([
+  'Service/kubernetes',
+  'EndpointSlice/kubernetes',
+  'ConfigMap/kube-root-ca.crt',
+  'ServiceAccount/default',
+]);
+
 export async function releasePods(kube: Kube, ns: string, release: string): Promise<Pod[]> {
   const list = await kube.json<{ items: Pod[] }>([
     'get',

@@ -46,8 +46,10 @@ import { clusterTierBlocker } from './prerequisites.js';
 import { ReadLoop, type ReadLoopReport } from './read-loop.js';
 import {
   chartDefaults,
+  CLUSTER_DEFAULTS,
   chartPodCount,
   Kube,
+  NAMESPACED_KINDS,
   label,
   log,
   type Pod,
@@ -1198,23 +1200,15 @@ describe(
       needInstall();
       await pf?.stop();
       await timings.time('helm uninstall bazar', () => k().helm(['uninstall', RELEASE, '--wait']));
-      const kinds =
-        'all,secret,pvc,configmap,serviceaccount,role,rolebinding,networkpolicy,poddisruptionbudget,storepolicy,endpointslice';
-      const clusterDefaults = new Set([
-        'Service/kubernetes',
-        'EndpointSlice/kubernetes',
-        'ConfigMap/kube-root-ca.crt',
-        'ServiceAccount/default',
-      ]);
       const left = await until(
         'the release pods to terminate',
         async () => {
           const l = await k().json<{
             items: Array<{ kind: string; metadata: { name: string; deletionTimestamp?: string } }>;
-          }>(['get', kinds, '-n', NS]);
+          }>(['get', NAMESPACED_KINDS.join(','), '-n', NS]);
           const items = l.items
             .map((i) => `${i.kind}/${i.metadata.name}`)
-            .filter((n) => !clusterDefaults.has(n));
+            .filter((n) => !CLUSTER_DEFAULTS.has(n));
           return items.some((n) => n.startsWith('Pod/') && n !== 'Pod/bazar-test-store')
             ? undefined
             : items.sort();
