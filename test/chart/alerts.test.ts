@@ -78,3 +78,57 @@ test('prometheusRule: the SLOs are values (a stricter availability lowers the th
   assert.notEqual(bad.status, 0, 'a latency that is no bucket bound is refused');
   assert.match(bad.stderr, /latencySeconds/);
 });
+
+test("prometheusRule: each alert's `for` and BazarInvalidationsFailing's window are values; a `for` not longer than that window is refused", (t) => {
+  const tools = requireTools(t, 'helm');
+  if (!tools) return;
+  const rules = (set: string[] = []) =>
+    new Map(
+      renderedGroups(tools.helm, set)
+        .flatMap((g) => g.rules)
+        .filter((r) => r.alert)
+        .map((r) => [r.alert!, r]),
+    );
+  const defaults = rules();
+  assert.equal(defaults.get('BazarPrimaryUnreachable')!.for, '1m');
+  assert.equal(defaults.get('BazarInvalidationsFailing')!.for, '3m');
+  assert.match(defaults.get('BazarInvalidationsFailing')!.expr, /\[2m\]\)\)[\s\S]*\[2m\]\)\) > 0\.1/);
+  const tuned = rules([
+    'prometheusRule.for.primaryUnreachable=90s',
+    'prometheusRule.for.invalidationsFailing=1m',
+    'prometheusRule.invalidationsFailingWindow=30s',
+  ]);
+  assert.equal(tuned.get('BazarPrimaryUnreachable')!.for, '90s');
+  assert.equal(tuned.get('BazarInvalidationsFailing')!.for, '1m');
+  const window = tuned.get('BazarInvalidationsFailing')!.expr.match(/\[[^\]]+\]/g);
+  assert.deepEqual(window, ['[30s]', '[30s]']);
+  assert.equal(tuned.get('BazarStandbyNotStreaming')!.for, '1m', 'the others keep their defaults');
+
+  const template = (set: string[]) =>
+    run(tools.helm, [
+      'template',
+      'shop',
+      path.join(ROOT, 'charts', 'bazar'),
+      '--set',
+      'prometheusRule.enabled=true',
+      ...set.flatMap((s) => ['--set', s]),
+    ]);
+  for (const set of [
+    ['prometheusRule.for.invalidationsFailing=2m'],
+    ['prometheusRule.for.invalidationsFailing=1m30s', 'prometheusRule.invalidationsFailingWindow=90s'],
+  ]) {
+    const bad = template(set);
+    assert.notEqual(bad.status, 0, `${set.join(' ')}: refused`);
+    assert.match(bad.stderr, /must be longer than prometheusRule\.invalidationsFailingWindow/);
+  }
+  const notADuration = template(['prometheusRule.for.targetDown=2 minutes']);
+  assert.notEqual(notADuration.status, 0, 'a `for` that is no Prometheus duration is refused');
+  assert.match(notADuration.stderr, /targetDown/);
+  assert.equal(
+    template([
+      'prometheusRule.for.invalidationsFailing=1h',
+      'prometheusRule.invalidationsFailingWindow=1m30s',
+    ]).status,
+    0,
+  );
+});

@@ -162,7 +162,7 @@ export function renderChart(
 
 export interface RuleGroup {
   name: string;
-  rules: Array<{ alert?: string; record?: string; expr: string }>;
+  rules: Array<{ alert?: string; record?: string; expr: string; for?: string }>;
 }
 
 /**

@@ -57,12 +57,15 @@ export class NodePrometheus {
     work: string;
     namespace: string;
     release: string;
+    /** Chart values (`--set`) for the rules, e.g. an alert's `for`. */
+    set?: string[];
   }): Promise<NodePrometheus> {
     const dir = path.join(opts.work, 'prometheus');
     mkdirSync(path.join(dir, 'data'), { recursive: true });
     const groups = renderedRuleGroups(findTool('helm')!, {
       release: opts.release,
       namespace: opts.namespace,
+      set: opts.set,
     });
     writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups }));
     writeFileSync(
