@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { pidsIn } from './cgroups.js';
+import { pidsIn, strayCgroups } from './cgroups.js';
 import { up, type Cluster } from './cluster.js';
 import { daemonAlive } from './daemons.js';
 import { sleep, waitFor } from './exec.js';
@@ -222,6 +222,7 @@ test(
           const { killed } = await cluster.killNode(worker);
           assert.ok(killed >= 4, `kubelet, containerd, kube-proxy and the pods' processes: ${killed}`);
           assert.deepEqual(pidsIn(`/${node.cgroupName}`), [], 'nothing of the node runs');
+          assert.deepEqual(strayCgroups(node.cgroupName), [], 'its cgroups are gone, as at a power cut');
           assert.equal(
             (await fetchFrom(cluster, 'web2', `http://web1`)).ok,
             false,
