@@ -193,6 +193,7 @@ async function write(
       bookId,
       originFront(ctx.headers[ORIGIN_FRONT_HEADER]),
       () => commit(writer),
+      { keyed: idempotencyKey !== undefined },
     );
     ctx.set('X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`);
     ctx.body = book;

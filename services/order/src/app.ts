@@ -71,27 +71,33 @@ async function purchaseAnswer(
   let replayed = false;
   // Also on a replay the fronts hear of the version: the first attempt may have committed and died
   // before invalidating.
-  const { result: purchase, fanout } = await writeBook(deps.writer, bookId, origin, async () => {
-    const hold = holdBeforeCommit.get(deps);
-    if (hold !== undefined) await sleep(hold);
-    let outcome;
-    try {
-      outcome = await deps.writer.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
-    } catch (err) {
-      if (!(err instanceof DuplicateKey) || key === undefined) {
-        deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
-        throw err;
+  const { result: purchase, fanout } = await writeBook(
+    deps.writer,
+    bookId,
+    origin,
+    async () => {
+      const hold = holdBeforeCommit.get(deps);
+      if (hold !== undefined) await sleep(hold);
+      let outcome;
+      try {
+        outcome = await deps.writer.guard.statement((client) => purchaseInOneStatement(client, bookId, key));
+      } catch (err) {
+        if (!(err instanceof DuplicateKey) || key === undefined) {
+          deps.purchases.inc({ result: (err as { code?: string }).code ?? 'error' });
+          throw err;
+        }
+        // A concurrent request with the same key won the race and has committed: return its result.
+        const previous = await findByKey(deps.primary, key);
+        if (!previous) throw err;
+        outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
       }
-      // A concurrent request with the same key won the race and has committed: return its result.
-      const previous = await findByKey(deps.primary, key);
-      if (!previous) throw err;
-      outcome = { purchase: checkSameBook(previous, bookId), replayed: true };
-    }
-    deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
-    if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
-    replayed = outcome.replayed;
-    return outcome.purchase;
-  });
+      deps.purchases.inc({ result: outcome.replayed ? 'replayed' : 'ok' });
+      if (crashAfterCommit.has(deps)) process.kill(process.pid, 'SIGKILL');
+      replayed = outcome.replayed;
+      return outcome.purchase;
+    },
+    { keyed: key !== undefined },
+  );
   const headers = ['X-Invalidated', `${fanout.acknowledged}/${fanout.fronts}`, 'Content-Type', JSON_TYPE];
   if (replayed) headers.push('Idempotent-Replayed', 'true');
   return { status: 200, headers, body: Buffer.from(JSON.stringify(purchase)) };

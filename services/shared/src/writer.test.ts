@@ -221,7 +221,7 @@ describe('writeBook with PRIMARY_WAIT_MS: a write that finds no writable primary
     assert.equal(await count('served'), 0);
   });
 
-  it('never retries what may have committed (commit_outcome_unknown, a 500) nor a 4xx', async () => {
+  it('an unkeyed write: never retries what may have committed (commit_outcome_unknown, a 500) nor a 4xx', async () => {
     for (const err of [
       new HttpError(503, 'commit_outcome_unknown', 'lost during COMMIT'),
       new HttpError(409, 'out_of_stock', 'sold out'),
@@ -248,6 +248,54 @@ describe('writeBook with PRIMARY_WAIT_MS: a write that finds no writable primary
       assert.equal(polls(), 0);
       assert.equal((await count('served')) + (await count('expired')) + (await count('failed')), 0);
     }
+  });
+
+  it('a keyed write whose COMMIT lost its connection (a primary handed over under it) is done again under its key once a primary takes writes: served', async () => {
+    const { w, steps, commit } = writer({ strict: true });
+    let primaryBack = false;
+    const { wait, count } = primaryWait(2000, () => primaryBack);
+    setTimeout(() => (primaryBack = true), 100);
+    let tries = 0;
+    const { result } = await writeBook(
+      { ...w, primaryWait: wait },
+      5,
+      'front-0',
+      commit(async () => {
+        tries++;
+        // The second try is the key's replay: what the first committed (or a first commit now).
+        if (tries === 1) throw new HttpError(503, 'commit_outcome_unknown', 'lost during COMMIT');
+        return { version: 12 };
+      }),
+      { keyed: true },
+    );
+    assert.equal(result.version, 12);
+    assert.equal(tries, 2);
+    assert.deepEqual(steps, ['prepare 5 skip front-0', 'commit', 'prepare 5 skip front-0', 'commit']);
+    assert.equal(await count('served'), 1);
+  });
+
+  it('a keyed write whose outcome stays unknown past the budget: the last 503 commit_outcome_unknown, with how long it waited', async () => {
+    const { w, commit } = writer({ strict: false });
+    const { wait, count } = primaryWait(200, () => false);
+    let tries = 0;
+    await assert.rejects(
+      writeBook(
+        { ...w, primaryWait: wait },
+        5,
+        undefined,
+        commit(async () => {
+          tries++;
+          throw new HttpError(503, 'commit_outcome_unknown', 'lost during COMMIT');
+        }),
+        { keyed: true },
+      ),
+      (err: unknown) =>
+        err instanceof HttpError &&
+        err.code === 'commit_outcome_unknown' &&
+        Number(err.headers['X-Bazar-Primary-Waited-Ms']) >= 190,
+    );
+    assert.equal(tries, 1, 'never writable: never tried again');
+    assert.equal(await count('expired'), 1);
   });
 
   it('a refusal, then an outcome that may have committed: answered as it is, counted failed', async () => {

@@ -68,14 +68,18 @@ const WRITE_SLACK_MS = 1000;
  * `primaryWait`'s budget (PRIMARY_WAIT_MS, from its first refusal) and is then done again WHOLE: a new
  * announcement (strict), a new commit. One announcement never covers a commit made after a wait: it
  * expires at the fronts one write budget after it was sent, and the wait may be longer. The commit
- * is the caller's, with its idempotency key, so a keyed write stays exactly-once. Anything else (a
- * 4xx, 503 commit_outcome_unknown, any error that may have committed) is answered as it is, at once.
+ * is the caller's, with its idempotency key, so a keyed write stays exactly-once. So is a `keyed` write
+ * whose COMMIT lost its connection (503 commit_outcome_unknown: a primary shut down or handed over under
+ * it): done again under its key, it applies once, or returns what the first attempt committed, which is
+ * what its client would be told to do. Anything else (a 4xx, an unkeyed write's commit_outcome_unknown,
+ * any other error that may have committed) is answered as it is, at once.
  */
 export async function writeBook<T extends { version: number }>(
   writer: Pick<Writer, 'guard' | 'publisher'> & { primaryWait?: PrimaryWait },
   bookId: number,
   originFront: string | undefined,
   commit: () => Promise<T>,
+  opts: { keyed?: boolean } = {},
 ): Promise<{ result: T; fanout: FanoutResult }> {
   const wait = writer.primaryWait;
   if (!wait || wait.budgetMs === 0) return writeOnce(writer, bookId, originFront, commit);
@@ -92,7 +96,7 @@ export async function writeBook<T extends { version: number }>(
       end('served');
       return written;
     } catch (err) {
-      if (!isPrimaryUnavailable(err)) {
+      if (!isPrimaryUnavailable(err) && !(opts.keyed && isOutcomeUnknown(err))) {
         end(err instanceof HttpError && err.status < 500 ? 'served' : 'failed');
         throw err;
       }
@@ -112,6 +116,11 @@ export async function writeBook<T extends { version: number }>(
 /** 503 primary_unavailable: the write found no writable primary, and nothing was written. */
 function isPrimaryUnavailable(err: unknown): err is HttpError {
   return err instanceof HttpError && err.status === 503 && err.code === 'primary_unavailable';
+}
+
+/** 503 commit_outcome_unknown: the connection died during COMMIT; the write may have committed. */
+function isOutcomeUnknown(err: unknown): err is HttpError {
+  return err instanceof HttpError && err.status === 503 && err.code === 'commit_outcome_unknown';
 }
 
 /** One attempt of writeBook: announce (strict), commit, tell the fronts. */
