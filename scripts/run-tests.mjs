@@ -75,32 +75,34 @@ function selectsTier(arg, tier) {
 const namesTier = (arg) => allTiers.some((t) => selectsTier(arg, t));
 
 const only = process.argv.slice(2);
-// How the host-network files share the machine (two cores). The PostgreSQL failover scenarios spend most
-// of their 11 minutes waiting on Patroni's timers, so they run BESIDE the other host-network files, in a
-// `node --test` of their own (their cluster has a name of its own, and with it its own namespaces, state
-// directory and image store: it shares nothing with the others'); their output is printed after the
-// others'. The NetworkPolicy file (a cluster of its own too, 2 minutes) follows them there: the chaos
-// file's alert scenarios wait minutes on their alerts' `for`, and the two lanes end closer together; so
-// does the cluster tool's multi-node file (3 nodes of its own, 2 minutes, a minute of it waiting for the
-// control plane to notice a node cut off), and the alerts on loopback (test/prometheus, 2 minutes): in
-// CI at 59bf043 the others took 1,029 s, this lane 790 s before the alerts joined it.
-// The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's
-// load beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
+// How the files share the machine (two cores), in three stages; each lane is a `node --test` of its own,
+// and a cluster file's cluster has a name of its own (its own namespaces, state directory and image store:
+// it shares nothing with another lane's). A lane's output is printed after that of the lane it ran beside.
+//   1. The main lane (every file that needs no host network, inside its own network namespace) WITH_MAIN
+//      the store's node faults on 3 nodes of their own (8 minutes, most of it waiting on the control
+//      plane's node-monitor grace period, the pods' node-loss tolerations and Patroni's ttl) and the
+//      alerts on loopback (a minute of waiting on their rules' `for`).
+//   2. The other host-network files, one at a time (the chaos scenarios, the NetworkPolicies, the cluster
+//      and image tools), BESIDE the PostgreSQL failover scenarios (most of their 10 minutes waiting on
+//      Patroni's timers), the cluster tool's multi-node file (a minute of it waiting for the control
+//      plane to notice a node cut off) and skaffold (run, dev with an edit, delete).
+//   3. The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's load
+//      beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
 const relativeName = (file) => path.relative(dist, file).split(path.sep).join('/');
+// The store's node faults on 3 nodes of their own (8 minutes, most of it waiting on the control plane's
+// node-monitor grace period, the pods' node-loss tolerations and Patroni's ttl) and the alerts on loopback
+// run WITH_MAIN: beside the first `node --test` (the main lane, in its own network namespace), the way the
+// lanes below run beside each other; their output is printed after the main lane's.
+const WITH_MAIN = new Set(['test/cluster/node-faults.test.js', 'test/prometheus/alerts-fire.test.js']);
 const BESIDE = new Set([
   'test/cluster/failover.test.js',
-  'test/cluster/network-policy.test.js',
   'tools/cluster/src/multinode.test.js',
-  'test/prometheus/alerts-fire.test.js',
+  'test/cluster/skaffold.test.js',
 ]);
 const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
-// New files that run only when named (`npm test -- node-faults`), not in the default run, until they have
-// passed there and found their place in the lanes above: the store's node faults on 3 nodes of its own
-// (about 15 minutes, most of it waiting on the control plane's node-monitor grace period, the pods'
-// node-loss tolerations and Patroni's ttl; beside the failover lane it would lengthen CI by as much).
-// skaffold for real (skaffold run, dev with an edit, delete; about 10 minutes on a cluster of its own, and
-// skaffold built from the module proxy first, 7.5 minutes of both cores the first time): by name too.
-const BY_NAME_ONLY = new Set(['test/cluster/node-faults.test.js', 'test/cluster/skaffold.test.js']);
+// New files that run only when named (`npm test -- <name>`), not in the default run, until they have
+// passed there and found their place in the lanes above.
+const BY_NAME_ONLY = new Set([]);
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {
   encoding: 'utf8',
@@ -249,45 +251,20 @@ function runChild(command, args, env = process.env) {
   });
 }
 
-let exitCode = 0;
-if (files.length > 0) {
-  const testArgs = ['--test', '--test-concurrency=1', ...reporterArgs(), ...files];
-  exitCode = canNetns
-    ? await runChild(
-        'unshare',
-        ['--net', '--', 'sh', '-c', netnsSetup, 'sh', process.execPath, ...testArgs],
-        {
-          ...process.env,
-          BAZAR_POD_ADDRESS: POD_ADDRESS,
-        },
-      )
-    : await runChild(process.execPath, testArgs);
-}
-// Then the tiers that need the host's network (their own namespaces, image builds), also one file at a
-// time; their summary follows the first one. The BESIDE files run meanwhile (summary after), the
-// LAST_ALONE ones at the end.
-const besideFiles = hostFiles.filter((f) => BESIDE.has(relativeName(f)));
-const lastFiles = hostFiles.filter((f) => LAST_ALONE.has(relativeName(f)));
-const serialFiles = hostFiles.filter((f) => !besideFiles.includes(f) && !lastFiles.includes(f));
-const nodeTest = (list) =>
-  runChild(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list]);
-let beside;
-if (besideFiles.length > 0 && serialFiles.length > 0) {
+/**
+ * Starts a lane beside the one this process runs next: its TAP goes to a file, printed by `finishBeside`
+ * after the other lane's (so that neither interleaves).
+ */
+function startBeside(list, what) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bazar-tests-beside-'));
   const logFile = path.join(dir, 'tap.log');
   const fd = openSync(logFile, 'w');
-  console.log(
-    `# running beside the others (output after theirs): ${besideFiles.map(relativeName).join(', ')}`,
-  );
+  console.log(`# running beside ${what} (output after theirs): ${list.map(relativeName).join(', ')}`);
   const startedAt = Date.now();
-  const child = spawn(
-    process.execPath,
-    ['--test', '--test-concurrency=1', ...reporterArgs(), ...besideFiles],
-    {
-      stdio: ['ignore', fd, fd],
-      cwd: root,
-    },
-  );
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list], {
+    stdio: ['ignore', fd, fd],
+    cwd: root,
+  });
   closeSync(fd);
   const done = new Promise((resolve) =>
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
@@ -302,20 +279,57 @@ if (besideFiles.length > 0 && serialFiles.length > 0) {
   };
   process.once('SIGINT', relay);
   process.once('SIGTERM', relay);
-  beside = { done, logFile, dir, startedAt, relay };
+  return { done, logFile, dir, startedAt, relay, what };
 }
-// Without others to run beside (`npm test -- cluster/failover`), a BESIDE file runs here, as it comes.
-const serial = beside ? serialFiles : [...serialFiles, ...besideFiles];
-if (serial.length > 0) exitCode = (await nodeTest(serial)) || exitCode;
-if (beside) {
+async function finishBeside(beside) {
   const code = await beside.done;
   process.off('SIGINT', beside.relay);
   process.off('SIGTERM', beside.relay);
-  console.log(`# the files run beside the others, ${Math.round((Date.now() - beside.startedAt) / 1000)} s:`);
+  console.log(
+    `# the files run beside ${beside.what}, ${Math.round((Date.now() - beside.startedAt) / 1000)} s:`,
+  );
   process.stdout.write(readFileSync(beside.logFile));
   rmSync(beside.dir, { recursive: true, force: true });
-  exitCode = exitCode || code;
+  return code;
 }
+const nodeTest = (list) =>
+  runChild(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list]);
+
+// The host-network files by stage (see the lanes above). Without a lane to run beside (`npm test --
+// node-faults`, `npm test -- cluster/failover`), a file runs in the lane that would have had it beside.
+const withMainFiles = hostFiles.filter((f) => WITH_MAIN.has(relativeName(f)));
+const besideFiles = hostFiles.filter((f) => BESIDE.has(relativeName(f)));
+const lastFiles = hostFiles.filter((f) => LAST_ALONE.has(relativeName(f)));
+const serialFiles = hostFiles.filter(
+  (f) => !withMainFiles.includes(f) && !besideFiles.includes(f) && !lastFiles.includes(f),
+);
+
+let exitCode = 0;
+// Stage 1: the main lane, in its network namespace, with the WITH_MAIN files beside it.
+const withMain =
+  files.length > 0 && withMainFiles.length > 0 ? startBeside(withMainFiles, 'the main lane') : undefined;
+if (files.length > 0) {
+  const testArgs = ['--test', '--test-concurrency=1', ...reporterArgs(), ...files];
+  exitCode = canNetns
+    ? await runChild(
+        'unshare',
+        ['--net', '--', 'sh', '-c', netnsSetup, 'sh', process.execPath, ...testArgs],
+        {
+          ...process.env,
+          BAZAR_POD_ADDRESS: POD_ADDRESS,
+        },
+      )
+    : await runChild(process.execPath, testArgs);
+}
+if (withMain) exitCode = (await finishBeside(withMain)) || exitCode;
+// Stage 2: the other host-network files one at a time, the BESIDE files meanwhile.
+const serial = [...(withMain ? [] : withMainFiles), ...serialFiles];
+const beside =
+  serial.length > 0 && besideFiles.length > 0 ? startBeside(besideFiles, 'the others') : undefined;
+if (!beside) serial.push(...besideFiles);
+if (serial.length > 0) exitCode = (await nodeTest(serial)) || exitCode;
+if (beside) exitCode = (await finishBeside(beside)) || exitCode;
+// Stage 3.
 if (lastFiles.length > 0) exitCode = (await nodeTest(lastFiles)) || exitCode;
 printFailures();
 process.exit(exitCode);

@@ -13,6 +13,8 @@
 #   built from the Go module proxy by scripts/prometheus.sh (cached in ${BAZAR_TOOLS_DIR:-~/.cache/bazar-tools}/prometheus):
 #     prometheus               a Prometheus server with Kubernetes service discovery (Debian's has none),
 #                              which the cluster tier runs inside its node (test/cluster/node-prometheus.ts)
+#   built from the Go module proxy by scripts/skaffold.sh (cached in ${BAZAR_TOOLS_DIR:-~/.cache/bazar-tools}/skaffold):
+#     skaffold                 skaffold run, dev and delete against the cluster tier (test/cluster/skaffold.test.ts)
 # Idempotent; --check only says what is missing (exit 1 if anything is).
 set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,13 +27,16 @@ otelcol_here=true
 bash "${SCRIPT_DIR}/otelcol.sh" --check > /dev/null || otelcol_here=false
 prometheus_here=true
 bash "${SCRIPT_DIR}/prometheus.sh" --check > /dev/null || prometheus_here=false
+skaffold_here=true
+bash "${SCRIPT_DIR}/skaffold.sh" --check > /dev/null || skaffold_here=false
 
 if [[ "${1:-}" == "--check" ]]; then
   want=("${missing[@]}")
   $otelcol_here || want+=(otelcol)
   $prometheus_here || want+=("prometheus (built, with Kubernetes discovery)")
+  $skaffold_here || want+=(skaffold)
   if [[ ${#want[@]} -eq 0 ]]; then
-    echo "test tools: all here (${PROVIDES[*]} $(bash "${SCRIPT_DIR}/otelcol.sh" --print-bin-dir)/otelcol $(bash "${SCRIPT_DIR}/prometheus.sh" --print-bin))"
+    echo "test tools: all here (${PROVIDES[*]} $(bash "${SCRIPT_DIR}/otelcol.sh" --print-bin-dir)/otelcol $(bash "${SCRIPT_DIR}/prometheus.sh" --print-bin) $(bash "${SCRIPT_DIR}/skaffold.sh" --print-bin))"
     exit 0
   fi
   echo "test tools: missing ${want[*]} (bash scripts/test-tools.sh installs them)" >&2
@@ -56,3 +61,6 @@ $otelcol_here || echo "test tools: built otelcol"
 # The cluster tier's Prometheus (Debian's has no Kubernetes discovery): built if missing.
 bash "${SCRIPT_DIR}/prometheus.sh"
 $prometheus_here || echo "test tools: built prometheus with Kubernetes discovery"
+# skaffold (the cluster tier's skaffold file): built if missing or stale.
+bash "${SCRIPT_DIR}/skaffold.sh"
+$skaffold_here || echo "test tools: built skaffold"

@@ -20,8 +20,8 @@
  * Before the kill and the cut, the Deployments are spread again with `kubectl rollout restart` (what a
  * descheduler would do): Kubernetes does not move pods back to a node that returns.
  *
- * Part of the default run, beside the failover scenarios (scripts/run-tests.mjs); `npm test --
- * node-faults` runs it alone. Needs root, the toolchain and the host packages (prerequisites.ts).
+ * Part of the default run, beside the main lane (scripts/run-tests.mjs); `npm test -- node-faults` runs
+ * it alone. Needs root, the toolchain and the host packages (prerequisites.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
