@@ -274,6 +274,34 @@ describe('writeBook with PRIMARY_WAIT_MS: a write that finds no writable primary
     assert.equal(await count('served'), 1);
   });
 
+  it("the budget counts from the write's arrival: a first attempt that hangs before its refusal spends it too", async () => {
+    const { w, commit } = writer({ strict: false });
+    const { wait, count } = primaryWait(300, () => false);
+    const started = performance.now();
+    await assert.rejects(
+      writeBook(
+        { ...w, primaryWait: wait },
+        5,
+        undefined,
+        commit(async () => {
+          // A statement on a dead primary's connection, cut at its query timeout.
+          await new Promise((r) => setTimeout(r, 200));
+          throw refused();
+        }),
+      ),
+      (err: unknown) =>
+        err instanceof HttpError &&
+        err.code === 'primary_unavailable' &&
+        Number(err.headers['X-Bazar-Primary-Waited-Ms']) < 200,
+    );
+    const tookMs = performance.now() - started;
+    assert.ok(
+      tookMs >= 290 && tookMs < 450,
+      `answered about the budget after it arrived (${tookMs.toFixed(0)} ms)`,
+    );
+    assert.equal(await count('expired'), 1);
+  });
+
   it('a keyed write whose outcome stays unknown past the budget: the last 503 commit_outcome_unknown, with how long it waited', async () => {
     const { w, commit } = writer({ strict: false });
     const { wait, count } = primaryWait(200, () => false);

@@ -26,8 +26,9 @@ export const writerSchema = {
   SYNC_COMMIT_TIMEOUT_MS: int({ default: 2000, min: 50, max: 60_000 }),
   /**
    * How long a write that finds no writable primary (503 primary_unavailable: nothing was written) waits
-   * for one, counted from its first refusal, before it answers that 503 (docs/guarantees.md G5). 0: it
-   * answers at once. The fronts' UPSTREAM_WRITE_TIMEOUT_MS must leave room for it.
+   * for one, counted from the write's arrival (so that its answer time is bounded: a first attempt that
+   * hangs until its query timeout spends the budget too), before it answers that 503
+   * (docs/guarantees.md G5). 0: it answers at once. The fronts' UPSTREAM_WRITE_TIMEOUT_MS must leave room for it.
    */
   PRIMARY_WAIT_MS: int({ default: 0, min: 0, max: 60_000 }),
 };
@@ -65,7 +66,7 @@ const WRITE_SLACK_MS = 1000;
  *
  * A write refused with 503 primary_unavailable (no primary reachable, a read-only server, a statement
  * cut at its timeout: each proves nothing was written) waits for a writable primary within
- * `primaryWait`'s budget (PRIMARY_WAIT_MS, from its first refusal) and is then done again WHOLE: a new
+ * `primaryWait`'s budget (PRIMARY_WAIT_MS, from the write's arrival) and is then done again WHOLE: a new
  * announcement (strict), a new commit. One announcement never covers a commit made after a wait: it
  * expires at the fronts one write budget after it was sent, and the wait may be longer. The commit
  * is the caller's, with its idempotency key, so a keyed write stays exactly-once. So is a `keyed` write
@@ -83,6 +84,7 @@ export async function writeBook<T extends { version: number }>(
 ): Promise<{ result: T; fanout: FanoutResult }> {
   const wait = writer.primaryWait;
   if (!wait || wait.budgetMs === 0) return writeOnce(writer, bookId, originFront, commit);
+  const deadline = performance.now() + wait.budgetMs;
   let firstRefusal: number | undefined;
   let attempts = 0;
   const end = (result: PrimaryWaitResult) => {
@@ -101,7 +103,7 @@ export async function writeBook<T extends { version: number }>(
         throw err;
       }
       firstRefusal ??= performance.now();
-      if (!(await wait.untilWritable(firstRefusal + wait.budgetMs))) {
+      if (!(await wait.untilWritable(deadline))) {
         end('expired');
         const waitedMs = Math.round(performance.now() - firstRefusal);
         throw new HttpError(err.status, err.code, err.message, {

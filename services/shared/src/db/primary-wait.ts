@@ -17,7 +17,7 @@ const DEFAULT_POLL_MS = 150;
  * The bounded wait of a write that found no writable primary (PRIMARY_WAIT_MS, docs/guarantees.md G5),
  * what Vitess's vtgate does for a planned reparent: instead of failing at once, the write waits until
  * the primary looks writable again (reachable, not in recovery), then is tried once more, as long as
- * its budget (counted from its first refusal) lasts. One poll serves every waiting write: while any
+ * its budget (counted from the write's arrival) lasts. One poll serves every waiting write: while any
  * waits, the primary is asked every `pollMs` (one cheap statement), and each waiter is released by the
  * first answer "writable" to a question asked after it began to wait.
  */
