@@ -262,14 +262,16 @@ export function describeAudit(a: Audit): string {
 export function auditFindings(a: Audit, max = 30): string {
   const lines = [
     ...a.lostOrders.map(
-      (o) => `lost order: purchase op ${o.id} book ${o.bookId} key ${o.key} order ${o.orderId} v${o.version}`,
+      (o) =>
+        `lost order: purchase op ${o.id} [${o.invoke.toFixed(0)} → ${o.complete.toFixed(0)} ms] book ${o.bookId} key ${o.key} order ${o.orderId} v${o.version}`,
     ),
     ...a.lostRestocks.map(
-      (o) => `lost restock: op ${o.id} book ${o.bookId} key ${o.key} +${o.quantity} v${o.version}`,
+      (o) =>
+        `lost restock: op ${o.id} [${o.invoke.toFixed(0)} → ${o.complete.toFixed(0)} ms] book ${o.bookId} key ${o.key} +${o.quantity} v${o.version}`,
     ),
     ...a.lostPrices.map(
       (l) =>
-        `lost price change: op ${l.op.id} book ${l.op.bookId} price ${l.op.resultPrice} at v${l.op.version}; ` +
+        `lost price change: op ${l.op.id} [${l.op.invoke.toFixed(0)} → ${l.op.complete.toFixed(0)} ms] book ${l.op.bookId} price ${l.op.resultPrice} at v${l.op.version}; ` +
         `next in the database: ${l.next.source} v${l.next.version} price ${l.next.price}`,
     ),
     ...a.conflicts.map(
