@@ -290,7 +290,7 @@ const nodeTest = (list) =>
   runChild(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list]);
 
 // The host-network files by stage (see the lanes above). Without a lane to run beside (`npm test --
-// node-faults`, `npm test -- cluster/failover`), a file runs in the lane that would have had it beside.
+// cluster/skaffold`, `npm test -- cluster/failover`), a file runs in the lane that would have had it beside.
 const withMainFiles = hostFiles.filter((f) => WITH_MAIN.has(relativeName(f)));
 const besideFiles = hostFiles.filter((f) => BESIDE.has(relativeName(f)));
 const lastFiles = hostFiles.filter((f) => LAST_ALONE.has(relativeName(f)));

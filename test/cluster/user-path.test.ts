@@ -1338,7 +1338,23 @@ describe(
         ),
         timings.time('plain manifests: kubectl apply -k k8s/, wait for Ready', async () => {
           await sh(docSteps[4]!);
-          await sh(docSteps[5]!);
+          try {
+            await sh(docSteps[5]!);
+          } catch (err) {
+            // Once in CI (2026-12-07) the documented wait ran out with every Deployment unavailable, and
+            // nothing said why: what the cluster shows then.
+            for (const args of [
+              ['get', 'pods', '-A', '-o', 'wide'],
+              ['get', 'events', '-n', 'plain', '--sort-by=.lastTimestamp'],
+              ['describe', 'nodes'],
+            ]) {
+              const out = await k().kubectl(args, { allowFailure: true, timeoutMs: 30_000 });
+              log(
+                `plain manifests not Ready: kubectl ${args.join(' ')}\n${(out.stdout + out.stderr).trim()}`,
+              );
+            }
+            throw err;
+          }
           // The documented wait is enough: once it returns, every service pod is ready.
           const now = servicePods(await releasePods(k(), 'plain', 'bazar'));
           assert.deepEqual(
