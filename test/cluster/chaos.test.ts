@@ -97,19 +97,7 @@ describe(
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
       podCount = chartPodCount(chartDefaults('pair'));
-      // The writers answer at once when no primary takes writes (the chart's primaryWaitMs off): these
-      // scenarios look at the refusals themselves (503 primary_unavailable, fast); node-faults and the
-      // failover scenarios run the chart's default wait.
-      store = await installStore(t, podCount, [
-        '--set',
-        'postgresql.engine=pair',
-        '--set',
-        'order.primaryWaitMs=0',
-        '--set',
-        'catalog.primaryWaitMs=0',
-        '--set',
-        'config.upstreamWriteTimeoutMs=5000',
-      ]);
+      store = await installStore(t, podCount, ['--set', 'postgresql.engine=pair']);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
       prometheus = await NodePrometheus.start({
         cluster: t.cluster,

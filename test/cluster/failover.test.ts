@@ -99,12 +99,8 @@ const CLUSTER_NAME = 'failover';
 const skip = await skipReason('the failover scenarios (test/cluster/failover.test.ts)');
 
 const P = patroniValues();
-/**
- * Per attempt: every request is answered within it, or it counts as a hang. Above the front's write
- * timeout (the chart's config.upstreamWriteTimeoutMs, 16 s), within which a write that waits for a
- * primary (the chart's primaryWaitMs, 10 s, counted from its arrival) is answered.
- */
-const CLIENT_TIMEOUT_MS = 20_000;
+/** Per attempt: every request is answered within it, or it counts as a hang. */
+const CLIENT_TIMEOUT_MS = 10_000;
 /**
  * The write-gap bounds, from the chart's Patroni values (the running configuration is checked to be
  * those values). SLACK covers what follows Patroni's decision: the promotion itself, the role label

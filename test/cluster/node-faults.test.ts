@@ -1,6 +1,6 @@
 /**
  * The store on three nodes (issue 22): the chart installed with its defaults (Patroni, two members,
- * strict, the writers' primary wait 10 s, the front's write timeout 16 s) on a
+ * strict) and the writers' primary wait on (primaryWaitMs 10 s, the front's write timeout 16 s) on a
  * cluster of the tier's own with a control plane and two workers (tools/cluster `up({ nodes: 3 })`), and under the recorded workload of the chaos scenarios (reads, keyed purchases,
  * price changes, keyed restocks through the front Service, from the control-plane node; the history
  * checker afterwards), the faults a datacenter's nodes have:
@@ -134,9 +134,18 @@ describe(
       t = await bringUp(CLUSTER_NAME, { nodes: 3 });
       workers = t.cluster.nodeNames().slice(1);
       podCount = chartPodCount(chartDefaults('patroni'));
-      // The chart's defaults: the writers wait for a primary (primaryWaitMs), so a drain moves the
-      // primary with no failed write (docs/guarantees.md G5); the front's write timeout leaves room.
-      store = await installStore(t, podCount, ['--set', 'postgresql.engine=patroni']);
+      // The writers wait for a primary (off in the chart's defaults): a drain moves the primary with no
+      // failed write only so (docs/guarantees.md G5); the front's write timeout leaves room for it.
+      store = await installStore(t, podCount, [
+        '--set',
+        'postgresql.engine=patroni',
+        '--set',
+        'order.primaryWaitMs=10000',
+        '--set',
+        'catalog.primaryWaitMs=10000',
+        '--set',
+        'config.upstreamWriteTimeoutMs=16000',
+      ]);
       const strength = await until('the Patroni cluster at full strength', atFullStrength, 300_000, 1000);
       log(`front Service ${store.frontUrl}; Patroni: ${describeMembers(strength.members)}`);
     });
