@@ -9,9 +9,9 @@
  */
 import os from 'node:os';
 import { compare, formatRatio, type Comparison } from './compare.js';
-import { load, p, pool, useLoadGenerator, type LoadResult, type LoadSpec } from './load.js';
+import { load, pool, useLoadGenerator, type LoadResult, type LoadSpec } from './load.js';
 import type { LadderOptions, LoadGenerator } from './options.js';
-import { markdownTable, num, type Table } from './report.js';
+import { markdownTable, num, throughputAndLatencyCells, type Table } from './report.js';
 import type { BenchRun } from './run.js';
 import { BOOK_PATHS, restockAll, type Rounds } from './scenarios/common.js';
 import { UNCACHED_CONNECTIONS } from './scenarios/uncached.js';
@@ -168,12 +168,7 @@ export function renderGenerators(rows: GeneratorRow[], opts: LadderOptions): str
       return [
         `${c.path}, ${c.connections}`,
         generator,
-        num(c.floor.rps, 0),
-        num(c.bazar.rps, 0),
-        formatRatio(c.ratios.rps, c.ratios.roundRps),
-        num(p(c.floor, 50), 2),
-        num(p(c.bazar, 50), 2),
-        formatRatio(c.ratios.p50, c.ratios.roundP50),
+        ...throughputAndLatencyCells(c),
         num(c.floor.cpuUsPerRequest, 0),
         num(c.bazar.cpuUsPerRequest, 0),
         `${num(c.floor.generatorCpuUsPerRequest, 0)} · ${num(c.bazar.generatorCpuUsPerRequest, 0)}`,

@@ -89,6 +89,21 @@ export function markdownTable(t: Table): string[] {
 }
 
 /** Bazar against its floors: one line per path and concurrency. */
+/**
+ * The cells every comparison table shows, in this order: requests/s of the floor and of Bazar and their
+ * ratio, then p50 of each and their ratio.
+ */
+export function throughputAndLatencyCells(c: Comparison): string[] {
+  return [
+    num(c.floor.rps, 0),
+    num(c.bazar.rps, 0),
+    formatRatio(c.ratios.rps, c.ratios.roundRps),
+    num(p(c.floor, 50), 2),
+    num(p(c.bazar, 50), 2),
+    formatRatio(c.ratios.p50, c.ratios.roundP50),
+  ];
+}
+
 export function comparisonTable(comparisons: Comparison[]): Table {
   return {
     head: [
@@ -112,12 +127,7 @@ export function comparisonTable(comparisons: Comparison[]): Table {
       c.path,
       String(c.connections),
       c.floorName,
-      num(c.floor.rps, 0),
-      num(c.bazar.rps, 0),
-      formatRatio(c.ratios.rps, c.ratios.roundRps),
-      num(p(c.floor, 50), 2),
-      num(p(c.bazar, 50), 2),
-      formatRatio(c.ratios.p50, c.ratios.roundP50),
+      ...throughputAndLatencyCells(c),
       num(p(c.bazar, 99), 2),
       num(c.floor.cpuUsPerRequest, 0),
       num(c.bazar.cpuUsPerRequest, 0),
