@@ -8,6 +8,7 @@
  * from either side is not passed on; new connections are accepted and left waiting. The services' side
  * sees exactly what a frozen API server or a dead network path looks like: an established connection
  * whose peer still acknowledges (here the proxy's kernel) and never says anything.
+ * resetAll(): every open connection is reset, as a flapping path does.
  * heal(): connections that waited are connected to the API server and go through. An open connection
  * whose API server side is still there resumes (TCP would retransmit what the partition held back); one
  * whose API server side went away meanwhile (the API server restarted) is dead for good, as a real one
@@ -64,6 +65,18 @@ export class ApiProxy {
   counts(): { open: number; dead: number } {
     const links = [...this.#links];
     return { open: links.length, dead: links.filter((l) => l.dead).length };
+  }
+
+  /**
+   * Resets every open connection (a path that flaps): each watch fails at once and begins again, so
+   * afterwards every watch is younger than the time since the reset.
+   */
+  resetAll(): void {
+    for (const link of [...this.#links]) {
+      link.client.resetAndDestroy();
+      link.upstream?.destroy();
+      this.#links.delete(link);
+    }
   }
 
   partition(): void {
