@@ -79,22 +79,20 @@ const only = process.argv.slice(2);
 // and a cluster file's cluster has a name of its own (its own namespaces, state directory and image store:
 // it shares nothing with another lane's). A lane's output is printed after that of the lane it ran beside.
 //   1. The main lane (every file that needs no host network, inside its own network namespace) WITH_MAIN
-//      the alerts on loopback (a minute of waiting on their rules' `for`). Not skaffold: its image
-//      builds beside the main lane starved the API-server tier's watch-recovery test (a watch silent
-//      15.8 s against its 15 s lifetime, once in CI, 2026-12-07).
-//   2. The other host-network files, one at a time (the chaos scenarios, the NetworkPolicies, the cluster
-//      and image tools), BESIDE the PostgreSQL failover scenarios (most of their 10 minutes waiting on
-//      Patroni's timers), the cluster tool's multi-node file (a minute of it waiting for the control
-//      plane to notice a node cut off) and skaffold on a cluster of its own (run, dev with an edit,
-//      delete: 5 minutes).
+//      the alerts on loopback (a minute of waiting on their rules' `for`), then skaffold on a cluster of
+//      its own (run, dev with an edit, delete: 6 minutes). The main lane took 477 s in CI (2026-12-07).
+//   2. The other host-network files, one at a time (the chaos scenarios, 15 minutes, a third of it waiting
+//      on an alert's `for`; the cluster and image tools), BESIDE the PostgreSQL failover scenarios (most
+//      of their 10 minutes waiting on Patroni's timers), the cluster tool's multi-node file (a minute of it
+//      waiting for the control plane to notice a node cut off) and the NetworkPolicies (2.5 minutes).
 //   3. The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's load
 //      beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
 const relativeName = (file) => path.relative(dist, file).split(path.sep).join('/');
-const WITH_MAIN = new Set(['test/prometheus/alerts-fire.test.js']);
+const WITH_MAIN = new Set(['test/prometheus/alerts-fire.test.js', 'test/cluster/skaffold.test.js']);
 const BESIDE = new Set([
   'test/cluster/failover.test.js',
   'tools/cluster/src/multinode.test.js',
-  'test/cluster/skaffold.test.js',
+  'test/cluster/network-policy.test.js',
 ]);
 const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
 // Files that run only when named (`npm test -- <name>`), not in the default run. The store's node faults
@@ -244,47 +242,99 @@ const netnsSetup = [
   'ip link set bazar-peer up',
   'exec "$@"',
 ].join(' && ');
+// Every lane runs in a process group of its own, so that an interrupted run (^C, CI's time limit: SIGINT
+// or SIGTERM to this process, or to its whole group) reaches every process of every lane, and this process
+// can wait until they are gone: a file that brought a cluster up takes it down on the signal (its `after`
+// hooks do not run then), which takes a while.
+const lanes = new Set();
+const besides = new Set();
+let stopping = false;
+const LANE_TEARDOWN_MS = 300_000;
+function spawnLane(command, args, options) {
+  if (stopping) return undefined;
+  const child = spawn(command, args, { cwd: root, ...options, detached: true });
+  lanes.add(child);
+  const done = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      lanes.delete(child);
+      // Stopping: stop() ends the process once every lane's group is gone, not the stage that was waiting.
+      if (!stopping) resolve(code ?? (signal ? 1 : 0));
+    }),
+  );
+  return { child, done };
+}
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  const groups = [...lanes].map((c) => c.pid);
+  console.log(`\n# ${signal}: stopping ${groups.length} lane(s); each file tears down what it made`);
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + LANE_TEARDOWN_MS;
+  while (groups.some(groupAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  const left = groups.filter(groupAlive);
+  if (left.length > 0) {
+    console.log(
+      `# still running after ${LANE_TEARDOWN_MS / 1000} s, killed: process groups ${left.join(', ')}`,
+    );
+    for (const pgid of left) process.kill(-pgid, 'SIGKILL');
+  }
+  for (const beside of besides) {
+    process.stdout.write(readFileSync(beside.logFile));
+    rmSync(beside.dir, { recursive: true, force: true });
+  }
+  printFailures();
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+process.on('SIGINT', (signal) => void stop(signal));
+process.on('SIGTERM', (signal) => void stop(signal));
+
+// Resolves with the lane's exit code; never once the run is stopping (stop() ends the process).
 function runChild(command, args, env = process.env) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: 'inherit', cwd: root, env });
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-  });
+  const lane = spawnLane(command, args, { stdio: 'inherit', env });
+  return lane ? lane.done : new Promise(() => undefined);
 }
 
 /**
  * Starts a lane beside the one this process runs next: its TAP goes to a file, printed by `finishBeside`
- * after the other lane's (so that neither interleaves).
+ * after the other lane's (so that neither interleaves), or by stop() if the run is interrupted.
  */
 function startBeside(list, what) {
+  if (stopping) return undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bazar-tests-beside-'));
   const logFile = path.join(dir, 'tap.log');
   const fd = openSync(logFile, 'w');
   console.log(`# running beside ${what} (output after theirs): ${list.map(relativeName).join(', ')}`);
   const startedAt = Date.now();
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...reporterArgs(), ...list], {
-    stdio: ['ignore', fd, fd],
-    cwd: root,
-  });
-  closeSync(fd);
-  const done = new Promise((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
+  const { done } = spawnLane(
+    process.execPath,
+    ['--test', '--test-concurrency=1', ...reporterArgs(), ...list],
+    {
+      stdio: ['ignore', fd, fd],
+    },
   );
-  // Interrupted (CI's time limit, ^C): the child gets the signal too, and its output is not lost.
-  const relay = (signal) => {
-    child.kill(signal);
-    process.stdout.write(readFileSync(logFile));
-    rmSync(dir, { recursive: true, force: true });
-    printFailures();
-    process.exit(1);
-  };
-  process.once('SIGINT', relay);
-  process.once('SIGTERM', relay);
-  return { done, logFile, dir, startedAt, relay, what };
+  closeSync(fd);
+  const beside = { done, logFile, dir, startedAt, what };
+  besides.add(beside);
+  return beside;
 }
 async function finishBeside(beside) {
   const code = await beside.done;
-  process.off('SIGINT', beside.relay);
-  process.off('SIGTERM', beside.relay);
+  if (stopping) return new Promise(() => undefined);
+  besides.delete(beside);
   console.log(
     `# the files run beside ${beside.what}, ${Math.round((Date.now() - beside.startedAt) / 1000)} s:`,
   );

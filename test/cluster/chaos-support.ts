@@ -83,12 +83,15 @@ export interface TierCluster {
   work: string;
   /** -f files for `helm install`: the images of tools/images, then the small resources. */
   valuesFiles: string[];
+  /** Until called, SIGINT/SIGTERM takes the cluster down and removes `work` before the process ends. */
+  releaseSignals: () => void;
 }
 
 /**
  * The tier's cluster, up, with the images in its node, and a work directory of the tier's own. Nothing
  * of it is left when a step fails (`after` gets no cluster to tear down then): the cluster goes down and
- * the work directory is removed before the error is thrown.
+ * the work directory is removed before the error is thrown. Nor when the run is interrupted (SIGINT,
+ * SIGTERM: no `after` hook runs then): the cluster goes down before the process ends.
  */
 export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Promise<TierCluster> {
   const records = await buildImages({ log: (l) => log(`images: ${l}`) });
@@ -119,6 +122,10 @@ export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Pro
     cluster = await up(upOpts);
   }
   let work: string | undefined;
+  const removeWork = (): void => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  };
+  const releaseSignals = cluster.downOnSignal({ log: (l) => log(`cluster ${name}: ${l}`), also: removeWork });
   try {
     const imported = await cluster.loadImages(records.filter((r) => !BUILD_ONLY_IMAGES.includes(r.name)));
     log(`imported ${imported.length ? imported.join(', ') : 'nothing (the node had them all)'}`);
@@ -127,10 +134,11 @@ export async function bringUp(name: string, extra: Partial<UpOptions> = {}): Pro
     writeFileSync(images, chartValuesYaml(chartImageValues(records)));
     const small = path.join(work, 'small-resources-values.yaml');
     writeFileSync(small, stringifyYaml(smallResources()));
-    return { cluster, kube: new Kube(cluster), records, work, valuesFiles: [images, small] };
+    return { cluster, kube: new Kube(cluster), records, work, valuesFiles: [images, small], releaseSignals };
   } catch (err) {
     await cluster.down({ log: (l) => log(`cluster: ${l}`) }).catch(() => undefined);
-    if (work) rmSync(work, { recursive: true, force: true });
+    removeWork();
+    releaseSignals();
     throw err;
   }
 }
@@ -148,6 +156,7 @@ export async function tearDown(t: TierCluster | undefined, afterDown?: () => Pro
     await afterDown?.();
   } finally {
     rmSync(t.work, { recursive: true, force: true });
+    t.releaseSignals();
   }
 }
 

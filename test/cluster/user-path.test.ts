@@ -222,6 +222,7 @@ describe(
     let kube: Kube;
     let records: ImageRecord[] = [];
     let work = '';
+    let releaseSignals: () => void = () => undefined;
     let imagesValues = '';
     let smallValues = '';
     let pf: PortForward | undefined;
@@ -303,6 +304,11 @@ describe(
           return up(upOpts);
         }
       });
+      // Interrupted (no `after` hook runs then), the cluster goes down and the work directory goes.
+      releaseSignals = cluster.downOnSignal({
+        log: (l) => log(`cluster: ${l}`),
+        also: () => rmSync(work, { recursive: true, force: true }),
+      });
       kube = new Kube(cluster);
       const podImages = records.filter((r) => !BUILD_ONLY_IMAGES.includes(r.name));
       await timings.time('cluster: loadImages(our images and the stand-ins)', async () => {
@@ -337,6 +343,7 @@ describe(
         }
       } finally {
         if (work) rmSync(work, { recursive: true, force: true });
+        releaseSignals();
         log(`timings:\n${timings.table()}`);
       }
       const alive = portForwardPids.filter((pid) => processAlive(pid));

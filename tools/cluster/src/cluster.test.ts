@@ -2,7 +2,8 @@
  * The local cluster, end to end, on this machine: up → node Ready → a busybox pod Running on a PVC
  * bound through local-path (the default StorageClass) → its Service reached by ClusterIP and by DNS
  * name from another pod, the API server reached from a pod through the `kubernetes` Service →
- * `kubectl port-forward` from the host → down → nothing left. Then the failure paths: an `up` that
+ * `kubectl port-forward` from the host → SIGTERM to a process holding it (downOnSignal) → down → nothing
+ * left. Then the failure paths: an `up` that
  * fails half-way, one interrupted by SIGTERM and one killed outright (then `down`) leave nothing.
  *
  * Needs root, the Kubernetes toolchain (scripts/k8s-tools.sh) and the host packages;
@@ -13,7 +14,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { down, up, type Cluster } from './cluster.js';
 import { status } from './status.js';
 import { leftovers } from './teardown.js';
@@ -126,6 +127,7 @@ test(
   async (t) => {
     const images: ClusterImages = await clusterImages(log);
     const cluster = await up({ name: NAME, images, log });
+    const releaseSignals = cluster.downOnSignal({ log }); // Interrupted: no `finally` would run.
     let downDone = false;
     try {
       await t.test('the node is Ready and runs the Kubernetes version we built', async () => {
@@ -224,16 +226,38 @@ test(
         assert.match(await throughPortForward(cluster, 'pod/web', 8080), /served-from-pvc/);
       });
 
-      await t.test('down leaves nothing behind', async () => {
-        const t0 = Date.now();
-        const report = await cluster.down({ log });
-        downDone = true;
-        log(`down in ${((Date.now() - t0) / 1000).toFixed(1)} s, killed ${report.killed} processes`);
-        assert.deepEqual(report.leftovers, []);
-        assert.equal((await status(NAME)).state, 'down');
-      });
+      await t.test(
+        'down on a signal: a process that holds the cluster (downOnSignal), sent SIGTERM, takes it down and leaves nothing behind',
+        async () => {
+          // What a test file does with its cluster: a run interrupted (^C, CI's time limit) must not leave
+          // it up, as Node's default for the signal (end at once, no `after` hook) would.
+          const holder = spawn(
+            process.execPath,
+            [
+              '--input-type=module',
+              '-e',
+              `const { attach } = await import(${JSON.stringify(pathToFileURL(path.join(here, 'cluster.js')).href)});
+               const cluster = await attach(${JSON.stringify(NAME)});
+               cluster.downOnSignal({ log: (line) => console.error(line) });
+               console.error('holding the cluster');
+               setInterval(() => undefined, 60_000);`,
+            ],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          const exited = new Promise<number | null>((r) => holder.on('exit', (code) => r(code)));
+          await untilLine(holder, /holding the cluster/);
+          const t0 = Date.now();
+          holder.kill('SIGTERM');
+          assert.equal(await exited, 143, 'it exits as SIGTERM would, once the cluster is down');
+          downDone = true;
+          log(`down on SIGTERM in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+          assert.deepEqual(await leftovers(clusterLayout(NAME)), []);
+          assert.equal((await status(NAME)).state, 'down');
+        },
+      );
     } finally {
       if (!downDone) await cluster.down({ log });
+      releaseSignals();
     }
   },
 );

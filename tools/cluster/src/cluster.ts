@@ -283,10 +283,30 @@ export class Cluster {
     return { stoppedMs, readyMs: Date.now() - t0 };
   }
 
+  /** While a down() runs, another call waits for it rather than tearing down beside it. */
+  #down: Promise<DownReport> | undefined;
+
   down(
     opts: { keepData?: boolean; purge?: boolean; log?: (line: string) => void } = {},
   ): Promise<DownReport> {
-    return teardown(this.layout, opts);
+    this.#down ??= teardown(this.layout, opts).finally(() => {
+      this.#down = undefined;
+    });
+    return this.#down;
+  }
+
+  /**
+   * Until the returned function is called, SIGINT or SIGTERM takes this cluster down (joining a down()
+   * already under way), runs `also`, and exits as the signal would (130, 143). For whoever keeps a cluster
+   * up for a while, a test file above all: Node's default for the signal would end the process at once
+   * and leave every daemon, mount and namespace of the cluster behind.
+   */
+  downOnSignal(opts: { log?: Log; also?: () => void } = {}): () => void {
+    const log = opts.log ?? (() => undefined);
+    return exitAfterOnSignal(`the cluster ${this.name} goes down`, log, async () => {
+      await this.down({ log });
+      opts.also?.();
+    }).remove;
   }
 }
 
@@ -308,8 +328,6 @@ interface Ctx {
   dctx: DaemonContext;
   /** Made once the PKI exists (apiOf). */
   api?: ApiClient;
-  /** Set when SIGINT/SIGTERM started a teardown: the failing steps must not start a second one. */
-  signalTeardown?: Promise<unknown>;
   /** Whether timings go to the state file (not for a node started again later). */
   persistState?: boolean;
 }
@@ -718,21 +736,31 @@ export async function attach(
   return new Cluster(l, await locateToolchain(opts.binDir), state);
 }
 
-function installSignalTeardown(ctx: Ctx): () => void {
-  let tearingDown = false;
+/**
+ * The first SIGINT or SIGTERM runs `action` (once; a second signal changes nothing), then exits as the
+ * signal would: 130, 143. `remove` takes the handlers away; `pending` is the action once it started.
+ */
+function exitAfterOnSignal(
+  what: string,
+  log: Log,
+  action: () => Promise<unknown>,
+): { remove: () => void; pending: () => Promise<unknown> | undefined } {
+  let running: Promise<unknown> | undefined;
   const handler = (signal: NodeJS.Signals): void => {
-    if (tearingDown) return;
-    tearingDown = true;
-    ctx.log(`${signal} during up: tearing the cluster down`);
-    ctx.signalTeardown = teardown(ctx.l, { log: ctx.log })
-      .catch((err: unknown) => ctx.log(`teardown failed: ${String(err)}`))
+    if (running) return;
+    log(`${signal}: ${what} before this process ends`);
+    running = action()
+      .catch((err: unknown) => log(`${what}: failed: ${String(err)}`))
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  return () => {
-    process.removeListener('SIGINT', handler);
-    process.removeListener('SIGTERM', handler);
+  return {
+    remove: () => {
+      process.removeListener('SIGINT', handler);
+      process.removeListener('SIGTERM', handler);
+    },
+    pending: () => running,
   };
 }
 
@@ -793,7 +821,10 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     daemons: [],
     dctx: daemonContext(l),
   };
-  const removeSignalHandlers = installSignalTeardown(ctx);
+  // Interrupted, up tears down what it started; the failing steps then must not start a second teardown.
+  const signals = exitAfterOnSignal('up was interrupted: tearing the cluster down', log, () =>
+    teardown(l, { log }),
+  );
   try {
     const apiPort = opts.apiPort || (await freeLoopbackPort());
     const pki = await timed(ctx, 'PKI and configs', () => prepare(ctx, apiPort));
@@ -811,8 +842,9 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     log(`${'cluster up'.padEnd(34)} ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s total`);
     return new Cluster(l, tools, state);
   } catch (err) {
-    if (ctx.signalTeardown) {
-      await ctx.signalTeardown;
+    const signalTeardown = signals.pending();
+    if (signalTeardown) {
+      await signalTeardown;
       throw err;
     }
     log(`up failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -823,7 +855,7 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     throw err;
   } finally {
     ctx.api?.close();
-    removeSignalHandlers();
+    signals.remove();
   }
 }
 

@@ -99,6 +99,7 @@ test(
   async (t) => {
     const images = await clusterImages(log);
     const cluster = await up({ name: NAME, images, nodes: 3, log });
+    const releaseSignals = cluster.downOnSignal({ log }); // Interrupted: no `finally` would run.
     const [controlPlane, worker, worker2] = cluster.nodeNames() as [string, string, string];
     let downDone = false;
     try {
@@ -266,6 +267,7 @@ test(
       });
     } finally {
       if (!downDone) await cluster.down({ log });
+      releaseSignals();
     }
   },
 );
