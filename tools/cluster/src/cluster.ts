@@ -748,6 +748,9 @@ function exitAfterOnSignal(
   let running: Promise<unknown> | undefined;
   const handler = (signal: NodeJS.Signals): void => {
     if (running) return;
+    // Whoever reads this process's output may be gone already (`node --test` ends on the same signal):
+    // a write to its pipe then fails with EPIPE, which must not end the process before the action is done.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
     log(`${signal}: ${what} before this process ends`);
     running = action()
       .catch((err: unknown) => log(`${what}: failed: ${String(err)}`))
