@@ -187,14 +187,26 @@ describe(
     const homeState = path.join(os.homedir(), '.skaffold');
     const homeStateBefore = existsSync(homeState);
 
+    // Interrupted (SIGINT, SIGTERM: no `after` hook runs then), skaffold dev's process group and the copy go
+    // too; the cluster goes down by itself (bringUp), and that handler ends the process.
+    const onSignal = (): void => {
+      if (dev && dev.exitCode === null) signalGroup(dev, 'SIGKILL');
+      if (copy) rmSync(copy, { recursive: true, force: true });
+      if (!homeStateBefore) rmSync(homeState, { recursive: true, force: true });
+    };
+
     before(async () => {
       const built = await command('bash', [SKAFFOLD_SH], { timeoutMs: 1_800_000 });
       log(`skaffold: ${(built.stderr || built.stdout).trim().split('\n').pop()}`);
       t = await bringUp(CLUSTER_NAME);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       copy = await copyOfRepository();
     });
 
     after(async () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       if (dev && dev.exitCode === null) {
         const exited = new Promise<number | null>((resolve) => dev!.once('exit', (code) => resolve(code)));
         signalGroup(dev, 'SIGINT');
