@@ -190,7 +190,7 @@ describe(
     // Interrupted (SIGINT, SIGTERM: no `after` hook runs then), skaffold dev's process group and the copy go
     // too; the cluster goes down by itself (bringUp), and that handler ends the process.
     const onSignal = (): void => {
-      if (dev && dev.exitCode === null) signalGroup(dev, 'SIGKILL');
+      if (dev && dev.exitCode === null) signalGroup(dev, 'SIGTERM');
       if (copy) rmSync(copy, { recursive: true, force: true });
       if (!homeStateBefore) rmSync(homeState, { recursive: true, force: true });
     };
