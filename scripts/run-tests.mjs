@@ -85,9 +85,10 @@ const only = process.argv.slice(2);
 //      failover scenarios (most of their 10 minutes waiting on Patroni's timers), the cluster tool's
 //      multi-node file (a minute of it waiting for the control plane to notice a node cut off) and
 //      skaffold on a cluster of its own (run, dev with an edit, delete: 6 minutes).
-//      Measured in CI (2026-12-07): stage 1 477 s, stage 2 1,094 s. With skaffold moved beside the main
-//      lane and the NetworkPolicies beside the failover scenarios instead, stage 1 took 595 s and stage 2
-//      1,004 s (the chaos file slowed from 879 to 938 s): 44 s more in all, so not that way.
+//      Measured in CI (2026-12-07): stage 1 477 s, stage 2 1,094 s (`npm test` 1,785 s); a second run of
+//      the same layout took 535 s and 1,201 s (1,980 s). With skaffold moved beside the main lane and the
+//      NetworkPolicies beside the failover scenarios instead, 595 s and 1,004 s (1,829 s): no gain beyond
+//      the noise between runs, so the layout that had run longest stays.
 //   3. The user-path file asserts the k6 smoke scenario's latency thresholds, which a failover's load
 //      beside it broke (info p95 168 ms against 50): it runs LAST, ALONE.
 const relativeName = (file) => path.relative(dist, file).split(path.sep).join('/');
