@@ -189,10 +189,13 @@ describe(
 
     // Interrupted (SIGINT, SIGTERM: no `after` hook runs then), skaffold dev's process group and the copy go
     // too; the cluster goes down by itself (bringUp), and that handler ends the process.
-    const onSignal = (): void => {
-      if (dev && dev.exitCode === null) signalGroup(dev, 'SIGTERM');
+    const removeCopies = (): void => {
       if (copy) rmSync(copy, { recursive: true, force: true });
       if (!homeStateBefore) rmSync(homeState, { recursive: true, force: true });
+    };
+    const onSignal = (): void => {
+      if (dev && dev.exitCode === null) signalGroup(dev, 'SIGTERM');
+      removeCopies();
     };
 
     before(async () => {
@@ -213,8 +216,7 @@ describe(
         if ((await exitWithin(exited, 20_000)) === 'timeout') signalGroup(dev, 'SIGKILL');
       }
       await tearDown(t);
-      if (copy) rmSync(copy, { recursive: true, force: true });
-      if (!homeStateBefore) rmSync(homeState, { recursive: true, force: true });
+      removeCopies();
     });
 
     it('skaffold run builds the four images, installs the chart, and the release answers', async () => {

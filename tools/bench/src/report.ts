@@ -88,7 +88,6 @@ export function markdownTable(t: Table): string[] {
   return out;
 }
 
-/** Bazar against its floors: one line per path and concurrency. */
 /**
  * The cells every comparison table shows, in this order: requests/s of the floor and of Bazar and their
  * ratio, then p50 of each and their ratio.
@@ -104,6 +103,7 @@ export function throughputAndLatencyCells(c: Comparison): string[] {
   ];
 }
 
+/** Bazar against its floors: one line per path and concurrency. */
 export function comparisonTable(comparisons: Comparison[]): Table {
   return {
     head: [

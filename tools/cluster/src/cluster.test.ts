@@ -2,9 +2,9 @@
  * The local cluster, end to end, on this machine: up → node Ready → a busybox pod Running on a PVC
  * bound through local-path (the default StorageClass) → its Service reached by ClusterIP and by DNS
  * name from another pod, the API server reached from a pod through the `kubernetes` Service →
- * `kubectl port-forward` from the host → SIGTERM to a process holding it (downOnSignal) → down → nothing
- * left. Then the failure paths: an `up` that
- * fails half-way, one interrupted by SIGTERM and one killed outright (then `down`) leave nothing.
+ * `kubectl port-forward` from the host → SIGTERM to a process holding it (downOnSignal): down, nothing
+ * left. Then the failure paths: an `up` that fails half-way, one interrupted by SIGTERM and one killed
+ * outright (then `down`) leave nothing.
  *
  * Needs root, the Kubernetes toolchain (scripts/k8s-tools.sh) and the host packages;
  * otherwise it is skipped with the reason (under CI, or BAZAR_REQUIRE_CLUSTER_TIER=1, that is a failure).

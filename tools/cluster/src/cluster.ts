@@ -304,8 +304,11 @@ export class Cluster {
   downOnSignal(opts: { log?: Log; also?: () => void } = {}): () => void {
     const log = opts.log ?? (() => undefined);
     return exitAfterOnSignal(`the cluster ${this.name} goes down`, log, async () => {
-      await this.down({ log });
-      opts.also?.();
+      try {
+        await this.down({ log });
+      } finally {
+        opts.also?.();
+      }
     }).remove;
   }
 }
