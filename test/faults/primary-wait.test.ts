@@ -3,7 +3,7 @@
  * (2 fronts, catalog origin + replica, order origin + replica, PostgreSQL primary + synchronous
  * standby) whose writers wait up to WAIT_MS for a writable primary.
  *   (a) the primary stopped ~1.5 s under a stream of keyed purchases and price changes through both
- *       fronts: no write fails, every purchase is in the database exactly once, the writes issued
+ *       fronts, and one write of each kind sent while it is down: no write fails, every purchase is in the database exactly once, the writes issued
  *       during the outage are answered once the primary is back, the history checker finds nothing;
  *   (b) the primary stopped longer than the budget: a write is answered 503 primary_unavailable after
  *       about the budget (one writer's wait, not one per order pod), having written nothing.
@@ -62,6 +62,15 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
     const pidsBefore = t.stack.all.map((p) => `${p.name}:${p.pid()}`);
     const servedBefore = await waits('served');
     const marks = { stop: 0, stopped: 0, start: 0, started: 0 };
+    const admin = bearer(t.stack.adminToken);
+    const probeKey = `primary-wait-a-${Date.now()}`;
+    const timeoutMs = UPSTREAM_WRITE_TIMEOUT_MS + 3000;
+    let probes: Promise<{ kind: string; status: number; invoke: number; complete: number }>[] = [];
+    const timedWrite = async (kind: string, req: ReturnType<typeof call>) => {
+      const invoke = now();
+      const res = await req;
+      return { kind, status: res.status, invoke, complete: now() };
+    };
     const logMark = now();
     const run = await checkedRun(
       {
@@ -84,6 +93,18 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
         marks.stop = now();
         await pg.stopPrimary();
         marks.stopped = now();
+        // One write of each kind sent while the primary is surely down, so that both meet the outage
+        // whatever the workload's writes happened to be doing (book 4: outside the workload's books).
+        probes = [
+          timedWrite(
+            'set-price',
+            call(t.front(0), 'PATCH', '/books/4', { headers: admin, body: { price: 43 }, timeoutMs }),
+          ),
+          timedWrite(
+            'purchase',
+            call(t.front(1), 'POST', '/purchase/4', { headers: { 'idempotency-key': probeKey }, timeoutMs }),
+          ),
+        ];
         await sleep(1500);
         marks.start = now();
         await pg.startPrimary();
@@ -91,6 +112,7 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
         await sleep(1500);
       },
     );
+    const probed = await Promise.all(probes);
     const ops = run.recorded;
     const writes = ops.filter((o) => o.kind === 'purchase' || o.kind === 'set-price');
     const failedWrites = writes.filter((o) => o.status !== 200);
@@ -105,11 +127,8 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
     // sent as the primary went down) were held, and answered once it took writes again.
     const outage = writes.filter((o) => o.invoke < marks.start && o.complete > marks.stopped + 50);
     assert.ok(outage.length >= 4, `writes met the outage (${outage.length})`);
-    assert.ok(
-      outage.some((o) => o.kind === 'purchase') && outage.some((o) => o.kind === 'set-price'),
-      `both kinds met the outage (${outage.map((o) => o.kind).join(', ')})`,
-    );
-    for (const o of outage) {
+    for (const p of probed) assert.equal(p.status, 200, `the ${p.kind} sent while the primary was down`);
+    for (const o of [...outage, ...probed]) {
       assert.ok(
         o.complete >= marks.start,
         `a ${o.kind} held by the outage was answered ${ms(marks.start - o.complete)} before the primary was started`,
@@ -133,6 +152,8 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
       assert.equal(row?.n, 1, `${o.key}: ${row?.n ?? 0} rows`);
       assert.equal(row?.id, o.orderId, `${o.key}: the acknowledged order id`);
     }
+    const probeRows = await t.db.query('SELECT 1 FROM orders WHERE idempotency_key = $1', [probeKey]);
+    assert.equal(probeRows.rowCount, 1, 'the purchase sent during the outage: one order row');
     assert.ok(run.report.ok, formatReport(run.report, run.t0));
     // Visible: the metric and one log line per wait, with how long it waited.
     const served = (await waits('served')) - servedBefore;
@@ -152,7 +173,8 @@ describe('writes wait for a writable primary (PRIMARY_WAIT_MS), strict mode', ()
     console.log(
       `primary-wait(a) primary stopped ${ms(marks.start - marks.stopped)} (pg_ctl stop ${ms(marks.stopped - marks.stop)}, ` +
         `start+streaming ${ms(marks.started - marks.start)}): ${writes.length} writes, 0 failed; ${outage.length} met ` +
-        `the outage (${outage.filter((o) => o.kind === 'purchase').length} purchases, ${outage.filter((o) => o.kind === 'set-price').length} price changes), ` +
+        `the outage (${outage.filter((o) => o.kind === 'purchase').length} purchases, ${outage.filter((o) => o.kind === 'set-price').length} price changes; ` +
+        `and the two sent during it, answered ${probed.map((p) => ms(p.complete - marks.start)).join(' and ')} after the start), ` +
         `latency p50 ${ms(percentile(latencies, 50))}, max ${ms(Math.max(...latencies))}; served waits ${served} ` +
         `(logged waits p50 ${ms(percentile(waited, 50))}, max ${ms(Math.max(...waited))}); ${purchases.length} purchases, ` +
         `one row each; reads ${ops.length - writes.length}, 0 failed; checker OK`,
