@@ -1,8 +1,8 @@
 import type { Got } from 'got';
 import { PRIMARY_WAITED_HEADER } from './http-client.js';
-import { int, urlList, type NamedUrl } from './config.js';
+import { int, oneOf, urlList, type NamedUrl } from './config.js';
 import { Database } from './db/database.js';
-import { CommitGuard } from './db/write-transaction.js';
+import { CommitGuard, UnconfirmedCommit, type StandbyLoss } from './db/write-transaction.js';
 import { PrimaryIdentity, type PrimaryFacts } from './db/primary-identity.js';
 import { PrimaryWait, type PrimaryWaitResult } from './db/primary-wait.js';
 import { createDiscovery, type DiscoveryConfig } from './discovery-factory.js';
@@ -24,6 +24,14 @@ export const writerSchema = {
   /** Static discovery of the fronts, to which writes push invalidations. */
   FRONT_URLS: urlList(),
   SYNC_COMMIT_TIMEOUT_MS: int({ default: 2000, min: 50, max: 60_000 }),
+  /**
+   * A strict write no standby confirmed within SYNC_COMMIT_TIMEOUT_MS: `refuse` answers it 503
+   * commit_outcome_unknown and leaves its commit waiting (no acknowledged write is on one server only);
+   * `degrade` acknowledges it and commits locally until a standby streams again (docs/guarantees.md G6).
+   */
+  STRICT_STANDBY_LOSS: oneOf(['refuse', 'degrade'] as const satisfies readonly StandbyLoss[], {
+    default: 'refuse',
+  }),
   /**
    * How long a write that finds no writable primary (503 primary_unavailable: nothing was written) waits
    * for one, counted from the write's arrival (so that its answer time is bounded: a first attempt that
@@ -120,9 +128,17 @@ function isPrimaryUnavailable(err: unknown): err is HttpError {
   return err instanceof HttpError && err.status === 503 && err.code === 'primary_unavailable';
 }
 
-/** 503 commit_outcome_unknown: the connection died during COMMIT; the write may have committed. */
+/**
+ * 503 commit_outcome_unknown: the connection died during COMMIT; the write may have committed. Not an
+ * unconfirmed commit: that one still waits on the primary, and a retry would queue behind it.
+ */
 function isOutcomeUnknown(err: unknown): err is HttpError {
-  return err instanceof HttpError && err.status === 503 && err.code === 'commit_outcome_unknown';
+  return (
+    err instanceof HttpError &&
+    err.status === 503 &&
+    err.code === 'commit_outcome_unknown' &&
+    !(err instanceof UnconfirmedCommit)
+  );
 }
 
 /** One attempt of writeBook: announce (strict), commit, tell the fronts. */
@@ -138,6 +154,13 @@ async function writeOnce<T extends { version: number }>(
   try {
     result = await commit();
   } catch (err) {
+    if (announcement && err instanceof UnconfirmedCommit) {
+      // Not acknowledged, but it may still commit, whenever a standby applies it: every front, the one
+      // it came through too (its own fence ends with this answer), caches nothing of the book until then.
+      const held = await publisher.prepare([bookId]);
+      void holdUntilEnded(writer, bookId, [announcement, held], err.ended);
+      throw err;
+    }
     // A 4xx proves nothing was written: the fronts may cache the book again at once. Anything else
     // is left to expire at the fronts (an attempt refused with primary_unavailable too: writeBook may
     // do the write again under a new announcement, which the fronts hold on their own).
@@ -154,6 +177,34 @@ async function writeOnce<T extends { version: number }>(
   }
   // Degraded during this write: the standby may not have it, so readers must be fenced before the ack.
   return { result, fanout: await publisher.settle(announcement, items, originFront) };
+}
+
+/**
+ * An unconfirmed strict commit (STRICT_STANDBY_LOSS=refuse) is announced again before each announcement
+ * would expire at the fronts, for as long as it waits on the primary; once it has ended, every
+ * announcement is settled with the book's version then (the write's, if it committed).
+ */
+async function holdUntilEnded(
+  writer: Pick<Writer, 'guard' | 'publisher'>,
+  bookId: number,
+  announcements: Announcement[],
+  ended: Promise<void>,
+): Promise<void> {
+  const { guard, publisher } = writer;
+  let over = false;
+  const done = ended.then(() => {
+    over = true;
+  });
+  for (;;) {
+    const last = announcements[announcements.length - 1]!;
+    const renewIn = last.sentAt + last.ttlMs / 2 - performance.now();
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, Math.max(0, renewIn)))]);
+    if (over) break;
+    announcements.push(await publisher.prepare([bookId]));
+  }
+  const version = await guard.versionOf(bookId).catch(() => undefined);
+  const items = [version === undefined ? { bookId } : { bookId, version }];
+  await Promise.all(announcements.map((a) => publisher.settle(a, items)));
 }
 
 /**
@@ -179,6 +230,7 @@ function settleAfterAnswer(
 export async function createWriter(opts: {
   config: DiscoveryConfig & {
     SYNC_COMMIT_TIMEOUT_MS: number;
+    STRICT_STANDBY_LOSS: StandbyLoss;
     PRIMARY_WAIT_MS: number;
     INTERNAL_TOKEN: string;
     FRONT_URLS: NamedUrl[];
@@ -202,6 +254,7 @@ export async function createWriter(opts: {
     policy,
     logger,
     syncTimeoutMs: config.SYNC_COMMIT_TIMEOUT_MS,
+    standbyLoss: config.STRICT_STANDBY_LOSS,
     degradedGauge: gauge(
       metrics,
       'bazar_consistency_degraded',

@@ -5,13 +5,45 @@ import { HttpError } from '../errors.js';
 import type { PolicyStore } from '../policy.js';
 import type { Gauge, Counter } from 'prom-client';
 
+/** What a strict write does when the standby has not confirmed it within SYNC_COMMIT_TIMEOUT_MS. */
+export type StandbyLoss = 'refuse' | 'degrade';
+
+/**
+ * 503 `commit_outcome_unknown` for a strict write the standby did not confirm within
+ * `syncTimeoutMs` (`refuse`): the write was NOT acknowledged. Its statement is left running on the
+ * primary, where PostgreSQL keeps the commit invisible until a standby has applied it: it takes effect
+ * then, or never (its server lost first). `ended` resolves once it has ended either way.
+ */
+export class UnconfirmedCommit extends HttpError {
+  constructor(
+    readonly ended: Promise<void>,
+    timeoutMs: number,
+  ) {
+    super(
+      503,
+      'commit_outcome_unknown',
+      `no standby confirmed the write within ${timeoutMs} ms: it is not acknowledged, and takes effect only ` +
+        'once a standby has applied it; retry with the same Idempotency-Key',
+    );
+  }
+}
+
+/** How often the backends of unconfirmed commits are looked for, and how long an unreachable primary is given. */
+const PENDING_POLL_MS = 250;
+const PENDING_GIVE_UP_MS = 10_000;
+
 /**
  * Decides how a write commits and keeps the promise of docs/guarantees.md G6:
  * - strict: `synchronous_commit = remote_apply`, so the standby has applied the write before we ack it;
  * - session / eventual: `local`; readers are fenced by version instead (or not at all, for eventual).
- * If the standby does not confirm within `syncTimeoutMs`, the wait is cancelled: PostgreSQL has already
- * committed locally, so the write is reported as committed, and the guard degrades to `local` commits
- * until a synchronous standby streams again (visible in metrics, logs and /readyz details).
+ * If the standby does not confirm a strict write within `syncTimeoutMs`:
+ * - `refuse` (the default): the write is answered 503 `commit_outcome_unknown` and NOT acknowledged; its
+ *   commit stays waiting on the primary (invisible there until a standby has it), as Patroni's
+ *   synchronous_mode_strict intends. No acknowledged write is ever on one server only.
+ * - `degrade`: the wait is cancelled: PostgreSQL has already committed locally, so the write is reported
+ *   as committed, and the guard degrades to `local` commits until a synchronous standby streams again
+ *   (visible in metrics, logs and /readyz details). Writes stay available; one acknowledged while
+ *   degraded is lost if a standby that lacks it is promoted.
  */
 export class CommitGuard {
   #degradedReason: string | undefined;
@@ -20,6 +52,11 @@ export class CommitGuard {
   readonly #waiting = new Set<() => void>();
   /** The session-level synchronous_commit each pooled connection is at (statement()). */
   readonly #sessionLevel = new WeakMap<pg.PoolClient, 'remote_apply' | 'local'>();
+  /** `refuse`: the backends of unconfirmed commits, by pid, and what to call once each has ended. */
+  readonly #pending = new Map<number, () => void>();
+  #pendingPoll: NodeJS.Timeout | undefined;
+  #pendingPolling = false;
+  #pendingUnreachableSince: number | undefined;
 
   constructor(
     private readonly opts: {
@@ -32,6 +69,8 @@ export class CommitGuard {
       degradedGauge: Gauge;
       syncTimeouts: Counter;
       recoveryProbeMs?: number;
+      /** STRICT_STANDBY_LOSS; `refuse` unless told. */
+      standbyLoss?: StandbyLoss;
     },
   ) {
     opts.degradedGauge.set(0);
@@ -59,8 +98,26 @@ export class CommitGuard {
     return this.commitLevel() === 'remote_apply';
   }
 
+  get standbyLoss(): StandbyLoss {
+    return this.opts.standbyLoss ?? 'refuse';
+  }
+
+  /** Commits answered 503 (`refuse`) that still wait on the primary for a standby. */
+  get unconfirmedCommits(): number {
+    return this.#pending.size;
+  }
+
+  /** The book's version on the primary now (what a write that ended late left it at). */
+  async versionOf(bookId: number): Promise<number | undefined> {
+    const res = await this.opts.primary.query<{ version: number }>(
+      'SELECT version FROM books WHERE id = $1',
+      [bookId],
+    );
+    return res.rows[0]?.version;
+  }
+
   degrade(reason: string): void {
-    if (this.#degradedReason !== undefined) return;
+    if (this.#degradedReason !== undefined || this.standbyLoss === 'refuse') return;
     this.#degradedReason = reason;
     this.opts.degradedGauge.set(1);
     this.opts.logger.warn(
@@ -104,6 +161,9 @@ export class CommitGuard {
    * synchronous standby streams and has caught up.
    */
   async newPrimary(member: string): Promise<void> {
+    // The old server's backends, and with them its unconfirmed commits, are no longer ours to watch.
+    this.#endAllPending();
+    if (this.standbyLoss === 'refuse') return; // strict commits wait for the new primary's standby
     if (this.opts.policy.current.consistencyMode !== 'strict' || this.#degradedReason !== undefined) return;
     let streaming: number;
     try {
@@ -128,6 +188,79 @@ export class CommitGuard {
 
   close(): void {
     clearInterval(this.#probe);
+    this.#endAllPending();
+  }
+
+  /**
+   * `refuse`: `work` (a statement, or a COMMIT, on `client`, begun at `startedAt`) within
+   * `syncTimeoutMs`, or UnconfirmedCommit. The statement is then left running; the caller drops the
+   * connection (the backend does not notice while it waits: its commit completes once a standby has
+   * applied it, or never), and `ended` follows the backend in pg_stat_activity.
+   */
+  async #withinConfirmTimeout<T>(client: pg.PoolClient, startedAt: number, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(
+        () => resolve('timeout'),
+        Math.max(0, startedAt + this.opts.syncTimeoutMs - performance.now()),
+      );
+    });
+    try {
+      const first = await Promise.race([work.then((value) => ({ value })), timedOut]);
+      if (first !== 'timeout') return first.value;
+    } finally {
+      clearTimeout(timer);
+    }
+    work.catch(() => undefined); // ends with the dropped connection
+    this.opts.syncTimeouts.inc();
+    const pid = (client as unknown as { processID: number }).processID;
+    this.opts.logger.warn(
+      { pid, timeoutMs: this.opts.syncTimeoutMs },
+      'no standby confirmed a strict write in time: answered 503 commit_outcome_unknown, its commit left waiting',
+    );
+    throw new UnconfirmedCommit(this.#watchPending(pid), this.opts.syncTimeoutMs);
+  }
+
+  #watchPending(pid: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#pending.set(pid, resolve);
+      this.#pendingPoll ??= setInterval(() => void this.#pollPending(), PENDING_POLL_MS);
+    });
+  }
+
+  async #pollPending(): Promise<void> {
+    if (this.#pendingPolling) return;
+    this.#pendingPolling = true;
+    try {
+      const pids = [...this.#pending.keys()];
+      const res = await this.opts.control.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND state = 'active'`,
+        [pids],
+      );
+      this.#pendingUnreachableSince = undefined;
+      const running = new Set(res.rows.map((r) => r.pid));
+      for (const pid of pids) if (!running.has(pid)) this.#endPending(pid);
+    } catch {
+      // The primary cannot be asked: its backends end with it, or a new primary (newPrimary) is found.
+      this.#pendingUnreachableSince ??= performance.now();
+      if (performance.now() - this.#pendingUnreachableSince > PENDING_GIVE_UP_MS) this.#endAllPending();
+    } finally {
+      this.#pendingPolling = false;
+    }
+  }
+
+  #endPending(pid: number): void {
+    this.#pending.get(pid)?.();
+    this.#pending.delete(pid);
+    if (this.#pending.size === 0) {
+      clearInterval(this.#pendingPoll);
+      this.#pendingPoll = undefined;
+      this.#pendingUnreachableSince = undefined;
+    }
+  }
+
+  #endAllPending(): void {
+    for (const pid of [...this.#pending.keys()]) this.#endPending(pid);
   }
 
   /**
@@ -158,6 +291,10 @@ export class CommitGuard {
         // Cancelled before it committed: nothing was written, and the guard is degraded now.
       }
     } catch (err) {
+      if (err instanceof UnconfirmedCommit) {
+        broken = true; // the statement still runs: the connection is dropped under it
+        throw err;
+      }
       const mapped = primary.mapError(err);
       // A read-only server wrote nothing; its connection goes, so the next one finds the new primary.
       if (isReadOnlyServer(err)) broken = true;
@@ -184,6 +321,9 @@ export class CommitGuard {
     fn: (client: pg.PoolClient) => Promise<T>,
   ): Promise<{ done: true; result: T } | { done: false }> {
     if (level === 'local') return { done: true, result: await fn(client) };
+    if (this.standbyLoss === 'refuse') {
+      return { done: true, result: await this.#withinConfirmTimeout(client, performance.now(), fn(client)) };
+    }
     const watch = this.#syncWatch(client, {});
     try {
       return { done: true, result: await fn(client) };
@@ -213,36 +353,49 @@ export class CommitGuard {
       const level = this.commitLevel();
       // One round trip: a simple-protocol query may carry both statements.
       await client.query(`BEGIN; SET LOCAL synchronous_commit = ${level}`);
-      let result: T;
-      try {
-        result = await fn(client);
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        throw err;
-      }
-      // A degradation while this transaction ran applies to its commit too.
-      let commitLevel = level;
-      if (level === 'remote_apply' && this.commitLevel() === 'local') {
-        commitLevel = 'local';
-        await client.query('SET LOCAL synchronous_commit = local');
-      }
-      try {
-        await this.#commit(client, commitLevel, startedAt);
-      } catch (err) {
-        broken = true;
-        if (primary.mapError(err) instanceof HttpError) {
-          throw new HttpError(
-            503,
-            'commit_outcome_unknown',
-            'the database connection was lost while committing; retry with the same Idempotency-Key',
-          );
+      const refusing = level === 'remote_apply' && this.standbyLoss === 'refuse';
+      const transaction = async (): Promise<T> => {
+        let result: T;
+        try {
+          result = await fn(client);
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {
+            broken = true;
+          });
+          throw err;
         }
+        // A degradation while this transaction ran applies to its commit too.
+        let commitLevel = level;
+        if (level === 'remote_apply' && this.commitLevel() === 'local') {
+          commitLevel = 'local';
+          await client.query('SET LOCAL synchronous_commit = local');
+        }
+        try {
+          await (refusing ? client.query('COMMIT') : this.#commit(client, commitLevel, startedAt));
+        } catch (err) {
+          broken = true;
+          if (err instanceof UnconfirmedCommit) throw err;
+          if (primary.mapError(err) instanceof HttpError) {
+            throw new HttpError(
+              503,
+              'commit_outcome_unknown',
+              'the database connection was lost while committing; retry with the same Idempotency-Key',
+            );
+          }
+          throw err;
+        }
+        return result;
+      };
+      // `refuse`: the whole transaction within the standby's time. Cut before its COMMIT was sent, it
+      // is rolled back with the dropped connection; after, it commits once a standby has it, or never.
+      return refusing
+        ? await this.#withinConfirmTimeout(client, startedAt, transaction())
+        : await transaction();
+    } catch (err) {
+      if (err instanceof UnconfirmedCommit) {
+        broken = true;
         throw err;
       }
-      return result;
-    } catch (err) {
       if (!(err instanceof HttpError)) broken ||= isConnectionError(err) || isReadOnlyServer(err);
       throw primary.mapError(err);
     } finally {
