@@ -257,6 +257,8 @@ spec:
             {{- end }}
             - name: SYNC_COMMIT_TIMEOUT_MS
               value: {{ int .service.syncCommitTimeoutMs | quote }}
+            - name: STRICT_STANDBY_LOSS
+              value: {{ $v.config.strictStandbyLoss | quote }}
             # A write that finds no writable primary waits this long for one (a switchover), then 503.
             - name: PRIMARY_WAIT_MS
               value: {{ int .service.primaryWaitMs | quote }}
