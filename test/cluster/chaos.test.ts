@@ -97,7 +97,13 @@ describe(
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
       podCount = chartPodCount(chartDefaults('pair'));
-      store = await installStore(t, podCount, ['--set', 'postgresql.engine=pair']);
+      // Scenario 4 shows writes degrading while the standby is away (config.strictStandbyLoss=degrade).
+      store = await installStore(t, podCount, [
+        '--set',
+        'postgresql.engine=pair',
+        '--set',
+        'config.strictStandbyLoss=degrade',
+      ]);
       log(`front Service ${store.frontUrl}, primary ${store.primaryIp}`);
       prometheus = await NodePrometheus.start({
         cluster: t.cluster,

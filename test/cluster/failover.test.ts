@@ -274,7 +274,14 @@ describe(
       t = await bringUp(CLUSTER_NAME);
       podCount = chartPodCount(chartDefaults('patroni'));
       // The chart's default engine; said here too, so that the scenarios stay Patroni's.
-      store = await installStore(t, podCount, ['--set', 'postgresql.engine=patroni']);
+      // Its scenarios and bounds were measured with writes that degrade when no standby confirms them
+      // (the Sync Standby lost, the new primary's first seconds): config.strictStandbyLoss=degrade.
+      store = await installStore(t, podCount, [
+        '--set',
+        'postgresql.engine=patroni',
+        '--set',
+        'config.strictStandbyLoss=degrade',
+      ]);
       const strength = await until(
         'the Patroni cluster at full strength (a leader, a streaming Sync Standby)',
         () => atFullStrength(true),

@@ -151,7 +151,13 @@ describe('strict reads never go back in time (linearizable), on loopback with re
   before(async () => {
     t = await startTestStack({
       consistencyMode: 'strict',
-      env: { SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS), UPSTREAM_WRITE_TIMEOUT_MS: '60000' },
+      // The window is a commit the standby has not confirmed yet; its last case lets it time out and
+      // degrade (the default, refuse, is strict-refuse.test.ts).
+      env: {
+        SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS),
+        UPSTREAM_WRITE_TIMEOUT_MS: '60000',
+        STRICT_STANDBY_LOSS: 'degrade',
+      },
     });
   });
   after(async () => {

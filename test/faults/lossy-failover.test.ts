@@ -98,6 +98,7 @@ test('a failover that lost a write: versions written after it are new numbers, a
     }),
     logger,
     syncTimeoutMs: 2000,
+    standbyLoss: 'degrade', // the degradation at once is what this test shows
     degradedGauge: gauge(metrics, 'bazar_consistency_degraded', 'degraded'),
     syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'timeouts'),
   });

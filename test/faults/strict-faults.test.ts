@@ -51,7 +51,9 @@ describe('fault injection, strict mode', () => {
       consistencyMode: 'strict',
       logLevel: 'info',
       log: logs.add,
-      env: { SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS) },
+      // Case (c) and (d) are about the degradation (docs/guarantees.md G6); strict-refuse.test.ts has
+      // the default, which refuses such writes.
+      env: { SYNC_COMMIT_TIMEOUT_MS: String(SYNC_COMMIT_TIMEOUT_MS), STRICT_STANDBY_LOSS: 'degrade' },
     });
     // Idle clients of the test's own pool lose their server when the primary stops.
     t.db.on('error', () => undefined);

@@ -48,6 +48,8 @@ describe('alert rules in a real Prometheus against a real store', { timeout: 600
       logLevel: 'warn',
       logDir: path.join(dir, 'logs'),
       policyFile: path.join(dir, 'policy.json'),
+      // The degraded-writes alert needs writers that degrade (the default refuses instead: no gauge).
+      env: { STRICT_STANDBY_LOSS: 'degrade' },
     });
     control = new StoreControl(stack, path.join(dir, 'policy.json'));
     // The alerts this file waits for hold for 20 s rather than their default minute (chart values: each
