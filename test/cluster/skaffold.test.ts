@@ -98,9 +98,17 @@ async function copyOfRepository(): Promise<string> {
   return dir;
 }
 
+/**
+ * The environment of skaffold and of the image tool its builder runs: the copy's images in a scope of
+ * their own (tools/images paths.ts), so that its builds, from sources the test edits, neither replace
+ * the repository's image index nor delete archives other tests of the run still load (CI of 2026-12-07:
+ * the NetworkPolicy tier found `catalog@14ffa46930a1.tar` gone, replaced by the copy's build).
+ */
+const SKAFFOLD_ENV = { ...process.env, BAZAR_IMAGE_SCOPE: 'skaffold-tier' };
+
 /** scripts/skaffold/cluster.sh of the copy, for this tier's cluster. */
 function skaffold(copy: string, args: string[], timeoutMs: number) {
-  return command('bash', skaffoldArgs(copy, args), { cwd: copy, timeoutMs });
+  return command('bash', skaffoldArgs(copy, args), { cwd: copy, timeoutMs, env: SKAFFOLD_ENV });
 }
 
 /**
@@ -246,6 +254,7 @@ describe(
       const seen = { text: '' };
       dev = spawn('bash', skaffoldArgs(copy, ['dev', '--port-forward=off', '--cleanup=false']), {
         cwd: copy,
+        env: SKAFFOLD_ENV,
         stdio: ['ignore', 'pipe', 'pipe'],
         // A process group of its own: Ctrl-C reaches skaffold itself, not only the wrapper's bash.
         detached: true,

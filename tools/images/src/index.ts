@@ -161,7 +161,10 @@ interface Planned {
   recipe: Recipe;
   key: string;
   ref: string;
+  /** Where the archive is read from: ownArchive, or a scoped run's shared one of the same key. */
   archive: string;
+  /** Where this run writes it. */
+  ownArchive: string;
 }
 
 /** An image's key: what its recipe reads (inputs()) and the keys of the images it is built on. */
@@ -177,12 +180,12 @@ async function plan(
   done: ReadonlyMap<string, ImageRecord>,
 ): Promise<Planned> {
   const key = await recipeKey(recipe, (d) => done.get(d)!.key);
-  return {
-    recipe,
-    key,
-    ref: recipe.ref(key),
-    archive: path.join(cache.archives, `${recipe.name}@${shortKey(key)}.tar`),
-  };
+  const file = `${recipe.name}@${shortKey(key)}.tar`;
+  const own = path.join(cache.archives, file);
+  // A scoped run (BAZAR_IMAGE_SCOPE) reads the repository's archive of the same key, never writes it.
+  const shared = cache.sharedArchives && path.join(cache.sharedArchives, file);
+  const archive = !existsSync(own) && shared && existsSync(shared) ? shared : own;
+  return { recipe, key, ref: recipe.ref(key), archive, ownArchive: own };
 }
 
 /** A base image must be in our storage to build on; after a "clean" it comes back from its archive. */
@@ -221,11 +224,19 @@ async function buildOne(
       cause: err,
     });
   }
-  await removeStale(cache.archives, p.recipe.name, new Set([p.archive]));
+  await removeStale(cache.archives, p.recipe.name, new Set([p.archive]), { graceMs: ARCHIVE_GRACE_MS });
   await untagOlder(b, p.ref);
 }
 
 const MAX_BUILD_ATTEMPTS = 3;
+
+/**
+ * An older archive of an image stays this long after it was last made or used: a test of the same run
+ * may load it while another rebuilds the image from changed sources (the skaffold tier edits a copy of
+ * the repository, a new key for every service image, while the NetworkPolicy tier loads the run's
+ * images: CI of 2026-12-07 failed on `image archive .../catalog@14ffa46930a1.tar does not exist`).
+ */
+const ARCHIVE_GRACE_MS = 3 * 3600_000;
 
 /**
  * Builds, then checks the inputs again: in a shared working tree a file can change while the build
@@ -309,9 +320,11 @@ async function ensureImage(recipe: Recipe, state: RunState, rebuild: boolean): P
   let p = await plan(recipe, cache, done);
   if (existsSync(p.archive) && !rebuild) {
     log(`${recipe.name}: cached ${p.ref} (${await sizeMiB(p.archive)})`);
+    const now = new Date();
+    await fs.utimes(p.archive, now, now).catch(() => undefined); // used: see ARCHIVE_GRACE_MS
   } else {
     log(`${recipe.name}: building ${p.ref}`);
-    p = await buildStable(p, cache, buildah, done, log, rebuild);
+    p = await buildStable({ ...p, archive: p.ownArchive }, cache, buildah, done, log, rebuild);
     log(`${recipe.name}: built in ${secondsSince(t0)} (${await sizeMiB(p.archive)})`);
     if (recipe.layerCache) state.layerBuilds.add(recipe.name);
   }

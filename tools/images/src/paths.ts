@@ -12,6 +12,12 @@
  *   storage/             buildah's storage (graph root): base images and the --layers cache
  *   work/                scratch space of one build; removed afterwards
  *   logs/                the full output of the last build of each image
+ *   scopes/<scope>/      images.json, chart-values.yaml and archives/ of a run with BAZAR_IMAGE_SCOPE
+ *
+ * BAZAR_IMAGE_SCOPE names a run on another source tree (the skaffold tier builds an edited copy of the
+ * repository while other tests load the repository's images): its index and archives are its own, so it
+ * never replaces or deletes what the repository's runs made, which it still reads (archives/, when the
+ * key matches). Root filesystems, packages and buildah's storage stay shared.
  */
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
@@ -39,6 +45,8 @@ export interface CacheLayout {
   index: string;
   chartValues: string;
   archives: string;
+  /** With a scope: the unscoped archives, read when they hold the key, never written. */
+  sharedArchives?: string;
   rootfs: string;
   debs: string;
   downloads: string;
@@ -52,11 +60,17 @@ export interface CacheLayout {
 export function cacheLayout(env: NodeJS.ProcessEnv = process.env): CacheLayout {
   const base = env.BAZAR_CACHE_DIR || path.join(os.homedir(), '.cache', 'bazar');
   const root = path.join(base, 'images');
+  const scope = env.BAZAR_IMAGE_SCOPE || undefined;
+  if (scope !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(scope)) {
+    throw new Error(`BAZAR_IMAGE_SCOPE must be lowercase letters, digits and dashes (got "${scope}")`);
+  }
+  const own = scope ? path.join(root, 'scopes', scope) : root;
   return {
     root,
-    index: path.join(root, 'images.json'),
-    chartValues: path.join(root, 'chart-values.yaml'),
-    archives: path.join(root, 'archives'),
+    index: path.join(own, 'images.json'),
+    chartValues: path.join(own, 'chart-values.yaml'),
+    archives: path.join(own, 'archives'),
+    ...(scope ? { sharedArchives: path.join(root, 'archives') } : {}),
     rootfs: path.join(root, 'rootfs'),
     debs: path.join(root, 'debs'),
     downloads: path.join(root, 'downloads'),

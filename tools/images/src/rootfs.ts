@@ -222,11 +222,24 @@ export async function ensureRootfs(spec: RootfsSpec, r: RootfsRun): Promise<Root
 
 /**
  * Deletes the other cache entries of `name` ("<name>@<key>..."), so the cache holds one of each and
- * a changed input does not leave the old tar behind.
+ * a changed input does not leave the old tar behind. With `graceMs`, only those not modified (made or,
+ * for archives, used: ensureImage touches them) within it: another process may still be about to load
+ * one.
  */
-export async function removeStale(dir: string, name: string, keep: ReadonlySet<string>): Promise<void> {
+export async function removeStale(
+  dir: string,
+  name: string,
+  keep: ReadonlySet<string>,
+  opts: { graceMs?: number } = {},
+): Promise<void> {
+  const before = Date.now() - (opts.graceMs ?? 0);
   for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
     const full = path.join(dir, entry);
-    if (entry.startsWith(`${name}@`) && !keep.has(full)) await fs.rm(full, { force: true });
+    if (!entry.startsWith(`${name}@`) || keep.has(full)) continue;
+    if (opts.graceMs !== undefined) {
+      const stat = await fs.stat(full).catch(() => undefined);
+      if (!stat || stat.mtimeMs > before) continue;
+    }
+    await fs.rm(full, { force: true });
   }
 }
