@@ -4,7 +4,14 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { RequestError } from 'got';
-import { createHttpClient, errorFromResponse, PRIMARY_WAITED_HEADER, send, Upstream } from './http-client.js';
+import {
+  COMMIT_UNCONFIRMED_HEADER,
+  createHttpClient,
+  errorFromResponse,
+  PRIMARY_WAITED_HEADER,
+  send,
+  Upstream,
+} from './http-client.js';
 import { StaticDiscovery } from './discovery.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -134,6 +141,29 @@ describe('Upstream (real HTTP servers on loopback)', () => {
     // A read is not a write: the header changes nothing for it.
     const { upstream: r } = upstream([waited, next]);
     assert.equal((await r.request({ method: 'GET', path: '/x', retry: 'idempotent' })).status, 200);
+  });
+
+  it("takes a write's commit_outcome_unknown as final when its commit waits for a standby (STRICT_STANDBY_LOSS=refuse)", async () => {
+    const pending = await server('pending', (res) => {
+      res.statusCode = 503;
+      res.setHeader(COMMIT_UNCONFIRMED_HEADER, '2000');
+      res.end('{"error":{"code":"commit_outcome_unknown","message":"no standby confirmed it"}}');
+    });
+    const lost = await server('lost', (res) => {
+      res.statusCode = 503;
+      res.end('{"error":{"code":"commit_outcome_unknown","message":"connection lost during COMMIT"}}');
+    });
+    const next = await server('next', ok);
+    servers.push(pending, lost, next);
+    const { upstream: u } = upstream([pending, next]);
+    const res = await u.request({ method: 'POST', path: '/purchase/1', retry: 'idempotent' });
+    assert.equal(res.status, 503);
+    assert.equal(res.endpoint.name, 'pending');
+    assert.deepEqual(next.hits, [], 'a second attempt would queue behind the first: not asked');
+    assert.equal(errorFromResponse(res).headers[COMMIT_UNCONFIRMED_HEADER], '2000', 'relayed with the error');
+    // Without the header (the connection died during COMMIT) the next writer is asked, under the key.
+    const { upstream: v } = upstream([lost, next]);
+    assert.equal((await v.request({ method: 'POST', path: '/purchase/1', retry: 'idempotent' })).status, 200);
   });
 
   it('times out a slow endpoint and moves on; all slow → 504 upstream_timeout', async () => {

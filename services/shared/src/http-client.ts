@@ -217,6 +217,14 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
  */
 export const PRIMARY_WAITED_HEADER = 'X-Bazar-Primary-Waited-Ms';
 const PRIMARY_WAITED = PRIMARY_WAITED_HEADER.toLowerCase();
+/**
+ * On a write's 503 commit_outcome_unknown: no standby confirmed it within this long (ms), and its
+ * commit still waits on the primary (STRICT_STANDBY_LOSS=refuse, db/write-transaction.ts). Final for the
+ * request, as PRIMARY_WAITED_HEADER: every writer's commit waits for the same standbys, and a second
+ * attempt would queue behind the first one's locks. Relayed with the error.
+ */
+export const COMMIT_UNCONFIRMED_HEADER = 'X-Bazar-Commit-Unconfirmed-Ms';
+const COMMIT_UNCONFIRMED = COMMIT_UNCONFIRMED_HEADER.toLowerCase();
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Calls one Bazar service through discovery: balanced, bounded retries on other endpoints, metrics. */
@@ -299,6 +307,8 @@ export class Upstream {
           }
           // The writer already waited its budget for a primary: final (see PRIMARY_WAITED_HEADER).
           if (write && res.headers[PRIMARY_WAITED] !== undefined) break;
+          // A commit left waiting for a standby: final too (see COMMIT_UNCONFIRMED_HEADER).
+          if (write && res.headers[COMMIT_UNCONFIRMED] !== undefined) break;
           if (req.retry === 'idempotent') continue;
           return lastResponse;
         }
@@ -359,8 +369,10 @@ function parseJson(raw: Buffer): unknown {
 export function errorFromResponse(res: UpstreamResponse): HttpError {
   if (isErrorBody(res.body)) {
     const waited = res.headers[PRIMARY_WAITED];
+    const unconfirmed = res.headers[COMMIT_UNCONFIRMED];
     const headers: Record<string, string> = {};
     if (typeof waited === 'string') headers[PRIMARY_WAITED_HEADER] = waited;
+    if (typeof unconfirmed === 'string') headers[COMMIT_UNCONFIRMED_HEADER] = unconfirmed;
     return new HttpError(res.status, res.body.error.code, res.body.error.message, headers);
   }
   return new HttpError(

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { isConnectionError, isReadOnlyServer, type Database } from './database.js';
 import { HttpError } from '../errors.js';
+import { COMMIT_UNCONFIRMED_HEADER } from '../http-client.js';
 import type { PolicyStore } from '../policy.js';
 import type { Gauge, Counter } from 'prom-client';
 
@@ -24,6 +25,7 @@ export class UnconfirmedCommit extends HttpError {
       'commit_outcome_unknown',
       `no standby confirmed the write within ${timeoutMs} ms: it is not acknowledged, and takes effect only ` +
         'once a standby has applied it; retry with the same Idempotency-Key',
+      { [COMMIT_UNCONFIRMED_HEADER]: String(timeoutMs) },
     );
   }
 }
