@@ -1,28 +1,30 @@
 /**
- * The store on three nodes (issue 22): the chart installed with its defaults (Patroni, two members,
- * strict) and the writers' primary wait on (primaryWaitMs 10 s, the front's write timeout 16 s) on a
- * cluster of the tier's own with a control plane and two workers (tools/cluster `up({ nodes: 3 })`), and under the recorded workload of the chaos scenarios (reads, keyed purchases,
- * price changes, keyed restocks through the front Service, from the control-plane node; the history
- * checker afterwards), the faults a datacenter's nodes have:
- *   1. the chart spreads itself: each service's pods and the Patroni members on both workers;
+ * The store on several nodes (issue 22): the chart installed with its defaults but for three Patroni
+ * members, both standbys synchronous (strict, so the writers refuse a write no standby
+ * confirmed: STRICT_STANDBY_LOSS=refuse, after 12 s here), one front per worker and the writers' primary
+ * wait on (primaryWaitMs 10 s, the front's write timeout 26 s), on a cluster of the tier's own with a control plane and three
+ * workers (tools/cluster `up({ nodes: 4 })`), and under the recorded workload of the chaos scenarios
+ * (reads, keyed purchases, price changes, keyed restocks through the front Service, from the
+ * control-plane node; the history checker afterwards), the faults a datacenter's nodes have:
+ *   1. the chart spreads itself: each service's pods and the Patroni members over the workers;
  *   2. `kubectl drain` of each worker in turn (then uncordon): no failed request, the PodDisruptionBudgets
- *      never broken, every Deployment Ready on the other worker, the drained member back;
- *   3. the worker holding the PostgreSQL primary (and a front and a catalog pod) killed: power lost,
- *      every process of it at once (Cluster.killNode). Requests may fail until the control plane marks
- *      the node lost and the Services stop routing there (its node-monitor-grace-period); from then on,
- *      with a primary again, none may. No acknowledged write lost; every Deployment Ready on the other
- *      worker; powered on, the node rejoins and its member comes back as the Sync Standby;
+ *      never broken, every Deployment Ready on the other workers, the drained member back;
+ *   3. the worker holding the PostgreSQL primary (and a front and the catalog origin: the primary is
+ *      switched over there first) killed: power lost, every process of it at once (Cluster.killNode).
+ *      Requests may fail until the control plane marks the node lost and the Services stop routing
+ *      there (its node-monitor-grace-period); from then on, with a primary again, none may. No
+ *      acknowledged write lost; every Deployment Ready elsewhere; powered on, the node rejoins and its
+ *      member comes back as a standby;
  *   4. the worker holding the primary cut off (Cluster.cutNode: its processes run on): no split brain.
  *      The old primary's own server is sampled inside its node (it cannot be reached otherwise) beside
- *      the other member's: the old one stops being writable by itself (Patroni demotes a leader that
- *      cannot renew its lock), and never is at any sample after the other one is promoted. No
- *      acknowledged write lost; healed, the cluster is at full strength with no person acting.
+ *      the others': the old one stops being writable by itself (Patroni demotes a leader that cannot
+ *      renew its lock), and never is at any sample after another one is promoted. No acknowledged write
+ *      lost; healed, the cluster is at full strength with no person acting.
  * Before the kill and the cut, the Deployments are spread again with `kubectl rollout restart` (what a
  * descheduler would do): Kubernetes does not move pods back to a node that returns.
  *
- * Runs by name, `npm test -- node-faults` (scripts/run-tests.mjs BY_NAME_ONLY): it found a lost
- * acknowledged strict write on the node kill, once in four runs (docs/reliability.md "Node faults"), and
- * joins the default run, beside the main lane, once that is fixed. Needs root, the toolchain and the host packages (prerequisites.ts).
+ * Runs by name, `npm test -- node-faults` (scripts/run-tests.mjs BY_NAME_ONLY). Needs root, the
+ * toolchain and the host packages (prerequisites.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +59,7 @@ import {
   patroniLogs,
   patroniPods,
   patroniValues,
+  patronictl,
   psqlIn,
   readRows,
   type PatroniPod,
@@ -76,13 +79,31 @@ import {
 
 const CLUSTER_NAME = 'nodes';
 const skip = await skipReason('the node faults (test/cluster/node-faults.test.ts)');
-const P = patroniValues();
+/**
+ * Three members, one per worker, both standbys synchronous (Patroni's synchronous mode,
+ * `synchronousNodeCount: 2`: a commit waits for both; Patroni names only the standbys left when one
+ * goes). Both, because the catalog replicas read either standby: with one synchronous standby, or quorum
+ * commit over ANY 1, a strict read from the standby that had not confirmed can go back in time. Quorum
+ * commit (`synchronousMode: quorum`) was tried first and failed here twice (docs/reliability.md): ANY 1
+ * a stale read in a drain, ANY 2 an acknowledged price change missing on the member promoted when the
+ * primary's worker was drained. With the writers' default STRICT_STANDBY_LOSS=refuse, a worker away
+ * (drained, killed, cut off) still leaves a standby that confirms strict writes once Patroni's next
+ * loop names only the standbys left: the writers wait for that (SYNC_COMMIT_TIMEOUT_MS above
+ * loop_wait). With two members, strict writes stop while the other one is away.
+ */
+const INSTANCES = 3;
+const SYNC_STANDBYS = 2;
+const P = { ...patroniValues(), instances: INSTANCES, synchronousNodeCount: SYNC_STANDBYS };
+/** Above Patroni's loop_wait (10 s): a commit that waits for a standby gone waits for Patroni to drop it. */
+const SYNC_COMMIT_TIMEOUT_MS = 12_000;
+/** One front per worker, so that the worker killed or cut off holds one. */
+const FRONTS = 3;
 /**
  * Per attempt: every request is answered within it, or it counts as a hang. Above the front's write
- * timeout (the chart's config.upstreamWriteTimeoutMs, 16 s): a write may wait up to the writers'
- * primaryWaitMs (10 s) for a primary during a failover, and is answered within that timeout.
+ * timeout (config.upstreamWriteTimeoutMs, 26 s here): a write may wait up to the writers'
+ * primaryWaitMs (10 s) for a primary, then SYNC_COMMIT_TIMEOUT_MS for a standby, within that timeout.
  */
-const CLIENT_TIMEOUT_MS = 20_000;
+const CLIENT_TIMEOUT_MS = 30_000;
 /**
  * After the Service stops routing to a lost node and a primary is labelled again: kube-proxy's rules
  * and the fronts' discovery follow the API within a second or two on this machine.
@@ -113,7 +134,7 @@ interface Row {
 }
 
 describe(
-  'the store on three nodes: the chart spread over the workers, each worker drained, the primary node killed, the primary node cut off, under a recorded workload',
+  'the store on a control plane and three workers: the chart spread over the workers, each worker drained, the primary node killed, the primary node cut off, under a recorded workload',
   { skip, timeout: 3_600_000 },
   () => {
     let t: TierCluster | undefined;
@@ -131,9 +152,9 @@ describe(
       fullStrength(kube(), P.instances, P.synchronousNodeCount);
 
     before(async () => {
-      t = await bringUp(CLUSTER_NAME, { nodes: 3 });
+      t = await bringUp(CLUSTER_NAME, { nodes: 1 + INSTANCES });
       workers = t.cluster.nodeNames().slice(1);
-      podCount = chartPodCount(chartDefaults('patroni'));
+      podCount = chartPodCount({ ...chartDefaults('patroni'), fronts: FRONTS, standbys: INSTANCES - 1 });
       // The writers wait for a primary (off in the chart's defaults): a drain moves the primary with no
       // failed write only so (docs/guarantees.md G5); the front's write timeout leaves room for it.
       store = await installStore(t, podCount, [
@@ -144,7 +165,18 @@ describe(
         '--set',
         'catalog.primaryWaitMs=10000',
         '--set',
-        'config.upstreamWriteTimeoutMs=16000',
+        `order.syncCommitTimeoutMs=${SYNC_COMMIT_TIMEOUT_MS}`,
+        '--set',
+        `catalog.syncCommitTimeoutMs=${SYNC_COMMIT_TIMEOUT_MS}`,
+        // primaryWaitMs + syncCommitTimeoutMs + 3 x 1 s (docs/deploy.md) and a second to spare.
+        '--set',
+        'config.upstreamWriteTimeoutMs=26000',
+        '--set',
+        `postgresql.patroni.instances=${INSTANCES}`,
+        '--set',
+        `postgresql.patroni.synchronousNodeCount=${SYNC_STANDBYS}`,
+        '--set',
+        `front.replicas=${FRONTS}`,
       ]);
       const strength = await until('the Patroni cluster at full strength', atFullStrength, 300_000, 1000);
       log(`front Service ${store.frontUrl}; Patroni: ${describeMembers(strength.members)}`);
@@ -290,6 +322,38 @@ describe(
       }
     }
 
+    /**
+     * The worker to lose: the catalog origin's (one pod), which also holds a front (one per worker).
+     * The primary is moved there with `patronictl switchover` if it leads elsewhere, so that the node
+     * lost holds the primary, a front and a catalog pod. At full strength, as returned.
+     */
+    async function primaryOntoCatalogOrigin(what: string): Promise<{ node: string; before: Strength }> {
+      const node = (await placement()).get('catalog/origin')?.[0];
+      assert.ok(node && workers.includes(node), `the catalog origin runs on a worker (${node})`);
+      const st = await until(`full strength before the ${what}`, atFullStrength, 300_000, 1000);
+      if (nodeOf(st.pods.find((p) => p.metadata.name === st.leader)!) === node) return { node, before: st };
+      const candidate = st.pods.find((p) => nodeOf(p) === node)?.metadata.name;
+      assert.ok(candidate, `a member on ${node}`);
+      const out = await patronictl(
+        kube(),
+        st.leader,
+        ['switchover', '--leader', st.leader, '--candidate', candidate, '--force'],
+        120_000,
+      );
+      log(`${what}: the primary moved to ${node}: ${out.trim().split('\n').slice(-2).join(' / ')}`);
+      const before = await until(
+        `full strength with ${candidate} leading`,
+        async () => {
+          const now = await atFullStrength();
+          return now?.leader === candidate ? now : undefined;
+        },
+        300_000,
+        1000,
+      );
+      await releaseAllReady();
+      return { node, before };
+    }
+
     /** Whether an EndpointSlice of `service` still has a ready endpoint on `node`. */
     async function routesTo(service: string, node: string): Promise<boolean> {
       const slices = await kube().json<{
@@ -430,14 +494,14 @@ describe(
     const ops = (r: WorkloadResult): Op[] => r.history.slice(0, r.recorded);
     const at = (r: WorkloadResult, o: Op): number => o.invoke + r.timeOrigin;
 
-    it('the chart spreads itself over the workers: each Deployment, each service and the Patroni members on both, nothing on the control plane', async () => {
+    it('the chart spreads itself over the workers: each Deployment, each service and the Patroni members over them, nothing on the control plane', async () => {
       const m = await placement();
       log(`placement after helm install: ${describePlacement(m)}`);
       assert.deepEqual(unspread(m), [], describePlacement(m));
       assert.equal(new Set(m.get('postgresql')).size, P.instances, 'each member on a node of its own');
     });
 
-    it('kubectl drain of each worker in turn, then uncordon: no failed request, the PodDisruptionBudgets never broken, every Deployment Ready on the other worker, the drained member back as a standby', async () => {
+    it('kubectl drain of each worker in turn, then uncordon: no failed request, the PodDisruptionBudgets never broken, every Deployment Ready on the other workers, the drained member back as a standby', async () => {
       for (const node of workers) {
         const name = `drain-${node}`;
         const before = await until(`full strength before ${name}`, atFullStrength, 300_000, 1000);
@@ -557,10 +621,9 @@ describe(
       return late.length;
     }
 
-    it('the worker holding the primary, a front and a catalog pod killed (power lost): no failed request once the Service routes around it and the other member leads, no acknowledged write lost, every Deployment Ready elsewhere; powered on, its member rejoins as the Sync Standby', async () => {
+    it('the worker holding the primary, a front and a catalog pod killed (power lost): no failed request once the Service routes around it and the other member leads, no acknowledged write lost, every Deployment Ready elsewhere; powered on, its member rejoins as a standby', async () => {
       await rebalance();
-      const before = await until('full strength before the kill', atFullStrength, 300_000, 1000);
-      const node = nodeOf(before.pods.find((p) => p.metadata.name === before.leader)!)!;
+      const { node, before } = await primaryOntoCatalogOrigin('kill');
       const m = await placement();
       log(`kill: ${node} holds the primary ${before.leader}; placement ${describePlacement(m)}`);
       for (const g of ['front', 'catalog/origin']) {
@@ -646,20 +709,20 @@ describe(
 
     it('the worker holding the primary cut off (its processes alive): the old primary demotes itself and is never writable once the other member is promoted (no split brain), no failed request once routed around, no acknowledged write lost; healed, full strength by itself', async () => {
       await rebalance();
-      const before = await until('full strength before the cut', atFullStrength, 300_000, 1000);
+      const { node, before } = await primaryOntoCatalogOrigin('cut');
       const oldPod = before.pods.find((p) => p.metadata.name === before.leader)!;
-      const node = nodeOf(oldPod)!;
-      const otherPod = before.pods.find((p) => p.metadata.name !== before.leader)!;
-      const otherNode = nodeOf(otherPod)!;
+      const otherPods = before.pods.filter((p) => p.metadata.name !== before.leader);
       const m = await placement();
       log(`cut: ${node} holds the primary ${before.leader}; placement ${describePlacement(m)}`);
       for (const g of ['front', 'catalog/origin']) {
         assert.ok(m.get(g)?.includes(node), `${node} holds a ${g} pod too (${describePlacement(m)})`);
       }
+      // The old primary first, then the others.
       const roles = sampleRoles([
         { node, pod: oldPod },
-        { node: otherNode, pod: otherPod },
+        ...otherPods.map((pod) => ({ node: nodeOf(pod)!, pod })),
       ]);
+      const anotherPrimary = (s: { roles: string[] }) => s.roles.slice(1).includes('primary');
       const startedAt = Date.now();
       const w = startWorkload('node-cut');
       let r: WorkloadResult;
@@ -673,9 +736,8 @@ describe(
         await tier().cluster.cutNode(node);
         log(`cut: ${node}'s port on the switch is down`);
         await until(
-          'the other member promoted (its server writable)',
-          async () =>
-            roles.samples.some((s) => s.at > faultAt && s.roles[1] === 'primary') ? true : undefined,
+          'another member promoted (its server writable)',
+          async () => (roles.samples.some((s) => s.at > faultAt && anotherPrimary(s)) ? true : undefined),
           180_000,
           500,
         );
@@ -711,14 +773,15 @@ describe(
       }
       // The servers' own view, sampled inside each node.
       const cutSamples = roles.samples.filter((s) => s.at >= faultAt && s.at < healedAt);
-      const promoted = cutSamples.find((s) => s.roles[1] === 'primary')!;
+      const promoted = cutSamples.find(anotherPrimary)!;
+      const promotedPod = otherPods[promoted.roles.indexOf('primary', 1) - 1]!.metadata.name;
       const demoted = cutSamples.find((s) => s.roles[0] !== 'primary');
       const writableAfter = cutSamples.filter((s) => s.at >= promoted.at && s.roles[0] === 'primary');
       const timeline = roles.samples
         .filter((s, i, all) => i === 0 || s.roles.join() !== all[i - 1]!.roles.join())
         .map(
           (s) =>
-            `${s.at >= faultAt ? '+' : '-'}${seconds(Math.abs(s.at - faultAt))} ${before.leader}=${s.roles[0]} ${otherPod.metadata.name}=${s.roles[1]}`,
+            `${s.at >= faultAt ? '+' : '-'}${seconds(Math.abs(s.at - faultAt))} ${[oldPod, ...otherPods].map((p, i) => `${p.metadata.name}=${s.roles[i]}`).join(' ')}`,
         )
         .join('\n  ');
       log(
@@ -732,12 +795,12 @@ describe(
       assert.ok(demoted, `${before.leader} stopped being writable by itself while cut off`);
       assert.ok(
         demoted.at < promoted.at,
-        `demoted (+${seconds(demoted.at - faultAt)}) before the other member was promoted (+${seconds(promoted.at - faultAt)})`,
+        `demoted (+${seconds(demoted.at - faultAt)}) before ${promotedPod} was promoted (+${seconds(promoted.at - faultAt)})`,
       );
       assert.deepEqual(
         writableAfter.map((s) => `+${seconds(s.at - faultAt)}`),
         [],
-        `no split brain: ${before.leader} never writable once ${otherPod.metadata.name} was promoted`,
+        `no split brain: ${before.leader} never writable once ${promotedPod} was promoted`,
       );
       const audits = await judge('node-cut', r, full, startedAt);
       const lateFailed = assertServedOnceRouted('node-cut', r, servedFrom);
@@ -747,7 +810,7 @@ describe(
         failed: f.failed,
         failedAfterRouted: lateFailed,
         lost: audits.get(full.leader)!.lost,
-        figures: `old primary read-only ${seconds(demoted.at - faultAt)}, other member writable ${seconds(promoted.at - faultAt)} after the cut (${writableAfter.length} samples with two writable servers), routed around ${seconds(unroutedAt - faultAt)}, full strength ${seconds(Date.now() - healedAt)} after the heal`,
+        figures: `old primary read-only ${seconds(demoted.at - faultAt)}, ${promotedPod} writable ${seconds(promoted.at - faultAt)} after the cut (${writableAfter.length} samples with two writable servers), routed around ${seconds(unroutedAt - faultAt)}, full strength ${seconds(Date.now() - healedAt)} after the heal`,
       });
       assert.ok(full.standbys.includes(before.leader), `${before.leader} rejoined as a standby`);
     });
