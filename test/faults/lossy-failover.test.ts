@@ -14,29 +14,19 @@
  * than make each commit wait SYNC_COMMIT_TIMEOUT_MS for one).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
-import { Database } from '../../services/shared/src/db/database.js';
 import { migrate, VERSIONS_PER_TIMELINE } from '../../services/shared/src/db/migrations.js';
 import { PrimaryIdentity } from '../../services/shared/src/db/primary-identity.js';
-import { CommitGuard } from '../../services/shared/src/db/write-transaction.js';
-import { counter, gauge } from '../../services/shared/src/metrics.js';
-import { policyFromConfig } from '../../services/shared/src/service-config.js';
 import { createLogger } from '../../services/shared/src/logger.js';
-import { createMetrics } from '../../services/shared/src/metrics.js';
 import { restock, setPrice } from '../../services/catalog/src/books.js';
 import { purchaseInOneStatement } from '../../services/order/src/orders.js';
-import { TcpProxy, freePortBlock, metric, waitFor } from './support.js';
+import { TcpProxy, metric, scratchPgCluster, strictCommitGuard, waitFor } from './support.js';
 
 const BOOK = 2;
 const logger = createLogger({ name: 'lossy-failover-test', level: 'silent' });
 
-let workDir: string;
-let cluster: PgCluster | undefined;
+let pair: Awaited<ReturnType<typeof scratchPgCluster>> | undefined;
 const proxy = new TcpProxy({ host: '127.0.0.1', port: 0 }, 'primary-service');
 
 const portOf = (url: string): number => Number(new URL(url).port);
@@ -62,46 +52,27 @@ async function onServer<T>(url: string, level: string, run: (c: pg.PoolClient) =
 }
 
 before(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'bazar-lossy-failover-'));
-  const base = await freePortBlock(2);
-  cluster = await startPgCluster({
-    dataDir: path.join(workDir, 'pg'),
-    primaryPort: base,
-    standbyPort: base + 1,
-    reset: true,
-    fsync: false,
-  });
-  proxy.target = { host: '127.0.0.1', port: portOf(cluster.primaryUrl) };
+  pair = await scratchPgCluster('lossy-failover');
+  proxy.target = { host: '127.0.0.1', port: portOf(pair.cluster.primaryUrl) };
   await proxy.listen();
 });
 
 after(async () => {
   await proxy.close();
-  await cluster?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await pair?.remove();
 });
 
 test('a failover that lost a write: versions written after it are new numbers, and the writers see the new primary', async () => {
-  const c = cluster!;
+  const c = pair!.cluster;
   const viaService = new URL(c.primaryUrl);
   viaService.port = String(proxy.port);
-  const primary = new Database('primary', viaService.href, logger, { applicationName: 'lossy-failover' });
-  const metrics = createMetrics({ service: 'test', podName: 'lossy-failover', defaultMetrics: false });
-  const control = new Database('primary', viaService.href, logger, { applicationName: 'lossy-failover-ctl' });
-  const guard = new CommitGuard({
-    primary,
-    control,
-    policy: policyFromConfig({
-      LOAD_BALANCING: 'round-robin',
-      CONSISTENCY_MODE: 'strict',
-      INVALIDATION_TIMEOUT_MS: 1000,
-    }),
-    logger,
+  const writer = strictCommitGuard(viaService.href, {
+    name: 'lossy-failover',
     syncTimeoutMs: 2000,
     standbyLoss: 'degrade', // the degradation at once is what this test shows
-    degradedGauge: gauge(metrics, 'bazar_consistency_degraded', 'degraded'),
-    syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'timeouts'),
+    logger,
   });
+  const { guard, primary, metrics } = writer;
   const identity = new PrimaryIdentity({
     db: primary,
     logger,
@@ -176,8 +147,6 @@ test('a failover that lost a write: versions written after it are new numbers, a
     assert.equal(metric(await metrics.registry.metrics(), 'bazar_consistency_degraded'), 1);
   } finally {
     identity.close();
-    guard.close();
-    await control.close();
-    await primary.close();
+    await writer.close();
   }
 });

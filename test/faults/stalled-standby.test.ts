@@ -18,80 +18,42 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
 import { pgDataDirs } from '../../tools/devstack/src/postgres-config.js';
-import { Database } from '../../services/shared/src/db/database.js';
 import { migrate } from '../../services/shared/src/db/migrations.js';
-import {
-  CommitGuard,
-  UnconfirmedCommit,
-  type StandbyLoss,
-} from '../../services/shared/src/db/write-transaction.js';
-import { counter, createMetrics, gauge } from '../../services/shared/src/metrics.js';
-import { policyFromConfig } from '../../services/shared/src/service-config.js';
+import { UnconfirmedCommit, type StandbyLoss } from '../../services/shared/src/db/write-transaction.js';
 import { createLogger } from '../../services/shared/src/logger.js';
 import { setPrice } from '../../services/catalog/src/books.js';
-import { freePortBlock, metric, waitFor } from './support.js';
+import { metric, scratchPgCluster, strictCommitGuard, waitFor } from './support.js';
 
 const SYNC_TIMEOUT_MS = 500;
 const logger = createLogger({ name: 'stalled-standby-test', level: 'silent' });
 
-let workDir: string;
-let cluster: PgCluster | undefined;
-const closers: (() => Promise<void> | void)[] = [];
+let pair: Awaited<ReturnType<typeof scratchPgCluster>> | undefined;
+const closers: (() => Promise<void>)[] = [];
 
 before(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'bazar-stalled-standby-'));
-  const base = await freePortBlock(2);
-  cluster = await startPgCluster({
-    dataDir: path.join(workDir, 'pg'),
-    primaryPort: base,
-    standbyPort: base + 1,
-    reset: true,
-    fsync: false,
-  });
+  pair = await scratchPgCluster('stalled-standby');
 });
 
 after(async () => {
   for (const close of closers.reverse()) await close();
-  await cluster?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await pair?.remove();
 });
 
 /** A writer's commit guard on the primary, strict, with the given STRICT_STANDBY_LOSS. */
 function guardOn(url: string, standbyLoss: StandbyLoss) {
-  const name = `stalled-standby-${standbyLoss}`;
-  const primary = new Database('primary', url, logger, {
-    applicationName: name,
-    commitWaitMs: SYNC_TIMEOUT_MS,
-  });
-  const control = new Database('primary', url, logger, { applicationName: `${name}-ctl`, max: 2 });
-  const metrics = createMetrics({ service: 'test', podName: name, defaultMetrics: false });
-  const guard = new CommitGuard({
-    primary,
-    control,
-    policy: policyFromConfig({
-      LOAD_BALANCING: 'round-robin',
-      CONSISTENCY_MODE: 'strict',
-      INVALIDATION_TIMEOUT_MS: 1000,
-    }),
-    logger,
+  const g = strictCommitGuard(url, {
+    name: `stalled-standby-${standbyLoss}`,
     syncTimeoutMs: SYNC_TIMEOUT_MS,
     standbyLoss,
-    degradedGauge: gauge(metrics, 'bazar_consistency_degraded', 'degraded'),
-    syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'timeouts'),
+    logger,
   });
-  closers.push(async () => {
-    guard.close();
-    await control.close();
-    await primary.close();
-  });
-  return { guard, primary, metrics };
+  closers.push(g.close);
+  return g;
 }
 
 async function onServer<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
@@ -128,7 +90,7 @@ const timed = async <T>(work: Promise<T>): Promise<{ ms: number; value?: T; err?
 };
 
 test('a synchronous standby that stalls, then the primary lost with its node: degrade loses acknowledged strict writes, refuse acknowledges none', async () => {
-  const c = cluster!;
+  const c = pair!.cluster;
   const refusing = guardOn(c.primaryUrl, 'refuse');
   const degrading = guardOn(c.primaryUrl, 'degrade');
   await migrate(refusing.primary, logger);
@@ -205,7 +167,7 @@ test('a synchronous standby that stalls, then the primary lost with its node: de
   assert.deepEqual(replication, [{ state: 'streaming', sync_state: 'sync' }]);
 
   // Power lost: every process of the primary at once, the stopped walsender among them.
-  const pgdata = pgDataDirs(path.join(workDir, 'pg')).primary;
+  const pgdata = pgDataDirs(pair!.dataDir).primary;
   const postmaster = Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
   const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
     .trim()

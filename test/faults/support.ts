@@ -1,11 +1,21 @@
 /**
  * Fault-injection helpers: a TCP proxy that delays, resets or swallows traffic, free port blocks, a
- * Prometheus text reader, a log sink, and small timing helpers.
+ * Prometheus text reader, a log sink, small timing helpers, and a PostgreSQL pair with a writer's commit
+ * guard on it for the tests that drive the database directly.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
+import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
 import type { Stack } from '../../tools/devstack/src/stack.js';
+import { Database } from '../../services/shared/src/db/database.js';
+import { CommitGuard, type StandbyLoss } from '../../services/shared/src/db/write-transaction.js';
+import type { Logger } from '../../services/shared/src/logger.js';
+import { counter, createMetrics, gauge, type Metrics } from '../../services/shared/src/metrics.js';
+import { policyFromConfig } from '../../services/shared/src/service-config.js';
 export { metric } from '../../tools/bench/src/prom.js';
 import type { FrontEndpoint } from '../../tools/checker/src/client.js';
 import type { WorkloadOptions } from '../../tools/checker/src/workload.js';
@@ -228,5 +238,79 @@ export function mixedWorkload(stack: Stack, fronts: readonly FrontEndpoint[]): W
     mix: { read: 6, purchase: 3, setPrice: 1 },
     adminToken: stack.adminToken,
     noCacheRatio: 0.5,
+  };
+}
+
+/**
+ * A PostgreSQL primary and synchronous standby of the test's own (tools/devstack), in a temporary
+ * directory; remove() stops both servers and deletes it.
+ */
+export async function scratchPgCluster(
+  name: string,
+): Promise<{ cluster: PgCluster; dataDir: string; remove(): Promise<void> }> {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), `bazar-${name}-`));
+  const dataDir = path.join(workDir, 'pg');
+  const base = await freePortBlock(2);
+  const cluster = await startPgCluster({
+    dataDir,
+    primaryPort: base,
+    standbyPort: base + 1,
+    reset: true,
+    fsync: false,
+  }).catch((err: unknown) => {
+    rmSync(workDir, { recursive: true, force: true });
+    throw err;
+  });
+  return {
+    cluster,
+    dataDir,
+    async remove() {
+      try {
+        await cluster.stop();
+      } finally {
+        rmSync(workDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
+ * A strict writer's commit guard on the primary at `url`, with the pools and metrics createWriter
+ * (services/shared/src/writer.ts) gives one; close() ends it and its pools.
+ */
+export function strictCommitGuard(
+  url: string,
+  opts: { name: string; syncTimeoutMs: number; standbyLoss: StandbyLoss; logger: Logger },
+): { guard: CommitGuard; primary: Database; metrics: Metrics; close(): Promise<void> } {
+  const { name, logger } = opts;
+  const primary = new Database('primary', url, logger, {
+    applicationName: name,
+    commitWaitMs: opts.syncTimeoutMs,
+  });
+  const control = new Database('primary', url, logger, { applicationName: `${name}-control`, max: 2 });
+  const metrics = createMetrics({ service: 'test', podName: name, defaultMetrics: false });
+  const guard = new CommitGuard({
+    primary,
+    control,
+    policy: policyFromConfig({
+      LOAD_BALANCING: 'round-robin',
+      CONSISTENCY_MODE: 'strict',
+      INVALIDATION_TIMEOUT_MS: 1000,
+    }),
+    logger,
+    syncTimeoutMs: opts.syncTimeoutMs,
+    standbyLoss: opts.standbyLoss,
+    degradedGauge: gauge(metrics, 'bazar_consistency_degraded', 'degraded'),
+    syncTimeouts: counter(metrics, 'bazar_sync_commit_timeouts_total', 'timeouts'),
+  });
+  return {
+    guard,
+    primary,
+    metrics,
+    async close() {
+      guard.close();
+      await control.close();
+      await primary.close();
+    },
   };
 }
