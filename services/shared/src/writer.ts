@@ -198,7 +198,9 @@ async function holdUntilEnded(
   for (;;) {
     const last = announcements[announcements.length - 1]!;
     const renewIn = last.sentAt + last.ttlMs / 2 - performance.now();
-    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, Math.max(0, renewIn)))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, renewIn))))]);
+    clearTimeout(timer);
     if (over) break;
     announcements.push(await publisher.prepare([bookId]));
   }

@@ -118,8 +118,9 @@ export class CommitGuard {
     return res.rows[0]?.version;
   }
 
-  degrade(reason: string): void {
-    if (this.#degradedReason !== undefined || this.standbyLoss === 'refuse') return;
+  /** `degrade` only: its two callers (#syncWatch, newPrimary) are never reached under `refuse`. */
+  #degrade(reason: string): void {
+    if (this.#degradedReason !== undefined) return;
     this.#degradedReason = reason;
     this.opts.degradedGauge.set(1);
     this.opts.logger.warn(
@@ -173,7 +174,7 @@ export class CommitGuard {
     } catch {
       return; // unreachable again: the commits' own timeout decides
     }
-    if (streaming === 0) this.degrade(`the new primary ${member} has no synchronous standby streaming yet`);
+    if (streaming === 0) this.#degrade(`the new primary ${member} has no synchronous standby streaming yet`);
   }
 
   restore(): void {
@@ -470,7 +471,7 @@ export class CommitGuard {
         await Promise.allSettled(inFlight);
         if (cancelled) {
           this.opts.syncTimeouts.inc();
-          this.degrade(`standby did not confirm a commit within ${this.opts.syncTimeoutMs} ms`);
+          this.#degrade(`standby did not confirm a commit within ${this.opts.syncTimeoutMs} ms`);
         }
       },
     };
