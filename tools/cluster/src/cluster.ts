@@ -525,14 +525,30 @@ async function startContainerd(ctx: Ctx, images: ClusterImages): Promise<void> {
         cleanImageStore(node, daemonContext(node), files.maintenance, ctx.log),
       );
     }
-    await timed(ctx, onNode(ctx, 'containerd', node), async () => {
-      start(ctx, containerdSpec(files.config), node);
-      await containerdAnswers(node, 30_000, anyDeath(ctx));
-    });
+    const containerd = await timed(ctx, onNode(ctx, 'containerd', node), () =>
+      startNodeContainerd(ctx, node, files.config),
+    );
     await timed(ctx, onNode(ctx, 'image import (cluster images)', node), async () => {
       await importImages(node, [images.pause, images.coredns, images.localPathProvisioner, images.busybox]);
     });
+    // Usually long done by now; on a reused store it can still be recovering (a kubelet would exit).
+    await timed(ctx, onNode(ctx, "containerd's CRI", node), () =>
+      criInitialized(containerd.daemon, containerd.logFrom, anyDeath(ctx)),
+    );
   }
+}
+
+/** containerd on `node`, answering `ctr`; `logFrom` is its log's size before this start (it appends). */
+async function startNodeContainerd(
+  ctx: Ctx,
+  node: ClusterLayout,
+  config: string,
+): Promise<{ daemon: Daemon; logFrom: number }> {
+  const log = path.join(daemonContext(node).logDir, 'containerd.log');
+  const logFrom = existsSync(log) ? statSync(log).size : 0;
+  const daemon = start(ctx, containerdSpec(config), node);
+  await containerdAnswers(node, 30_000, anyDeath(ctx));
+  return { daemon, logFrom };
 }
 
 function startKubelet(ctx: Ctx, pki: ClusterPki, node: ClusterLayout, index: number): void {
@@ -632,12 +648,8 @@ async function criInitialized(
 /** A worker powered on again: containerd on its kept store, its kubelet (until Ready), kube-proxy. */
 async function startNodeDaemons(ctx: Ctx, node: ClusterLayout, index: number): Promise<void> {
   createCgroup(daemonContext(node).cgroup);
-  const logFrom = existsSync(path.join(daemonContext(node).logDir, 'containerd.log'))
-    ? statSync(path.join(daemonContext(node).logDir, 'containerd.log')).size
-    : 0;
-  const containerd = start(ctx, containerdSpec(path.join(node.configDir, 'containerd.toml')), node);
-  await containerdAnswers(node, 30_000, anyDeath(ctx));
-  await criInitialized(containerd, logFrom, anyDeath(ctx));
+  const containerd = await startNodeContainerd(ctx, node, path.join(node.configDir, 'containerd.toml'));
+  await criInitialized(containerd.daemon, containerd.logFrom, anyDeath(ctx));
   const since = Date.now();
   startKubelet(ctx, pkiFiles(node.pkiDir), node, index);
   await nodeReady(ctx, node, 180_000, since);
