@@ -684,7 +684,8 @@ test('Patroni bootstrap knobs: ttl, loop_wait, retry_timeout, lag, synchronous m
       // strict: only a synchronous replica is promoted, and commits wait rather than run without one.
       SYNCHRONOUS_MODE: 'on',
       SYNCHRONOUS_MODE_STRICT: 'true',
-      SYNCHRONOUS_NODE_COUNT: '1',
+      // Three members, strict: both replicas confirm every commit (the catalog replicas read either).
+      SYNCHRONOUS_NODE_COUNT: '2',
       PRIMARY_START_TIMEOUT: '300',
       PRIMARY_STOP_TIMEOUT: '0',
       FAILSAFE_MODE: 'false',
@@ -712,7 +713,11 @@ test('Patroni bootstrap knobs: ttl, loop_wait, retry_timeout, lag, synchronous m
     assert.equal(dcs['SYNCHRONOUS_MODE'], 'off', mode);
     assert.equal(dcs['SYNCHRONOUS_MODE_STRICT'], 'false', mode);
     assert.equal(params(dcs)['synchronous_standby_names'], '*', mode);
+    assert.equal(dcs['SYNCHRONOUS_NODE_COUNT'], '1', mode);
   }
+  // The chart's defaults: two members, strict: the one replica.
+  const pair = dcsEnv(patroniContainer(renderChart(tools.helm, {}).objects).c);
+  assert.equal(pair['SYNCHRONOUS_NODE_COUNT'], '1');
   // Every knob is a value.
   const r = renderChart(tools.helm, {
     valuesFile: PATRONI_VALUES(),
@@ -768,6 +773,11 @@ test('Patroni: bad settings are refused with a clear message (ttl, synchronous r
     [
       ['postgresql.patroni.synchronousNodeCount=3'],
       /synchronousNodeCount \(3\) must be smaller than postgresql.patroni.instances \(3\)/,
+    ],
+    // Strict reads from a replica that does not confirm commits could go back in time.
+    [
+      ['postgresql.patroni.synchronousNodeCount=1'],
+      /synchronousNodeCount \(1\) must be instances - 1 \(2\) in strict consistency mode/,
     ],
     [
       ['storePolicy.consistencyMode=session', 'postgresql.patroni.synchronousModeStrict=true'],

@@ -39,16 +39,21 @@ export interface PatroniValues {
 
 export function patroniValues(): PatroniValues {
   const v = parseYaml(readFileSync(path.join(repoRoot, 'charts', 'bazar', 'values.yaml'), 'utf8')) as {
-    postgresql: { patroni: PatroniValues };
+    postgresql: {
+      patroni: Omit<PatroniValues, 'synchronousNodeCount'> & { synchronousNodeCount: number | null };
+    };
+    storePolicy: { consistencyMode: string };
   };
   const p = v.postgresql.patroni;
+  // null: as the chart's bazar.patroni.synchronousNodeCount resolves it.
+  const strict = v.storePolicy.consistencyMode === 'strict';
   return {
     instances: p.instances,
     ttl: p.ttl,
     loopWait: p.loopWait,
     retryTimeout: p.retryTimeout,
     primaryStartTimeout: p.primaryStartTimeout,
-    synchronousNodeCount: p.synchronousNodeCount,
+    synchronousNodeCount: p.synchronousNodeCount ?? (strict ? Math.max(1, p.instances - 1) : 1),
   };
 }
 

@@ -66,6 +66,20 @@ They select the StatefulSet's pods; Patroni adds `role` itself.
 {{- end }}
 
 {{/*
+synchronous_node_count. Default: in strict consistency mode every replica (instances - 1), since the
+catalog replicas read strict reads from any of them and one that does not confirm commits can serve a
+read that goes back in time; otherwise 1.
+*/}}
+{{- define "bazar.patroni.synchronousNodeCount" -}}
+{{- $p := .Values.postgresql.patroni }}
+{{- if kindIs "invalid" $p.synchronousNodeCount }}
+{{- if eq .Values.storePolicy.consistencyMode "strict" }}{{ max 1 (sub (int $p.instances) 1) }}{{ else }}1{{ end }}
+{{- else }}
+{{- int $p.synchronousNodeCount }}
+{{- end }}
+{{- end }}
+
+{{/*
 The server parameters of bootstrap.dcs.postgresql.parameters, as JSON: what replication and pg_rewind
 need (wal_level replica, hot_standby on, wal_log_hints on), postgresql.parameters over them, and in
 asynchronous mode postgresql.synchronousStandbyNames (so that a strict commit asking for remote_apply
@@ -108,8 +122,12 @@ still waits for a replica; in synchronous mode Patroni manages synchronous_stand
 {{- if and (eq $mode "off") (eq (include "bazar.patroni.synchronousModeStrict" .) "true") }}
 {{- fail "postgresql.patroni.synchronousModeStrict=true needs synchronous mode (postgresql.patroni.synchronousMode true or quorum, or storePolicy.consistencyMode strict)" }}
 {{- end }}
-{{- if and (ne $mode "off") (gt (int $p.instances) 1) (ge (int $p.synchronousNodeCount) (int $p.instances)) }}
-{{- fail (printf "postgresql.patroni.synchronousNodeCount (%d) must be smaller than postgresql.patroni.instances (%d): the primary is not its own synchronous replica" (int $p.synchronousNodeCount) (int $p.instances)) }}
+{{- $sync := int (include "bazar.patroni.synchronousNodeCount" .) }}
+{{- if and (ne $mode "off") (gt (int $p.instances) 1) (ge $sync (int $p.instances)) }}
+{{- fail (printf "postgresql.patroni.synchronousNodeCount (%d) must be smaller than postgresql.patroni.instances (%d): the primary is not its own synchronous replica" $sync (int $p.instances)) }}
+{{- end }}
+{{- if and (ne $mode "off") (eq .Values.storePolicy.consistencyMode "strict") (lt $sync (sub (int $p.instances) 1)) }}
+{{- fail (printf "postgresql.patroni.synchronousNodeCount (%d) must be instances - 1 (%d) in strict consistency mode: the catalog replicas read from every replica, and a strict read from one that does not confirm commits can go back in time (leave it null for instances - 1)" $sync (sub (int $p.instances) 1)) }}
 {{- end }}
 {{- if and (gt (int $p.primaryStopTimeout) 0) (ge (int $p.primaryStopTimeout) (int $p.terminationGracePeriodSeconds)) }}
 {{- fail (printf "postgresql.patroni.terminationGracePeriodSeconds (%d s) must exceed primaryStopTimeout (%d s): the kubelet would kill Patroni before it stops PostgreSQL and hands the leader lock over" (int $p.terminationGracePeriodSeconds) (int $p.primaryStopTimeout)) }}
