@@ -11,12 +11,18 @@ import { createLogger } from './logger.js';
 const ALL: FanoutResult = { fronts: 2, acknowledged: 2, failed: [] };
 
 /** A publisher and a guard that record what writeBook did, in order. */
-function writer(opts: { strict: boolean; degradeDuringCommit?: boolean }) {
+function writer(opts: {
+  strict: boolean;
+  degradeDuringCommit?: boolean;
+  unreplicatedDuringCommit?: boolean;
+}) {
   const steps: string[] = [];
   let level: 'remote_apply' | 'local' = opts.strict ? 'remote_apply' : 'local';
+  let unreplicated = false;
   const guard = {
     announcesWrites: () => level === 'remote_apply',
     commitLevel: () => level,
+    standbyConfirmed: () => level === 'remote_apply' && !unreplicated,
   } as unknown as CommitGuard;
   let settled: (() => void) | undefined;
   const publisher = {
@@ -37,6 +43,7 @@ function writer(opts: { strict: boolean; degradeDuringCommit?: boolean }) {
   const commit = (result: () => Promise<{ version: number }>) => async () => {
     steps.push('commit');
     if (opts.degradeDuringCommit) level = 'local';
+    if (opts.unreplicatedDuringCommit) unreplicated = true;
     return result();
   };
   return { w: { guard, publisher }, steps, commit, settle: () => settled?.() };
@@ -72,6 +79,25 @@ describe('writeBook: how a write of one book tells the fronts, per mode', () => 
     });
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(done, false, 'still waiting for the fronts');
+    settle();
+    assert.equal((await write).fanout.acknowledged, 1);
+  });
+
+  it('strict, unreplicated during its commit (no standby named: it went on alone): announced, and the settlement is waited for', async () => {
+    const { w, steps, commit, settle } = writer({ strict: true, unreplicatedDuringCommit: true });
+    let done = false;
+    const write = writeBook(
+      w,
+      5,
+      undefined,
+      commit(async () => ({ version: 9 })),
+    ).then((r) => {
+      done = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(done, false, 'still waiting for the fronts');
+    assert.deepEqual(steps, ['prepare 5 skip undefined', 'commit', 'settle w1 [{"bookId":5,"version":9}]']);
     settle();
     assert.equal((await write).fanout.acknowledged, 1);
   });

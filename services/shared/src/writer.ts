@@ -171,11 +171,12 @@ async function writeOnce<T extends { version: number }>(
   }
   const items = [{ bookId, version: result.version }];
   if (!announcement) return { result, fanout: await publisher.publish(items, originFront) };
-  if (guard.commitLevel() === 'remote_apply') {
+  if (guard.standbyConfirmed()) {
     settleAfterAnswer(publisher, announcement, items, originFront);
     return { result, fanout: announcement.fanout };
   }
-  // Degraded during this write: the standby may not have it, so readers must be fenced before the ack.
+  // Degraded or unreplicated during this write: a standby may not have it (one that rejoins may serve
+  // reads before it does), so readers must be fenced before the ack.
   return { result, fanout: await publisher.settle(announcement, items, originFront) };
 }
 

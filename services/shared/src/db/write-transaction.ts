@@ -33,6 +33,8 @@ export class UnconfirmedCommit extends HttpError {
 /** How often the backends of unconfirmed commits are looked for, and how long an unreachable primary is given. */
 const PENDING_POLL_MS = 250;
 const PENDING_GIVE_UP_MS = 10_000;
+/** How often a strict writer reads its primary's synchronous_standby_names. */
+const STANDBY_NAMES_POLL_MS = 250;
 
 /**
  * Decides how a write commits and keeps the promise of docs/guarantees.md G6:
@@ -46,9 +48,18 @@ const PENDING_GIVE_UP_MS = 10_000;
  *   as committed, and the guard degrades to `local` commits until a synchronous standby streams again
  *   (visible in metrics, logs and /readyz details). Writes stay available; one acknowledged while
  *   degraded is lost if a standby that lacks it is promoted.
+ * Either way, while the primary names no synchronous standby (Patroni's synchronous_mode without
+ * `strict` once no standby is left: it first takes them off its `sync` key, so none of them can be
+ * promoted) PostgreSQL commits without waiting, and the guard is *unreplicated*: writes stay at
+ * remote_apply (they wait again the moment a standby is named) but are fenced like `session` ones
+ * before they are acknowledged, since a standby that rejoins may serve reads before it has them.
  */
 export class CommitGuard {
   #degradedReason: string | undefined;
+  #unreplicatedReason: string | undefined;
+  #standbyNamesPoll: NodeJS.Timeout | undefined;
+  #standbyNamesPolling = false;
+  readonly #standbyNamesPollMs: number;
   #probe: NodeJS.Timeout | undefined;
   /** Cancels of the commits now waiting for the standby (all are cut short once one times out). */
   readonly #waiting = new Set<() => void>();
@@ -73,19 +84,26 @@ export class CommitGuard {
       recoveryProbeMs?: number;
       /** STRICT_STANDBY_LOSS; `refuse` unless told. */
       standbyLoss?: StandbyLoss;
+      /** How often synchronous_standby_names is read (STANDBY_NAMES_POLL_MS unless told). */
+      standbyNamesPollMs?: number;
     },
   ) {
     opts.degradedGauge.set(0);
+    this.#standbyNamesPollMs = opts.standbyNamesPollMs ?? STANDBY_NAMES_POLL_MS;
+    this.#standbyNamesPoll = setInterval(() => void this.#pollStandbyNames(), this.#standbyNamesPollMs);
+    this.#standbyNamesPoll.unref();
   }
 
+  /** Why strict writes are not what strict promises now (degraded or unreplicated), if they are not. */
   get degradedReason(): string | undefined {
-    return this.#degradedReason;
+    return this.#degradedReason ?? this.#unreplicatedReason;
   }
 
-  /** What /readyz shows: the mode in force and, while degraded, why. */
+  /** What /readyz shows: the mode in force and, while degraded or unreplicated, why. */
   consistencyReport(): { mode: string; degraded?: string } {
     const mode = this.opts.policy.current.consistencyMode;
-    return this.#degradedReason === undefined ? { mode } : { mode, degraded: this.#degradedReason };
+    const degraded = this.degradedReason;
+    return degraded === undefined ? { mode } : { mode, degraded };
   }
 
   /** The synchronous_commit level for the next write. */
@@ -98,6 +116,14 @@ export class CommitGuard {
   /** Whether writes are announced to the fronts before they commit: strict mode, not degraded. */
   announcesWrites(): boolean {
     return this.commitLevel() === 'remote_apply';
+  }
+
+  /**
+   * Whether a strict write just committed was confirmed by a standby, so that its settlement may follow
+   * its answer: not once degraded (a local commit) or unreplicated (no standby named to wait for).
+   */
+  standbyConfirmed(): boolean {
+    return this.commitLevel() === 'remote_apply' && this.#unreplicatedReason === undefined;
   }
 
   get standbyLoss(): StandbyLoss {
@@ -127,8 +153,7 @@ export class CommitGuard {
       { reason },
       'consistency degraded: strict writes now commit locally (session fencing)',
     );
-    this.#probe = setInterval(() => void this.#tryRecover(), this.opts.recoveryProbeMs ?? 1000);
-    this.#probe.unref();
+    this.#startRecoveryProbe();
     // The other commits waiting on the same standby would each sit out their own timeout, one after
     // the other when they queue on a row lock: release them now (they are committed locally).
     for (const cancel of this.#waiting) cancel();
@@ -140,6 +165,47 @@ export class CommitGuard {
     } catch {
       // primary unreachable: stay degraded, try again later
     }
+  }
+
+  /**
+   * Strict mode: unreplicated once the primary names no synchronous standby (its commits then wait for
+   * none), until a synchronous standby streams and has caught up, as for a degradation (restore()).
+   */
+  async #pollStandbyNames(): Promise<void> {
+    if (this.#standbyNamesPolling) return;
+    this.#standbyNamesPolling = true;
+    try {
+      await this.#checkStandbyNames();
+    } finally {
+      this.#standbyNamesPolling = false;
+    }
+  }
+
+  async #checkStandbyNames(): Promise<void> {
+    if (this.#unreplicatedReason !== undefined) return;
+    if (this.opts.policy.current.consistencyMode !== 'strict') return;
+    try {
+      const res = await this.opts.control.query<{ names: string; standby: boolean }>(
+        `SELECT current_setting('synchronous_standby_names') AS names, pg_is_in_recovery() AS standby`,
+      );
+      const row = res.rows[0];
+      if (!row || row.standby || row.names.trim() !== '' || this.#unreplicatedReason !== undefined) return;
+      this.#unreplicatedReason =
+        'the primary names no synchronous standby (synchronous_standby_names is empty): commits wait for none';
+      this.opts.degradedGauge.set(1);
+      this.opts.logger.warn(
+        { reason: this.#unreplicatedReason },
+        'consistency degraded: strict writes are fenced by version until a synchronous standby has caught up',
+      );
+      this.#startRecoveryProbe();
+    } catch {
+      // primary unreachable: the writes find out on their own
+    }
+  }
+
+  #startRecoveryProbe(): void {
+    this.#probe ??= setInterval(() => void this.#tryRecover(), this.opts.recoveryProbeMs ?? 1000);
+    this.#probe.unref();
   }
 
   /**
@@ -178,19 +244,19 @@ export class CommitGuard {
   }
 
   restore(): void {
-    if (this.#degradedReason === undefined) return;
+    const was = this.degradedReason;
+    if (was === undefined) return;
     clearInterval(this.#probe);
     this.#probe = undefined;
-    this.opts.logger.info(
-      { was: this.#degradedReason },
-      'consistency restored: synchronous standby streaming',
-    );
+    this.opts.logger.info({ was }, 'consistency restored: synchronous standby streaming');
     this.#degradedReason = undefined;
+    this.#unreplicatedReason = undefined;
     this.opts.degradedGauge.set(0);
   }
 
   close(): void {
     clearInterval(this.#probe);
+    clearInterval(this.#standbyNamesPoll);
     this.#endAllPending();
   }
 
@@ -210,7 +276,12 @@ export class CommitGuard {
     });
     try {
       const first = await Promise.race([work.then((value) => ({ value })), timedOut]);
-      if (first !== 'timeout') return first.value;
+      if (first !== 'timeout') {
+        // A commit that waited may have been let go because the standbys were unnamed (Patroni, once
+        // none is left), not confirmed: find out before it is answered, rather than at the next poll.
+        if (performance.now() - startedAt > this.#standbyNamesPollMs) await this.#checkStandbyNames();
+        return first.value;
+      }
     } finally {
       clearTimeout(timer);
     }
