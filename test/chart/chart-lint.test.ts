@@ -93,14 +93,15 @@ test('templates refuse inconsistent values with a clear message', (t) => {
       /must exceed config.shutdownDelayMs \+ config.drainTimeoutMs/,
     ],
     [['serviceAccount.create=false'], /serviceAccount.name is required/],
-    // 20000 + 2000 + 2 * 1000 + 1000 = 25000: a front would cut a write served after its wait.
+    // 20000 + 15000 (Patroni's loop_wait + 5 s) + 2 * 1000 + 1000 = 38000: a front would cut a write
+    // served after its wait.
     [
       ['order.primaryWaitMs=20000', 'config.upstreamWriteTimeoutMs=16000'],
-      /config.upstreamWriteTimeoutMs \(16000 ms\) must exceed the larger primaryWaitMs \+ syncCommitTimeoutMs plus twice storePolicy.invalidationTimeoutMs plus 1000 ms .* \(25000 ms\)/,
+      /config.upstreamWriteTimeoutMs \(16000 ms\) must exceed the larger primaryWaitMs \+ syncCommitTimeoutMs plus twice storePolicy.invalidationTimeoutMs plus 1000 ms .* \(38000 ms\)/,
     ],
     [
       ['catalog.primaryWaitMs=0', 'order.primaryWaitMs=0', 'config.upstreamWriteTimeoutMs=3000'],
-      /must exceed the larger primaryWaitMs \+ syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs \(3000 ms\)/,
+      /must exceed the larger primaryWaitMs \+ syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs \(16000 ms\)/,
     ],
     [
       [

@@ -416,12 +416,42 @@ test('patroni is the default engine (a render cannot look up a release, so it is
     assert.ok(named(pair.objects, 'Service', name));
     assert.ok(named(patroni.objects, 'Service', name));
   }
-  const env = (objects: K8sObject[]) =>
+  // The writers' waits follow the engine (Patroni acts once per loop_wait; the pair never fails over).
+  const WAITS = ['SYNC_COMMIT_TIMEOUT_MS', 'PRIMARY_WAIT_MS', 'UPSTREAM_WRITE_TIMEOUT_MS'];
+  const env = (objects: K8sObject[], waits: boolean) =>
     byKind(objects, 'Deployment').map((d) => ({
       name: d.metadata.name,
-      env: podTemplate(d)!.spec.containers[0]!.env,
+      env: (podTemplate(d)!.spec.containers[0]!.env ?? []).filter(
+        (e: { name: string }) => WAITS.includes(e.name) === waits,
+      ),
     }));
-  assert.deepEqual(env(patroni.objects), env(pair.objects), 'the service pods are the same');
+  assert.deepEqual(env(patroni.objects, false), env(pair.objects, false), 'the service pods are the same');
+  const waits = (objects: K8sObject[], name: string) =>
+    Object.fromEntries(
+      env(objects, true)
+        .find((d) => d.name === name)!
+        .env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+    );
+  // loop_wait 10 s: the wait for a primary one loop, for the standby a loop and 5 s, the fronts' write
+  // timeout both with the announcements (2 x 1000), a refusal (1000) and 2000 to spare.
+  assert.deepEqual(waits(patroni.objects, 'bazar-order-origin'), {
+    SYNC_COMMIT_TIMEOUT_MS: '15000',
+    PRIMARY_WAIT_MS: '10000',
+    UPSTREAM_WRITE_TIMEOUT_MS: '30000',
+  });
+  assert.deepEqual(waits(patroni.objects, 'bazar-front'), { UPSTREAM_WRITE_TIMEOUT_MS: '30000' });
+  assert.deepEqual(waits(pair.objects, 'bazar-order-origin'), {
+    SYNC_COMMIT_TIMEOUT_MS: '2000',
+    PRIMARY_WAIT_MS: '0',
+    UPSTREAM_WRITE_TIMEOUT_MS: '5000',
+  });
+  assert.deepEqual(waits(pair.objects, 'bazar-front'), { UPSTREAM_WRITE_TIMEOUT_MS: '5000' });
+  const tuned = renderChart(tools.helm, { set: ['postgresql.patroni.loopWait=5'] });
+  assert.deepEqual(waits(tuned.objects, 'bazar-catalog-origin'), {
+    SYNC_COMMIT_TIMEOUT_MS: '10000',
+    PRIMARY_WAIT_MS: '5000',
+    UPSTREAM_WRITE_TIMEOUT_MS: '20000',
+  });
   // An external database wins over either engine.
   const external = renderChart(tools.helm, {
     set: [
@@ -681,9 +711,10 @@ test('Patroni bootstrap knobs: ttl, loop_wait, retry_timeout, lag, synchronous m
       LOOP_WAIT: '10',
       RETRY_TIMEOUT: '10',
       MAXIMUM_LAG_ON_FAILOVER: '1048576',
-      // strict: only a synchronous replica is promoted, and commits wait rather than run without one.
+      // strict: only a synchronous replica is promoted; with none left Patroni names none (after taking
+      // them off its sync key) and the writers fence their writes instead of waiting (G6).
       SYNCHRONOUS_MODE: 'on',
-      SYNCHRONOUS_MODE_STRICT: 'true',
+      SYNCHRONOUS_MODE_STRICT: 'false',
       // Three members, strict: both replicas confirm every commit (the catalog replicas read either).
       SYNCHRONOUS_NODE_COUNT: '2',
       PRIMARY_START_TIMEOUT: '300',

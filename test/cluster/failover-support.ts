@@ -435,8 +435,16 @@ export async function patroniLogs(kube: Kube, sinceMs: number, lines = 40): Prom
   return out.join('\n  ');
 }
 
-/** The services' wait for a standby's confirmation (charts/bazar/values.yaml `<service>.syncCommitTimeoutMs`). */
-export const SYNC_COMMIT_TIMEOUT_MS = 2000;
+/**
+ * The writers' waits as the chart resolves its defaults for the bundled Patroni
+ * (charts/bazar/templates/_helpers.tpl; test/chart/chart-render.test.ts checks the rendering): for a
+ * standby's confirmation loop_wait + 5 s, for a primary loop_wait, and the fronts' write timeout both,
+ * the two announcements (2 x invalidationTimeoutMs 1000), a refusal's connect timeout and 2 s to spare.
+ */
+const LOOP_WAIT_MS = patroniValues().loopWait * 1000;
+export const SYNC_COMMIT_TIMEOUT_MS = LOOP_WAIT_MS + 5000;
+export const PRIMARY_WAIT_MS = LOOP_WAIT_MS;
+export const UPSTREAM_WRITE_TIMEOUT_MS = PRIMARY_WAIT_MS + SYNC_COMMIT_TIMEOUT_MS + 2 * 1000 + 1000 + 2000;
 
 /** The writers: order pods and catalog origins (they commit, and degrade strict commits). */
 export async function writerPods(kube: Kube): Promise<string[]> {
@@ -469,11 +477,12 @@ export async function frontUpstreamFailures(kube: Kube, since: number): Promise<
 }
 
 /**
- * When strict writes were degraded, from the writers' own log lines (`consistency degraded` /
- * `consistency restored`, pino's ISO time), on the history's clock: a new primary has no
- * synchronous standby until the old one rejoins, so strict commits time out after
- * SYNC_COMMIT_TIMEOUT_MS and degrade (docs/guarantees.md G2, G6). Each interval starts that long
- * (and 250 ms more) before the line, when the commit that timed out began to wait. With
+ * When strict writes were degraded or unreplicated, from the writers' own log lines (`consistency
+ * degraded` / `consistency restored`, pino's ISO time), on the history's clock: a new primary has no
+ * synchronous standby until the old one rejoins, so strict commits wait up to SYNC_COMMIT_TIMEOUT_MS
+ * until Patroni names none (or, with STRICT_STANDBY_LOSS=degrade, time out) (docs/guarantees.md G2,
+ * G6). Each interval starts that long (and 250 ms more) before the line, when the first commit let go
+ * may have begun to wait. With
  * `unreachableOk`, a writer whose log cannot be read (its node is down) is left out and named in
  * `unread` instead of failing the call.
  */

@@ -1,7 +1,8 @@
 /**
  * PostgreSQL failover on a real node (issue 19, item 3): the chart installed with
- * `postgresql.engine=patroni` (its defaults: two members, strict mode, so Patroni's synchronous_mode
- * and synchronous_mode_strict) on a single-node Kubernetes of the tier's own (tools/cluster, cluster
+ * `postgresql.engine=patroni` (its defaults: two members, strict mode, so Patroni's synchronous_mode,
+ * the writers waiting a loop_wait for a primary and a loop_wait + 5 s for a standby) on a single-node
+ * Kubernetes of the tier's own (tools/cluster, cluster
  * `failover`), and under the recorded workload of the chaos scenarios (reads, keyed purchases, price
  * changes, keyed restocks from inside the node against the front Service; the history checker of
  * tools/checker afterwards), one fault after another:
@@ -12,7 +13,8 @@
  *   2. the primary pod deleted gracefully, and a `patronictl switchover --force`;
  *   3. the postmaster SIGKILLed inside the primary pod, and Patroni itself (the container's PID 1)
  *      SIGKILLed from the node;
- *   4. the Sync Standby lost while strict (writes degrade visibly to local commits, none fails), and a
+ *   4. the Sync Standby lost while strict (Patroni names none: writes go on fenced, visibly, none
+ *      fails), and a
  *      rollout of the StatefulSet (every member replaced in turn);
  *   5. three members (the StatefulSet scaled by helm upgrade): the primary crashed and held off, only
  *      the Sync Standby promoted, never the asynchronous Replica;
@@ -76,6 +78,7 @@ import {
   RoleSampler,
   SCOPE,
   SYNC_COMMIT_TIMEOUT_MS,
+  UPSTREAM_WRITE_TIMEOUT_MS,
   degradedIntervals,
   frontUpstreamFailures,
   writerPods,
@@ -99,8 +102,11 @@ const CLUSTER_NAME = 'failover';
 const skip = await skipReason('the failover scenarios (test/cluster/failover.test.ts)');
 
 const P = patroniValues();
-/** Per attempt: every request is answered within it, or it counts as a hang. */
-const CLIENT_TIMEOUT_MS = 10_000;
+/**
+ * Per attempt: every request is answered within it, or it counts as a hang: the fronts' write timeout
+ * (a write may wait for a primary, then for a standby) and a second.
+ */
+const CLIENT_TIMEOUT_MS = UPSTREAM_WRITE_TIMEOUT_MS + 1000;
 /**
  * The write-gap bounds, from the chart's Patroni values (the running configuration is checked to be
  * those values). SLACK covers what follows Patroni's decision: the promotion itself, the role label
@@ -273,15 +279,10 @@ describe(
     before(async () => {
       t = await bringUp(CLUSTER_NAME);
       podCount = chartPodCount(chartDefaults('patroni'));
-      // The chart's default engine; said here too, so that the scenarios stay Patroni's.
-      // Its scenarios and bounds were measured with writes that degrade when no standby confirms them
-      // (the Sync Standby lost, the new primary's first seconds): config.strictStandbyLoss=degrade.
-      store = await installStore(t, podCount, [
-        '--set',
-        'postgresql.engine=patroni',
-        '--set',
-        'config.strictStandbyLoss=degrade',
-      ]);
+      // The chart's default engine; said here too, so that the scenarios stay Patroni's. Everything else
+      // is the chart's defaults (STRICT_STANDBY_LOSS=refuse, Patroni without synchronous_mode_strict,
+      // the writers' waits for a primary and a standby).
+      store = await installStore(t, podCount, ['--set', 'postgresql.engine=patroni']);
       const strength = await until(
         'the Patroni cluster at full strength (a leader, a streaming Sync Standby)',
         () => atFullStrength(true),
@@ -299,7 +300,7 @@ describe(
       assert.equal(config.loop_wait, P.loopWait, 'loop_wait as in values.yaml');
       assert.equal(config.retry_timeout, P.retryTimeout, 'retry_timeout as in values.yaml');
       assert.equal(config.synchronous_mode, true, 'strict: synchronous_mode');
-      assert.equal(config.synchronous_mode_strict, true, 'strict: synchronous_mode_strict');
+      assert.equal(config.synchronous_mode_strict, false, "strict: Patroni's synchronous_mode, not strict");
     });
 
     after(async () => {
@@ -819,11 +820,12 @@ describe(
       );
     }
 
-    // Patroni's synchronous_mode_strict keeps synchronous_standby_names at '*' with no synchronous
-    // standby left, so a commit that asks for remote_apply waits. The writers cancel that wait after
-    // syncCommitTimeoutMs and commit locally from then on, visibly (docs/guarantees.md G6), until a
-    // standby streams again: no write fails, none hangs.
-    it('the Sync Standby lost while strict (force-deleted, its node cordoned for a while): writes degrade visibly to local commits and none fails, the leader stays, the standby rejoins and writes are strict again, no acknowledged write lost', async () => {
+    // Patroni (synchronous_mode without strict) takes the standby that is gone off its sync key at its
+    // next loop and then names none, which lets the commits waiting for it go; they waited less than
+    // syncCommitTimeoutMs (loop_wait + 5 s). The writers see the empty synchronous_standby_names and
+    // fence every strict write by version until a synchronous standby has caught up, visibly
+    // (docs/guarantees.md G6): no write fails, none hangs.
+    it('the Sync Standby lost while strict (force-deleted, its node cordoned for a while): Patroni names no standby, writes go on fenced and visibly and none fails, the leader stays, the standby rejoins and writes are confirmed again, no acknowledged write lost', async () => {
       let cordoned: string | undefined;
       const uncordon = async (): Promise<void> => {
         if (!cordoned) return;
@@ -859,7 +861,7 @@ describe(
       assert.deepEqual(
         figures(o.r, writes.filter(failed)).failures,
         {},
-        'no write failed while the standby was away (they degraded instead)',
+        'no write failed while the standby was away (they went on, fenced)',
       );
       await until(
         'every writer strict again',

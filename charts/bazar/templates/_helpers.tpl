@@ -140,29 +140,60 @@ the kubelet kills a pod that is still draining.
 {{- end }}
 
 {{/*
-UPSTREAM_WRITE_TIMEOUT_MS (fronts, catalog replicas), refused unless a strict write's longest wait fits
-in it: its wait for a primary (<service>.primaryWaitMs), for the standby (syncCommitTimeoutMs) and for
-the fronts (invalidationTimeoutMs). A write that waited for a primary was refused once before (up to a
-connect timeout, 1000 ms, after its first announcement) and is announced again: one more
-invalidationTimeoutMs and 1000 ms while any writer waits. Cut shorter, a write served after its wait
-would be answered 504 upstream_timeout, and the front would send it to the next writer, which would
-wait all over again.
+A writer's SYNC_COMMIT_TIMEOUT_MS: <service>.syncCommitTimeoutMs when set. null: with the bundled Patroni,
+one loop_wait and 5 s more: Patroni names no standby that is gone from its next loop on, which lets the
+commits waiting for it go (synchronous_mode without strict), and a write must not be refused before
+that; otherwise 2000. `dict "root" $ "service" <values of catalog or order>`.
+*/}}
+{{- define "bazar.syncCommitTimeoutMs" -}}
+{{- if not (kindIs "invalid" .service.syncCommitTimeoutMs) }}{{ int .service.syncCommitTimeoutMs }}
+{{- else if include "bazar.db.patroni" .root }}{{ add (mul (int .root.Values.postgresql.patroni.loopWait) 1000) 5000 }}
+{{- else }}2000
+{{- end }}
+{{- end }}
+
+{{/*
+A writer's PRIMARY_WAIT_MS: <service>.primaryWaitMs when set. null: with the bundled Patroni, one
+loop_wait (a switchover, which drains and rollouts of the primary make, hands over within it);
+otherwise 0 (no primary to wait for: the pair does not fail over).
+*/}}
+{{- define "bazar.primaryWaitMs" -}}
+{{- if not (kindIs "invalid" .service.primaryWaitMs) }}{{ int .service.primaryWaitMs }}
+{{- else if include "bazar.db.patroni" .root }}{{ mul (int .root.Values.postgresql.patroni.loopWait) 1000 }}
+{{- else }}0
+{{- end }}
+{{- end }}
+
+{{/*
+UPSTREAM_WRITE_TIMEOUT_MS (fronts, catalog replicas): a strict write's longest wait must fit in it: its
+wait for a primary (PRIMARY_WAIT_MS), for the standby (SYNC_COMMIT_TIMEOUT_MS) and for the fronts
+(invalidationTimeoutMs). A write that waited for a primary was refused once before (up to a connect
+timeout, 1000 ms, after its first announcement) and is announced again: one more invalidationTimeoutMs
+and 1000 ms while any writer waits. Cut shorter, a write served after its wait would be answered 504
+upstream_timeout, and the front would send it to the next writer, which would wait all over again.
+null: that longest wait and 2000 ms more; a value that does not exceed it is refused.
 */}}
 {{- define "bazar.upstreamWriteTimeoutMs" -}}
 {{- $v := .Values }}
 {{- $invalidation := int $v.storePolicy.invalidationTimeoutMs }}
-{{- $catalog := add (int $v.catalog.primaryWaitMs) (int $v.catalog.syncCommitTimeoutMs) }}
-{{- $order := add (int $v.order.primaryWaitMs) (int $v.order.syncCommitTimeoutMs) }}
+{{- $catalogWait := int (include "bazar.primaryWaitMs" (dict "root" . "service" $v.catalog)) }}
+{{- $orderWait := int (include "bazar.primaryWaitMs" (dict "root" . "service" $v.order)) }}
+{{- $catalog := add $catalogWait (include "bazar.syncCommitTimeoutMs" (dict "root" . "service" $v.catalog)) }}
+{{- $order := add $orderWait (include "bazar.syncCommitTimeoutMs" (dict "root" . "service" $v.order)) }}
 {{- $needMs := add (max $catalog $order) $invalidation }}
 {{- $why := "the larger primaryWaitMs + syncCommitTimeoutMs plus storePolicy.invalidationTimeoutMs" }}
-{{- if gt (max (int $v.catalog.primaryWaitMs) (int $v.order.primaryWaitMs)) 0 }}
+{{- if gt (max $catalogWait $orderWait) 0 }}
 {{- $needMs = add $needMs $invalidation 1000 }}
 {{- $why = "the larger primaryWaitMs + syncCommitTimeoutMs plus twice storePolicy.invalidationTimeoutMs plus 1000 ms (a write that waited for a primary is announced twice, and its first refusal may take a connect timeout)" }}
 {{- end }}
+{{- if kindIs "invalid" $v.config.upstreamWriteTimeoutMs }}
+{{- add $needMs 2000 }}
+{{- else }}
 {{- if le (int $v.config.upstreamWriteTimeoutMs) $needMs }}
 {{- fail (printf "config.upstreamWriteTimeoutMs (%v ms) must exceed %s (%v ms): a strict write may wait that long before it answers" $v.config.upstreamWriteTimeoutMs $why $needMs) }}
 {{- end }}
 {{- int $v.config.upstreamWriteTimeoutMs }}
+{{- end }}
 {{- end }}
 
 {{- define "bazar.searchPageSize" -}}

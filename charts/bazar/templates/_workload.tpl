@@ -256,12 +256,12 @@ spec:
               value: {{ int .service.replicaWaitMs | quote }}
             {{- end }}
             - name: SYNC_COMMIT_TIMEOUT_MS
-              value: {{ int .service.syncCommitTimeoutMs | quote }}
+              value: {{ include "bazar.syncCommitTimeoutMs" (dict "root" $root "service" .service) | quote }}
             - name: STRICT_STANDBY_LOSS
               value: {{ $v.config.strictStandbyLoss | quote }}
             # A write that finds no writable primary waits this long for one (a switchover), then 503.
             - name: PRIMARY_WAIT_MS
-              value: {{ int .service.primaryWaitMs | quote }}
+              value: {{ include "bazar.primaryWaitMs" (dict "root" $root "service" .service) | quote }}
             - name: DB_POOL_MAX
               value: {{ int .service.dbPoolMax | quote }}
             # The database URLs carry no password; node-postgres takes it from PGPASSWORD.

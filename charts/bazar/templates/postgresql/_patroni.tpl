@@ -55,11 +55,14 @@ They select the StatefulSet's pods; Patroni adds `role` itself.
 {{- end }}
 {{- end }}
 
-{{/* synchronous_mode_strict: true | false. Default: true when synchronous and strict. */}}
+{{/*
+synchronous_mode_strict: true | false. Default: false (Patroni's): with no standby left, Patroni names
+none, after taking them off its sync key (none can be promoted then), and strict writes go on, fenced by
+version (docs/guarantees.md G6). true: they stop instead until a standby is back.
+*/}}
 {{- define "bazar.patroni.synchronousModeStrict" -}}
 {{- $s := .Values.postgresql.patroni.synchronousModeStrict }}
-{{- if kindIs "invalid" $s }}
-{{- if and (ne (include "bazar.patroni.synchronousMode" .) "off") (eq .Values.storePolicy.consistencyMode "strict") }}true{{ else }}false{{ end }}
+{{- if kindIs "invalid" $s }}false
 {{- else }}
 {{- if $s }}true{{ else }}false{{ end }}
 {{- end }}
