@@ -100,10 +100,10 @@ const BESIDE = new Set([
 ]);
 const LAST_ALONE = new Set(['test/cluster/user-path.test.js']);
 // Files that run only when named (`npm test -- <name>`), not in the default run. The store's node faults
-// on a control plane and three workers of their own (12-15 minutes; `npm test -- node-faults`): the
-// acknowledged write they once lost is closed (STRICT_STANDBY_LOSS=refuse, docs/reliability.md "Node
-// faults"), but beside the main lane they would add about 7 minutes to a default run already over its
-// warm budget (31-35 minutes against 25), on two cores that the failover and chaos files fill.
+// with the chart's defaults on a control plane and two workers of their own (about 12 minutes; `npm test
+// -- node-faults`, docs/reliability.md "Node faults"): beside the main lane they would add about 7 minutes
+// to a default run already over its warm budget (30-32 minutes against 25), on two cores that the
+// failover and chaos files fill.
 const BY_NAME_ONLY = new Set(['test/cluster/node-faults.test.js']);
 const namesFile = (file) => only.some((o) => !namesTier(o) && path.relative(dist, file).includes(o));
 const toolsCheck = spawnSync('bash', [path.join(root, 'scripts', 'k8s-tools.sh'), '--check'], {

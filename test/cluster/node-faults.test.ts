@@ -1,14 +1,15 @@
 /**
- * The store on several nodes (issue 22): the chart installed with its defaults but for three Patroni
- * members, both standbys synchronous (strict, so the writers refuse a write no standby
- * confirmed: STRICT_STANDBY_LOSS=refuse, after 12 s here), one front per worker and the writers' primary
- * wait on (primaryWaitMs 10 s, the front's write timeout 26 s), on a cluster of the tier's own with a control plane and three
- * workers (tools/cluster `up({ nodes: 4 })`), and under the recorded workload of the chaos scenarios
- * (reads, keyed purchases, price changes, keyed restocks through the front Service, from the
- * control-plane node; the history checker afterwards), the faults a datacenter's nodes have:
+ * The store on several nodes (issue 22): the chart installed with its defaults (two Patroni members,
+ * strict mode: Patroni's synchronous_mode, STRICT_STANDBY_LOSS=refuse, the writers waiting a
+ * loop_wait for a primary and a loop_wait + 5 s for a standby) on a cluster of the tier's own with a
+ * control plane and two workers (tools/cluster `up({ nodes: 3 })`), and under the recorded workload of
+ * the chaos scenarios (reads, keyed purchases, price changes, keyed restocks through the front Service,
+ * from the control-plane node; the history checker afterwards), the faults a datacenter's nodes have:
  *   1. the chart spreads itself: each service's pods and the Patroni members over the workers;
  *   2. `kubectl drain` of each worker in turn (then uncordon): no failed request, the PodDisruptionBudgets
- *      never broken, every Deployment Ready on the other workers, the drained member back;
+ *      never broken, every Deployment Ready on the other worker, the drained member back. With one
+ *      member away Patroni names no standby (after taking it off its sync key: it cannot be promoted),
+ *      and the writers fence each strict write instead of waiting for one (docs/guarantees.md G6);
  *   3. the worker holding the PostgreSQL primary (and a front and the catalog origin: the primary is
  *      switched over there first) killed: power lost, every process of it at once (Cluster.killNode).
  *      Requests may fail until the control plane marks the node lost and the Services stop routing
@@ -17,9 +18,10 @@
  *      member comes back as a standby;
  *   4. the worker holding the primary cut off (Cluster.cutNode: its processes run on): no split brain.
  *      The old primary's own server is sampled inside its node (it cannot be reached otherwise) beside
- *      the others': the old one stops being writable by itself (Patroni demotes a leader that cannot
+ *      the other's: the old one stops being writable by itself (Patroni demotes a leader that cannot
  *      renew its lock), and never is at any sample after another one is promoted. No acknowledged write
- *      lost; healed, the cluster is at full strength with no person acting.
+ *      lost (the old primary, unable to take the standby off its sync key, keeps its commits waiting);
+ *      healed, the cluster is at full strength with no person acting.
  * Before the kill and the cut, the Deployments are spread again with `kubectl rollout restart` (what a
  * descheduler would do): Kubernetes does not move pods back to a node that returns.
  *
@@ -64,6 +66,7 @@ import {
   readRows,
   type PatroniPod,
   type Strength,
+  UPSTREAM_WRITE_TIMEOUT_MS,
 } from './failover-support.js';
 import {
   chartDefaults,
@@ -79,31 +82,15 @@ import {
 
 const CLUSTER_NAME = 'nodes';
 const skip = await skipReason('the node faults (test/cluster/node-faults.test.ts)');
+/** The chart's Patroni members (two: one per worker) and synchronous standbys (one). */
+const P = patroniValues();
+/** A control plane and a worker per member. */
+const NODES = 1 + P.instances;
 /**
- * Three members, one per worker, both standbys synchronous (Patroni's synchronous mode,
- * `synchronousNodeCount: 2`: a commit waits for both; Patroni names only the standbys left when one
- * goes). Both, because the catalog replicas read either standby: with one synchronous standby, or quorum
- * commit over ANY 1, a strict read from the standby that had not confirmed can go back in time. Quorum
- * commit (`synchronousMode: quorum`) was tried first and failed here twice (docs/reliability.md): ANY 1
- * a stale read in a drain, ANY 2 an acknowledged price change missing on the member promoted when the
- * primary's worker was drained. With the writers' default STRICT_STANDBY_LOSS=refuse, a worker away
- * (drained, killed, cut off) still leaves a standby that confirms strict writes once Patroni's next
- * loop names only the standbys left: the writers wait for that (SYNC_COMMIT_TIMEOUT_MS above
- * loop_wait). With two members, strict writes stop while the other one is away.
+ * Per attempt: every request is answered within it, or it counts as a hang: the fronts' write timeout
+ * (a write may wait a loop_wait for a primary, then a loop_wait + 5 s for a standby) and a second.
  */
-const INSTANCES = 3;
-const SYNC_STANDBYS = 2;
-const P = { ...patroniValues(), instances: INSTANCES, synchronousNodeCount: SYNC_STANDBYS };
-/** Above Patroni's loop_wait (10 s): a commit that waits for a standby gone waits for Patroni to drop it. */
-const SYNC_COMMIT_TIMEOUT_MS = 12_000;
-/** One front per worker, so that the worker killed or cut off holds one. */
-const FRONTS = 3;
-/**
- * Per attempt: every request is answered within it, or it counts as a hang. Above the front's write
- * timeout (config.upstreamWriteTimeoutMs, 26 s here): a write may wait up to the writers'
- * primaryWaitMs (10 s) for a primary, then SYNC_COMMIT_TIMEOUT_MS for a standby, within that timeout.
- */
-const CLIENT_TIMEOUT_MS = 30_000;
+const CLIENT_TIMEOUT_MS = UPSTREAM_WRITE_TIMEOUT_MS + 1000;
 /**
  * After the Service stops routing to a lost node and a primary is labelled again: kube-proxy's rules
  * and the fronts' discovery follow the API within a second or two on this machine.
@@ -134,7 +121,7 @@ interface Row {
 }
 
 describe(
-  'the store on a control plane and three workers: the chart spread over the workers, each worker drained, the primary node killed, the primary node cut off, under a recorded workload',
+  'the store on a control plane and two workers, with the chart’s defaults: the chart spread over the workers, each worker drained, the primary node killed, the primary node cut off, under a recorded workload',
   { skip, timeout: 3_600_000 },
   () => {
     let t: TierCluster | undefined;
@@ -152,32 +139,16 @@ describe(
       fullStrength(kube(), P.instances, P.synchronousNodeCount);
 
     before(async () => {
-      t = await bringUp(CLUSTER_NAME, { nodes: 1 + INSTANCES });
+      t = await bringUp(CLUSTER_NAME, { nodes: NODES });
       workers = t.cluster.nodeNames().slice(1);
-      podCount = chartPodCount({ ...chartDefaults('patroni'), fronts: FRONTS, standbys: INSTANCES - 1 });
-      // The writers wait for a primary (off in the chart's defaults): a drain moves the primary with no
-      // failed write only so (docs/guarantees.md G5); the front's write timeout leaves room for it.
-      store = await installStore(t, podCount, [
-        '--set',
-        'postgresql.engine=patroni',
-        '--set',
-        'order.primaryWaitMs=10000',
-        '--set',
-        'catalog.primaryWaitMs=10000',
-        '--set',
-        `order.syncCommitTimeoutMs=${SYNC_COMMIT_TIMEOUT_MS}`,
-        '--set',
-        `catalog.syncCommitTimeoutMs=${SYNC_COMMIT_TIMEOUT_MS}`,
-        // primaryWaitMs + syncCommitTimeoutMs + 3 x 1 s (docs/deploy.md) and a second to spare.
-        '--set',
-        'config.upstreamWriteTimeoutMs=26000',
-        '--set',
-        `postgresql.patroni.instances=${INSTANCES}`,
-        '--set',
-        `postgresql.patroni.synchronousNodeCount=${SYNC_STANDBYS}`,
-        '--set',
-        `front.replicas=${FRONTS}`,
-      ]);
+      const defaults = chartDefaults('patroni');
+      assert.ok(
+        defaults.fronts >= workers.length,
+        'a front on every worker, so that each one lost holds one',
+      );
+      podCount = chartPodCount(defaults);
+      // The chart's defaults: what a user installs.
+      store = await installStore(t, podCount, ['--set', 'postgresql.engine=patroni']);
       const strength = await until('the Patroni cluster at full strength', atFullStrength, 300_000, 1000);
       log(`front Service ${store.frontUrl}; Patroni: ${describeMembers(strength.members)}`);
     });
