@@ -72,7 +72,7 @@ test('a failover that lost a write: versions written after it are new numbers, a
     standbyLoss: 'degrade', // the degradation at once is what this test shows
     logger,
   });
-  const { guard, primary, metrics } = writer;
+  const { guard, primary, control, metrics } = writer;
   const identity = new PrimaryIdentity({
     db: primary,
     logger,
@@ -111,9 +111,24 @@ test('a failover that lost a write: versions written after it are new numbers, a
       'the write acknowledged by the primary alone is lost',
     );
 
+    // The primary's address refuses connections for a while (the Service has no endpoint): the guard's
+    // polls find it unreachable and its control pool fails fast. Told of the new primary while it still
+    // does, the guard must ask again until it gets through, not give up at once (CI once saw it stay
+    // undegraded: its pool had failed fast since the old primary's shutdown).
+    const port = proxy.port;
+    await proxy.close();
+    await waitFor('the control pool failing fast', async () => control.knownUnreachable(), 10_000);
+
     // The primary Service now leads to the promoted server: the old connections are gone.
     proxy.target = { host: '127.0.0.1', port: portOf(c.standbyUrl) };
-    proxy.dropConnections();
+    await proxy.listen(port);
+    assert.ok(control.knownUnreachable(), 'the control pool still fails fast');
+    await guard.newPrimary(`127.0.0.1:${portOf(c.standbyUrl)}`);
+    assert.match(
+      guard.degradedReason ?? '',
+      /has no synchronous standby streaming/,
+      'degraded once the control pool got through',
+    );
 
     const floor = VERSIONS_PER_TIMELINE + 1;
     const priced = await onServer(viaService.href, 'local', (cl) => setPrice(cl, BOOK, 63));

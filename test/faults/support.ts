@@ -281,7 +281,7 @@ export async function scratchPgCluster(
 export function strictCommitGuard(
   url: string,
   opts: { name: string; syncTimeoutMs: number; standbyLoss: StandbyLoss; logger: Logger },
-): { guard: CommitGuard; primary: Database; metrics: Metrics; close(): Promise<void> } {
+): { guard: CommitGuard; primary: Database; control: Database; metrics: Metrics; close(): Promise<void> } {
   const { name, logger } = opts;
   const primary = new Database('primary', url, logger, {
     applicationName: name,
@@ -306,6 +306,7 @@ export function strictCommitGuard(
   return {
     guard,
     primary,
+    control,
     metrics,
     async close() {
       guard.close();
