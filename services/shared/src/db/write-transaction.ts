@@ -35,8 +35,6 @@ const PENDING_POLL_MS = 250;
 const PENDING_GIVE_UP_MS = 10_000;
 /** How often a strict writer reads its primary's synchronous_standby_names. */
 const STANDBY_NAMES_POLL_MS = 250;
-/** How long a writer told of a new primary keeps asking it whether a standby streams from it. */
-const NEW_PRIMARY_ASK_MS = 5000;
 
 /**
  * Decides how a write commits and keeps the promise of docs/guarantees.md G6:
@@ -238,17 +236,13 @@ export class CommitGuard {
     if (this.standbyLoss === 'refuse') return; // strict commits wait for the new primary's standby
     if (this.opts.policy.current.consistencyMode !== 'strict' || this.#degradedReason !== undefined) return;
     // The writes' pool has just reached the new primary; the control pool may still be failing fast
-    // from the old one's outage (its polls found it down): ask again until its probe has got through.
-    const giveUpAt = performance.now() + NEW_PRIMARY_ASK_MS;
+    // from the old one's outage: a ping that gets through ends that at once (Database.ping).
+    await this.opts.control.ping();
     let streaming: number;
-    for (;;) {
-      try {
-        streaming = await this.#syncStandbys({ caughtUp: false });
-        break;
-      } catch {
-        if (performance.now() >= giveUpAt) return; // unreachable again: the commits' own timeout decides
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+    try {
+      streaming = await this.#syncStandbys({ caughtUp: false });
+    } catch {
+      return; // unreachable again: the commits' own timeout decides
     }
     if (streaming === 0) this.#degrade(`the new primary ${member} has no synchronous standby streaming yet`);
   }
