@@ -15,9 +15,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { bearer, call, startTestStack, type TestStack } from '../api/harness.js';
-import { onStandby, readyz, sleep, waitFor } from './support.js';
+import { onServer, onStandby, readyz, sleep, waitFor } from './support.js';
 
 interface Book {
   id: number;
@@ -29,30 +28,19 @@ interface Book {
 /** A standby confirmation can be awaited this long before a strict write degrades: the window's width. */
 const SYNC_COMMIT_TIMEOUT_MS = 15_000;
 
-/** Runs SQL on one of the stack's servers as the superuser, on a connection of its own. */
-async function sql(url: string, text: string): Promise<pg.QueryResultRow[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return (await client.query(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** Names a synchronous standby that does not exist: commits wait on the primary, the standby replays. */
 async function holdWindowOpen(t: TestStack): Promise<void> {
-  await sql(t.stack.primaryUrl, "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
-  await sql(t.stack.primaryUrl, 'SELECT pg_reload_conf()');
+  await onServer(t.stack.primaryUrl, "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  await onServer(t.stack.primaryUrl, 'SELECT pg_reload_conf()');
   await waitFor('the primary to wait for a standby named nobody', async () => {
-    const [row] = await sql(t.stack.primaryUrl, 'SHOW synchronous_standby_names');
+    const [row] = await onServer(t.stack.primaryUrl, 'SHOW synchronous_standby_names');
     return row?.synchronous_standby_names === 'nobody';
   });
 }
 
 async function closeWindow(t: TestStack): Promise<void> {
-  await sql(t.stack.primaryUrl, 'ALTER SYSTEM RESET synchronous_standby_names');
-  await sql(t.stack.primaryUrl, 'SELECT pg_reload_conf()');
+  await onServer(t.stack.primaryUrl, 'ALTER SYSTEM RESET synchronous_standby_names');
+  await onServer(t.stack.primaryUrl, 'SELECT pg_reload_conf()');
 }
 
 /** Every writer commits at remote_apply again (none is degraded: the standby confirms). */
@@ -183,7 +171,7 @@ describe('strict reads never go back in time (linearizable), on loopback with re
         await waitFor('the standby to show the write the primary still waits on', async () => {
           return (await standbyVersion(t, id)) > before;
         });
-        const [primaryRow] = await sql(t.stack.primaryUrl, `SELECT version FROM books WHERE id = ${id}`);
+        const [primaryRow] = await onServer(t.stack.primaryUrl, `SELECT version FROM books WHERE id = ${id}`);
         assert.equal(
           Number(primaryRow?.version),
           before,
@@ -224,8 +212,8 @@ describe('strict reads never go back in time (linearizable), on loopback with re
   it('a standby that does not stream (as one back from its volume) and a front restarted meanwhile: the acknowledged write is still seen', async () => {
     const id = 3;
     // The standby stops streaming, as one back from its volume does until it reaches its primary.
-    await sql(t.stack.standbyUrl, "ALTER SYSTEM SET primary_conninfo = ''");
-    await sql(t.stack.standbyUrl, 'SELECT pg_reload_conf()');
+    await onServer(t.stack.standbyUrl, "ALTER SYSTEM SET primary_conninfo = ''");
+    await onServer(t.stack.standbyUrl, 'SELECT pg_reload_conf()');
     try {
       await waitFor('the standby to run without a WAL receiver', async () => {
         const rows = await onStandby<{ n: number }>(
@@ -260,8 +248,8 @@ describe('strict reads never go back in time (linearizable), on loopback with re
         );
       }
     } finally {
-      await sql(t.stack.standbyUrl, 'ALTER SYSTEM RESET primary_conninfo');
-      await sql(t.stack.standbyUrl, 'SELECT pg_reload_conf()');
+      await onServer(t.stack.standbyUrl, 'ALTER SYSTEM RESET primary_conninfo');
+      await onServer(t.stack.standbyUrl, 'SELECT pg_reload_conf()');
       await waitFor(
         'the standby to stream again',
         async () => {

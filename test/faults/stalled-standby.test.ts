@@ -20,51 +20,22 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import pg from 'pg';
+import { test } from 'node:test';
 import { pgDataDirs } from '../../tools/devstack/src/postgres-config.js';
 import { migrate } from '../../services/shared/src/db/migrations.js';
 import { UnconfirmedCommit, type StandbyLoss } from '../../services/shared/src/db/write-transaction.js';
 import { createLogger } from '../../services/shared/src/logger.js';
 import { setPrice } from '../../services/catalog/src/books.js';
-import { metric, scratchPgCluster, strictCommitGuard, waitFor } from './support.js';
+import { metric, onServer, useScratchPair, waitFor } from './support.js';
 
 const SYNC_TIMEOUT_MS = 500;
 const logger = createLogger({ name: 'stalled-standby-test', level: 'silent' });
 
-let pair: Awaited<ReturnType<typeof scratchPgCluster>> | undefined;
-const closers: (() => Promise<void>)[] = [];
-
-before(async () => {
-  pair = await scratchPgCluster('stalled-standby');
-});
-
-after(async () => {
-  for (const close of closers.reverse()) await close();
-  await pair?.remove();
-});
+const scratch = useScratchPair('stalled-standby', logger);
 
 /** A writer's commit guard on the primary, strict, with the given STRICT_STANDBY_LOSS. */
-function guardOn(url: string, standbyLoss: StandbyLoss) {
-  const g = strictCommitGuard(url, {
-    name: `stalled-standby-${standbyLoss}`,
-    syncTimeoutMs: SYNC_TIMEOUT_MS,
-    standbyLoss,
-    logger,
-  });
-  closers.push(g.close);
-  return g;
-}
-
-async function onServer<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const guardOn = (standbyLoss: StandbyLoss) =>
+  scratch.guard({ name: `stalled-standby-${standbyLoss}`, syncTimeoutMs: SYNC_TIMEOUT_MS, standbyLoss });
 
 const prices = (url: string) =>
   onServer<{ id: number; price: number }>(
@@ -90,9 +61,9 @@ const timed = async <T>(work: Promise<T>): Promise<{ ms: number; value?: T; err?
 };
 
 test('a synchronous standby that stalls, then the primary lost with its node: degrade loses acknowledged strict writes, refuse acknowledges none', async () => {
-  const c = pair!.cluster;
-  const refusing = guardOn(c.primaryUrl, 'refuse');
-  const degrading = guardOn(c.primaryUrl, 'degrade');
+  const c = scratch.cluster();
+  const refusing = guardOn('refuse');
+  const degrading = guardOn('degrade');
   await migrate(refusing.primary, logger);
   const start = await prices(c.primaryUrl);
 
@@ -167,7 +138,7 @@ test('a synchronous standby that stalls, then the primary lost with its node: de
   assert.deepEqual(replication, [{ state: 'streaming', sync_state: 'sync' }]);
 
   // Power lost: every process of the primary at once, the stopped walsender among them.
-  const pgdata = pgDataDirs(pair!.dataDir).primary;
+  const pgdata = pgDataDirs(scratch.dataDir()).primary;
   const postmaster = Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
   const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
     .trim()

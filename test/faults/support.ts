@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
+import { after, before } from 'node:test';
 import { startPgCluster, type PgCluster } from '../../tools/devstack/src/postgres-cluster.js';
 import type { Stack } from '../../tools/devstack/src/stack.js';
 import { Database } from '../../services/shared/src/db/database.js';
@@ -190,19 +191,24 @@ export class LogSink {
   }
 }
 
-/** Runs SQL on the standby as the superuser (the stack's URLs carry its credentials). */
-export async function onStandby<T extends pg.QueryResultRow>(
-  stack: Stack,
+/** Runs SQL on the server at `url` on a connection of its own (the URLs carry the superuser's credentials). */
+export async function onServer<T extends pg.QueryResultRow>(
+  url: string,
   sql: string,
   params: unknown[] = [],
-) {
-  const client = new pg.Client({ connectionString: stack.standbyUrl, connectionTimeoutMillis: 2000 });
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
     return (await client.query<T>(sql, params)).rows;
   } finally {
     await client.end();
   }
+}
+
+/** Runs SQL on the stack's standby as the superuser. */
+export function onStandby<T extends pg.QueryResultRow>(stack: Stack, sql: string, params: unknown[] = []) {
+  return onServer<T>(stack.standbyUrl, sql, params);
 }
 
 export function percentile(values: number[], p: number): number {
@@ -270,6 +276,35 @@ export async function scratchPgCluster(
       } finally {
         rmSync(workDir, { recursive: true, force: true });
       }
+    },
+  };
+}
+
+/**
+ * For a test file that drives PostgreSQL directly: a scratch pair made before its tests and removed
+ * after them, and strict commit guards on its primary, each closed before the pair goes.
+ */
+export function useScratchPair(name: string, logger: Logger) {
+  let pair: Awaited<ReturnType<typeof scratchPgCluster>> | undefined;
+  const closers: (() => Promise<void>)[] = [];
+  before(async () => {
+    pair = await scratchPgCluster(name);
+  });
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+    await pair?.remove();
+  });
+  const made = () => {
+    if (!pair) throw new Error(`the scratch pair ${name} did not start`);
+    return pair;
+  };
+  return {
+    cluster: (): PgCluster => made().cluster,
+    dataDir: (): string => made().dataDir,
+    guard(opts: { name: string; syncTimeoutMs: number; standbyLoss: StandbyLoss }) {
+      const g = strictCommitGuard(made().cluster.primaryUrl, { ...opts, logger });
+      closers.push(g.close);
+      return g;
     },
   };
 }

@@ -13,41 +13,24 @@
  * standby Patroni may promote lacks it.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import pg from 'pg';
+import { test } from 'node:test';
 import { migrate } from '../../services/shared/src/db/migrations.js';
 import { createLogger } from '../../services/shared/src/logger.js';
-import type { Announcement, FanoutResult, Invalidation } from '../../services/shared/src/invalidation.js';
-import type { InvalidationPublisher } from '../../services/shared/src/invalidation.js';
+import type {
+  Announcement,
+  FanoutResult,
+  Invalidation,
+  InvalidationPublisher,
+} from '../../services/shared/src/invalidation.js';
 import { writeBook } from '../../services/shared/src/writer.js';
 import { setPrice, type Book } from '../../services/catalog/src/books.js';
-import { metric, scratchPgCluster, strictCommitGuard, waitFor } from './support.js';
+import { metric, onServer, useScratchPair, waitFor } from './support.js';
 
 // Longer than the emulated Patroni takes to let the waiting commit go.
 const SYNC_TIMEOUT_MS = 5000;
 const logger = createLogger({ name: 'unreplicated-test', level: 'silent' });
 
-let pair: Awaited<ReturnType<typeof scratchPgCluster>> | undefined;
-const closers: (() => Promise<void>)[] = [];
-
-before(async () => {
-  pair = await scratchPgCluster('unreplicated');
-});
-
-after(async () => {
-  for (const close of closers.reverse()) await close();
-  await pair?.remove();
-});
-
-async function onServer<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const scratch = useScratchPair('unreplicated', logger);
 
 /** What Patroni does to the primary's synchronous_standby_names: ALTER SYSTEM, then a reload. */
 async function nameStandbys(url: string, names: string): Promise<void> {
@@ -77,14 +60,8 @@ function recordingPublisher() {
 }
 
 test('the only standby gone and unnamed (Patroni without synchronous_mode_strict): strict writes go on, fenced before their answer, visibly; back to confirmed once a standby is named and caught up', async () => {
-  const c = pair!.cluster;
-  const g = strictCommitGuard(c.primaryUrl, {
-    name: 'unreplicated',
-    syncTimeoutMs: SYNC_TIMEOUT_MS,
-    standbyLoss: 'refuse',
-    logger,
-  });
-  closers.push(g.close);
+  const c = scratch.cluster();
+  const g = scratch.guard({ name: 'unreplicated', syncTimeoutMs: SYNC_TIMEOUT_MS, standbyLoss: 'refuse' });
   await migrate(g.primary, logger);
   const { publisher, events } = recordingPublisher();
   const write = async (price: number) => {

@@ -65,42 +65,29 @@ describe('writeBook: how a write of one book tells the fronts, per mode', () => 
     assert.deepEqual(steps, ['prepare 5 skip front-0', 'commit', 'settle w1 [{"bookId":5,"version":9}]']);
   });
 
-  it('strict, degraded during its commit: the settlement is waited for (readers must be fenced first)', async () => {
-    const { w, commit, settle } = writer({ strict: true, degradeDuringCommit: true });
-    let done = false;
-    const write = writeBook(
-      w,
-      5,
-      undefined,
-      commit(async () => ({ version: 9 })),
-    ).then((r) => {
-      done = true;
-      return r;
+  for (const [what, during] of [
+    ['degraded (a local commit)', { degradeDuringCommit: true }],
+    ['unreplicated (no standby named: it went on alone)', { unreplicatedDuringCommit: true }],
+  ] as const) {
+    it(`strict, ${what} during its commit: announced, and the settlement is waited for (readers must be fenced first)`, async () => {
+      const { w, steps, commit, settle } = writer({ strict: true, ...during });
+      let done = false;
+      const write = writeBook(
+        w,
+        5,
+        undefined,
+        commit(async () => ({ version: 9 })),
+      ).then((r) => {
+        done = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(done, false, 'still waiting for the fronts');
+      assert.deepEqual(steps, ['prepare 5 skip undefined', 'commit', 'settle w1 [{"bookId":5,"version":9}]']);
+      settle();
+      assert.equal((await write).fanout.acknowledged, 1);
     });
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(done, false, 'still waiting for the fronts');
-    settle();
-    assert.equal((await write).fanout.acknowledged, 1);
-  });
-
-  it('strict, unreplicated during its commit (no standby named: it went on alone): announced, and the settlement is waited for', async () => {
-    const { w, steps, commit, settle } = writer({ strict: true, unreplicatedDuringCommit: true });
-    let done = false;
-    const write = writeBook(
-      w,
-      5,
-      undefined,
-      commit(async () => ({ version: 9 })),
-    ).then((r) => {
-      done = true;
-      return r;
-    });
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(done, false, 'still waiting for the fronts');
-    assert.deepEqual(steps, ['prepare 5 skip undefined', 'commit', 'settle w1 [{"bookId":5,"version":9}]']);
-    settle();
-    assert.equal((await write).fanout.acknowledged, 1);
-  });
+  }
 
   it('strict: a 4xx proves nothing was written (settled as not done); a 5xx may have committed (left to expire)', async () => {
     const rejected = writer({ strict: true });
